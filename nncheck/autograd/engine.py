@@ -1,0 +1,172 @@
+"""The backward engine: topological traversal of the recorded graph."""
+
+import numpy as np
+
+from .function import AccumulateGrad
+from .grad_mode import enable_grad, no_grad, set_grad_enabled
+
+
+def _as_list(x):
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _make_grads(tensors, grad_tensors):
+    from ..tensor import Tensor
+
+    grads = _as_list(grad_tensors) or [None] * len(tensors)
+    if len(grads) != len(tensors):
+        raise RuntimeError(f"grad_tensors has {len(grads)} items but there are {len(tensors)} tensors")
+    out = []
+    for t, g in zip(tensors, grads):
+        if not t.requires_grad:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
+        if g is None:
+            if t.numel() != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            g = Tensor._wrap(np.ones(t.shape, t._data.dtype))
+        elif not isinstance(g, Tensor):
+            g = Tensor._wrap(np.asarray(g, dtype=t._data.dtype))
+        if tuple(g.shape) != tuple(t.shape):
+            raise RuntimeError(
+                f"Mismatch in shape: grad_output has a shape of {tuple(g.shape)} and output "
+                f"has a shape of {tuple(t.shape)}"
+            )
+        out.append(g)
+    return out
+
+
+def _topological_order(roots):
+    """Nodes reachable from ``roots`` in an order where each node precedes its inputs."""
+    order, seen = [], set()
+    for root in roots:
+        if root is None or id(root) in seen:
+            continue
+        stack = [(root, iter(root.next_functions))]
+        seen.add(id(root))
+        while stack:
+            node, it = stack[-1]
+            for nxt, _ in it:
+                if nxt is not None and id(nxt) not in seen:
+                    seen.add(id(nxt))
+                    stack.append((nxt, iter(nxt.next_functions)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None, accumulate=True):
+    """Propagate gradients from ``tensors``; accumulate into leaves or return grads of ``inputs``."""
+    from ..tensor import Tensor
+
+    tensors = _as_list(tensors)
+    grads = _make_grads(tensors, grad_tensors)
+    if retain_graph is None:
+        retain_graph = create_graph
+    captured = {}
+    capture = capture_keys = None
+    if inputs is not None:
+        capture_keys = [(id(t._grad_node()), t._output_nr) for t in inputs]
+        capture = set(capture_keys)
+
+    buffers = {}  # id(node) -> list of accumulated grads per output
+    roots = []
+    for t, g in zip(tensors, grads):
+        node = t._grad_node()
+        roots.append(node)
+        _add_to_buffer(buffers, node, t._output_nr, g)
+
+    with set_grad_enabled(create_graph):
+        for node in _topological_order(roots):
+            buf = buffers.pop(id(node), None)
+            if buf is None:
+                continue
+            for hook in node._pre_hooks:
+                res = hook(tuple(buf))
+                if res is not None:
+                    buf = list(res)
+            tensor_hooks = getattr(node, "_tensor_hooks", None)
+            if tensor_hooks:
+                for idx, hooks in tensor_hooks.items():
+                    for hook in hooks:
+                        if buf[idx] is not None:
+                            res = hook(buf[idx])
+                            if res is not None:
+                                buf[idx] = res
+            retained = getattr(node, "_retained", None)
+            if retained:
+                for idx, tref in retained.items():
+                    t = tref()
+                    if t is not None and buf[idx] is not None:
+                        g = buf[idx].detach()
+                        t.grad = g if t.grad is None else t.grad + g
+            if capture is not None:
+                for idx, g in enumerate(buf):
+                    if (id(node), idx) in capture:
+                        captured[(id(node), idx)] = g
+            if isinstance(node, AccumulateGrad):
+                if accumulate and buf[0] is not None:
+                    _accumulate_leaf(node.variable, buf[0], create_graph)
+                continue
+            if getattr(node, "_freed", False):
+                raise RuntimeError(
+                    "Trying to backward through the graph a second time (or directly access "
+                    "saved tensors after they have already been freed). Specify "
+                    "retain_graph=True if you need to backward through the graph a second time."
+                )
+            if not node.fn_cls.raw and create_graph:
+                with enable_grad():
+                    in_grads = node.apply(buf)
+            else:
+                in_grads = node.apply(buf)
+            for hook in node._hooks:
+                res = hook(tuple(in_grads), tuple(buf))
+                if res is not None:
+                    in_grads = tuple(res)
+            if not retain_graph:
+                node._freed = True
+                node.ctx._saved = None
+            for (nxt, slot), g in zip(node.next_functions, in_grads):
+                if nxt is None or g is None:
+                    continue
+                if not isinstance(g, Tensor):
+                    g = Tensor._wrap(np.asarray(g))
+                _add_to_buffer(buffers, nxt, slot, g)
+    if capture is not None:
+        return [captured.get(key) for key in capture_keys]
+    return None
+
+
+def _add_to_buffer(buffers, node, slot, grad):
+    n_out = getattr(node, "n_outputs", 1)
+    buf = buffers.setdefault(id(node), [None] * n_out)
+    buf[slot] = grad if buf[slot] is None else buf[slot] + grad
+
+
+def _accumulate_leaf(leaf, grad, create_graph):
+    for hook in leaf._hooks.values():
+        res = hook(grad)
+        if res is not None:
+            grad = res
+    if not create_graph:
+        grad = grad.detach()
+    if grad._data.dtype != leaf._data.dtype:
+        grad = grad.to(leaf.dtype)
+    if leaf.grad is None:
+        with no_grad():
+            leaf.grad = grad if create_graph else grad.clone()
+    else:
+        leaf.grad = leaf.grad + grad if create_graph else _inplace_sum(leaf.grad, grad)
+    for hook in leaf._post_accumulate_hooks.values():
+        hook(leaf)
+
+
+def _inplace_sum(acc, grad):
+    acc._data = acc._data + grad._data
+    return acc

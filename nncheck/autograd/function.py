@@ -1,0 +1,248 @@
+"""Graph nodes and ``Function``: how an operation records itself for backward.
+
+Every differentiable operation is a ``Function`` subclass with static
+``forward(ctx, ...)`` and ``backward(ctx, *grad_outputs)``.  User functions see
+Tensors in both, exactly as in PyTorch.  nncheck's own operations set
+``raw = True``: their forward and backward see and return numpy arrays, which
+is what the Cython kernels consume, so no Tensor is built inside the hot path.
+"""
+
+from .grad_mode import is_grad_enabled, no_grad
+
+
+class SavedTensorModifiedError(RuntimeError):
+    pass
+
+
+class FunctionCtx:
+    """The ``ctx`` object handed to ``forward``/``backward``."""
+
+    def __init__(self):
+        self._saved = ()
+        self._saved_versions = ()
+        self.needs_input_grad = ()
+        self.non_differentiable = set()
+        self.dirty = set()
+        self.materialize_grads = True
+        self._name = "Function"
+
+    def save_for_backward(self, *items):
+        self._saved = items
+
+    def mark_non_differentiable(self, *outputs):
+        self.non_differentiable.update(id(o) for o in outputs)
+
+    def mark_dirty(self, *tensors):
+        self.dirty.update(id(t) for t in tensors)
+
+    def set_materialize_grads(self, value):
+        self.materialize_grads = bool(value)
+
+    def _check_versions(self):
+        for tensor, version in self._saved_versions:
+            if tensor._version.value != version:
+                raise SavedTensorModifiedError(
+                    f"one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: {tensor._describe()} is at version "
+                    f"{tensor._version.value}; expected version {version} instead "
+                    f"(saved by {self._name})"
+                )
+
+    @property
+    def saved_tensors(self):
+        self._check_versions()
+        return self._saved
+
+
+class Node:
+    """A backward node: ``apply(grads) -> grads of its inputs``, with edges to the next nodes."""
+
+    def __init__(self, name, next_functions):
+        self._name = name
+        self.next_functions = next_functions  # tuple of (Node or None, input index)
+        self._hooks = []
+        self._pre_hooks = []
+
+    def name(self):
+        return self._name
+
+    def register_hook(self, hook):
+        self._hooks.append(hook)
+        return _RemovableHandle(self._hooks, hook)
+
+    def register_prehook(self, hook):
+        self._pre_hooks.append(hook)
+        return _RemovableHandle(self._pre_hooks, hook)
+
+    def __repr__(self):
+        return f"<{self._name} object>"
+
+
+class AccumulateGrad(Node):
+    """The node behind a leaf tensor: adds incoming gradient into ``leaf.grad``."""
+
+    def __init__(self, variable):
+        super().__init__("AccumulateGrad", ())
+        self.variable = variable
+
+    def apply(self, grads):
+        return ()
+
+
+class BackwardNode(Node):
+    """The node a ``Function.apply`` call leaves in the graph."""
+
+    def __init__(self, fn_cls, ctx, next_functions, n_outputs, output_meta):
+        super().__init__(fn_cls.__name__.lstrip("_") + "Backward0", next_functions)
+        self.fn_cls = fn_cls
+        self.ctx = ctx
+        self.n_outputs = n_outputs
+        self.output_meta = output_meta  # (shape, np dtype) per output, to materialise zeros
+
+    def apply(self, grads):
+        from ..tensor import Tensor
+
+        ctx, raw = self.ctx, self.fn_cls.raw
+        if ctx.materialize_grads:
+            grads = [
+                _zeros(meta, raw) if g is None else g for g, meta in zip(grads, self.output_meta)
+            ]
+        ctx._check_versions()
+        if raw:
+            grads = [g._data if isinstance(g, Tensor) else g for g in grads]
+            result = self.fn_cls.backward(ctx, *grads)
+        else:
+            grads = [g if g is None or isinstance(g, Tensor) else Tensor._wrap(g) for g in grads]
+            result = self.fn_cls.backward(ctx, *grads)
+        if not isinstance(result, tuple):
+            result = (result,)
+        n_in = len(self.next_functions)
+        if len(result) < n_in:
+            result = result + (None,) * (n_in - len(result))
+        if len(result) > n_in and any(r is not None for r in result[n_in:]):
+            raise RuntimeError(
+                f"function {self.fn_cls.__name__}.backward returned an incorrect number of "
+                f"gradients (expected {n_in}, got {len(result)})"
+            )
+        return tuple(result[:n_in])
+
+
+def _zeros(meta, raw):
+    import numpy as np
+
+    from ..tensor import Tensor
+
+    shape, dt = meta
+    arr = np.zeros(shape, dt)
+    return arr if raw else Tensor._wrap(arr)
+
+
+class _RemovableHandle:
+    _next_id = 0
+
+    def __init__(self, container, item):
+        self._container = container
+        self._item = item
+        _RemovableHandle._next_id += 1
+        self.id = _RemovableHandle._next_id
+
+    def remove(self):
+        if isinstance(self._container, dict):
+            self._container.pop(self._item, None)
+        elif self._item in self._container:
+            self._container.remove(self._item)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class FunctionMeta(type):
+    pass
+
+
+class Function(metaclass=FunctionMeta):
+    """Base class of differentiable operations (``torch.autograd.Function``)."""
+
+    raw = False
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a Function subclass must define forward (abstract)")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("a Function subclass must define backward (abstract)")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from ..tensor import Tensor
+
+        ctx = FunctionCtx()
+        ctx._name = cls.__name__
+        tensors = [a if isinstance(a, Tensor) else None for a in args]
+        ctx.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
+        record = is_grad_enabled() and any(ctx.needs_input_grad)
+        call_args = [t._data if (t is not None and cls.raw) else a for t, a in zip(tensors, args)]
+        with no_grad():
+            out = cls.forward(ctx, *call_args, **kwargs)
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        wrapped = [_wrap_output(o, tensors, ctx) for o in outs]
+
+        if cls.raw:
+            ctx._saved_versions = _versions_of(ctx._saved, tensors, wrapped)
+        else:
+            ctx._saved_versions = tuple(
+                (t, t._version.value) for t in ctx._saved if isinstance(t, Tensor)
+            )
+
+        if record:
+            edges = tuple(
+                (t._grad_node(), t._output_nr) if (t is not None and t.requires_grad) else (None, 0)
+                for t in tensors
+            )
+            meta = tuple(
+                (w.shape, w._data.dtype) if isinstance(w, Tensor) else ((), None) for w in wrapped
+            )
+            node = BackwardNode(cls, ctx, edges, len(wrapped), meta)
+            for i, w in enumerate(wrapped):
+                if not isinstance(w, Tensor) or id(outs[i]) in ctx.non_differentiable:
+                    continue
+                if not w.dtype.is_floating_point and not w.dtype.is_complex:
+                    continue
+                w.requires_grad = True
+                w.grad_fn = node
+                w._output_nr = i
+        return wrapped[0] if single else tuple(wrapped)
+
+
+def _wrap_output(o, input_tensors, ctx):
+    import numpy as np
+
+    from ..tensor import Tensor
+
+    if isinstance(o, np.ndarray) or np.isscalar(o):
+        return Tensor._wrap(np.asarray(o))
+    if isinstance(o, Tensor):
+        # a user forward that returns one of its inputs gets a new tensor on the same storage
+        if any(o is t for t in input_tensors if t is not None) and id(o) not in ctx.dirty:
+            return Tensor._wrap(o._data, base=o)
+        return Tensor._wrap(o._data, base=o._base, version=o._version)
+    return o
+
+
+def _versions_of(saved, input_tensors, outputs):
+    """Map saved arrays back to the input/output tensors they came from, with their versions."""
+    from ..tensor import Tensor
+
+    pool = [t for t in input_tensors if t is not None] + [o for o in outputs if isinstance(o, Tensor)]
+    found = []
+    for item in saved:
+        for t in pool:
+            if t._data is item:
+                found.append((t, t._version.value))
+                break
+    return tuple(found)

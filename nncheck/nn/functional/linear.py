@@ -1,0 +1,124 @@
+"""linear and bilinear on the GEMM kernels in ``nncheck._kernels.linear``."""
+
+import numpy as np
+
+from ..._kernels import linear as _k
+from ...ops import Op
+from ._validation import kernel_array
+
+_NO_BIAS = {np.dtype(np.float32): np.zeros(0, np.float32),
+            np.dtype(np.float64): np.zeros(0, np.float64)}
+
+
+class _Linear(Op):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        kx = kernel_array(x, "linear")
+        dtype = kx.dtype
+        w = np.ascontiguousarray(weight, dtype)
+        b = _NO_BIAS[dtype] if bias is None else np.ascontiguousarray(bias, dtype)
+        x2 = kx.reshape(-1, kx.shape[-1]) if kx.ndim else kx.reshape(1, 1)
+        out = np.empty((x2.shape[0], w.shape[0]), dtype)
+        _k.linear_forward(x2, w, b, out)
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return out.reshape(kx.shape[:-1] + (w.shape[0],)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        kx = kernel_array(x, "linear")
+        dtype = kx.dtype
+        w = np.ascontiguousarray(weight, dtype)
+        x2 = kx.reshape(-1, kx.shape[-1])
+        g2 = np.ascontiguousarray(grad, dtype).reshape(-1, w.shape[0])
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = np.empty_like(x2)
+            _k.linear_backward_input(g2, w, gx)
+            gx = gx.reshape(x.shape).astype(x.dtype, copy=False)
+        if ctx.needs_input_grad[1]:
+            gw = np.empty_like(w)
+            _k.linear_backward_weight(g2, x2, gw)
+            gw = gw.astype(weight.dtype, copy=False)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = np.empty(w.shape[0], dtype)
+            _k.bias_backward(g2, gb)
+        return gx, gw, gb
+
+
+def linear(input, weight, bias=None):
+    if input.ndim == 0:
+        raise ValueError("linear: input must have at least 1 dimension, got a scalar")
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got "
+                         f"shape {list(weight.shape)}")
+    if input.shape[-1] != weight.shape[1]:
+        rows = int(np.prod(input.shape[:-1]))
+        raise RuntimeError(
+            f"linear: mat1 and mat2 shapes cannot be multiplied ({rows}x{input.shape[-1]} and "
+            f"{weight.shape[1]}x{weight.shape[0]}): the input's last dimension is "
+            f"{input.shape[-1]} but in_features is {weight.shape[1]}"
+        )
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape [{weight.shape[0]}], got "
+                         f"{list(bias.shape)}")
+    return _Linear.apply(input, weight, bias)
+
+
+class _Bilinear(Op):
+    @staticmethod
+    def forward(ctx, x1, x2, weight, bias):
+        k1 = kernel_array(x1, "bilinear", "input1")
+        dtype = k1.dtype
+        k2 = np.ascontiguousarray(x2, dtype)
+        w = np.ascontiguousarray(weight, dtype)
+        b = _NO_BIAS[dtype] if bias is None else np.ascontiguousarray(bias, dtype)
+        lead = k1.shape[:-1]
+        a1, a2 = k1.reshape(-1, k1.shape[-1]), k2.reshape(-1, k2.shape[-1])
+        n, o, j = a1.shape[0], w.shape[0], w.shape[2]
+        out = np.empty((n, o), dtype)
+        _k.bilinear_forward(a1, a2, w, b, np.empty((n, o * j), dtype), out)
+        ctx.save_for_backward(x1, x2, weight)
+        ctx.has_bias = bias is not None
+        return out.reshape(lead + (o,)).astype(x1.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x1, x2, weight = ctx.saved_tensors
+        k1 = kernel_array(x1, "bilinear", "input1")
+        dtype = k1.dtype
+        a1 = k1.reshape(-1, k1.shape[-1])
+        a2 = np.ascontiguousarray(x2, dtype).reshape(-1, x2.shape[-1])
+        w = np.ascontiguousarray(weight, dtype)
+        n, o, j = a1.shape[0], w.shape[0], w.shape[2]
+        g = np.ascontiguousarray(grad, dtype).reshape(n, o)
+        g1, g2, gw = np.empty_like(a1), np.empty_like(a2), np.empty_like(w)
+        _k.bilinear_backward(a1, a2, w, g, np.empty((n, o * j), dtype), g1, g2, gw)
+        gb = g.sum(axis=0) if ctx.has_bias else None
+        return (g1.reshape(x1.shape).astype(x1.dtype, copy=False),
+                g2.reshape(x2.shape).astype(x2.dtype, copy=False),
+                gw.astype(weight.dtype, copy=False), gb)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    if weight.ndim != 3:
+        raise ValueError(f"bilinear: weight must be 3-D, got shape {list(weight.shape)}")
+    if input1.shape[:-1] != input2.shape[:-1]:
+        raise ValueError(
+            f"bilinear: input1 and input2 must have the same batch dimensions, got "
+            f"{list(input1.shape)} and {list(input2.shape)}"
+        )
+    if input1.shape[-1] != weight.shape[1]:
+        raise ValueError(f"bilinear: input1 has {input1.shape[-1]} features, expected "
+                         f"in1_features={weight.shape[1]}")
+    if input2.shape[-1] != weight.shape[2]:
+        raise ValueError(f"bilinear: input2 has {input2.shape[-1]} features, expected "
+                         f"in2_features={weight.shape[2]}")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"bilinear: bias must have shape [{weight.shape[0]}], got "
+                         f"{list(bias.shape)}")
+    return _Bilinear.apply(input1, input2, weight, bias)
+
+
+__all__ = ["linear", "bilinear"]

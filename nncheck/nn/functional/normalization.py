@@ -1,0 +1,3 @@
+"""normalization layers (being written; see the layer family issue)."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""dropout layers (being written; see the layer family issue)."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""padding layers (being written; see the layer family issue)."""
+
+__all__ = []

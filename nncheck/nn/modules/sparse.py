@@ -1,0 +1,3 @@
+"""sparse layers (being written; see the layer family issue)."""
+
+__all__ = []

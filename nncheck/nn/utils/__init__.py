@@ -1,0 +1,3 @@
+"""``nncheck.nn.utils``: gradient clipping, weight/spectral norm, parameter vectors, rnn packing."""
+
+from . import rnn

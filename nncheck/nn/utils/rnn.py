@@ -1,0 +1,1 @@
+"""Packed sequences for the recurrent layers (being written; see the recurrent issue)."""
