@@ -83,3 +83,31 @@ def window_output(layer, dim_name, size, kernel, stride, padding, dilation, ceil
             f"to {math.ceil((effective - size) / 2)}, or shrink {k_name}",
         )
     return out
+
+
+def infer(module, shapes, explain=None):
+    """Output shapes of ``module`` on inputs of ``shapes``.
+
+    Uses the layer's analytic ``infer_shape``; a module without one (a user's
+    own Module) gets a forward pass on zeros instead.
+    """
+    rule = getattr(module, "infer_shape", None)
+    if rule is not None:
+        return [tuple(s) for s in rule(*shapes, explain=explain)]
+    import numpy as np
+
+    from .autograd.checker import _flat_outputs
+    from .autograd.grad_mode import no_grad
+    from .tensor import Tensor
+
+    inputs = [Tensor._wrap(np.zeros(s, np.float32)) for s in shapes]
+    with no_grad():
+        try:
+            out = module(*inputs)
+        except Exception as exc:  # a user's forward: report it as a shape problem
+            raise ShapeError(type(module).__name__,
+                             f"forward on shapes {[list(s) for s in shapes]} failed: "
+                             f"{type(exc).__name__}: {exc}") from None
+    shapes_out = [tuple(t.shape) for t in _flat_outputs(out)]
+    note(explain, f"shapes from a forward pass on zeros: {[list(s) for s in shapes_out]}")
+    return shapes_out

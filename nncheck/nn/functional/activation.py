@@ -5,10 +5,12 @@ import warnings
 import numpy as np
 
 from ... import _dtype as dt
-from ..._kernels import activation as _k
+from ..._kernels import lazy
 from ...ops import Op
 from ...random import generator
 from ._validation import kernel_array, normalize_dim, split_around
+
+_k = lazy("activation")
 
 
 class _Elementwise(Op):

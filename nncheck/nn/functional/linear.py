@@ -2,9 +2,11 @@
 
 import numpy as np
 
-from ..._kernels import linear as _k
+from ..._kernels import lazy
 from ...ops import Op
 from ._validation import kernel_array
+
+_k = lazy("linear")
 
 _NO_BIAS = {np.dtype(np.float32): np.zeros(0, np.float32),
             np.dtype(np.float64): np.zeros(0, np.float64)}

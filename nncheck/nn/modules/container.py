@@ -79,6 +79,18 @@ class Sequential(Module):
             input = module(input)
         return input
 
+    def infer_shape(self, *shapes, explain=None):
+        from ...shapes import infer
+
+        for name, module in self._modules.items():
+            lines = [] if explain is not None else None
+            shapes = infer(module, shapes, lines)
+            if explain is not None:
+                explain.append(f"({name}) {type(module).__name__} -> "
+                               f"{', '.join(str(list(s)) for s in shapes)}")
+                explain.extend("    " + line for line in lines)
+        return tuple(shapes)
+
 
 class ModuleList(Module):
     """A list of modules, registered so every Module method sees them."""

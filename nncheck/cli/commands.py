@@ -1,0 +1,352 @@
+"""The commands: list, shape, summary, forward, gradcheck, compare, bench."""
+
+import time
+
+import click
+
+from . import cli
+from .build import (
+    build_target,
+    count_params,
+    grad_input_indices,
+    output_shapes,
+    sample_inputs,
+)
+from .parsing import UsageError, parse_shape
+from .render import console, print_json, table
+
+DTYPES = ("float16", "float32", "float64")
+
+
+def _shapes(values):
+    if not values:
+        raise UsageError("missing --in SHAPE (e.g. --in 20,16,50,100)")
+    return [parse_shape(v) for v in values]
+
+
+def _device_check(device):
+    if device == "cuda":
+        from .. import cuda
+
+        if not cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is available (needs an NVIDIA GPU "
+                             "and `pip install nncheck[cuda]`)")
+        raise UsageError("--device cuda: tensors on the GPU are not wired into the CLI yet; "
+                         "use nncheck.cuda from Python")
+
+
+in_option = click.option("--in", "in_shapes", multiple=True, metavar="SHAPE",
+                         help="Input shape, e.g. 20,16,50,100 (once per input).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu",
+                             show_default=True)
+
+
+# ---------------------------------------------------------------------- list
+@cli.command("list")
+@click.option("--family", help="Only layers of this family (conv, pooling, loss, ...).")
+@json_option
+def list_layers(family, as_json):
+    """List every layer: family, constructor signature and an example command."""
+    from .. import registry
+
+    infos = sorted(registry.layers().values(), key=lambda i: (i.family, i.name))
+    if family:
+        infos = [i for i in infos if i.family == family]
+        if not infos:
+            families = sorted({i.family for i in registry.layers().values()})
+            raise UsageError(f"unknown family {family!r}; expected one of {', '.join(families)}")
+    if as_json:
+        print_json({"layers": [{"name": i.name, "family": i.family, "signature": i.signature,
+                                "example": i.example_command} for i in infos]})
+        return 0
+    t = table(f"{len(infos)} layers", ["layer", "family", "signature", "example"])
+    for i in infos:
+        t.add_row(i.name, i.family, i.signature, i.example_command)
+    console().print(t)
+    return 0
+
+
+# ---------------------------------------------------------------------- shape
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("layer")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@in_option
+@click.option("--explain", is_flag=True, help="Show each output dimension's formula.")
+@json_option
+def shape(layer, args, in_shapes, explain, as_json):
+    """Print the output shapes of LAYER built from ARGS, without running it.
+
+    \b
+    ARG is a Python literal (16, "(3,5)", "'reflect'", True) or name=literal.
+    Example: nncheck shape Conv2d 16 33 3 stride=2 --in 20,16,50,100 --explain
+    """
+    shapes = _shapes(in_shapes)
+    target = build_target(layer, args)
+    lines = [] if explain else None
+    outs = output_shapes(target, shapes, lines)
+    params = count_params(target.module)
+    if as_json:
+        print_json({"layer": target.describe(), "input_shapes": [list(s) for s in shapes],
+                    "output_shapes": [list(s) for s in outs], "params": params})
+        return 0
+    out = console()
+    out.print(target.describe(), markup=False, highlight=False)
+    for i, s in enumerate(shapes):
+        out.print(f"input[{i}]  {list(s)}", highlight=False)
+    for i, s in enumerate(outs):
+        out.print(f"output[{i}] {list(s)}", highlight=False)
+    out.print(f"params     {params:,}", highlight=False)
+    if lines:
+        out.print("why:", highlight=False)
+        for line in lines:
+            out.print("  " + line, markup=False, highlight=False)
+    return 0
+
+
+# ---------------------------------------------------------------------- summary
+@cli.command()
+@click.argument("spec")
+@in_option
+@click.option("--depth", default=3, show_default=True, help="Nesting depth of the table.")
+@json_option
+def summary(spec, in_shapes, depth, as_json):
+    """Per-layer table of a model: output shape, parameters, MACs, memory.
+
+    \b
+    SPEC is a chain of layers or FILE.py:Name (a Module of yours):
+      nncheck summary "Conv2d(1,20,5) ReLU() MaxPool2d(2) Flatten() Linear(2880,10)" --in 1,1,28,28
+    Runs on shapes alone (no kernel), so it is instant on large models.
+    """
+    from .summary import build_model, summarize
+
+    shapes = _shapes(in_shapes)
+    model = build_model(spec)
+    rows, totals, failure = summarize(model, shapes, depth)
+    if as_json:
+        print_json({"model": repr(model), "input_shapes": [list(s) for s in shapes],
+                    "layers": rows, "totals": totals,
+                    "error": None if failure is None else str(failure)})
+    else:
+        from .summary import render
+
+        render(rows, totals, failure)
+    if failure is not None:
+        raise UsageError(str(failure))
+    return 0
+
+
+# ---------------------------------------------------------------------- forward
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("layer")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@in_option
+@click.option("--input", "input_files", multiple=True, type=click.Path(),
+              help="A .npy file replacing the random input (once per input).")
+@click.option("--weights", type=click.Path(), help="A .npz state_dict to load first.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Seed of the sample inputs.")
+@click.option("--save", type=click.Path(), help="Write the (first) output to this .npy.")
+@click.option("--train/--eval", default=False, help="Module mode (default eval).")
+@device_option
+@json_option
+def forward(layer, args, in_shapes, input_files, weights, dtype, seed, save, train, device,
+            as_json):
+    """Run LAYER on sample (or given) inputs and describe the output.
+
+    Example: nncheck forward Conv2d 1 4 3 --in 2,1,8,8 --dtype float64
+    """
+    import numpy as np
+
+    from .. import manual_seed
+    from ..autograd.checker import _flat_outputs
+    from ..tensor import Tensor
+
+    _device_check(device)
+    target = build_target(layer, args)
+    arrays = _load_inputs(target, in_shapes, input_files, dtype, seed)
+    module = target.module
+    if module is not None:
+        if weights:
+            _load_weights(module, weights)
+        _cast_module(module, dtype)
+        module.train(train)
+    manual_seed(seed)
+    inputs = [Tensor._wrap(a) for a in arrays]
+    start = time.perf_counter()
+    try:
+        out = target.callable(*inputs)
+    except (ValueError, RuntimeError, TypeError, IndexError) as exc:
+        raise UsageError(f"{layer}: {exc}") from None
+    elapsed = (time.perf_counter() - start) * 1e3
+    outs = _flat_outputs(out)
+    stats = [_stats(t.detach().numpy()) for t in outs]
+    if save:
+        if not outs:
+            raise UsageError("--save: the layer returned no tensor")
+        np.save(save, outs[0].detach().numpy())
+    if as_json:
+        print_json({"layer": target.describe(), "input_shapes": [list(a.shape) for a in arrays],
+                    "outputs": stats, "time_ms": elapsed})
+        return 0
+    con = console()
+    con.print(target.describe(), markup=False, highlight=False)
+    t = table(None, ["output", "shape", "dtype", "min", "max", "mean", "std"])
+    for i, s in enumerate(stats):
+        t.add_row(f"[{i}]", str(s["shape"]), s["dtype"],
+                  *(f"{s[k]:.6g}" if s[k] is not None else "-"
+                    for k in ("min", "max", "mean", "std")))
+    con.print(t)
+    for i, o in enumerate(outs):
+        preview = np.array2string(o.detach().numpy().reshape(-1)[:8], precision=4,
+                                  separator=", ")
+        con.print(f"output[{i}] first values: {preview}", markup=False, highlight=False)
+    con.print(f"forward time: {elapsed:.3f} ms", highlight=False)
+    if save:
+        con.print(f"saved output[0] to {save}", markup=False, highlight=False)
+    return 0
+
+
+def _load_inputs(target, in_shapes, input_files, dtype, seed):
+    import numpy as np
+
+    if input_files:
+        arrays = []
+        for path in input_files:
+            try:
+                arr = np.load(path, allow_pickle=False)
+            except FileNotFoundError:
+                raise UsageError(f"--input {path}: file not found") from None
+            except (ValueError, OSError) as exc:
+                raise UsageError(f"--input {path}: not a .npy array ({exc})") from None
+            arrays.append(arr.astype(dtype) if arr.dtype.kind == "f" else arr)
+        if in_shapes and [tuple(a.shape) for a in arrays] != _shapes(in_shapes):
+            raise UsageError("--in shapes disagree with the --input files' shapes")
+        return arrays
+    return sample_inputs(target, _shapes(in_shapes), np.dtype(dtype), seed)
+
+
+def _load_weights(module, path):
+    from ..serialization import load
+
+    try:
+        state = load(path)
+    except FileNotFoundError:
+        raise UsageError(f"--weights {path}: file not found") from None
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"--weights {path}: not a .npz state_dict ({exc})") from None
+    if not isinstance(state, dict):
+        raise UsageError(f"--weights {path}: expected a state_dict (.npz of named arrays)")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise UsageError(f"--weights {path}: {' '.join(str(exc).split())}") from None
+
+
+def _cast_module(module, dtype):
+    getattr(module, {"float16": "half", "float32": "float", "float64": "double"}[dtype])()
+
+
+def _stats(arr):
+    import numpy as np
+
+    numeric = arr.size and arr.dtype.kind in "fiub"
+    a = arr.astype(np.float64) if numeric else None
+    return {
+        "shape": list(arr.shape), "dtype": str(arr.dtype),
+        "min": float(a.min()) if numeric else None, "max": float(a.max()) if numeric else None,
+        "mean": float(a.mean()) if numeric else None, "std": float(a.std()) if numeric else None,
+    }
+
+
+# ---------------------------------------------------------------------- gradcheck
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("layer", required=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@in_option
+@click.option("--all", "check_all", is_flag=True, help="Check every registered layer.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True)
+@click.option("--eps", default=1e-6, show_default=True)
+@click.option("--atol", default=1e-5, show_default=True)
+@click.option("--rtol", default=1e-3, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@device_option
+@json_option
+def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, device,
+              as_json):
+    """Compare LAYER's backward with finite differences, entry by entry.
+
+    \b
+    Checks every input given with --in and every parameter; exits 1 on a mismatch.
+      nncheck gradcheck Conv2d 2 3 3 --in 1,2,5,5
+      nncheck gradcheck my_layers.py:MyLayer 4 --in 2,4
+      nncheck gradcheck --all
+    """
+    from .gradcheck import check_all_layers, check_one, render_report
+
+    _device_check(device)
+    options = {"dtype": dtype, "eps": eps, "atol": atol, "rtol": rtol, "seed": seed}
+    if check_all:
+        if layer:
+            raise UsageError("--all takes no LAYER")
+        results = check_all_layers(options, quiet=as_json)
+        passed = all(r["passed"] for r in results)
+        if as_json:
+            print_json({"passed": passed, "results": results})
+        return 0 if passed else 1
+    if not layer:
+        raise UsageError("missing LAYER (or --all)")
+    target = build_target(layer, args)
+    result, report = check_one(target, _shapes(in_shapes), options, progress=not as_json)
+    if as_json:
+        print_json(result)
+    else:
+        render_report(result, report)
+    return 0 if result["passed"] else 1
+
+
+# ---------------------------------------------------------------------- compare and bench
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("layer")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@in_option
+@click.option("--seed", default=0, show_default=True)
+@click.option("--rtol", default=1e-7, show_default=True)
+@click.option("--atol", default=1e-9, show_default=True)
+@json_option
+def compare(layer, args, in_shapes, seed, rtol, atol, as_json):
+    """Run LAYER in nncheck and in PyTorch (same weights, same inputs); report differences."""
+    from .compare import compare_with_torch, render
+
+    target = build_target(layer, args)
+    result = compare_with_torch(target, layer, args, _shapes(in_shapes), seed, rtol, atol)
+    if as_json:
+        print_json(result)
+    else:
+        render(result)
+    return 0 if result["passed"] else 1
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("layer")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@in_option
+@click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True)
+@click.option("--repeat", default=10, show_default=True, help="Timed runs (best is kept).")
+@device_option
+@json_option
+def bench(layer, args, in_shapes, dtype, repeat, device, as_json):
+    """Time LAYER's forward and backward; GFLOP/s where the MAC count is known."""
+    from .benchmark import render, run_bench
+
+    _device_check(device)
+    if repeat < 1:
+        raise UsageError(f"--repeat must be at least 1, got {repeat}")
+    target = build_target(layer, args)
+    result = run_bench(target, _shapes(in_shapes), dtype, repeat)
+    if as_json:
+        print_json(result)
+    else:
+        render(result)
+    return 0
+

@@ -1,0 +1,180 @@
+"""``nncheck summary``: a per-layer table computed from shapes alone."""
+
+import math
+
+from ..shapes import ShapeError, infer
+from .build import construct
+from .parsing import UsageError, load_user_object, parse_call, split_chain
+from .render import console, table
+
+FLOAT_BYTES = 4
+_VIEW_LAYERS = {"Flatten", "Unflatten", "Identity"}
+
+
+def build_model(spec):
+    """A Sequential from a chain like 'Conv2d(1,20,5) ReLU()', or a user's FILE.py:Name."""
+    from .. import registry
+    from ..nn import Module, Sequential
+
+    if ":" in spec and spec.split(":")[0].endswith(".py"):
+        obj = load_user_object(spec)
+        if isinstance(obj, type) and issubclass(obj, Module):
+            return construct(obj, [], {})
+        if isinstance(obj, Module):
+            return obj
+        raise UsageError(f"{spec} is not a Module subclass")
+    layers = []
+    for item in split_chain(spec):
+        name, args, kwargs = parse_call(item)
+        try:
+            info = registry.get(name)
+        except KeyError as exc:
+            raise UsageError(exc.args[0]) from None
+        layers.append(construct(info.cls, args, kwargs))
+    if not layers:
+        raise UsageError("empty model spec")
+    return Sequential(*layers)
+
+
+def count_macs(module, in_shapes, out_shapes):
+    """Multiply-accumulates of one forward pass (0 where a layer has no products)."""
+    name = type(module).__name__
+    out = math.prod(out_shapes[0]) if out_shapes else 0
+    if name == "Linear":
+        return out * module.in_features
+    if name == "Bilinear":
+        return out * module.in1_features * module.in2_features
+    if name.startswith("ConvTranspose"):
+        per_input = module.out_channels // module.groups * math.prod(module.kernel_size)
+        return math.prod(in_shapes[0]) * per_input
+    if name.startswith("Conv"):
+        return out * module.in_channels // module.groups * math.prod(module.kernel_size)
+    if name in ("RNN", "LSTM", "GRU"):
+        gates = {"RNN": 1, "LSTM": 4, "GRU": 3}[name]
+        steps = math.prod(out_shapes[0][:-1]) if out_shapes else 0
+        dirs = 2 if module.bidirectional else 1
+        h = module.hidden_size
+        return sum(dirs * steps * gates * h * ((module.input_size if layer == 0 else h * dirs) + h)
+                   for layer in range(module.num_layers))
+    return 0
+
+
+def _leaves(model, depth):
+    """(qualified name, module) rows down to ``depth``, containers expanded in order."""
+    rows = []
+
+    def walk(module, prefix, level):
+        children = list(module.named_children())
+        if not children or level >= depth:
+            rows.append((prefix or type(module).__name__, module))
+            return
+        for name, child in children:
+            walk(child, f"{prefix}.{name}" if prefix else name, level + 1)
+
+    walk(model, "", 0)
+    return rows
+
+
+def summarize(model, shapes, depth):
+    """Rows, totals, and the ShapeError at the first failing layer (None if all fit)."""
+    from ..nn import Sequential
+
+    rows, failure = [], None
+    seen_params = set()
+    total_params = total_macs = total_act = total_saved = 0
+    if isinstance(model, Sequential):
+        layers = _leaves(model, depth)
+        current = shapes
+        for name, module in layers:
+            explain = []
+            try:
+                outs = infer(module, current, explain)
+            except ShapeError as exc:
+                failure = exc
+                rows.append(_row(name, module, current, None, explain, seen_params))
+                break
+            rows.append(_row(name, module, current, outs, explain, seen_params))
+            current = outs
+    else:
+        outs_by_module = _hooked_pass(model, shapes)
+        for name, module in _leaves(model, depth):
+            ins, outs = outs_by_module.get(id(module), (None, None))
+            rows.append(_row(name, module, ins or [], outs, [], seen_params))
+    for r in rows:
+        total_params += r["params"]
+        total_macs += r["macs"]
+        total_act += r["activation_bytes"]
+        total_saved += r["saved_bytes"]
+    totals = {"params": total_params, "macs": total_macs, "activation_bytes": total_act,
+              "saved_bytes": total_saved}
+    return rows, totals, failure
+
+
+def _row(name, module, in_shapes, out_shapes, explain, seen_params):
+    params = 0
+    for p in module.parameters():
+        if id(p) not in seen_params:  # shared parameters are counted once
+            seen_params.add(id(p))
+            params += p.numel()
+    outs = out_shapes or []
+    act = sum(math.prod(s) for s in outs) * FLOAT_BYTES
+    saved = 0 if type(module).__name__ in _VIEW_LAYERS else \
+        sum(math.prod(s) for s in in_shapes) * FLOAT_BYTES
+    return {"name": name, "layer": type(module).__name__,
+            "input_shapes": [list(s) for s in in_shapes],
+            "output_shapes": [list(s) for s in outs] if out_shapes is not None else None,
+            "params": params, "macs": count_macs(module, in_shapes, outs) if outs else 0,
+            "activation_bytes": act, "saved_bytes": saved, "explain": explain}
+
+
+def _hooked_pass(model, shapes):
+    """A user's Module without shape rules: one forward on zeros, shapes caught by hooks."""
+    import numpy as np
+
+    from ..autograd.checker import _flat_outputs
+    from ..autograd.grad_mode import no_grad
+    from ..tensor import Tensor
+
+    seen, handles = {}, []
+    for m in model.modules():
+        def hook(mod, inputs, output):
+            seen[id(mod)] = ([tuple(t.shape) for t in _flat_outputs(list(inputs))],
+                             [tuple(t.shape) for t in _flat_outputs(output)])
+        handles.append(m.register_forward_hook(hook))
+    try:
+        with no_grad():
+            model(*[Tensor._wrap(np.zeros(s, np.float32)) for s in shapes])
+    except Exception as exc:  # the user's forward failed: one line, with the layer's words
+        raise UsageError(f"{type(model).__name__}: forward on shapes "
+                         f"{[list(s) for s in shapes]} failed: {exc}") from None
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
+def _bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def render(rows, totals, failure):
+    t = table(None, ["layer", "type", "output shape", "params", "MACs", "activations",
+                     "saved for backward"])
+    for r in rows:
+        shape = ("[red]shape error[/]" if r["output_shapes"] is None
+                 else ", ".join(str(s) for s in r["output_shapes"]))
+        t.add_row(r["name"], r["layer"], shape, f"{r['params']:,}",
+                  f"{r['macs']:,}" if r["macs"] else "-", _bytes(r["activation_bytes"]),
+                  _bytes(r["saved_bytes"]))
+    t.add_section()
+    t.add_row("total", "", "", f"{totals['params']:,}", f"{totals['macs']:,}",
+              _bytes(totals["activation_bytes"]), _bytes(totals["saved_bytes"]))
+    con = console()
+    con.print(t)
+    if failure is not None:
+        con.print(f"[red]shape error at layer {rows[-1]['name']} ({rows[-1]['layer']}):[/]")
+        con.print("  " + str(failure), markup=False, highlight=False)
