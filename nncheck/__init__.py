@@ -59,8 +59,8 @@ def _method(name):
 _TENSOR_FUNCTIONS = (
     "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "neg", "sign", "floor", "ceil", "round",
     "clamp", "clip", "sum", "mean", "prod", "var", "std", "max", "min", "amax", "amin", "argmax",
-    "argmin", "norm", "all", "any", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze",
-    "permute", "transpose", "t", "chunk", "split", "narrow", "unbind", "gather", "mm", "bmm",
+    "argmin", "norm", "all", "any", "flatten", "unflatten", "squeeze", "unsqueeze",
+    "transpose", "t", "chunk", "split", "narrow", "unbind", "gather", "mm", "bmm",
     "dot", "add", "sub", "mul", "div", "pow", "square", "reciprocal", "masked_fill", "equal",
     "allclose", "isnan", "isinf", "isfinite", "relu", "sigmoid", "tanh", "softmax",
     "log_softmax", "eq", "ne", "lt", "le", "gt", "ge", "clone", "detach",
@@ -68,6 +68,14 @@ _TENSOR_FUNCTIONS = (
 for _name in _TENSOR_FUNCTIONS:
     globals()[_name] = _method(_name)
 del _name
+
+
+def reshape(input, shape):
+    return input.reshape(shape)
+
+
+def permute(input, dims):
+    return input.permute(dims)
 
 
 def maximum(input, other):
@@ -95,6 +103,6 @@ __all__ = [
     "Tensor", "Size", "dtype", "device", "no_grad", "enable_grad", "set_grad_enabled",
     "is_grad_enabled", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
     "save", "load", "cat", "concat", "stack", "where", "matmul", "as_tensor", "is_tensor",
-    "numel", "maximum", "minimum", "gradcheck", "gradgradcheck", *_factory_names,
-    *_TENSOR_FUNCTIONS, *(d.name for d in _dtype.ALL_DTYPES),
+    "numel", "maximum", "minimum", "reshape", "permute", "gradcheck", "gradgradcheck",
+    *_factory_names, *_TENSOR_FUNCTIONS, *(d.name for d in _dtype.ALL_DTYPES),
 ]

@@ -698,7 +698,8 @@ class Tensor:
         n = self.ndim + 1
         if not -n <= dim < n:
             raise IndexError(
-                f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})"
+                f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                f"but got {dim})"
             )
         d = dim % n
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
@@ -723,7 +724,9 @@ class Tensor:
 
     def t(self):
         if self.ndim > 2:
-            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+            raise RuntimeError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D"
+            )
         return self.transpose(0, 1) if self.ndim == 2 else self
 
     def expand(self, *sizes):

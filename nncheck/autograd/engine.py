@@ -17,7 +17,9 @@ def _make_grads(tensors, grad_tensors):
 
     grads = _as_list(grad_tensors) or [None] * len(tensors)
     if len(grads) != len(tensors):
-        raise RuntimeError(f"grad_tensors has {len(grads)} items but there are {len(tensors)} tensors")
+        raise RuntimeError(
+            f"grad_tensors has {len(grads)} items but there are {len(tensors)} tensors"
+        )
     out = []
     for t, g in zip(tensors, grads):
         if not t.requires_grad:
@@ -62,7 +64,7 @@ def _topological_order(roots):
 
 
 def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None, accumulate=True):
-    """Propagate gradients from ``tensors``; accumulate into leaves or return grads of ``inputs``."""
+    """Propagate gradients from ``tensors`` into the leaves, or return those of ``inputs``."""
     from ..tensor import Tensor
 
     tensors = _as_list(tensors)

@@ -238,7 +238,8 @@ def _versions_of(saved, input_tensors, outputs):
     """Map saved arrays back to the input/output tensors they came from, with their versions."""
     from ..tensor import Tensor
 
-    pool = [t for t in input_tensors if t is not None] + [o for o in outputs if isinstance(o, Tensor)]
+    pool = [t for t in input_tensors if t is not None]
+    pool += [o for o in outputs if isinstance(o, Tensor)]
     found = []
     for item in saved:
         for t in pool:

@@ -8,7 +8,6 @@ from . import cli
 from .build import (
     build_target,
     count_params,
-    grad_input_indices,
     output_shapes,
     sample_inputs,
 )

@@ -1,4 +1,4 @@
-"""Output: rich tables for people (plain when not a terminal, NO_COLOR respected), JSON for tools."""
+"""Output: rich tables for people (plain when piped, NO_COLOR respected), JSON for tools."""
 
 import json
 import sys

@@ -98,7 +98,9 @@ def tanh(input):
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     if min_val > max_val:
-        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+        raise ValueError(
+            f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})"
+        )
     return _apply(input, "hardtanh", float(min_val), float(max_val), inplace)
 
 
@@ -142,7 +144,9 @@ def hardshrink(input, lambd=0.5):
 
 def softshrink(input, lambd=0.5):
     if lambd < 0:
-        raise ValueError(f"softshrink: lambda must be greater or equal to 0, but found to be {lambd}")
+        raise ValueError(
+            f"softshrink: lambda must be greater or equal to 0, but found to be {lambd}"
+        )
     return _apply(input, "softshrink", float(lambd))
 
 

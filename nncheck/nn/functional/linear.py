@@ -12,6 +12,11 @@ _NO_BIAS = {np.dtype(np.float32): np.zeros(0, np.float32),
             np.dtype(np.float64): np.zeros(0, np.float64)}
 
 
+def _rows(a):
+    """View (..., K) as a matrix (M, K); explicit sizes so that K == 0 works too."""
+    return a.reshape(int(np.prod(a.shape[:-1], dtype=np.int64)), a.shape[-1])
+
+
 class _Linear(Op):
     @staticmethod
     def forward(ctx, x, weight, bias):
@@ -19,7 +24,7 @@ class _Linear(Op):
         dtype = kx.dtype
         w = np.ascontiguousarray(weight, dtype)
         b = _NO_BIAS[dtype] if bias is None else np.ascontiguousarray(bias, dtype)
-        x2 = kx.reshape(-1, kx.shape[-1]) if kx.ndim else kx.reshape(1, 1)
+        x2 = _rows(kx)
         out = np.empty((x2.shape[0], w.shape[0]), dtype)
         _k.linear_forward(x2, w, b, out)
         ctx.save_for_backward(x, weight)
@@ -32,8 +37,8 @@ class _Linear(Op):
         kx = kernel_array(x, "linear")
         dtype = kx.dtype
         w = np.ascontiguousarray(weight, dtype)
-        x2 = kx.reshape(-1, kx.shape[-1])
-        g2 = np.ascontiguousarray(grad, dtype).reshape(-1, w.shape[0])
+        x2 = _rows(kx)
+        g2 = np.ascontiguousarray(grad, dtype).reshape(x2.shape[0], w.shape[0])
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
             gx = np.empty_like(x2)
@@ -77,7 +82,7 @@ class _Bilinear(Op):
         w = np.ascontiguousarray(weight, dtype)
         b = _NO_BIAS[dtype] if bias is None else np.ascontiguousarray(bias, dtype)
         lead = k1.shape[:-1]
-        a1, a2 = k1.reshape(-1, k1.shape[-1]), k2.reshape(-1, k2.shape[-1])
+        a1, a2 = _rows(k1), _rows(k2)
         n, o, j = a1.shape[0], w.shape[0], w.shape[2]
         out = np.empty((n, o), dtype)
         _k.bilinear_forward(a1, a2, w, b, np.empty((n, o * j), dtype), out)
@@ -90,8 +95,8 @@ class _Bilinear(Op):
         x1, x2, weight = ctx.saved_tensors
         k1 = kernel_array(x1, "bilinear", "input1")
         dtype = k1.dtype
-        a1 = k1.reshape(-1, k1.shape[-1])
-        a2 = np.ascontiguousarray(x2, dtype).reshape(-1, x2.shape[-1])
+        a1 = _rows(k1)
+        a2 = _rows(np.ascontiguousarray(x2, dtype))
         w = np.ascontiguousarray(weight, dtype)
         n, o, j = a1.shape[0], w.shape[0], w.shape[2]
         g = np.ascontiguousarray(grad, dtype).reshape(n, o)

@@ -245,7 +245,7 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self):
-        return "\n".join(f"({i}): {_param_repr(p)}" for i, p in enumerate(self))
+        return "\n".join(f"  ({i}): {_param_repr(p)}" for i, p in enumerate(self))
 
     def forward(self, *args):
         raise NotImplementedError("ParameterList is a container and has no forward (abstract)")
@@ -294,7 +294,7 @@ class ParameterDict(Module):
             self[k] = v
 
     def extra_repr(self):
-        return "\n".join(f"({k}): {_param_repr(p)}" for k, p in self.items())
+        return "\n".join(f"  ({k}): {_param_repr(p)}" for k, p in self.items())
 
     def forward(self, *args):
         raise NotImplementedError("ParameterDict is a container and has no forward (abstract)")

@@ -1,0 +1,171 @@
+"""The autograd engine and Function API, checked against PyTorch's behaviour."""
+
+import numpy as np
+import pytest
+import torch
+
+import nncheck
+from nncheck.autograd import Function
+
+
+def test_accumulation_and_shared_subgraphs():
+    x = nncheck.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * x
+    z = (y + y * 2).sum()
+    z.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 6 * np.array([1.0, 2.0, 3.0]))
+    (x * 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 6 * np.array([1.0, 2.0, 3.0]) + 2)
+
+
+def test_backward_twice_needs_retain_graph():
+    x = nncheck.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.exp([1.0, 2.0]))
+    z = (x.exp() * 2).sum()
+    z.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        z.backward()
+
+
+def test_backward_with_gradient_and_non_scalar_error():
+    x = nncheck.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    with pytest.raises(RuntimeError, match="only for scalar outputs"):
+        y.backward()
+    y.backward(nncheck.tensor([1.0, 10.0]))
+    assert x.grad.tolist() == [3.0, 30.0]
+
+
+def test_autograd_grad_and_backward_functions():
+    x = nncheck.tensor([1.0, 2.0], requires_grad=True)
+    w = nncheck.tensor([3.0, 4.0], requires_grad=True)
+    y = (x * w).sum()
+    gx, gw = nncheck.autograd.grad(y, [x, w], retain_graph=True)
+    assert gx.tolist() == [3.0, 4.0] and gw.tolist() == [1.0, 2.0]
+    assert x.grad is None
+    nncheck.autograd.backward([y], [nncheck.tensor(2.0)])
+    assert x.grad.tolist() == [6.0, 8.0]
+    unused = nncheck.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="not have been used"):
+        nncheck.autograd.grad((x * 2).sum(), [unused])
+    assert nncheck.autograd.grad((x * 2).sum(), [unused], allow_unused=True) == (None,)
+
+
+def test_no_grad_and_enable_grad():
+    x = nncheck.tensor([1.0], requires_grad=True)
+    with nncheck.no_grad():
+        y = x * 2
+        with nncheck.enable_grad():
+            z = x * 2
+    assert not y.requires_grad and y.grad_fn is None and z.requires_grad
+
+    @nncheck.no_grad()
+    def f(t):
+        return t * 2
+
+    assert not f(x).requires_grad
+    with nncheck.set_grad_enabled(False):
+        assert not nncheck.is_grad_enabled()
+    assert nncheck.is_grad_enabled()
+
+
+def test_tensor_hooks_and_retain_grad():
+    x = nncheck.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    handle = x.register_hook(lambda g: seen.append(g.tolist()) or g * 10)
+    y = x * 2
+    y.retain_grad()
+    y.register_hook(lambda g: g + 1)
+    y.sum().backward()
+    assert seen == [[4.0, 4.0]]
+    assert x.grad.tolist() == [40.0, 40.0]
+    assert y.grad.tolist() == [2.0, 2.0]
+    handle.remove()
+    x.grad = None
+    (x * 2).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_inplace_change_of_saved_tensor_raises():
+    x = nncheck.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1
+    z = y.exp()
+    z.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()
+
+
+def test_inplace_on_non_leaf_rebases_the_graph():
+    for lib in (nncheck, torch):
+        x = lib.tensor([1.0, -2.0, 3.0], requires_grad=True)
+        y = x * 2
+        y.mul_(3).add_(1)
+        y.sum().backward()
+        assert x.grad.tolist() == [6.0, 6.0, 6.0]
+
+
+def test_setitem_with_autograd_matches_torch():
+    results = []
+    for lib in (nncheck, torch):
+        x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        v = lib.tensor([5.0, 6.0], requires_grad=True)
+        y = x * 1
+        y[0] = v * 2
+        (y * lib.tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
+        results.append((x.grad.tolist(), v.grad.tolist()))
+    assert results[0] == results[1]
+
+
+class Square(Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.save_for_backward(x)
+        ctx.scale = scale
+        return x * x * scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * 2 * x * ctx.scale, None
+
+
+def test_custom_function_like_torch():
+    x = nncheck.tensor([1.0, 2.0], requires_grad=True)
+    y = Square.apply(x, 3.0)
+    assert y.grad_fn.name() == "SquareBackward0"
+    y.sum().backward()
+    assert x.grad.tolist() == [6.0, 12.0]
+    xd = nncheck.tensor([0.3, -1.2], dtype=nncheck.float64, requires_grad=True)
+    assert nncheck.gradcheck(lambda t: Square.apply(t, 2.0), (xd,))
+
+
+class MultiOut(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2, x * 3
+
+    @staticmethod
+    def backward(ctx, ga, gb):
+        return ga * 2 + gb * 3
+
+
+def test_custom_function_with_two_outputs_and_needs_input_grad():
+    x = nncheck.tensor([1.0], requires_grad=True)
+    a, b = MultiOut.apply(x)
+    (a + b).sum().backward()
+    assert x.grad.tolist() == [5.0]
+    a, _ = MultiOut.apply(x)
+    x.grad = None
+    a.sum().backward()
+    assert x.grad.tolist() == [2.0]
+
+
+def test_detach_and_data_do_not_track():
+    x = nncheck.tensor([1.0], requires_grad=True)
+    assert not x.detach().requires_grad
+    assert not x.data.requires_grad
+    y = x * 2
+    assert not y.is_leaf and x.is_leaf
