@@ -61,8 +61,11 @@ def test_planted_bugs_are_caught_and_named(bug, wrt):
     assert not report.passed
     failed = [c for c in report.checks if not c.passed]
     assert [c.wrt for c in failed] == [wrt]
+    if bug == "transposed":
+        assert failed[0].signature.startswith("transposed")
     if bug == "one_element":
-        assert failed[0].worst_index == [1, 2] and failed[0].n_failed == 1
+        # the planted +0.5 lands in column [1, 2] of every row of the Jacobian
+        assert failed[0].worst_index == [1, 2] and failed[0].n_failed == 9
     with pytest.raises(GradcheckError, match=wrt.replace("[", r"\[").replace("]", r"\]")):
         nncheck.gradcheck(Scaled.apply, (x, w))
     assert nncheck.gradcheck(Scaled.apply, (x, w), raise_exception=False) is False
@@ -107,3 +110,97 @@ def test_report_fields():
 def test_nothing_to_check_is_an_error():
     with pytest.raises(ValueError, match="nothing to check"):
         nncheck.gradcheck(lambda t: t * 2, (nncheck.ones(2, dtype=nncheck.float64),))
+
+
+def test_signatures_name_the_bug():
+    Scaled.bug = "scale"
+    report = check_gradients(Scaled.apply, (_x(3, 3), _x(3, 3, seed=1)))
+    assert "constant factor" in report.checks[0].signature and "2" in report.checks[0].signature
+    Scaled.bug = "missing"
+    report = check_gradients(Scaled.apply, (_x(3, 3), _x(3, 3, seed=1)))
+    assert "zero gradient" in report.checks[1].signature
+
+
+class SignAtOne(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        grad = 2 * g * x
+        grad[0, 1] = -grad[0, 1]
+        return grad
+
+
+def test_sign_flip_at_one_element_is_localised():
+    report = check_gradients(SignAtOne.apply, (_x(2, 3),))
+    c = report.checks[0]
+    assert not c.passed and c.worst_index == [0, 1] and c.n_failed == 1
+    assert c.worst_output_index == [0, 1] and c.analytic == pytest.approx(-c.numeric, rel=1e-6)
+
+
+class BorderBug(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 3
+
+    @staticmethod
+    def backward(ctx, g):
+        grad = g * 3
+        grad[..., 0, :] = 0
+        return grad
+
+
+def test_border_only_bug_signature():
+    report = check_gradients(BorderBug.apply, (_x(1, 6, 6),))
+    assert "border" in report.checks[0].signature
+
+
+def test_relu_at_kink_is_reported_separately_not_failed():
+    x = nncheck.tensor([[0.0, 1.0], [-1.0, 0.0]], dtype=nncheck.float64, requires_grad=True)
+    report = check_gradients(nn.ReLU(), (x,), eps=1e-6)
+    assert report.passed and report.checks[0].n_kinks == 2
+
+
+def test_fast_mode_passes_right_and_catches_wrong_backward():
+    x, w = _x(4, 4), _x(4, 4, seed=1)
+    report = check_gradients(Scaled.apply, (x, w), fast=True)
+    assert report.passed and report.backward_calls == 1
+    Scaled.bug = "one_element"
+    report = check_gradients(Scaled.apply, (x, w), fast=True)
+    assert not report.passed and report.checks[0].worst_index == [1, 2]
+
+
+class Nondeterministic(Function):
+    calls = 0
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        Nondeterministic.calls += 1
+        return g * 2 + 1e-3 * Nondeterministic.calls
+
+
+def test_semantic_checks():
+    report = check_gradients(nn.Linear(3, 2).double(), (_x(2, 3),), semantic=True)
+    assert report.passed and set(report.semantic) == {
+        "linear_in_grad_output", "zero_grad_output_gives_zero", "deterministic_backward",
+        "inputs_not_mutated"}
+    from nncheck.autograd.checker import semantic_checks
+
+    sem = semantic_checks(Nondeterministic.apply, (_x(2, 2),))
+    assert not sem["deterministic_backward"]["passed"]
+    assert not sem["zero_grad_output_gives_zero"]["passed"]
+
+
+def test_colouring_needs_far_fewer_forward_calls_than_elements():
+    m = nn.Linear(20, 30).double()
+    report = check_gradients(m, (_x(4, 20),))
+    n_elements = 4 * 20 + 20 * 30 + 30
+    assert report.passed and report.forward_calls < n_elements / 3

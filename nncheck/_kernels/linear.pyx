@@ -9,6 +9,8 @@ from cython.parallel cimport prange
 
 from nncheck._kernels.blas cimport gemm
 
+cdef Py_ssize_t PARALLEL_MIN = 32768  # elements below which OpenMP threads cost more than they save
+
 
 def linear_forward(const floating[:, ::1] x, const floating[:, ::1] weight,
                    const floating[::1] bias, floating[:, ::1] out):
@@ -18,7 +20,7 @@ def linear_forward(const floating[:, ::1] x, const floating[:, ::1] weight,
     cdef bint has_bias = bias.shape[0] == N
     with nogil:
         if has_bias:
-            for i in prange(M, schedule="static"):
+            for i in prange(M, schedule="static", use_threads_if=M * N >= PARALLEL_MIN):
                 for j in range(N):
                     out[i, j] = bias[j]
         if K == 0:
@@ -54,7 +56,7 @@ def bias_backward(const floating[:, ::1] grad_out, floating[::1] grad_bias):
     cdef Py_ssize_t i, j, M = grad_out.shape[0], N = grad_out.shape[1]
     cdef double acc
     with nogil:
-        for j in prange(N, schedule="static"):
+        for j in prange(N, schedule="static", use_threads_if=M * N >= PARALLEL_MIN):
             acc = 0
             for i in range(M):
                 acc = acc + grad_out[i, j]
@@ -76,7 +78,7 @@ def bilinear_forward(const floating[:, ::1] x1, const floating[:, ::1] x2,
             if I > 0 and J > 0:
                 gemm(False, False, N, J, I, <floating> 1, &x1[0, 0], I, &weight[o, 0, 0], J,
                      <floating> 0, &tmp[0, o * J], O * J)
-        for n in prange(N, schedule="static"):
+        for n in prange(N, schedule="static", use_threads_if=N * O * J >= PARALLEL_MIN):
             for o in range(O):
                 acc = bias[o] if bias.shape[0] == O else 0
                 for j in range(J):
@@ -97,7 +99,7 @@ def bilinear_backward(const floating[:, ::1] x1, const floating[:, ::1] x2,
     cdef int N = x1.shape[0], I = x1.shape[1], J = x2.shape[1], O = weight.shape[0]
     cdef Py_ssize_t n, o, i, j
     with nogil:
-        for n in prange(N, schedule="static"):
+        for n in prange(N, schedule="static", use_threads_if=N * O * J >= PARALLEL_MIN):
             for o in range(O):
                 for j in range(J):
                     scaled[n, o * J + j] = grad_out[n, o] * x2[n, j]
@@ -115,7 +117,7 @@ def bilinear_backward(const floating[:, ::1] x1, const floating[:, ::1] x2,
             for o in range(O):
                 gemm(False, False, N, J, I, <floating> 1, &x1[0, 0], I, &weight[o, 0, 0], J,
                      <floating> 0, &scaled[0, o * J], O * J)
-        for n in prange(N, schedule="static"):
+        for n in prange(N, schedule="static", use_threads_if=N * O * J >= PARALLEL_MIN):
             for o in range(O):
                 for j in range(J):
                     grad_x2[n, j] += grad_out[n, o] * scaled[n, o * J + j]

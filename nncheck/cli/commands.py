@@ -269,10 +269,15 @@ def _stats(arr):
 @click.option("--atol", default=1e-5, show_default=True)
 @click.option("--rtol", default=1e-3, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option("--fast", is_flag=True,
+              help="Random projections u^T J v first; full check only where they disagree.")
+@click.option("--semantic", is_flag=True,
+              help="Also check linearity in grad_output, zero in -> zero out, determinism, "
+                   "no input mutation.")
 @device_option
 @json_option
-def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, device,
-              as_json):
+def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, fast, semantic,
+              device, as_json):
     """Compare LAYER's backward with finite differences, entry by entry.
 
     \b
@@ -284,7 +289,8 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, d
     from .gradcheck import check_all_layers, check_one, render_report
 
     _device_check(device)
-    options = {"dtype": dtype, "eps": eps, "atol": atol, "rtol": rtol, "seed": seed}
+    options = {"dtype": dtype, "eps": eps, "atol": atol, "rtol": rtol, "seed": seed,
+               "fast": fast, "semantic": semantic}
     if check_all:
         if layer:
             raise UsageError("--all takes no LAYER")
