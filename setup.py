@@ -89,4 +89,6 @@ def extensions():
 if __name__ == "__main__":
     if shutil.which("cc") is None and "CC" not in os.environ:
         print("nncheck: no C compiler found; install gcc to build the kernels", file=sys.stderr)
-    setup(ext_modules=extensions())
+    # compile the extensions side by side (setuptools' build_ext --parallel)
+    setup(ext_modules=extensions(),
+          options={"build_ext": {"parallel": max(1, os.cpu_count() or 1)}})

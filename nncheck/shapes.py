@@ -18,6 +18,99 @@ class ShapeError(ValueError):
         super().__init__(f"{layer}: {message}" + (f" ({hint})" if hint else ""))
 
 
+class Sym:
+    """A symbolic dimension (``--in N,3,H,W``): arithmetic on it builds the formula.
+
+    Rules pass symbols through unchanged where a dimension is only carried along;
+    sliding windows turn them into ``floor((H-1)/2)+1``.  Comparing a symbol with
+    a number has no answer, so it raises ``SymbolicDimensionError``.
+    """
+
+    __slots__ = ("expr", "atomic")
+
+    def __init__(self, expr, atomic=True):
+        self.expr, self.atomic = expr, atomic
+
+    def _wrapped(self):
+        return self.expr if self.atomic else f"({self.expr})"
+
+    def _combine(self, op, other, reverse=False):
+        if isinstance(other, int) and not isinstance(other, bool):
+            if op in "+-" and other == 0:
+                return self if not reverse or op == "+" else Sym(f"-{self._wrapped()}", False)
+            if op == "*" and other == 1:
+                return self
+        left, right = (self._wrapped(), _text(other))
+        if reverse:
+            left, right = right, left
+        return Sym(f"{left}{op}{right}", False)
+
+    def __add__(self, o):
+        return self._combine("+", o)
+
+    def __radd__(self, o):
+        return self._combine("+", o, True)
+
+    def __sub__(self, o):
+        return self._combine("-", o)
+
+    def __rsub__(self, o):
+        return self._combine("-", o, True)
+
+    def __mul__(self, o):
+        return self._combine("*", o)
+
+    def __rmul__(self, o):
+        return self._combine("*", o, True)
+
+    def __floordiv__(self, o):
+        return Sym(f"floor({self.expr}/{_text(o)})") if o != 1 else self
+
+    def __truediv__(self, o):
+        return self._combine("/", o)
+
+    def __floor__(self):
+        return Sym(f"floor({self.expr})")
+
+    def __ceil__(self):
+        return Sym(f"ceil({self.expr})")
+
+    def __eq__(self, o):
+        return isinstance(o, Sym) and o.expr == self.expr
+
+    def __ne__(self, o):
+        return not self == o
+
+    def __hash__(self):
+        return hash(self.expr)
+
+    def _undecidable(self, *_):
+        raise SymbolicDimensionError(self.expr)
+
+    __lt__ = __le__ = __gt__ = __ge__ = __int__ = __index__ = __bool__ = _undecidable
+
+    def __repr__(self):
+        return self.expr
+
+    __str__ = __repr__
+
+
+class SymbolicDimensionError(TypeError):
+    """A rule needed the concrete value of a symbolic dimension."""
+
+    def __init__(self, expr):
+        super().__init__(f"this layer needs a concrete size where the symbolic dimension "
+                         f"{expr!r} is used")
+
+
+def _text(value):
+    return value._wrapped() if isinstance(value, Sym) else str(value)
+
+
+def is_symbolic(*values):
+    return any(isinstance(v, Sym) for v in values)
+
+
 def note(explain, text):
     if explain is not None:
         explain.append(text)
@@ -51,6 +144,9 @@ def window_output(layer, dim_name, size, kernel, stride, padding, dilation, ceil
     ceil_mode the last window must still start inside the input or the left padding.
     """
     k_name, s_name, p_name, d_name = arg_names
+    if is_symbolic(size):
+        return _symbolic_window(dim_name, size, kernel, stride, padding, dilation, ceil_mode,
+                                explain, arg_names)
     if stride <= 0:
         raise ShapeError(layer, f"{s_name} must be positive, got {stride}")
     if dilation <= 0:
@@ -82,6 +178,23 @@ def window_output(layer, dim_name, size, kernel, stride, padding, dilation, ceil
             f"use an input of at least {max(smallest, 1)} along {dim_name}, or raise {p_name} "
             f"to {math.ceil((effective - size) / 2)}, or shrink {k_name}",
         )
+    return out
+
+
+def _symbolic_window(dim_name, size, kernel, stride, padding, dilation, ceil_mode, explain,
+                     arg_names):
+    effective = dilation * (kernel - 1) + 1
+    offset = 2 * padding - effective
+    if stride == 1:
+        out = size + (offset + 1)
+    else:
+        op = "ceil" if ceil_mode else "floor"
+        inner = f"{size}{offset:+d}" if offset else str(size)
+        out = Sym(f"{op}(({inner})/{stride})+1", False)
+    k_name, s_name, p_name, d_name = arg_names
+    note(explain, f"{dim_name}_out = floor(({dim_name}_in + 2*{p_name} - {d_name}*({k_name}-1) "
+                  f"- 1)/{s_name}) + 1 = {out}  (with {k_name}={kernel}, {s_name}={stride}, "
+                  f"{p_name}={padding}, {d_name}={dilation})")
     return out
 
 

@@ -5,7 +5,7 @@ import inspect
 import numpy as np
 
 from .. import registry
-from ..shapes import ShapeError, infer
+from ..shapes import ShapeError, SymbolicDimensionError, infer
 from .parsing import UsageError, load_user_object, parse_layer_args
 
 
@@ -75,6 +75,8 @@ def output_shapes(target, shapes, explain=None):
         return infer(target.module, shapes, explain)
     except ShapeError as exc:
         raise UsageError(str(exc)) from None
+    except SymbolicDimensionError as exc:
+        raise UsageError(f"{type(target.module).__name__}: {exc}") from None
 
 
 def _function_shapes(target, shapes):

@@ -117,9 +117,12 @@ def summary(spec, in_shapes, depth, as_json):
       nncheck summary "Conv2d(1,20,5) ReLU() MaxPool2d(2) Flatten() Linear(2880,10)" --in 1,1,28,28
     Runs on shapes alone (no kernel), so it is instant on large models.
     """
+    from ..shapes import is_symbolic
     from .summary import build_model, summarize
 
     shapes = _shapes(in_shapes)
+    if any(is_symbolic(*s) for s in shapes):
+        raise UsageError("summary needs concrete input sizes (symbolic dims work with 'shape')")
     model = build_model(spec)
     rows, totals, failure = summarize(model, shapes, depth)
     if as_json:

@@ -9,6 +9,8 @@ import importlib.util
 import re
 from pathlib import Path
 
+from ..shapes import Sym
+
 
 class UsageError(Exception):
     """Bad usage or bad input: the CLI prints ``Error: <message>`` and exits with 2."""
@@ -50,9 +52,12 @@ def parse_shape(text):
     parts = [p.strip() for p in re.split(r"[,x×]", raw.strip("()[] ")) if p.strip()]
     shape = []
     for p in parts:
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p):
+            shape.append(Sym(p))  # a symbolic dimension: N, H, W, ...
+            continue
         if not re.fullmatch(r"[+-]?\d+", p):
-            raise UsageError(f"--in {text!r}: dimension {p!r} is not an integer "
-                             "(expected e.g. 20,16,50,100)")
+            raise UsageError(f"--in {text!r}: dimension {p!r} is not an integer or a name "
+                             "(expected e.g. 20,16,50,100 or N,3,H,W)")
         value = int(p)
         if value < 0:
             raise UsageError(f"--in {text!r}: dimension {value} is negative")

@@ -28,6 +28,10 @@ def print_json(obj):
 
 
 def _default(value):
+    from ..shapes import Sym
+
     if hasattr(value, "tolist"):
         return value.tolist()
+    if isinstance(value, Sym):
+        return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -59,6 +59,48 @@ def count_macs(module, in_shapes, out_shapes):
     return 0
 
 
+def _window(module, spatial):
+    """(kernel, stride, padding, dilation) per spatial dim for conv/pool layers, else None."""
+    kernel = getattr(module, "kernel_size", None)
+    if kernel is None or spatial < 1:
+        return None
+
+    def per_dim(value, default):
+        value = default if value is None else value
+        return tuple(value) if isinstance(value, (tuple, list)) else (value,) * spatial
+
+    padding = getattr(module, "padding", 0)
+    if isinstance(padding, str):  # 'same' keeps the size: half the effective kernel
+        padding = 0 if padding == "valid" else None
+    k = per_dim(kernel, 1)
+    d = per_dim(getattr(module, "dilation", 1), 1)
+    p = per_dim(padding, 0) if padding is not None else tuple(
+        (di * (ki - 1)) // 2 for ki, di in zip(k, d))
+    s = per_dim(getattr(module, "stride", None), None)
+    s = tuple(ki if si is None else si for si, ki in zip(s, k))
+    if not all(len(v) == spatial for v in (k, s, p, d)):
+        return None
+    return k, s, p, d
+
+
+def receptive_fields(rows, model_layers, n_spatial):
+    """Receptive field, jump and start of each conv/pool layer's outputs, per spatial dim.
+
+    rf_out = rf_in + (k_eff - 1) * jump_in; jump_out = jump_in * stride;
+    start_out = start_in + ((k_eff - 1) / 2 - padding) * jump_in (centre of the first window).
+    """
+    rf, jump, start = [1] * n_spatial, [1] * n_spatial, [0.5] * n_spatial
+    for row, module in zip(rows, model_layers):
+        window = _window(module, n_spatial)
+        if window is not None and not type(module).__name__.startswith("ConvTranspose"):
+            for i, (k, s, p, d) in enumerate(zip(*window)):
+                eff = d * (k - 1) + 1
+                rf[i] = rf[i] + (eff - 1) * jump[i]
+                start[i] = start[i] + ((eff - 1) / 2 - p) * jump[i]
+                jump[i] = jump[i] * s
+        row["receptive_field"], row["jump"], row["start"] = list(rf), list(jump), list(start)
+
+
 def _leaves(model, depth):
     """(qualified name, module) rows down to ``depth``, containers expanded in order."""
     rows = []
@@ -82,8 +124,8 @@ def summarize(model, shapes, depth):
     rows, failure = [], None
     seen_params = set()
     total_params = total_macs = total_act = total_saved = 0
+    layers = _leaves(model, depth)
     if isinstance(model, Sequential):
-        layers = _leaves(model, depth)
         current = shapes
         for name, module in layers:
             explain = []
@@ -97,9 +139,11 @@ def summarize(model, shapes, depth):
             current = outs
     else:
         outs_by_module = _hooked_pass(model, shapes)
-        for name, module in _leaves(model, depth):
+        for name, module in layers:
             ins, outs = outs_by_module.get(id(module), (None, None))
             rows.append(_row(name, module, ins or [], outs, [], seen_params))
+    if shapes and len(shapes[0]) >= 3:
+        receptive_fields(rows, [m for _, m in layers], len(shapes[0]) - 2)
     for r in rows:
         total_params += r["params"]
         total_macs += r["macs"]
@@ -153,6 +197,10 @@ def _hooked_pass(model, shapes):
     return seen
 
 
+def _dims(values):
+    return "x".join(str(v) for v in values) if values else ""
+
+
 def _bytes(n):
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -162,17 +210,20 @@ def _bytes(n):
 
 
 def render(rows, totals, failure):
+    spatial = any("receptive_field" in r for r in rows)
     t = table(None, ["layer", "type", "output shape", "params", "MACs", "activations",
-                     "saved for backward"])
+                     "saved for backward"] + (["receptive field", "jump"] if spatial else []))
     for r in rows:
         shape = ("[red]shape error[/]" if r["output_shapes"] is None
                  else ", ".join(str(s) for s in r["output_shapes"]))
+        extra = [_dims(r.get("receptive_field")), _dims(r.get("jump"))] if spatial else []
         t.add_row(r["name"], r["layer"], shape, f"{r['params']:,}",
                   f"{r['macs']:,}" if r["macs"] else "-", _bytes(r["activation_bytes"]),
-                  _bytes(r["saved_bytes"]))
+                  _bytes(r["saved_bytes"]), *extra)
     t.add_section()
     t.add_row("total", "", "", f"{totals['params']:,}", f"{totals['macs']:,}",
-              _bytes(totals["activation_bytes"]), _bytes(totals["saved_bytes"]))
+              _bytes(totals["activation_bytes"]), _bytes(totals["saved_bytes"]),
+              *([""] * (2 if spatial else 0)))
     con = console()
     con.print(t)
     if failure is not None:
