@@ -191,7 +191,7 @@ def test_semantic_checks():
     report = check_gradients(nn.Linear(3, 2).double(), (_x(2, 3),), semantic=True)
     assert report.passed and set(report.semantic) == {
         "linear_in_grad_output", "zero_grad_output_gives_zero", "deterministic_backward",
-        "inputs_not_mutated"}
+        "inputs_not_mutated", "batch_consistency"}
     from nncheck.autograd.checker import semantic_checks
 
     sem = semantic_checks(Nondeterministic.apply, (_x(2, 2),))
@@ -204,3 +204,26 @@ def test_colouring_needs_far_fewer_forward_calls_than_elements():
     report = check_gradients(m, (_x(4, 20),))
     n_elements = 4 * 20 + 20 * 30 + 30
     assert report.passed and report.forward_calls < n_elements / 3
+
+
+def test_batch_consistency_is_reported():
+    from nncheck.autograd.checker import semantic_checks
+
+    sem = semantic_checks(nn.Linear(3, 2).double(), (_x(4, 3),))
+    assert sem["batch_consistency"]["passed"]
+
+    def leaky(x):  # each sample sees the batch mean: samples leak into each other
+        return x - x.mean(0, keepdim=True)
+
+    sem = semantic_checks(leaky, (_x(4, 3),))
+    assert not sem["batch_consistency"]["passed"] and sem["batch_consistency"]["informative"]
+
+
+def test_float32_kernels_against_float64_reference():
+    m32 = nn.Linear(5, 4)
+    m64 = nn.Linear(5, 4).double()
+    m64.load_state_dict({k: v.double() for k, v in m32.state_dict().items()})
+    x64 = _x(3, 5)
+    x32 = nncheck.tensor(x64.detach().numpy().astype(np.float32), requires_grad=True)
+    report = check_gradients(m32, (x32,), reference=(m64, (x64,)))
+    assert report.passed and report.atol > 1e-5

@@ -325,15 +325,24 @@ def _compare(problem, name, tensor, analytic, numeric, eps, atol, rtol, kinks):
 
 
 def check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None, kinks=True,
-                    fast=False, semantic=False, seed=0):
+                    fast=False, semantic=False, seed=0, reference=None):
     """Compare the analytic Jacobian (backward) with central differences, entry by entry.
 
     ``progress(done, total)`` is called as numerical columns complete.  ``kinks``
     separates failures at non-differentiable points (reported as ``n_kinks``).
     ``fast`` compares random projections u^T J v first and checks in full only the
     pairs that disagree.  ``semantic`` adds the checks of ``semantic_checks``.
+    ``reference=(func64, inputs64)`` takes the numerical side from a float64 twin,
+    to check float32 kernels: tolerances then grow to float32's precision.
     """
     problem = _Problem(func, inputs)
+    numeric_problem = problem
+    if reference is not None:
+        numeric_problem = _Problem(*reference)
+        if [n for n, _ in numeric_problem.targets] != [n for n, _ in problem.targets]:
+            raise ValueError("gradcheck: the float64 reference has different inputs/parameters")
+        low = min(np.finfo(t._data.dtype).eps for _, t in problem.targets)
+        atol, rtol = max(atol, np.sqrt(low)), max(rtol, 10 * np.sqrt(low))
     done = [0]
     total = sum(t.numel() for _, t in problem.targets)
 
@@ -353,15 +362,21 @@ def check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None,
                                       * int(problem.offsets[-1])))
             advance(t.numel())
             continue
+        ref_t = numeric_problem.targets[ti][1]
         with no_grad():
-            numeric = _numeric(problem, t, analytic[ti], eps, atol, rtol, advance, seed)
-        checks.append(_compare(problem, name, t, analytic[ti], numeric, eps, atol, rtol, kinks))
+            numeric = _numeric(numeric_problem, ref_t, analytic[ti], eps, atol, rtol, advance,
+                               seed)
+        checks.append(_compare(numeric_problem, name, ref_t, analytic[ti], numeric, eps, atol,
+                               rtol, kinks))
     _random.set_rng_state(problem.rng_state)
     report = GradcheckReport(checks, all(c.passed for c in checks), eps, atol, rtol,
-                             problem.forward_calls, problem.backward_calls)
+                             problem.forward_calls + (numeric_problem.forward_calls
+                                                      if numeric_problem is not problem else 0),
+                             problem.backward_calls)
     if semantic:
         report.semantic = semantic_checks(func, inputs, seed=seed)
-        report.passed = report.passed and all(v["passed"] for v in report.semantic.values())
+        report.passed = report.passed and all(v["passed"] for v in report.semantic.values()
+                                              if not v.get("informative"))
     return report
 
 
@@ -446,8 +461,36 @@ def semantic_checks(func, inputs, seed=0, nondet_tol=0.0):
     mutated = [i for i, (a, b) in enumerate(zip(before, after)) if not np.array_equal(a, b)]
     results["inputs_not_mutated"] = {"passed": not mutated,
                                      "detail": f"mutated inputs {mutated}" if mutated else ""}
+    results["batch_consistency"] = _batch_consistency(problem)
     _random.set_rng_state(problem.rng_state)
     return results
+
+
+def _batch_consistency(problem):
+    """Is each sample's output the same when run alone? (Informative: BatchNorm in training
+    mixes samples on purpose; elsewhere a mismatch means samples leak into each other.)"""
+    from ..tensor import Tensor
+
+    first = problem.inputs[0] if problem.inputs else None
+    if not isinstance(first, Tensor) or first.ndim < 2 or first.shape[0] < 2:
+        return {"passed": True, "informative": True, "detail": "no batch dimension"}
+    n = first.shape[0]
+    with no_grad():
+        full = problem.run()
+        if not full or any(o.ndim == 0 or o.shape[0] != n for o in full):
+            return {"passed": True, "informative": True,
+                    "detail": "outputs are not batched along dim 0"}
+        worst = 0.0
+        for i in range(n):
+            parts = [Tensor._wrap(t._data[i:i + 1]) if isinstance(t, Tensor) and t.ndim
+                     and t.shape[0] == n else t for t in problem.inputs]
+            _random.set_rng_state(problem.rng_state)
+            single = _flat_outputs(problem.func(*parts))
+            for a, b in zip(full, single):
+                worst = max(worst, float(np.abs(a._data[i:i + 1].astype(np.float64)
+                                                - b._data.astype(np.float64)).max()))
+    return {"passed": worst <= 1e-10, "informative": True,
+            "detail": f"max difference between batched and per-sample outputs {worst:.3g}"}
 
 
 def _scale(arrays):

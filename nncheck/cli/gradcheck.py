@@ -44,13 +44,15 @@ def check_one(target, shapes, options, progress=False):
     for attempt in range(REDRAWS):
         manual_seed(seed)
         inputs = _prepare(target, shapes, {**options, "seed": seed})
+        reference = _float64_twin(target, inputs) if options["dtype"] != "float64" else None
         bar = _progress_bar() if progress else None
         try:
             report = check_gradients(target.callable, inputs, eps=options["eps"],
                                      atol=options["atol"], rtol=options["rtol"],
                                      progress=bar.update if bar else None,
                                      fast=options.get("fast", False),
-                                     semantic=options.get("semantic", False), seed=seed)
+                                     semantic=options.get("semantic", False), seed=seed,
+                                     reference=reference)
         finally:
             if bar:
                 bar.close()
@@ -59,6 +61,24 @@ def check_one(target, shapes, options, progress=False):
         seed += 1000
     result = {"layer": target.describe(), **report.as_dict(), "seed": seed}
     return result, report
+
+
+def _float64_twin(target, inputs):
+    """The same layer and inputs in float64: the numerical reference for float32 kernels."""
+    import copy
+
+    from ..tensor import Tensor
+
+    twin_inputs = []
+    for t in inputs:
+        twin = Tensor._wrap(t._data.astype(np.float64) if t._data.dtype.kind == "f"
+                            else t._data.copy())
+        if t.requires_grad:
+            twin.requires_grad_(True)
+        twin_inputs.append(twin)
+    if target.module is None:
+        return target.function, twin_inputs
+    return copy.deepcopy(target.module).double(), twin_inputs
 
 
 class _progress_bar:
