@@ -76,7 +76,7 @@ class device:
         if kind not in ("cpu", "cuda", "meta"):
             raise RuntimeError(f"Expected one of cpu, cuda, meta device type, got {spec!r}")
         self.type = kind
-        self.index = int(idx) if idx else index
+        self.index = builtins.int(idx) if idx else index
 
     def __eq__(self, other):
         if isinstance(other, str):

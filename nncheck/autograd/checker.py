@@ -148,37 +148,40 @@ class _Problem:
         return k, [int(v) for v in np.unravel_index(row - self.offsets[k],
                                                     self.outputs[k].shape)]
 
-    def analytic(self):
-        """Full analytic Jacobian per target: (total outputs, target numel), one VJP a row."""
+    def analytic(self, rows=None):
+        """Analytic Jacobian per target: (len(rows), target numel), one VJP a row; all rows
+        unless ``rows`` is given (``nncheck.distributed`` gives each rank a share)."""
         from ..tensor import Tensor
         from . import grad as autograd_grad
 
         wrt = [t for _, t in self.targets]
-        jac = [np.zeros((self.offsets[-1], t.numel())) for t in wrt]
-        for k, out in enumerate(self.outputs):
+        rows = range(self.offsets[-1]) if rows is None else rows
+        jac = [np.zeros((len(rows), t.numel())) for t in wrt]
+        for r, row in enumerate(rows):
+            k, index = self.locate(row)
+            out = self.outputs[k]
             if not out.requires_grad:
                 continue
-            onehot = np.zeros(out.numel(), out._data.dtype)
-            for j in range(out.numel()):
-                onehot[j] = 1
-                grads = autograd_grad(out, wrt, Tensor._wrap(onehot.reshape(out.shape)),
-                                      retain_graph=True, allow_unused=True)
-                onehot[j] = 0
-                self.backward_calls += 1
-                for ti, g in enumerate(grads):
-                    if g is not None:
-                        jac[ti][self.offsets[k] + j] = g._data.reshape(-1)
+            onehot = np.zeros(out.shape, out._data.dtype)
+            onehot[tuple(index)] = 1
+            grads = autograd_grad(out, wrt, Tensor._wrap(onehot), retain_graph=True,
+                                  allow_unused=True)
+            self.backward_calls += 1
+            for ti, g in enumerate(grads):
+                if g is not None:
+                    jac[ti][r] = g._data.reshape(-1)
         return jac
 
     def perturbed(self, tensor, columns, step):
         """Output values with ``step`` added to the given elements of ``tensor``."""
-        flat = tensor._data.reshape(-1)
-        saved = flat[columns].copy()
-        flat[columns] = saved + step
+        # index the storage itself: reshape(-1) of a non-contiguous array is a copy
+        index = np.unravel_index(columns, tensor._data.shape)
+        saved = tensor._data[index].copy()
+        tensor._data[index] = saved + step
         try:
             return self.values()
         finally:
-            flat[columns] = saved
+            tensor._data[index] = saved
 
 
 def _colour(footprints):
@@ -400,13 +403,9 @@ def _fast_screen(problem, eps, atol, rtol, seed):
         for (_, t), g in zip(problem.targets, grads):
             v = rng.standard_normal(t.numel())
             lhs = 0.0 if g is None else float(g._data.reshape(-1).astype(np.float64) @ v)
-            flat = t._data.reshape(-1)
-            saved = flat.copy()
-            flat[:] = saved + eps * v
-            plus = problem.values()
-            flat[:] = saved - eps * v
-            minus = problem.values()
-            flat[:] = saved
+            everything = np.arange(t.numel())
+            plus = problem.perturbed(t, everything, eps * v)
+            minus = problem.perturbed(t, everything, -eps * v)
             rhs = float(u_all @ ((plus - minus) / (2 * eps)))
             needs_full.append(abs(lhs - rhs) > atol * np.sqrt(t.numel() * u_all.size)
                               + rtol * abs(rhs))
