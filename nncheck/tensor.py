@@ -311,9 +311,9 @@ class Tensor:
             out = ops.Cast.apply(out, dtype.np)
         if device is not None and device.type != self._device.type:
             if device.type == "cuda":
-                raise RuntimeError(
-                    "nncheck: CUDA is not available (no GPU or no cuda-python installed)"
-                )
+                from .cuda import module_to_cuda
+
+                module_to_cuda(None)
             if device.type == "meta":
                 raise RuntimeError("nncheck: 'meta' tensors exist only in shape inference")
         if copy and out is self:

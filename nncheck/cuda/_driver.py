@@ -1,0 +1,555 @@
+"""CUDA driver layer: lazy cuda-python import, errors, primary contexts, allocator, streams.
+
+Nothing here imports ``cuda.bindings`` at module import time: ``import nncheck.cuda`` must
+work (and ``is_available()`` must answer False) on a machine without cuda-python or a GPU.
+Every driver call goes through :func:`call`, which turns a non-success ``CUresult`` into a
+:class:`CudaError` carrying the driver's error name (``CUDA_ERROR_OUT_OF_MEMORY``, ...).
+"""
+
+import ctypes
+import threading
+
+import numpy as np
+
+_lock = threading.RLock()
+_modules = None  # (driver, nvrtc) once imported
+_init_reason = ...  # ... = not tried yet; None = the driver works; str = why it does not
+_devices = {}
+_allocators = {}
+
+
+class CudaError(RuntimeError):
+    """A CUDA driver call failed; ``name`` is the driver's error name, ``code`` its number."""
+
+    def __init__(self, call_name, name, code, description=""):
+        self.call, self.name, self.code = call_name, name, code
+        detail = f" ({description})" if description and description != name else ""
+        super().__init__(f"{call_name} failed: {name}{detail}")
+
+
+class CudaUnavailableError(RuntimeError):
+    """cuda-python, the NVIDIA driver or a CUDA device is missing."""
+
+
+def bindings():
+    """``(driver, nvrtc)`` from cuda-python, imported on first use.
+
+    cuda-bindings >= 12.6 exposes ``cuda.bindings.{driver,nvrtc}``; older cuda-python
+    (11.x / early 12.x) only had ``cuda.cuda`` and ``cuda.nvrtc``.
+    """
+    global _modules
+    if _modules is None:
+        try:
+            from cuda.bindings import driver, nvrtc
+        except ImportError:
+            try:
+                from cuda import cuda as driver
+                from cuda import nvrtc
+            except ImportError as exc:
+                raise CudaUnavailableError(
+                    "cuda-python is not installed; pip install 'nncheck[cuda]' "
+                    f"(import failed: {exc})"
+                ) from None
+        _modules = (driver, nvrtc)
+    return _modules
+
+
+def _enum_name(code):
+    return getattr(code, "name", None) or f"error {int(code)}"
+
+
+def call(fn_name, *args):
+    """Run ``driver.<fn_name>(*args)``; raise CudaError unless it returned CUDA_SUCCESS.
+
+    cuda-python returns ``(CUresult, *values)``; this returns the single value, a tuple of
+    several, or None.
+    """
+    driver, _ = bindings()
+    result = getattr(driver, fn_name)(*args)
+    err, values = (result[0], result[1:]) if isinstance(result, tuple) else (result, ())
+    if int(err) != 0:
+        raise error_from_code(fn_name, err)
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def error_from_code(fn_name, err):
+    """A CudaError with the driver's own name and description for ``err``."""
+    driver, _ = bindings()
+    name, description = _enum_name(err), ""
+    try:
+        got, raw = driver.cuGetErrorName(err)
+        if int(got) == 0 and raw:
+            name = raw.decode()
+        got, raw = driver.cuGetErrorString(err)
+        if int(got) == 0 and raw:
+            description = raw.decode()
+    except Exception:  # the driver library itself may be unloadable; keep the enum name
+        pass
+    return CudaError(fn_name, name, int(err), description)
+
+
+# ---------------------------------------------------------------- availability
+
+def unavailable_reason():
+    """None when a CUDA device can be used, else one line saying precisely why not."""
+    global _init_reason
+    with _lock:
+        if _init_reason is ...:
+            _init_reason = _probe()
+        return _init_reason
+
+
+def _probe():
+    try:
+        bindings()
+    except CudaUnavailableError as exc:
+        return str(exc)
+    try:
+        call("cuInit", 0)
+        count = call("cuDeviceGetCount")
+    except CudaError as exc:
+        return f"the CUDA driver failed to initialise: {exc}"
+    except Exception as exc:  # cuda.pathfinder raises when libcuda.so.1 cannot be loaded
+        return (
+            "the NVIDIA driver library libcuda.so was not found, so there is no usable GPU "
+            f"({type(exc).__name__}: {exc})"
+        )
+    if int(count) == 0:
+        return "the NVIDIA driver reports no CUDA device"
+    return None
+
+
+def is_available():
+    """True when cuda-python is installed and the driver sees at least one device."""
+    try:
+        return unavailable_reason() is None
+    except Exception:
+        return False
+
+
+def require():
+    """Raise CudaUnavailableError (with the reason) unless a device can be used."""
+    reason = unavailable_reason()
+    if reason is not None:
+        raise CudaUnavailableError(f"nncheck: CUDA is not available ({reason})")
+
+
+def device_count():
+    """Number of CUDA devices; 0 when CUDA cannot be used at all."""
+    if not is_available():
+        return 0
+    return int(call("cuDeviceGetCount"))
+
+
+# ---------------------------------------------------------------- devices and contexts
+
+class Device:
+    """One GPU with its retained primary context (the one the CUDA runtime also uses)."""
+
+    def __init__(self, ordinal):
+        driver, _ = bindings()
+        self.ordinal = ordinal
+        self.handle = call("cuDeviceGet", ordinal)
+        self.context = call("cuDevicePrimaryCtxRetain", self.handle)
+        attr = driver.CUdevice_attribute
+        self.capability = (
+            int(call("cuDeviceGetAttribute",
+                     attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, self.handle)),
+            int(call("cuDeviceGetAttribute",
+                     attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, self.handle)),
+        )
+        self.multiprocessors = int(call(
+            "cuDeviceGetAttribute", attr.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, self.handle))
+        self.name = call("cuDeviceGetName", 256, self.handle).split(b"\0", 1)[0].decode()
+        self.total_memory = int(call("cuDeviceTotalMem", self.handle))
+        self.arch = f"sm_{self.capability[0]}{self.capability[1]}"
+        self._modules = {}
+
+    def activate(self):
+        """Make this device's primary context current on the calling thread."""
+        call("cuCtxSetCurrent", self.context)
+
+    def synchronize(self):
+        self.activate()
+        call("cuCtxSynchronize")
+
+    def load_module(self, key, image):
+        """Load a CUBIN/PTX image once per device; ``key`` identifies the compiled program."""
+        with _lock:
+            module = self._modules.get(key)
+            if module is None:
+                self.activate()
+                module = call("cuModuleLoadData", image)
+                self._modules[key] = module
+            return module
+
+    def __repr__(self):
+        return f"<CUDA device {self.ordinal}: {self.name}, {self.arch}>"
+
+
+def get_device(index=None):
+    """The Device for ``index`` (default 0, or a ``nncheck.device('cuda:1')``-like spec)."""
+    require()
+    if index is None:
+        index = 0
+    elif not isinstance(index, int):
+        index = getattr(index, "index", None) or 0
+    count = device_count()
+    if not 0 <= index < count:
+        raise CudaUnavailableError(
+            f"nncheck: CUDA device {index} does not exist ({count} device(s) visible)"
+        )
+    with _lock:
+        if index not in _devices:
+            _devices[index] = Device(index)
+        return _devices[index]
+
+
+# ---------------------------------------------------------------- streams
+
+class Stream:
+    """A CUDA stream; ``Stream.default()`` is the legacy NULL stream (orders everything)."""
+
+    def __init__(self, device=None, handle=None):
+        self.device = get_device(device)
+        self._owned = handle is None
+        if handle is None:
+            driver, _ = bindings()
+            self.device.activate()
+            handle = call("cuStreamCreate", driver.CUstream_flags.CU_STREAM_NON_BLOCKING.value)
+        self.handle = handle
+
+    @classmethod
+    def default(cls, device=None):
+        return cls(device, handle=0)
+
+    def synchronize(self):
+        self.device.activate()
+        call("cuStreamSynchronize", self.handle)
+
+    def __int__(self):
+        return int(self.handle)
+
+    def __del__(self):
+        if getattr(self, "_owned", False):
+            try:
+                call("cuStreamDestroy", self.handle)
+            except Exception:  # interpreter shutdown or a dead context: nothing to release
+                pass
+
+
+def _stream_handle(stream):
+    return 0 if stream is None else int(stream)
+
+
+# ---------------------------------------------------------------- caching allocator
+
+_MIN_BLOCK = 512
+_SMALL_LIMIT = 1 << 20
+_LARGE_STEP = 2 << 20
+
+
+def size_class(nbytes):
+    """Round a request up to its size class: powers of two up to 1 MiB, then 2 MiB steps.
+
+    Coarse classes let freed blocks be reused by the next request of a similar size
+    (the pattern of a training loop) without a cuMemAlloc/cuMemFree, which synchronise.
+    """
+    nbytes = max(int(nbytes), _MIN_BLOCK)
+    if nbytes <= _SMALL_LIMIT:
+        return 1 << (nbytes - 1).bit_length()
+    return -(-nbytes // _LARGE_STEP) * _LARGE_STEP
+
+
+class Block:
+    """A device allocation; returns itself to its allocator's free list when collected."""
+
+    __slots__ = ("ptr", "size", "stream", "allocator", "__weakref__")
+
+    def __init__(self, ptr, size, stream, allocator):
+        self.ptr, self.size, self.stream, self.allocator = ptr, size, stream, allocator
+
+    def __del__(self):
+        try:
+            self.allocator.release(self)
+        except Exception:  # interpreter shutdown: the driver frees everything anyway
+            pass
+
+
+class CachingAllocator:
+    """Per-device free lists keyed by (stream, size class).
+
+    A block freed on stream S is only handed out again for work on S, so stream order
+    guarantees the previous user's kernels finished before the new user's start.
+    """
+
+    def __init__(self, device):
+        self.device = device
+        self._free = {}
+        self.allocated_bytes = 0
+        self.reserved_bytes = 0
+
+    def malloc(self, nbytes, stream=None):
+        size, key_stream = size_class(nbytes), _stream_handle(stream)
+        with _lock:
+            bucket = self._free.get((key_stream, size))
+            if bucket:
+                ptr = bucket.pop()
+            else:
+                ptr = self._cu_malloc(size)
+                self.reserved_bytes += size
+            self.allocated_bytes += size
+        return Block(ptr, size, key_stream, self)
+
+    def _cu_malloc(self, size):
+        self.device.activate()
+        try:
+            return int(call("cuMemAlloc", size))
+        except CudaError as exc:
+            if exc.name != "CUDA_ERROR_OUT_OF_MEMORY":
+                raise
+        self.empty_cache()  # give cached blocks back to the driver, then try once more
+        return int(call("cuMemAlloc", size))
+
+    def release(self, block):
+        with _lock:
+            self._free.setdefault((block.stream, block.size), []).append(block.ptr)
+            self.allocated_bytes -= block.size
+
+    def empty_cache(self):
+        """cuMemFree every cached (unused) block."""
+        with _lock:
+            self.device.activate()
+            call("cuCtxSynchronize")
+            for (_, size), ptrs in self._free.items():
+                for ptr in ptrs:
+                    call("cuMemFree", ptr)
+                    self.reserved_bytes -= size
+            self._free.clear()
+
+
+def allocator(device=None):
+    dev = get_device(device)
+    with _lock:
+        if dev.ordinal not in _allocators:
+            _allocators[dev.ordinal] = CachingAllocator(dev)
+        return _allocators[dev.ordinal]
+
+
+# ---------------------------------------------------------------- device arrays
+
+class DeviceArray:
+    """A C-contiguous array in device memory: pointer, shape, dtype (no strides)."""
+
+    __slots__ = ("_block", "ptr", "shape", "dtype", "device", "stream")
+
+    def __init__(self, block, ptr, shape, dtype, device, stream=None):
+        self._block, self.ptr, self.device, self.stream = block, ptr, device, stream
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+
+    @classmethod
+    def empty(cls, shape, dtype=np.float32, device=None, stream=None):
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        dtype = np.dtype(dtype)
+        dev = get_device(device)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        block = allocator(dev.ordinal).malloc(nbytes, stream)
+        return cls(block, block.ptr, shape, dtype, dev, stream)
+
+    @classmethod
+    def zeros(cls, shape, dtype=np.float32, device=None, stream=None):
+        out = cls.empty(shape, dtype, device, stream)
+        return out.zero_()
+
+    @classmethod
+    def from_numpy(cls, array, device=None, stream=None):
+        """Upload ``array``; pageable host memory is staged before the call returns."""
+        host = np.ascontiguousarray(array)
+        out = cls.empty(host.shape, host.dtype, device, stream)
+        if host.nbytes:
+            out.device.activate()
+            call("cuMemcpyHtoDAsync", out.ptr, host.ctypes.data, host.nbytes,
+                 _stream_handle(stream))
+        return out
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self):
+        return self.size * self.dtype.itemsize
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def numpy(self):
+        """Download to a new host array (waits for the stream)."""
+        host = np.empty(self.shape, self.dtype)
+        if host.nbytes:
+            self.device.activate()
+            handle = _stream_handle(self.stream)
+            call("cuMemcpyDtoHAsync", host.ctypes.data, self.ptr, host.nbytes, handle)
+            call("cuStreamSynchronize", handle)
+        return host
+
+    def zero_(self):
+        if self.nbytes:
+            self.device.activate()
+            call("cuMemsetD8Async", self.ptr, 0, self.nbytes, _stream_handle(self.stream))
+        return self
+
+    def copy_(self, src):
+        """Copy from a host array or another DeviceArray of the same size and dtype."""
+        if isinstance(src, DeviceArray):
+            if (src.size, src.dtype) != (self.size, self.dtype):
+                raise ValueError(
+                    f"copy_: source has {src.size} {src.dtype} elements, "
+                    f"destination {self.size} {self.dtype}"
+                )
+            if self.nbytes:
+                self.device.activate()
+                call("cuMemcpyDtoDAsync", self.ptr, src.ptr, self.nbytes,
+                     _stream_handle(self.stream))
+            return self
+        host = np.ascontiguousarray(src, self.dtype)
+        if host.size != self.size:
+            raise ValueError(f"copy_: source has {host.size} elements, destination {self.size}")
+        if self.nbytes:
+            self.device.activate()
+            call("cuMemcpyHtoDAsync", self.ptr, host.ctypes.data, self.nbytes,
+                 _stream_handle(self.stream))
+        return self
+
+    def copy(self):
+        return DeviceArray.empty(self.shape, self.dtype, self.device.ordinal,
+                                 self.stream).copy_(self)
+
+    def reshape(self, *shape):
+        """A view of the same memory with another shape (keeps the allocation alive)."""
+        shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        if -1 in shape:
+            known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+            shape = tuple(self.size // max(known, 1) if s == -1 else s for s in shape)
+        if int(np.prod(shape, dtype=np.int64)) != self.size:
+            raise ValueError(f"reshape: cannot view {self.shape} as {shape}")
+        return DeviceArray(self._block, self.ptr, shape, self.dtype, self.device, self.stream)
+
+    def offset(self, elements, shape):
+        """A view starting ``elements`` into this array (for per-sample slices)."""
+        return DeviceArray(self._block, self.ptr + elements * self.dtype.itemsize, shape,
+                           self.dtype, self.device, self.stream)
+
+    def __repr__(self):
+        return (f"DeviceArray(shape={self.shape}, dtype={self.dtype}, "
+                f"device={self.device.ordinal}, ptr=0x{self.ptr:x})")
+
+
+# ---------------------------------------------------------------- kernel launch
+
+class Window3(ctypes.Structure):
+    """The ``Window3`` kernel parameter of kernels/_common.cu (sizes of up to 3 spatial dims)."""
+
+    _fields_ = [(name, ctypes.c_int64 * 3)
+                for name in ("in_", "out", "k", "stride", "pad", "dil")]
+
+
+def window3(in_sizes, out_sizes, k=None, stride=None, pad=None, dil=None):
+    """A Window3 for 1-3 spatial dims; missing leading dims get size 1, kernel 1, pad 0."""
+    def fill(values, default):
+        values = [default] * len(in_sizes) if values is None else list(values)
+        return (ctypes.c_int64 * 3)(*([default] * (3 - len(values)) + [int(v) for v in values]))
+
+    if not 1 <= len(in_sizes) <= 3 or len(out_sizes) != len(in_sizes):
+        raise ValueError(f"window3: need 1-3 spatial dims, got {in_sizes} -> {out_sizes}")
+    return Window3(fill(in_sizes, 1), fill(out_sizes, 1), fill(k, 1), fill(stride, 1),
+                   fill(pad, 0), fill(dil, 1))
+
+
+_CTYPE_OF_DTYPE = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
+_CTYPE_OF_SCALAR = {
+    np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double,
+    np.dtype(np.int32): ctypes.c_int32, np.dtype(np.int64): ctypes.c_int64,
+    np.dtype(np.uint32): ctypes.c_uint32, np.dtype(np.uint64): ctypes.c_uint64,
+}
+
+
+class Kernel:
+    """A loaded ``__global__`` function of one dtype instantiation.
+
+    Arguments map to C parameters by convention (the .cu files follow it): DeviceArray or
+    None -> pointer, Python int -> ``long long``, Python float -> ``T`` (the kernel's
+    dtype), numpy scalar -> its exact C type (e.g. ``np.uint64`` for a seed), a ctypes
+    value or Structure (e.g. :class:`Window3`) -> itself, by value. Where the
+    driver can report parameter sizes (CUDA >= 12.4) they are checked on the first launch.
+    """
+
+    def __init__(self, device, function, name, dtype):
+        self.device, self.function, self.name = device, function, name
+        self.dtype = np.dtype(dtype)
+        self._param_sizes = None
+
+    def _pack(self, args):
+        values = []
+        for a in args:
+            if isinstance(a, DeviceArray):
+                values.append(ctypes.c_uint64(a.ptr))
+            elif a is None:
+                values.append(ctypes.c_uint64(0))
+            elif isinstance(a, (ctypes.Structure, ctypes._SimpleCData)):
+                values.append(a)
+            elif isinstance(a, np.generic):
+                values.append(_CTYPE_OF_SCALAR[a.dtype](a.item()))
+            elif isinstance(a, (bool, int)):
+                values.append(ctypes.c_int64(int(a)))
+            elif isinstance(a, float):
+                values.append(_CTYPE_OF_DTYPE[self.dtype](a))
+            else:
+                raise TypeError(f"{self.name}: cannot pass {type(a).__name__} to a kernel")
+        return values
+
+    def _check_params(self, values):
+        if self._param_sizes is None:
+            self._param_sizes = _param_sizes(self.function)
+        sizes = self._param_sizes
+        if sizes is None:
+            return
+        got = [ctypes.sizeof(v) for v in values]
+        if got != sizes:
+            raise TypeError(
+                f"{self.name}: kernel takes parameters of sizes {sizes} bytes, "
+                f"the call passed {got}"
+            )
+
+    def __call__(self, grid, block, *args, shared_mem=0, stream=None):
+        grid = tuple(grid) + (1,) * (3 - len(grid)) if isinstance(grid, tuple) else (grid, 1, 1)
+        block = (tuple(block) + (1,) * (3 - len(block)) if isinstance(block, tuple)
+                 else (block, 1, 1))
+        values = self._pack(args)
+        self._check_params(values)
+        params = (ctypes.c_void_p * max(len(values), 1))(
+            *[ctypes.addressof(v) for v in values])
+        self.device.activate()
+        call("cuLaunchKernel", self.function, *grid, *block, shared_mem,
+             _stream_handle(stream), ctypes.addressof(params), 0)
+
+
+def _param_sizes(function):
+    """Byte sizes of a kernel's parameters via cuFuncGetParamInfo, or None if unsupported."""
+    driver, _ = bindings()
+    if not hasattr(driver, "cuFuncGetParamInfo"):
+        return None
+    sizes = []
+    while True:
+        try:
+            result = driver.cuFuncGetParamInfo(function, len(sizes))
+        except RuntimeError:  # the bindings know the call but the installed driver lacks it
+            return None
+        if int(result[0]) != 0:
+            # CUDA_ERROR_INVALID_VALUE past the last parameter; anything else: can't tell
+            return sizes if _enum_name(result[0]) == "CUDA_ERROR_INVALID_VALUE" else None
+        sizes.append(int(result[2]))

@@ -1,0 +1,246 @@
+// Normalization: BatchNorm (x as (N, C, inner)), LayerNorm / RMSNorm (x as (M, D) rows),
+// GroupNorm and InstanceNorm (GroupNorm with G = C). Statistics are two-pass block
+// reductions (warp shuffles) accumulated in double. Mirrors nncheck/_kernels/normalization.pyx.
+#include "_common.cu"
+
+// ------------------------------------------------------------------ BatchNorm
+// One block per channel: mean[c] and biased var[c] over (N, inner).
+template <typename T>
+__global__ void batch_norm_stats(const T* x, T* mean, T* var, index_t N, index_t C,
+                                 index_t inner) {
+  __shared__ double scratch[NN_WARP];
+  const index_t c = blockIdx.x, count = N * inner;
+  double s = 0.0;
+  for (index_t t = threadIdx.x; t < count; t += blockDim.x)
+    s += (double)x[((t / inner) * C + c) * inner + t % inner];
+  const double mu = block_sum(s, scratch) / (double)count;
+  double q = 0.0;
+  for (index_t t = threadIdx.x; t < count; t += blockDim.x) {
+    const double d = (double)x[((t / inner) * C + c) * inner + t % inner] - mu;
+    q += d * d;
+  }
+  q = block_sum(q, scratch);
+  if (threadIdx.x == 0) {
+    mean[c] = (T)mu;
+    var[c] = (T)(q / (double)count);
+  }
+}
+
+// running = (1 - momentum) * running + momentum * batch stat (variance unbiased).
+template <typename T>
+__global__ void batch_norm_update_running(const T* mean, const T* var, T* running_mean,
+                                          T* running_var, index_t C, index_t count,
+                                          T momentum) {
+  NN_GRID_STRIDE(c, C) {
+    const T unbiased = count > 1 ? var[c] * (T)count / (T)(count - 1) : var[c];
+    running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mean[c];
+    running_var[c] = (T(1) - momentum) * running_var[c] + momentum * unbiased;
+  }
+}
+
+// y = (x - mean) / sqrt(var + eps) * w + b; w, b may be null (affine=False). In eval mode
+// mean/var are the running statistics.
+template <typename T>
+__global__ void batch_norm_forward(const T* x, const T* mean, const T* var, const T* w,
+                                   const T* b, T* y, index_t total, index_t C, index_t inner,
+                                   T eps) {
+  NN_GRID_STRIDE(i, total) {
+    const index_t c = (i / inner) % C;
+    T v = (x[i] - mean[c]) / nn_sqrt(var[c] + eps);
+    if (w) v *= w[c];
+    if (b) v += b[c];
+    y[i] = v;
+  }
+}
+
+// One block per channel: sum_dy[c] = sum g (= grad_bias), sum_dy_xhat[c] = sum g * xhat
+// (= grad_weight).
+template <typename T>
+__global__ void batch_norm_backward_reduce(const T* g, const T* x, const T* mean, const T* var,
+                                           T* sum_dy, T* sum_dy_xhat, index_t N, index_t C,
+                                           index_t inner, T eps) {
+  __shared__ double scratch[NN_WARP];
+  const index_t c = blockIdx.x, count = N * inner;
+  const double mu = mean[c], invstd = 1.0 / sqrt((double)var[c] + (double)eps);
+  double s = 0.0, sx = 0.0;
+  for (index_t t = threadIdx.x; t < count; t += blockDim.x) {
+    const index_t k = ((t / inner) * C + c) * inner + t % inner;
+    s += (double)g[k];
+    sx += (double)g[k] * ((double)x[k] - mu) * invstd;
+  }
+  s = block_sum(s, scratch);
+  sx = block_sum(sx, scratch);
+  if (threadIdx.x == 0) {
+    sum_dy[c] = (T)s;
+    sum_dy_xhat[c] = (T)sx;
+  }
+}
+
+// training: dx = w * invstd / count * (count * g - sum_dy - xhat * sum_dy_xhat);
+// eval (statistics are constants): dx = g * w * invstd.
+template <typename T>
+__global__ void batch_norm_backward_input(const T* g, const T* x, const T* mean, const T* var,
+                                          const T* w, const T* sum_dy, const T* sum_dy_xhat,
+                                          T* dx, index_t N, index_t C, index_t inner, T eps,
+                                          index_t training) {
+  const index_t count = N * inner;
+  NN_GRID_STRIDE(i, N * C * inner) {
+    const index_t c = (i / inner) % C;
+    const T invstd = T(1) / nn_sqrt(var[c] + eps);
+    const T scale = (w ? w[c] : T(1)) * invstd;
+    if (training) {
+      const T xhat = (x[i] - mean[c]) * invstd;
+      dx[i] = scale / (T)count * ((T)count * g[i] - sum_dy[c] - xhat * sum_dy_xhat[c]);
+    } else {
+      dx[i] = g[i] * scale;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ LayerNorm / RMSNorm
+// One block per row of D elements; saves mean (0 for RMSNorm) and rstd per row.
+template <typename T>
+__global__ void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd,
+                                   index_t M, index_t D, T eps, index_t rms) {
+  __shared__ double scratch[NN_WARP];
+  for (index_t row = blockIdx.x; row < M; row += gridDim.x) {
+    const T* xr = x + row * D;
+    double mu = 0.0;
+    if (!rms) {
+      double s = 0.0;
+      for (index_t j = threadIdx.x; j < D; j += blockDim.x) s += (double)xr[j];
+      mu = block_sum(s, scratch) / (double)D;
+    }
+    double q = 0.0;
+    for (index_t j = threadIdx.x; j < D; j += blockDim.x) {
+      const double d = (double)xr[j] - mu;
+      q += d * d;
+    }
+    const double r = 1.0 / sqrt(block_sum(q, scratch) / (double)D + (double)eps);
+    for (index_t j = threadIdx.x; j < D; j += blockDim.x) {
+      double v = ((double)xr[j] - mu) * r;
+      if (w) v *= (double)w[j];
+      if (b) v += (double)b[j];
+      y[row * D + j] = (T)v;
+    }
+    if (threadIdx.x == 0) {
+      mean[row] = (T)mu;
+      rstd[row] = (T)r;
+    }
+  }
+}
+
+// dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w; RMSNorm drops mean(gw).
+template <typename T>
+__global__ void layer_norm_backward_input(const T* g, const T* x, const T* w, const T* mean,
+                                          const T* rstd, T* dx, index_t M, index_t D,
+                                          index_t rms) {
+  __shared__ double scratch[NN_WARP];
+  for (index_t row = blockIdx.x; row < M; row += gridDim.x) {
+    const double mu = mean[row], r = rstd[row];
+    double s = 0.0, sx = 0.0;
+    for (index_t j = threadIdx.x; j < D; j += blockDim.x) {
+      const double gw = (double)g[row * D + j] * (w ? (double)w[j] : 1.0);
+      s += gw;
+      sx += gw * ((double)x[row * D + j] - mu) * r;
+    }
+    s = rms ? 0.0 : block_sum(s, scratch) / (double)D;
+    sx = block_sum(sx, scratch) / (double)D;
+    for (index_t j = threadIdx.x; j < D; j += blockDim.x) {
+      const double gw = (double)g[row * D + j] * (w ? (double)w[j] : 1.0);
+      const double xhat = ((double)x[row * D + j] - mu) * r;
+      dx[row * D + j] = (T)(r * (gw - s - xhat * sx));
+    }
+  }
+}
+
+// One thread per column: dw[j] = sum_rows g * xhat, db[j] = sum_rows g (db may be null).
+template <typename T>
+__global__ void layer_norm_backward_params(const T* g, const T* x, const T* mean, const T* rstd,
+                                           T* dw, T* db, index_t M, index_t D) {
+  NN_GRID_STRIDE(j, D) {
+    double sw = 0.0, sb = 0.0;
+    for (index_t row = 0; row < M; ++row) {
+      const double gv = g[row * D + j];
+      sw += gv * ((double)x[row * D + j] - (double)mean[row]) * (double)rstd[row];
+      sb += gv;
+    }
+    dw[j] = (T)sw;
+    if (db) db[j] = (T)sb;
+  }
+}
+
+// ------------------------------------------------------------------ GroupNorm
+// x as (N, C, inner) with G groups of C/G channels; one block per (n, g) for the forward and
+// the input gradient; weight and bias are per channel (may be null).
+template <typename T>
+__global__ void group_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd,
+                                   index_t N, index_t C, index_t inner, index_t G, T eps) {
+  __shared__ double scratch[NN_WARP];
+  const index_t size = (C / G) * inner, base = blockIdx.x * size;
+  const index_t c0 = (blockIdx.x % G) * (C / G);
+  double s = 0.0;
+  for (index_t t = threadIdx.x; t < size; t += blockDim.x) s += (double)x[base + t];
+  const double mu = block_sum(s, scratch) / (double)size;
+  double q = 0.0;
+  for (index_t t = threadIdx.x; t < size; t += blockDim.x) {
+    const double d = (double)x[base + t] - mu;
+    q += d * d;
+  }
+  const double r = 1.0 / sqrt(block_sum(q, scratch) / (double)size + (double)eps);
+  for (index_t t = threadIdx.x; t < size; t += blockDim.x) {
+    const index_t c = c0 + t / inner;
+    double v = ((double)x[base + t] - mu) * r;
+    if (w) v *= (double)w[c];
+    if (b) v += (double)b[c];
+    y[base + t] = (T)v;
+  }
+  if (threadIdx.x == 0) {
+    mean[blockIdx.x] = (T)mu;
+    rstd[blockIdx.x] = (T)r;
+  }
+}
+
+template <typename T>
+__global__ void group_norm_backward_input(const T* g, const T* x, const T* w, const T* mean,
+                                          const T* rstd, T* dx, index_t N, index_t C,
+                                          index_t inner, index_t G) {
+  __shared__ double scratch[NN_WARP];
+  const index_t size = (C / G) * inner, base = blockIdx.x * size;
+  const index_t c0 = (blockIdx.x % G) * (C / G);
+  const double mu = mean[blockIdx.x], r = rstd[blockIdx.x];
+  double s = 0.0, sx = 0.0;
+  for (index_t t = threadIdx.x; t < size; t += blockDim.x) {
+    const double gw = (double)g[base + t] * (w ? (double)w[c0 + t / inner] : 1.0);
+    s += gw;
+    sx += gw * ((double)x[base + t] - mu) * r;
+  }
+  s = block_sum(s, scratch) / (double)size;
+  sx = block_sum(sx, scratch) / (double)size;
+  for (index_t t = threadIdx.x; t < size; t += blockDim.x) {
+    const double gw = (double)g[base + t] * (w ? (double)w[c0 + t / inner] : 1.0);
+    dx[base + t] = (T)(r * (gw - s - ((double)x[base + t] - mu) * r * sx));
+  }
+}
+
+// One block per channel c: dw[c] = sum over (n, j) of g * xhat, db[c] = sum of g.
+template <typename T>
+__global__ void group_norm_backward_params(const T* g, const T* x, const T* mean, const T* rstd,
+                                           T* dw, T* db, index_t N, index_t C, index_t inner,
+                                           index_t G) {
+  __shared__ double scratch[NN_WARP];
+  const index_t c = blockIdx.x, grp = c / (C / G);
+  double sw = 0.0, sb = 0.0;
+  for (index_t t = threadIdx.x; t < N * inner; t += blockDim.x) {
+    const index_t n = t / inner, k = (n * C + c) * inner + t % inner;
+    const double gv = g[k];
+    sw += gv * ((double)x[k] - (double)mean[n * G + grp]) * (double)rstd[n * G + grp];
+    sb += gv;
+  }
+  sw = block_sum(sw, scratch);
+  sb = block_sum(sb, scratch);
+  if (threadIdx.x == 0) {
+    if (dw) dw[c] = (T)sw;
+    if (db) db[c] = (T)sb;
+  }
+}
