@@ -1,3 +1,340 @@
-"""normalization layers (being written; see the layer family issue)."""
+"""Normalization functions on the fused kernels in ``nncheck._kernels.normalization``.
 
-__all__ = []
+batch_norm, instance_norm and group_norm are one operation (``_ChannelNorm``): normalise
+groups of Cg channels, per sample or over the whole batch, then apply a per-channel affine.
+layer_norm has its own kernel pair because its affine is per element.  Each public function
+validates its arguments first (torch's messages, prefixed with the layer name) and hands
+the kernels only shapes they can take.
+"""
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..._kernels import lazy
+from ...ops import Op
+from ._validation import kernel_array, normalize_dim, split_around
+
+_dk = lazy("distance")
+_k = lazy("normalization")
+
+_LN_ROW_BLOCK = 16  # rows per partial weight gradient: ROW_BLOCK in the kernel
+
+
+def _vector(t, n, dtype, fill):
+    """A length-n kernel array: the tensor's data, or ``fill`` when the tensor is None."""
+    return np.full(n, fill, dtype) if t is None else np.ascontiguousarray(t, dtype).reshape(n)
+
+
+def _like(arr, ref):
+    """``arr`` in the shape and dtype of the array ``ref`` (kernels may compute in float32)."""
+    return arr.reshape(ref.shape).astype(ref.dtype, copy=False)
+
+
+def _grads(ctx, arrays, refs):
+    """Gradients for the inputs that need one, None elsewhere."""
+    return tuple(_like(a, r) if need else None
+                 for a, r, need in zip(arrays, refs, ctx.needs_input_grad))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How ``_ChannelNorm`` groups channels and where its statistics come from."""
+
+    layer: str
+    group_channels: int  # Cg: channels per statistics group
+    reduce_batch: bool  # one group spans all samples (BatchNorm, running statistics)
+    eps: float
+    batch_stats: bool  # statistics from the input; else the running ones are used
+    running: tuple = None  # (running_mean, running_var) tensors, or None
+    momentum: float = 0.0  # update factor of ``running`` when batch_stats
+
+
+def _update_running(plan, mean, var, count, channels):
+    """running = (1 - momentum) * running + momentum * batch statistic (unbiased variance),
+    averaged over samples when the statistics were per sample (instance norm)."""
+    running_mean, running_var = plan.running
+    m = plan.momentum
+    unbiased = var * (count / max(count - 1, 1))
+    for tensor, stat in ((running_mean, mean), (running_var, unbiased)):
+        per_channel = stat.reshape(-1, channels).mean(axis=0)
+        tensor._data[...] = (1 - m) * tensor._data + m * per_channel
+        tensor._version.value += 1
+
+
+def _as_3d(k):
+    n, c = k.shape[0], k.shape[1]
+    return k.reshape(n, c, math.prod(k.shape[2:]))
+
+
+class _ChannelNorm(Op):
+    @staticmethod
+    def forward(ctx, x, weight, bias, plan):
+        k3 = _as_3d(kernel_array(x, plan.layer))
+        n, c = k3.shape[:2]
+        groups = c // plan.group_channels * (1 if plan.reduce_batch else n)
+        mean, var, invstd = np.empty(groups), np.empty(groups), np.empty(groups)
+        if not plan.batch_stats:
+            mean[:] = plan.running[0]._data
+            var[:] = plan.running[1]._data
+        out = np.empty_like(k3)
+        _k.channel_norm_forward(k3, plan.group_channels, plan.reduce_batch, plan.eps,
+                                _vector(weight, c, k3.dtype, 1), _vector(bias, c, k3.dtype, 0),
+                                plan.batch_stats, mean, var, invstd, np.empty((n, c)),
+                                np.empty((n, c)), out)
+        if plan.batch_stats and plan.running is not None:
+            _update_running(plan, mean, var, k3.size // max(groups, 1), c)
+        ctx.save_for_backward(x, weight, bias)
+        ctx.plan, ctx.mean, ctx.invstd = plan, mean, invstd
+        return _like(out, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, bias = ctx.saved_tensors
+        plan = ctx.plan
+        k3 = _as_3d(kernel_array(x, plan.layer))
+        n, c = k3.shape[:2]
+        g = np.ascontiguousarray(grad, k3.dtype).reshape(k3.shape)
+        need_x = ctx.needs_input_grad[0]
+        gx = np.empty_like(k3) if need_x else np.empty((0, 0, 0), k3.dtype)
+        gw, gb = np.empty(c, k3.dtype), np.empty(c, k3.dtype)
+        groups = ctx.mean.shape[0]
+        _k.channel_norm_backward(k3, g, plan.group_channels, plan.reduce_batch,
+                                 plan.batch_stats, _vector(weight, c, k3.dtype, 1), ctx.mean,
+                                 ctx.invstd, np.empty((n, c)), np.empty((n, c)),
+                                 np.empty(groups), np.empty(groups), need_x, gx,
+                                 any(ctx.needs_input_grad[1:3]), gw, gb)
+        return _grads(ctx, (gx, gw, gb), (x, weight, bias)) + (None,)
+
+
+def _check_vectors(layer, size, what, **vectors):
+    for name, t in vectors.items():
+        if t is not None and (t.ndim != 1 or t.shape[0] != size):
+            raise RuntimeError(f"{layer}: {name} should contain {size} elements not "
+                               f"{t.numel()} (the input has {size} {what})")
+
+
+def _verify_batch_size(layer, size):
+    """torch's rule: training needs more than one value per channel."""
+    if size[0] * math.prod(size[2:]) == 1:
+        raise ValueError(f"{layer}: Expected more than 1 value per channel when training, "
+                         f"got input size {list(size)}")
+
+
+def _check_eps(layer, eps, training):
+    if training and eps <= 0.0:
+        raise ValueError(f"{layer}: eps must be positive during training, but got {eps}")
+    if eps < 0.0:
+        raise ValueError(f"{layer}: eps must be non-negative, but got {eps}")
+
+
+def _check_running(layer, running_mean, running_var):
+    if (running_mean is None) != (running_var is None):
+        raise RuntimeError(f"{layer}: running_mean and running_var must both be given or "
+                           "both be None")
+
+
+def _check_min_dim(layer, input, ndim=2):
+    if input.ndim < ndim:
+        raise ValueError(f"{layer}: expected input of shape (N, C, *) with at least {ndim} "
+                         f"dimensions, got {input.ndim}-D input of shape {list(input.shape)}")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
+                       "batch_norm")
+
+
+def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps,
+                layer):
+    """batch_norm with the calling layer's name in its error messages."""
+    _check_min_dim(layer, input)
+    _check_vectors(layer, input.shape[1], "channels at dim 1", running_mean=running_mean,
+                   running_var=running_var, weight=weight, bias=bias)
+    _check_running(layer, running_mean, running_var)
+    if training:
+        _verify_batch_size(layer, input.shape)
+    _check_eps(layer, eps, training)
+    if not training and running_mean is None:
+        raise RuntimeError(f"{layer}: running_mean must be defined in evaluation mode")
+    running = None if running_mean is None else (running_mean, running_var)
+    plan = _Plan(layer, 1, True, float(eps), bool(training), running, float(momentum or 0.0))
+    return _ChannelNorm.apply(input, weight, bias, plan)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    return _instance_norm(input, running_mean, running_var, weight, bias, use_input_stats,
+                          momentum, eps, "instance_norm")
+
+
+def _instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum,
+                   eps, layer):
+    _check_min_dim(layer, input)
+    _check_vectors(layer, input.shape[1], "channels at dim 1", running_mean=running_mean,
+                   running_var=running_var, weight=weight, bias=bias)
+    _check_running(layer, running_mean, running_var)
+    _check_eps(layer, eps, use_input_stats)
+    if use_input_stats and math.prod(input.shape[2:]) == 1:
+        raise ValueError(f"{layer}: Expected more than 1 spatial element when training, got "
+                         f"input size {list(input.shape)}")
+    if not use_input_stats and running_mean is None:
+        raise RuntimeError(f"{layer}: Expected running_mean and running_var to be defined "
+                           "when use_input_stats is false")
+    running = None if running_mean is None else (running_mean, running_var)
+    # per-sample statistics are groups of one channel; running ones are shared by the batch
+    plan = _Plan(layer, 1, not use_input_stats, float(eps), bool(use_input_stats), running,
+                 float(momentum or 0.0))
+    return _ChannelNorm.apply(input, weight, bias, plan)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    return _group_norm(input, num_groups, weight, bias, eps, "group_norm")
+
+
+def _group_norm(input, num_groups, weight, bias, eps, layer):
+    if input.ndim < 2:
+        raise RuntimeError(f"{layer}: Expected at least 2 dimensions for input tensor but "
+                           f"received {input.ndim}")
+    n, c = input.shape[0], input.shape[1]
+    if num_groups <= 0 or c % num_groups:
+        raise RuntimeError(f"{layer}: Expected number of channels in input to be divisible by "
+                           f"num_groups, but got input of shape {list(input.shape)} and "
+                           f"num_groups={num_groups}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise RuntimeError(f"{layer}: Expected {name} to be a vector of size equal to the "
+                               f"number of channels in input, but got {name} of shape "
+                               f"{list(t.shape)} and input of shape {list(input.shape)}")
+    _verify_batch_size(layer, [n * c // num_groups, num_groups, *input.shape[2:]])
+    _check_eps(layer, eps, True)
+    plan = _Plan(layer, c // num_groups, False, float(eps), True)
+    return _ChannelNorm.apply(input, weight, bias, plan)
+
+
+# ---------------------------------------------------------------- layer norm
+class _LayerNorm(Op):
+    @staticmethod
+    def forward(ctx, x, weight, bias, d, eps):
+        k = kernel_array(x, "layer_norm").reshape(-1, d)
+        mean, invstd = np.empty(k.shape[0]), np.empty(k.shape[0])
+        out = np.empty_like(k)
+        _k.layer_norm_forward(k, _vector(weight, d, k.dtype, 1), _vector(bias, d, k.dtype, 0),
+                              eps, mean, invstd, out)
+        ctx.save_for_backward(x, weight, bias)
+        ctx.d, ctx.mean, ctx.invstd = d, mean, invstd
+        return _like(out, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, bias = ctx.saved_tensors
+        d = ctx.d
+        k = kernel_array(x, "layer_norm").reshape(-1, d)
+        g = np.ascontiguousarray(grad, k.dtype).reshape(k.shape)
+        need_x, need_affine = ctx.needs_input_grad[0], any(ctx.needs_input_grad[1:3])
+        gx = np.empty_like(k) if need_x else np.empty((0, 0), k.dtype)
+        gw, gb = np.empty(d, k.dtype), np.empty(d, k.dtype)
+        part = (-(-k.shape[0] // _LN_ROW_BLOCK), d if need_affine else 0)
+        _k.layer_norm_backward(k, g, _vector(weight, d, k.dtype, 1), ctx.mean, ctx.invstd,
+                               need_x, gx, need_affine, np.empty(part, k.dtype),
+                               np.empty(part, k.dtype), np.empty(d), np.empty(d), gw, gb)
+        return _grads(ctx, (gx, gw, gb), (x, weight, bias)) + (None, None)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    return _layer_norm(input, normalized_shape, weight, bias, eps, "layer_norm")
+
+
+def _layer_norm(input, normalized_shape, weight, bias, eps, layer):
+    shape = _shape_tuple(normalized_shape)
+    k = len(shape)
+    if not k or tuple(input.shape[input.ndim - k:]) != shape or input.ndim < k:
+        raise RuntimeError(f"{layer}: Given normalized_shape={list(shape)}, expected input with "
+                           f"shape [*, {', '.join(map(str, shape))}], but got input of size "
+                           f"{list(input.shape)}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != shape:
+            raise RuntimeError(f"{layer}: Expected {name} to be of same shape as "
+                               f"normalized_shape, but got {name} of shape {list(t.shape)} and "
+                               f"normalized_shape = {list(shape)}")
+    _check_eps(layer, eps, False)
+    return _LayerNorm.apply(input, weight, bias, math.prod(shape), float(eps))
+
+
+def _shape_tuple(shape):
+    if isinstance(shape, numbers.Integral):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+# ---------------------------------------------------------------- local response norm
+class _LocalResponseNorm(Op):
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k):
+        k3 = _as_3d(kernel_array(x, "local_response_norm"))
+        denom, out = np.empty_like(k3), np.empty_like(k3)
+        _k.lrn_forward(k3, size, alpha, beta, k, denom, out)
+        ctx.save_for_backward(x)
+        ctx.denom, ctx.params = denom, (size, alpha, beta)
+        return _like(out, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        k3 = _as_3d(kernel_array(x, "local_response_norm"))
+        g = np.ascontiguousarray(grad, k3.dtype).reshape(k3.shape)
+        gx = np.empty_like(k3)
+        _k.lrn_backward(k3, ctx.denom, g, *ctx.params, np.empty_like(k3), gx)
+        return _like(gx, x)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    if input.ndim < 3:
+        raise ValueError(f"local_response_norm: Expected 3D or higher dimensionality input "
+                         f"(got {input.ndim} dimensions)")
+    if not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
+    if input.numel() == 0:
+        return input
+    return _LocalResponseNorm.apply(input, int(size), float(alpha), float(beta), float(k))
+
+
+# ---------------------------------------------------------------- normalize
+class _Normalize(Op):
+    """x / max(||x||_p, eps) along a dim, on the vector-norm kernels of the distance family."""
+
+    @staticmethod
+    def forward(ctx, x, p, dim, eps):
+        k = kernel_array(x, "normalize")
+        k3 = k.reshape(split_around(k.shape, dim))
+        norm, out = np.empty((k3.shape[0], k3.shape[2]), k.dtype), np.empty_like(k3)
+        _dk.normalize_forward(k3, p, eps, norm, out)
+        ctx.save_for_backward(x)
+        ctx.norm, ctx.params = norm, (p, eps, dim)
+        return _like(out, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        p, eps, dim = ctx.params
+        k = kernel_array(x, "normalize")
+        k3 = k.reshape(split_around(k.shape, dim))
+        g = np.ascontiguousarray(grad, k.dtype).reshape(k3.shape)
+        gx = np.empty_like(k3)
+        _dk.normalize_backward(k3, ctx.norm, g, p, eps, gx)
+        return _like(gx, x)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    dim = normalize_dim(dim, input.ndim, "normalize")
+    result = _Normalize.apply(input, float(p), dim, float(eps))
+    if out is None:
+        return result
+    return out.copy_(result)
+
+
+__all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "local_response_norm",
+           "normalize"]
