@@ -156,7 +156,7 @@ def window_output(layer, dim_name, size, kernel, stride, padding, dilation, ceil
     effective = dilation * (kernel - 1) + 1
     span = size + 2 * padding - effective
     rounding = math.ceil if ceil_mode else math.floor
-    out = rounding(span / stride) + 1 if span >= 0 else 0
+    out = rounding(span / stride) + 1
     dropped = ""
     if ceil_mode and out > 0 and (out - 1) * stride >= size + padding:
         out -= 1

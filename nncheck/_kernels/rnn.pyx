@@ -1,0 +1,388 @@
+# cython: language_level=3
+"""Recurrent kernels: one call runs one layer and direction over a whole sequence.
+
+Sequences are in packed row layout: the rows of time step t are
+``offsets[t] : offsets[t] + batch_sizes[t]`` (batch_sizes non-increasing, so the
+first rows are the longest sequences), which covers padded input as the special
+case where every batch size is B.  Per direction:
+
+forward   gates = x @ W_ih^T + bias (one GEMM for all steps); then per step one
+          GEMM h_prev @ W_hh^T and a fused row kernel for the gates and states
+          (and, for LSTM with proj_size, one GEMM h = hraw @ W_hr^T).
+backward  the mirror image, newest step first: a fused row kernel for the gate
+          derivatives and one GEMM dh_prev = dgates @ W_hh per step, then every
+          weight gradient and dx as single GEMMs over all rows (rnn_weight_grads).
+
+The running states ``h`` (B, Hout) and ``c`` (B, H) start as h0/c0 and end as
+h_n/c_n: a step only touches its first batch_sizes[t] rows, so a sequence that
+ends (forward) or has not started yet (reverse) keeps its state.  Backward runs
+the same bookkeeping on ``dh``/``dc``, which start as dh_n/dc_n and end as
+dh0/dc0.  Shapes are validated in nncheck.nn.modules.rnn before any call here.
+
+Only BLAS runs threaded: the gate loops are serial and vectorized.  Per step they
+cost far less than the GEMM, and an OpenMP team beside OpenBLAS's threads costs
+more than it saves at these sizes.
+"""
+
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cython cimport floating
+from libc.math cimport exp, tanh
+from libc.stdint cimport int64_t
+
+from nncheck._kernels.blas cimport gemm
+
+# cell kinds; the Python side looks them up by torch's mode names
+MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
+cdef enum:
+    RNN_TANH = 0
+    RNN_RELU = 1
+    LSTM = 2
+    GRU = 3
+
+
+cdef inline int gate_count(int mode) noexcept nogil:
+    return 4 if mode == LSTM else (3 if mode == GRU else 1)
+
+
+# float32 tanh as Eigen's rational approximation (max relative error 4e-7): only
+# multiply, add, divide and min/max, so the compiler vectorizes the gate loops, which
+# libm's tanhf/expf calls prevent.  float64 keeps libm for full precision.
+cdef float TANH_CLAMP = 7.90531110763549805
+cdef float A1 = 4.89352455891786e-03, A3 = 6.37261928875436e-04, A5 = 1.48572235717979e-05
+cdef float A7 = 5.12229709037114e-08, A9 = -8.60467152213735e-11
+cdef float A11 = 2.00018790482477e-13, A13 = -2.76076847742355e-16
+cdef float B0 = 4.89352518554385e-03, B2 = 2.26843463243900e-03
+cdef float B4 = 1.18534705686654e-04, B6 = 1.19825839466702e-06
+
+
+cdef inline float tanh_f32(float x) noexcept nogil:
+    x = x if x < TANH_CLAMP else TANH_CLAMP
+    x = x if x > -TANH_CLAMP else -TANH_CLAMP
+    cdef float x2 = x * x
+    cdef float p = ((((((A13 * x2 + A11) * x2 + A9) * x2 + A7) * x2 + A5) * x2 + A3) * x2
+                    + A1) * x
+    cdef float q = ((B6 * x2 + B4) * x2 + B2) * x2 + B0
+    return p / q
+
+
+cdef inline floating th(floating x) noexcept nogil:
+    if floating is float:
+        return tanh_f32(x)
+    else:
+        return tanh(x)
+
+
+cdef inline floating sigm(floating x) noexcept nogil:
+    if floating is float:
+        return 0.5 * tanh_f32(0.5 * x) + 0.5
+    else:
+        return 1.0 / (1.0 + exp(-x))
+
+
+# --------------------------------------------------------------------------- forward rows
+# Each row function handles one batch row of one step, in short loops over few
+# pointers so that each loop vectorizes.
+
+cdef inline void sigmoid_add(floating* g, const floating* gh, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        g[j] = sigm(g[j] + gh[j])
+
+
+cdef inline void tanh_add(floating* g, const floating* gh, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        g[j] = th(g[j] + gh[j])
+
+
+cdef inline void rnn_row(bint relu, floating* g, const floating* gh, floating* hout,
+                         floating* hstate, Py_ssize_t H) noexcept nogil:
+    """h = act(gx + gh); the gate buffer keeps h (its own derivative needs only h)."""
+    cdef Py_ssize_t j
+    cdef floating v
+    if relu:
+        for j in range(H):
+            v = g[j] + gh[j]
+            g[j] = v if v > 0 else 0
+    else:
+        tanh_add(g, gh, H)
+    for j in range(H):
+        hout[j] = g[j]
+        hstate[j] = g[j]
+
+
+cdef inline void lstm_row(floating* g, const floating* gh, floating* cstate, floating* tc,
+                          floating* cprev, floating* hout, floating* hstate,
+                          Py_ssize_t H) noexcept nogil:
+    """Gates i, f, g, o (torch's order); keeps the activations, tanh(c) and c_prev.
+    hstate is NULL with proj_size (the projection GEMM then sets the state)."""
+    cdef Py_ssize_t j
+    sigmoid_add(g, gh, 2 * H)
+    tanh_add(g + 2 * H, gh + 2 * H, H)
+    sigmoid_add(g + 3 * H, gh + 3 * H, H)
+    for j in range(H):
+        cprev[j] = cstate[j]
+        cstate[j] = g[H + j] * cstate[j] + g[j] * g[2 * H + j]
+    for j in range(H):
+        tc[j] = th(cstate[j])
+    for j in range(H):
+        hout[j] = g[3 * H + j] * tc[j]
+    if hstate != NULL:
+        for j in range(H):
+            hstate[j] = hout[j]
+
+
+cdef inline void gru_row(floating* g, const floating* gh, const floating* b_hn, floating* hn,
+                         const floating* hprev, floating* hout, floating* hstate,
+                         Py_ssize_t H) noexcept nogil:
+    """Gates r, z, n with n = tanh(gx_n + r * (W_hn h + b_hn)); keeps W_hn h + b_hn."""
+    cdef Py_ssize_t j
+    sigmoid_add(g, gh, 2 * H)
+    for j in range(H):
+        hn[j] = gh[2 * H + j] + b_hn[j]
+    for j in range(H):
+        g[2 * H + j] = th(g[2 * H + j] + g[j] * hn[j])
+    for j in range(H):
+        hout[j] = (1 - g[H + j]) * g[2 * H + j] + g[H + j] * hprev[j]
+    for j in range(H):
+        hstate[j] = hout[j]
+
+
+def rnn_forward(int mode, const floating[:, ::1] x, const floating[:, ::1] w_ih,
+                const floating[:, ::1] w_hh, const floating[::1] bias_x,
+                const floating[::1] b_hn, const floating[:, ::1] w_hr,
+                const int64_t[::1] batch_sizes, const int64_t[::1] offsets, bint reverse,
+                floating[:, ::1] h, floating[:, ::1] c, floating[:, ::1] out, int col,
+                floating[:, ::1] gates, floating[:, ::1] cell, floating[:, ::1] prev,
+                floating[:, ::1] cprev, floating[:, ::1] hraw, floating[:, ::1] work):
+    """One layer and direction over the whole sequence.
+
+    x (N, I) rows in packed layout; w_ih (G, I), w_hh (G, Hout), w_hr (P, H) or
+    (0, 0); bias_x (G) = b_ih plus the parts of b_hh that add to the same gate
+    pre-activation (all of it but GRU's b_hn, given apart as (H) or zeros).
+    h (B, Hout) / c (B, H): h0/c0 in, h_n/c_n out.  out (N, >= col + Hout): the
+    outputs go to columns col:col + Hout.  Saved for backward, one row per input
+    row: gates (N, G) activations, cell (N, H) tanh(c) (LSTM) or W_hn h + b_hn
+    (GRU), prev (N, Hout) h_prev, cprev (N, H) c_prev, hraw (N, H) the
+    projection's input (LSTM with proj_size).  work (B, G) holds h_prev @ W_hh^T.
+    """
+    cdef int N = x.shape[0], I = x.shape[1], G = gates.shape[1]
+    cdef int Hout = h.shape[1], H = G // gate_count(mode), ldo = out.shape[1]
+    cdef Py_ssize_t T = batch_sizes.shape[0], s, t, r, j, o
+    cdef int bs
+    cdef bint proj = w_hr.shape[0] > 0
+    with nogil:
+        for r in range(N):
+            for j in range(G):
+                gates[r, j] = bias_x[j]
+        gemm(False, True, N, G, I, <floating> 1, &x[0, 0], I, &w_ih[0, 0], I,
+             <floating> 1, &gates[0, 0], G)
+        for s in range(T):
+            t = T - 1 - s if reverse else s
+            bs = <int> batch_sizes[t]
+            o = offsets[t]
+            for r in range(bs):
+                for j in range(Hout):
+                    prev[o + r, j] = h[r, j]
+            gemm(False, True, bs, G, Hout, <floating> 1, &prev[o, 0], Hout, &w_hh[0, 0], Hout,
+                 <floating> 0, &work[0, 0], G)
+            if mode == LSTM:
+                for r in range(bs):
+                    lstm_row(&gates[o + r, 0], &work[r, 0], &c[r, 0], &cell[o + r, 0],
+                             &cprev[o + r, 0], &hraw[o + r, 0] if proj else &out[o + r, col],
+                             <floating*> NULL if proj else &h[r, 0], H)
+                if proj:
+                    gemm(False, True, bs, Hout, H, <floating> 1, &hraw[o, 0], H, &w_hr[0, 0], H,
+                         <floating> 0, &out[o, col], ldo)
+                    for r in range(bs):
+                        for j in range(Hout):
+                            h[r, j] = out[o + r, col + j]
+            elif mode == GRU:
+                for r in range(bs):
+                    gru_row(&gates[o + r, 0], &work[r, 0], &b_hn[0], &cell[o + r, 0],
+                            &prev[o + r, 0], &out[o + r, col], &h[r, 0], H)
+            else:
+                for r in range(bs):
+                    rnn_row(mode == RNN_RELU, &gates[o + r, 0], &work[r, 0], &out[o + r, col],
+                            &h[r, 0], H)
+
+
+# --------------------------------------------------------------------------- backward rows
+cdef inline void rnn_row_back(bint relu, const floating* g, const floating* dh, floating* dg,
+                              Py_ssize_t H) noexcept nogil:
+    cdef Py_ssize_t j
+    if relu:
+        for j in range(H):
+            dg[j] = dh[j] if g[j] > 0 else 0
+    else:
+        for j in range(H):
+            dg[j] = dh[j] * (1 - g[j] * g[j])
+
+
+cdef inline void lstm_row_back(const floating* g, const floating* tc, const floating* cprev,
+                               const floating* dh, floating* dc, floating* dg,
+                               Py_ssize_t H) noexcept nogil:
+    """dc (in: from step t+1 or dc_n; out: to step t-1 or dc0) and the gate pre-activations."""
+    cdef Py_ssize_t j
+    cdef const floating* gi = g
+    cdef const floating* gf = g + H
+    cdef const floating* gg = g + 2 * H
+    cdef const floating* go = g + 3 * H
+    for j in range(H):
+        dc[j] = dc[j] + dh[j] * go[j] * (1 - tc[j] * tc[j])
+    for j in range(H):
+        dg[3 * H + j] = dh[j] * tc[j] * go[j] * (1 - go[j])
+    for j in range(H):
+        dg[j] = dc[j] * gg[j] * gi[j] * (1 - gi[j])
+    for j in range(H):
+        dg[H + j] = dc[j] * cprev[j] * gf[j] * (1 - gf[j])
+    for j in range(H):
+        dg[2 * H + j] = dc[j] * gi[j] * (1 - gg[j] * gg[j])
+    for j in range(H):
+        dc[j] = dc[j] * gf[j]
+
+
+cdef inline void gru_row_back(const floating* g, const floating* hn, const floating* hprev,
+                              floating* dh, floating* dgx, floating* dgh,
+                              Py_ssize_t H) noexcept nogil:
+    """Input-side and hidden-side pre-activation gradients (they differ in the n gate);
+    dh becomes the direct part z * dh of dh_prev (the GEMM adds dgh @ W_hh)."""
+    cdef Py_ssize_t j
+    cdef const floating* r = g
+    cdef const floating* z = g + H
+    cdef const floating* n = g + 2 * H
+    for j in range(H):
+        dgx[2 * H + j] = dh[j] * (1 - z[j]) * (1 - n[j] * n[j])
+    for j in range(H):
+        dgx[j] = dgx[2 * H + j] * hn[j] * r[j] * (1 - r[j])
+    for j in range(H):
+        dgx[H + j] = dh[j] * (hprev[j] - n[j]) * z[j] * (1 - z[j])
+    for j in range(2 * H):
+        dgh[j] = dgx[j]
+    for j in range(H):
+        dgh[2 * H + j] = dgx[2 * H + j] * r[j]
+    for j in range(H):
+        dh[j] = dh[j] * z[j]
+
+
+def rnn_backward(int mode, const floating[:, ::1] w_hh, const floating[:, ::1] w_hr,
+                 const int64_t[::1] batch_sizes, const int64_t[::1] offsets, bint reverse,
+                 const floating[:, ::1] gates, const floating[:, ::1] cell,
+                 const floating[:, ::1] prev, const floating[:, ::1] cprev,
+                 const floating[:, ::1] dout, int col, floating[:, ::1] dh, floating[:, ::1] dc,
+                 floating[:, ::1] dgx, floating[:, ::1] dgh, floating[:, ::1] dhout,
+                 floating[:, ::1] work):
+    """Backpropagation through time for one rnn_forward call.
+
+    dout (N, >= col + Hout): gradient of the outputs (columns col:col + Hout).
+    dh (B, Hout) / dc (B, H): dh_n/dc_n in, dh0/dc0 out.  Out: dgx (N, G) the
+    gradient of x @ W_ih^T + b_ih, dgh (N, G) that of h_prev @ W_hh^T + b_hh (the
+    same array as dgx except for GRU), dhout (N, P) the gradient of the projected
+    h (LSTM with proj_size; it gives dW_hr).  work (B, H): the gradient of the
+    projection's input.
+    """
+    cdef int G = gates.shape[1], Hout = dh.shape[1], H = G // gate_count(mode)
+    cdef Py_ssize_t T = batch_sizes.shape[0], s, t, r, j, o
+    cdef int bs
+    cdef bint proj = w_hr.shape[0] > 0
+    with nogil:
+        for s in range(T):
+            t = s if reverse else T - 1 - s
+            bs = <int> batch_sizes[t]
+            o = offsets[t]
+            for r in range(bs):
+                for j in range(Hout):
+                    dh[r, j] = dh[r, j] + dout[o + r, col + j]
+            if proj:
+                for r in range(bs):
+                    for j in range(Hout):
+                        dhout[o + r, j] = dh[r, j]
+                gemm(False, False, bs, H, Hout, <floating> 1, &dh[0, 0], Hout, &w_hr[0, 0], H,
+                     <floating> 0, &work[0, 0], H)
+            if mode == LSTM:
+                for r in range(bs):
+                    lstm_row_back(&gates[o + r, 0], &cell[o + r, 0], &cprev[o + r, 0],
+                                  &work[r, 0] if proj else &dh[r, 0], &dc[r, 0],
+                                  &dgx[o + r, 0], H)
+            elif mode == GRU:
+                for r in range(bs):
+                    gru_row_back(&gates[o + r, 0], &cell[o + r, 0], &prev[o + r, 0], &dh[r, 0],
+                                 &dgx[o + r, 0], &dgh[o + r, 0], H)
+            else:
+                for r in range(bs):
+                    rnn_row_back(mode == RNN_RELU, &gates[o + r, 0], &dh[r, 0],
+                                 &dgx[o + r, 0], H)
+            gemm(False, False, bs, Hout, G, <floating> 1, &dgh[o, 0], G, &w_hh[0, 0], Hout,
+                 <floating> (1 if mode == GRU else 0), &dh[0, 0], Hout)
+
+
+def rnn_weight_grads(const floating[:, ::1] x, const floating[:, ::1] prev,
+                     const floating[:, ::1] hraw, const floating[:, ::1] dgx,
+                     const floating[:, ::1] dgh, const floating[:, ::1] dhout,
+                     floating[:, ::1] dw_ih, floating[:, ::1] dw_hh, floating[::1] db_ih,
+                     floating[::1] db_hh, floating[:, ::1] dw_hr):
+    """All parameter gradients of one layer and direction as GEMMs over every row.
+
+    dW_ih = dgx^T @ x, dW_hh = dgh^T @ prev, dW_hr = dhout^T @ hraw, db = column
+    sums (in double).  An output with no rows (shape (0, ...)) is skipped.
+    """
+    cdef int N = x.shape[0], I = x.shape[1], G = dgx.shape[1], Hout = prev.shape[1]
+    cdef int H = hraw.shape[1], P = dhout.shape[1]
+    cdef Py_ssize_t j
+    cdef bint same = &dgx[0, 0] == &dgh[0, 0]
+    cdef double* acc = <double*> PyMem_Malloc(G * sizeof(double))
+    if acc == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            if dw_ih.shape[0] > 0:
+                gemm(True, False, G, I, N, <floating> 1, &dgx[0, 0], G, &x[0, 0], I,
+                     <floating> 0, &dw_ih[0, 0], I)
+            if dw_hh.shape[0] > 0:
+                gemm(True, False, G, Hout, N, <floating> 1, &dgh[0, 0], G, &prev[0, 0], Hout,
+                     <floating> 0, &dw_hh[0, 0], Hout)
+            if dw_hr.shape[0] > 0:
+                gemm(True, False, P, H, N, <floating> 1, &dhout[0, 0], P, &hraw[0, 0], H,
+                     <floating> 0, &dw_hr[0, 0], H)
+            if db_ih.shape[0] > 0 or (same and db_hh.shape[0] > 0):
+                column_sums(&dgx[0, 0], N, G, acc)
+                for j in range(db_ih.shape[0]):
+                    db_ih[j] = <floating> acc[j]
+                if same:
+                    for j in range(db_hh.shape[0]):
+                        db_hh[j] = <floating> acc[j]
+            if not same and db_hh.shape[0] > 0:
+                column_sums(&dgh[0, 0], N, G, acc)
+                for j in range(G):
+                    db_hh[j] = <floating> acc[j]
+    finally:
+        PyMem_Free(acc)
+
+
+cdef void column_sums(const floating* a, Py_ssize_t N, Py_ssize_t G,
+                      double* acc) noexcept nogil:
+    """acc[G] = column sums of the row-major a[N, G], accumulated row by row in double."""
+    cdef Py_ssize_t r, j
+    for j in range(G):
+        acc[j] = 0
+    for r in range(N):
+        for j in range(G):
+            acc[j] += a[r * G + j]
+
+
+def rnn_input_grad(const floating[:, ::1] dgx, const floating[:, ::1] w_ih, floating[:, ::1] dx,
+                   bint accumulate):
+    """dx (N, I) = dgx @ W_ih, or dx += that (the second direction of a layer)."""
+    cdef int N = dgx.shape[0], G = dgx.shape[1], I = w_ih.shape[1]
+    with nogil:
+        gemm(False, False, N, I, G, <floating> 1, &dgx[0, 0], G, &w_ih[0, 0], I,
+             <floating> (1 if accumulate else 0), &dx[0, 0], I)
+
+
+def scale_rows(const floating[:, ::1] a, const floating[:, ::1] mask, floating[:, ::1] out):
+    """out = a * mask: dropout between layers (mask holds 0 or 1/(1-p)), and its backward."""
+    cdef Py_ssize_t r, j, N = a.shape[0], C = a.shape[1]
+    with nogil:
+        for r in range(N):
+            for j in range(C):
+                out[r, j] = a[r, j] * mask[r, j]
