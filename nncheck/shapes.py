@@ -36,6 +36,8 @@ class Sym:
 
     def _combine(self, op, other, reverse=False):
         if isinstance(other, int) and not isinstance(other, bool):
+            if op in "+-" and other < 0 and not reverse:
+                op, other = "-+"[op == "-"], -other
             if op in "+-" and other == 0:
                 return self if not reverse or op == "+" else Sym(f"-{self._wrapped()}", False)
             if op == "*" and other == 1:

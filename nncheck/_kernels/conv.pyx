@@ -3,20 +3,23 @@
 
 One geometry serves every layer.  The *image* side is (C, D, H, W) and the
 *column* side is (O, OD, OH, OW); a 1-d signal is (1, 1, L), a 2-d image
-(1, H, W).  Three per-sample primitives cover the six convolution layers:
+(1, H, W).  Three primitives cover forward and backward of the six layers:
 
-  cols_from_image  cols = W_g @ im2col(img)          conv forward, conv_transpose grad-input
-  image_from_cols  img  = col2im(W_g^T @ cols)       conv grad-input, conv_transpose forward
-  weight_grad      gW  += cols_g @ im2col(img)_g^T   weight gradient of both
+  conv_cols         cols = W_g @ im2col(img)          conv forward, conv_transpose grad-input
+  conv_image        img  = col2im(W_g^T @ cols)       conv grad-input, conv_transpose forward
+  conv_weight_grad  gW  += cols_g @ im2col(img)_g^T   weight gradient of both
 
-im2col/col2im work on a range of output positions so the column buffer holds
-at most ``chunk`` columns (it stays in cache and is the only scratch memory:
-one buffer per thread).  A 1x1 kernel with stride 1 and no padding needs no
-column buffer at all: the image *is* the column matrix.
+Each call is cut into tasks that threads share (prange, dynamic schedule):
+(sample, group, block of ``chunk`` columns) for conv_cols/conv_weight_grad and
+(sample, group, block of ``cblock`` channels) for conv_image, whose col2im
+writes only its own channels.  A task calls a single-threaded GEMM (the caller
+pins BLAS to one thread while ``nthreads > 1``), so OpenMP and BLAS threads
+never compete, and even one sample keeps every thread busy.  The column buffer
+holds one chunk: it stays in cache between im2col and the GEMM reading it, and
+it is the only scratch memory (one per thread; the weight gradient adds one
+partial sum per thread).  A 1x1 kernel with stride 1 and no padding needs no
+buffer: the image *is* the column matrix.
 
-Threads: with ``nthreads > 1`` samples run in parallel (prange), each thread
-calling a single-threaded GEMM (the caller pins BLAS to one thread); with
-``nthreads == 1`` samples run one after another and BLAS may use its threads.
 All shapes are validated in nncheck.nn.functional.conv before any call here.
 """
 
@@ -42,12 +45,12 @@ cdef struct Geom:
     int C, D, H, W          # image side
     int O, OD, OH, OW       # column side
     int KD, KH, KW, SD, SH, SW, PD, PH, PW, DD, DH, DW
-    int G, Cg, Og
-    Py_ssize_t plane, L, K, CgK, chunk
+    int G, Cg, Og, cblock, n_cblocks
+    Py_ssize_t plane, L, K, CgK, chunk, n_chunks
     bint direct             # 1x1 kernel, stride 1, no padding: im2col is the identity
 
 
-cdef Geom make_geom(tuple g, Py_ssize_t chunk) except *:
+cdef Geom make_geom(tuple g, Py_ssize_t chunk, int cblock) except *:
     cdef Geom q
     (q.C, q.D, q.H, q.W, q.O, q.OD, q.OH, q.OW, q.KD, q.KH, q.KW, q.SD, q.SH, q.SW,
      q.PD, q.PH, q.PW, q.DD, q.DH, q.DW, q.G) = g
@@ -57,6 +60,9 @@ cdef Geom make_geom(tuple g, Py_ssize_t chunk) except *:
     q.K = <Py_ssize_t> q.KD * q.KH * q.KW
     q.CgK = q.Cg * q.K
     q.chunk = max(1, min(chunk, q.L))
+    q.n_chunks = (q.L + q.chunk - 1) // q.chunk
+    q.cblock = max(1, min(cblock, q.Cg))
+    q.n_cblocks = (q.Cg + q.cblock - 1) // q.cblock
     q.direct = (q.K == 1 and q.SD == 1 and q.SH == 1 and q.SW == 1 and q.PD == 0
                 and q.PH == 0 and q.PW == 0 and q.OD == q.D and q.OH == q.H and q.OW == q.W)
     return q
@@ -148,77 +154,69 @@ cdef void col2im(const Geom* q, const floating* col, floating* img, int c0, int 
                     col += n
 
 
-cdef void fill_rows(floating* x, const floating* values, Py_ssize_t rows,
-                    Py_ssize_t length) noexcept nogil:
-    """x[r, :] = values[r] (or 0 when values is NULL)."""
+cdef void fill_rows(floating* x, const floating* values, Py_ssize_t rows, Py_ssize_t length,
+                    Py_ssize_t ld) noexcept nogil:
+    """x[r, :length] = values[r] (or 0 when values is NULL), rows ld apart."""
     cdef Py_ssize_t r, i
-    if values == NULL:
-        memset(x, 0, rows * length * sizeof(floating))
-        return
+    cdef floating v
     for r in range(rows):
+        v = 0 if values == NULL else values[r]
         for i in range(length):
-            x[r * length + i] = values[r]
+            x[r * ld + i] = v
 
 
-cdef void cols_from_image(const Geom* q, const floating* img, const floating* w,
-                          const floating* bias, floating* cols, floating* buf) noexcept nogil:
-    """cols[O, L] = W_g @ im2col(img)_g per group (+ bias[o] on row o)."""
-    cdef int g
-    cdef Py_ssize_t l0, n
-    cdef const floating* wg
-    cdef floating beta = 0 if bias == NULL else 1
+cdef void cols_task(const Geom* q, const floating* img, const floating* w, const floating* bias,
+                    floating* cols, floating* buf, int g, Py_ssize_t l0) noexcept nogil:
+    """Group g, columns [l0, l0+chunk): cols = W_g @ im2col(img)_g (+ bias)."""
+    cdef Py_ssize_t n = min(q.chunk, q.L - l0), ld = n
+    cdef floating* out = cols + g * q.Og * q.L + l0
+    cdef const floating* src = buf
+    cdef floating beta = 0
     if bias != NULL:
-        fill_rows(cols, bias, q.O, q.L)
-    for g in range(q.G):
-        wg = w + g * q.Og * q.CgK
-        if q.direct:
-            gemm(False, False, q.Og, q.L, q.CgK, <floating> 1, wg, q.CgK,
-                 img + g * q.Cg * q.plane, q.L, beta, cols + g * q.Og * q.L, q.L)
-            continue
-        for l0 in range(0, q.L, q.chunk):
-            n = min(q.chunk, q.L - l0)
-            im2col(q, img, buf, g * q.Cg, q.Cg, l0, l0 + n)
-            gemm(False, False, q.Og, n, q.CgK, <floating> 1, wg, q.CgK, buf, n, beta,
-                 cols + g * q.Og * q.L + l0, q.L)
+        fill_rows(out, bias + g * q.Og, q.Og, n, q.L)
+        beta = 1
+    if q.direct:
+        src, ld = img + g * q.Cg * q.plane + l0, q.L
+    else:
+        im2col(q, img, buf, g * q.Cg, q.Cg, l0, l0 + n)
+    gemm(False, False, q.Og, n, q.CgK, <floating> 1, w + g * q.Og * q.CgK, q.CgK, src, ld,
+         beta, out, q.L)
 
 
-cdef void image_from_cols(const Geom* q, const floating* cols, const floating* w,
-                          const floating* bias, floating* img, floating* buf) noexcept nogil:
-    """img[C, plane] = col2im(W_g^T @ cols_g) per group (+ bias[c] on channel c)."""
-    cdef int g
-    cdef Py_ssize_t l0, n
-    cdef const floating* wg
-    fill_rows(img, bias, q.C, q.plane)
-    for g in range(q.G):
-        wg = w + g * q.Og * q.CgK
-        if q.direct:
-            gemm(True, False, q.CgK, q.L, q.Og, <floating> 1, wg, q.CgK,
-                 cols + g * q.Og * q.L, q.L, <floating> 1, img + g * q.Cg * q.plane, q.L)
-            continue
-        for l0 in range(0, q.L, q.chunk):
-            n = min(q.chunk, q.L - l0)
-            gemm(True, False, q.CgK, n, q.Og, <floating> 1, wg, q.CgK,
-                 cols + g * q.Og * q.L + l0, q.L, <floating> 0, buf, n)
-            col2im(q, buf, img, g * q.Cg, q.Cg, l0, l0 + n)
+cdef void weight_task(const Geom* q, const floating* img, const floating* cols, floating* gw,
+                      floating* buf, int g, Py_ssize_t l0) noexcept nogil:
+    """Group g, columns [l0, l0+chunk): gw_g += cols_g @ im2col(img)_g^T."""
+    cdef Py_ssize_t n = min(q.chunk, q.L - l0), ld = n
+    cdef const floating* src = buf
+    if q.direct:
+        src, ld = img + g * q.Cg * q.plane + l0, q.L
+    else:
+        im2col(q, img, buf, g * q.Cg, q.Cg, l0, l0 + n)
+    gemm(False, True, q.Og, q.CgK, n, <floating> 1, cols + g * q.Og * q.L + l0, q.L, src, ld,
+         <floating> 1, gw + g * q.Og * q.CgK, q.CgK)
 
 
-cdef void weight_grad(const Geom* q, const floating* img, const floating* cols,
-                      floating* gw, floating* buf) noexcept nogil:
-    """gw[O, CgK] += cols_g @ im2col(img)_g^T per group."""
-    cdef int g
-    cdef Py_ssize_t l0, n
-    cdef floating* gwg
-    for g in range(q.G):
-        gwg = gw + g * q.Og * q.CgK
-        if q.direct:
-            gemm(False, True, q.Og, q.CgK, q.L, <floating> 1, cols + g * q.Og * q.L, q.L,
-                 img + g * q.Cg * q.plane, q.L, <floating> 1, gwg, q.CgK)
-            continue
-        for l0 in range(0, q.L, q.chunk):
-            n = min(q.chunk, q.L - l0)
-            im2col(q, img, buf, g * q.Cg, q.Cg, l0, l0 + n)
-            gemm(False, True, q.Og, q.CgK, n, <floating> 1, cols + g * q.Og * q.L + l0, q.L,
-                 buf, n, <floating> 1, gwg, q.CgK)
+cdef void image_task(const Geom* q, const floating* cols, const floating* w,
+                     const floating* bias, floating* img, floating* buf, int g,
+                     int c0) noexcept nogil:
+    """Group g, its channels [c0, c0+cblock): img = col2im(W_g[:, those]^T @ cols_g) (+ bias).
+
+    Blocks of channels write disjoint parts of img, so they can run in parallel.
+    """
+    cdef int nc = min(q.cblock, q.Cg - c0), c = g * q.Cg + c0
+    cdef Py_ssize_t l0 = 0, n
+    cdef const floating* wc = w + g * q.Og * q.CgK + c0 * q.K
+    fill_rows(img + c * q.plane, NULL if bias == NULL else bias + c, nc, q.plane, q.plane)
+    if q.direct:
+        gemm(True, False, nc, q.L, q.Og, <floating> 1, wc, q.CgK, cols + g * q.Og * q.L, q.L,
+             <floating> 1, img + c * q.plane, q.L)
+        return
+    while l0 < q.L:
+        n = min(q.chunk, q.L - l0)
+        gemm(True, False, nc * q.K, n, q.Og, <floating> 1, wc, q.CgK,
+             cols + g * q.Og * q.L + l0, q.L, <floating> 0, buf, n)
+        col2im(q, buf, img, c, nc, l0, l0 + n)
+        l0 += n
 
 
 cdef inline const floating* bias_ptr(const floating[::1] bias) noexcept nogil:
@@ -227,70 +225,66 @@ cdef inline const floating* bias_ptr(const floating[::1] bias) noexcept nogil:
 
 def conv_cols(tuple geom, const floating[:, ::1] img, const floating[:, ::1] weight,
               const floating[::1] bias, floating[:, ::1] cols, floating[:, ::1] buf,
-              int nthreads, Py_ssize_t chunk):
+              int nthreads, Py_ssize_t chunk, int cblock):
     """cols[n] (O*L) = W @ im2col(img[n]) (+ bias) for every sample.
 
     weight is (O, Cg*K); bias has O entries or none; buf is (nthreads, Cg*K*chunk).
+    Tasks are (sample, group, column chunk).
     """
-    cdef Geom q = make_geom(geom, chunk)
-    cdef Py_ssize_t i
+    cdef Geom q = make_geom(geom, chunk, cblock)
+    cdef Py_ssize_t t, i, per_sample = q.G * q.n_chunks
     cdef const floating* b = bias_ptr(bias)
-    with nogil:
-        if nthreads > 1:
-            for i in prange(img.shape[0], num_threads=nthreads, schedule="static"):
-                cols_from_image(&q, &img[i, 0], &weight[0, 0], b, &cols[i, 0],
-                                &buf[threadid(), 0])
-        else:
-            for i in range(img.shape[0]):
-                cols_from_image(&q, &img[i, 0], &weight[0, 0], b, &cols[i, 0], &buf[0, 0])
+    for t in prange(img.shape[0] * per_sample, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        i = t // per_sample
+        cols_task(&q, &img[i, 0], &weight[0, 0], b, &cols[i, 0], &buf[threadid(), 0],
+                  <int> ((t // q.n_chunks) % q.G), (t % q.n_chunks) * q.chunk)
 
 
 def conv_image(tuple geom, const floating[:, ::1] cols, const floating[:, ::1] weight,
                const floating[::1] bias, floating[:, ::1] img, floating[:, ::1] buf,
-               int nthreads, Py_ssize_t chunk):
-    """img[n] (C*plane) = col2im(W^T @ cols[n]) (+ bias, C entries or none)."""
-    cdef Geom q = make_geom(geom, chunk)
-    cdef Py_ssize_t i
+               int nthreads, Py_ssize_t chunk, int cblock):
+    """img[n] (C*plane) = col2im(W^T @ cols[n]) (+ bias, C entries or none).
+
+    Tasks are (sample, group, block of cblock channels).
+    """
+    cdef Geom q = make_geom(geom, chunk, cblock)
+    cdef Py_ssize_t t, i, per_sample = q.G * q.n_cblocks
     cdef const floating* b = bias_ptr(bias)
-    with nogil:
-        if nthreads > 1:
-            for i in prange(img.shape[0], num_threads=nthreads, schedule="static"):
-                image_from_cols(&q, &cols[i, 0], &weight[0, 0], b, &img[i, 0],
-                                &buf[threadid(), 0])
-        else:
-            for i in range(img.shape[0]):
-                image_from_cols(&q, &cols[i, 0], &weight[0, 0], b, &img[i, 0], &buf[0, 0])
+    for t in prange(img.shape[0] * per_sample, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        i = t // per_sample
+        image_task(&q, &cols[i, 0], &weight[0, 0], b, &img[i, 0], &buf[threadid(), 0],
+                   <int> ((t // q.n_cblocks) % q.G), <int> (t % q.n_cblocks) * q.cblock)
 
 
 def conv_weight_grad(tuple geom, const floating[:, ::1] img, const floating[:, ::1] cols,
                      floating[:, ::1] parts, floating[:, ::1] buf, int nthreads,
-                     Py_ssize_t chunk):
+                     Py_ssize_t chunk, int cblock):
     """parts[0] (O*Cg*K) = sum_n cols[n] @ im2col(img[n])^T.
 
-    parts is (nthreads, O*Cg*K), zero-filled: each thread sums its samples into its
-    own row, then the rows are added into row 0.
+    parts is (nthreads, O*Cg*K), zero-filled: each thread sums its tasks (sample, group,
+    column chunk) into its own row, then the rows are added into row 0.
     """
-    cdef Geom q = make_geom(geom, chunk)
-    cdef Py_ssize_t i, j, t
-    with nogil:
-        if nthreads > 1:
-            for i in prange(img.shape[0], num_threads=nthreads, schedule="static"):
-                t = threadid()
-                weight_grad(&q, &img[i, 0], &cols[i, 0], &parts[t, 0], &buf[t, 0])
-            for j in prange(parts.shape[1], num_threads=nthreads, schedule="static"):
-                for t in range(1, parts.shape[0]):
-                    parts[0, j] += parts[t, j]
-        else:
-            for i in range(img.shape[0]):
-                weight_grad(&q, &img[i, 0], &cols[i, 0], &parts[0, 0], &buf[0, 0])
+    cdef Geom q = make_geom(geom, chunk, cblock)
+    cdef Py_ssize_t t, i, j, k, per_sample = q.G * q.n_chunks
+    for t in prange(img.shape[0] * per_sample, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        i = t // per_sample
+        weight_task(&q, &img[i, 0], &cols[i, 0], &parts[threadid(), 0], &buf[threadid(), 0],
+                    <int> ((t // q.n_chunks) % q.G), (t % q.n_chunks) * q.chunk)
+    if parts.shape[0] > 1:
+        for j in prange(parts.shape[1], nogil=True, num_threads=nthreads, schedule="static"):
+            for k in range(1, parts.shape[0]):
+                parts[0, j] += parts[k, j]
 
 
-def channel_sum(const floating[:, :, ::1] x, floating[::1] out):
+def channel_sum(const floating[:, :, ::1] x, floating[::1] out, int nthreads):
     """out[c] = sum over n and l of x[n, c, l], accumulated in double (the bias gradient)."""
     cdef Py_ssize_t n, c, l
     cdef double acc
     with nogil:
-        for c in prange(x.shape[1], schedule="static"):
+        for c in prange(x.shape[1], num_threads=nthreads, schedule="static"):
             acc = 0
             for n in range(x.shape[0]):
                 for l in range(x.shape[2]):
@@ -298,24 +292,24 @@ def channel_sum(const floating[:, :, ::1] x, floating[::1] out):
             out[c] = <floating> acc
 
 
-def unfold(tuple geom, const floating[:, ::1] img, floating[:, ::1] cols):
+def unfold(tuple geom, const floating[:, ::1] img, floating[:, ::1] cols, int nthreads):
     """cols[n] (C*K, L) = im2col(img[n]) (nn.Unfold), parallel over samples x channels."""
-    cdef Geom q = make_geom(geom, 0)
+    cdef Geom q = make_geom(geom, 1, 1)
     cdef Py_ssize_t i, N = img.shape[0]
     cdef int c
     with nogil:
-        for i in prange(N * q.C, schedule="static"):
+        for i in prange(N * q.C, num_threads=nthreads, schedule="static"):
             c = <int> (i % q.C)
             im2col(&q, &img[i // q.C, 0], &cols[i // q.C, c * q.K * q.L], c, 1, 0, q.L)
 
 
-def fold(tuple geom, const floating[:, ::1] cols, floating[:, ::1] img):
+def fold(tuple geom, const floating[:, ::1] cols, floating[:, ::1] img, int nthreads):
     """img[n] = col2im(cols[n]) (nn.Fold): overlapping blocks are summed."""
-    cdef Geom q = make_geom(geom, 0)
+    cdef Geom q = make_geom(geom, 1, 1)
     cdef Py_ssize_t i, N = img.shape[0]
     cdef int c
     with nogil:
-        for i in prange(N * q.C, schedule="static"):
+        for i in prange(N * q.C, num_threads=nthreads, schedule="static"):
             c = <int> (i % q.C)
             memset(&img[i // q.C, c * q.plane], 0, q.plane * sizeof(floating))
             col2im(&q, &cols[i // q.C, c * q.K * q.L], &img[i // q.C, 0], c, 1, 0, q.L)

@@ -1,3 +1,593 @@
-"""conv layers (being written; see the layer family issue)."""
+"""Convolutions and sliding-block ops on the im2col + GEMM kernels in ``nncheck._kernels.conv``.
 
-__all__ = []
+conv1d/2d/3d, conv_transpose1d/2d/3d, unfold and fold with PyTorch's signatures.
+Everything about shapes is checked here (with the same arithmetic the modules'
+``infer_shape`` explains), so a kernel only ever sees consistent sizes.
+
+A convolution and its transpose share one geometry: an *image* side
+(C channels, spatial size D*H*W) and a *column* side (O channels, L output
+positions).  Convolution maps image -> columns; its transpose maps columns ->
+image with the same weight, so three kernels (conv_cols, conv_image,
+conv_weight_grad) give forward and backward of both.
+
+Threads: a big call runs on OpenMP threads that each call single-threaded
+GEMMs; meanwhile scipy's OpenBLAS is pinned to one thread (a process-wide
+setting, restored afterwards) so its own threads never compete with them.
+Where that setting cannot be found the kernels run on one OpenMP thread and
+BLAS keeps its threads.
+"""
+
+import glob
+import math
+import os
+from contextlib import contextmanager, nullcontext
+
+import numpy as np
+
+from ..._kernels import lazy
+from ...ops import Op
+from ...shapes import ShapeError, is_symbolic, note, window_output
+from ...tensor import Tensor
+from ._validation import kernel_array
+
+_k = lazy("conv")
+
+SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+# Column buffer budget per thread: big enough for an efficient GEMM, small enough to stay
+# in L2 between im2col and the GEMM that reads it.
+_COL_BUDGET_BYTES = 1 << 19
+_MIN_CHUNK = 384  # OpenBLAS's GEMMs slow down when a chunk is their short side
+# Below this many multiply-adds (or elements moved) a call runs on one thread: waking the
+# OpenMP team costs more than it saves, and far more on a busy machine.
+_PARALLEL_MIN_WORK = 1 << 22
+
+
+class ConvShapeError(ShapeError, RuntimeError):
+    """Bad sizes or arguments: a ShapeError for the CLI, a RuntimeError as in PyTorch."""
+
+
+# ----------------------------------------------------------------------------- arguments
+def ntuple(value, n, layer, arg):
+    """``value`` as an n-tuple of ints: an int is repeated, a 1-sequence too (as PyTorch)."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+        raise TypeError(f"{layer}: {arg} must be an int or a tuple of {n} ints, got {value!r}")
+    if len(items) == 1:
+        items = items * n
+    if len(items) != n:
+        raise ConvShapeError(
+            layer, f"expected {arg} to be a single integer value or a list of {n} values to "
+            f"match the convolution dimensions, but got {arg}={list(items)}"
+        )
+    return tuple(int(v) for v in items)
+
+
+def check_positive(layer, arg, values):
+    if any(v <= 0 for v in values):
+        raise ConvShapeError(layer, f"non-positive {arg} is not supported, got {arg}="
+                           f"{values if len(values) > 1 else values[0]} (must be >= 1)")
+
+
+def check_non_negative(layer, arg, values):
+    if any(v < 0 for v in values):
+        raise ConvShapeError(layer, f"negative {arg} is not supported, got {arg}="
+                           f"{values if len(values) > 1 else values[0]} (must be >= 0)")
+
+
+def check_padding_string(layer, padding, stride):
+    """PyTorch's rules for padding='same'|'valid'."""
+    if padding not in ("same", "valid"):
+        raise ValueError(f"{layer}: invalid padding string {padding!r}, should be one of "
+                         "{'same', 'valid'}")
+    if padding == "same" and any(s != 1 for s in stride):
+        raise ValueError(f"{layer}: padding='same' is not supported for strided convolutions "
+                         f"(stride={stride}); use stride=1 or an explicit padding")
+
+
+def same_padding(kernel, dilation):
+    """(front, back) zero padding per dim for padding='same': the extra one goes at the back."""
+    return [((d * (k - 1)) // 2, d * (k - 1) - (d * (k - 1)) // 2)
+            for k, d in zip(kernel, dilation)]
+
+
+# ----------------------------------------------------------------------------- shape rules
+def conv_output_sizes(layer, sizes, kernel, stride, padding, dilation, explain=None):
+    """Output spatial sizes of a convolution and its front padding, explaining each dim.
+
+    ``padding`` is a tuple of ints or 'same'/'valid' (already validated).
+    """
+    names = SPATIAL_NAMES[len(sizes)]
+    if padding == "same":
+        out, front = [], []
+        for name, size, (lo, hi) in zip(names, sizes, same_padding(kernel, dilation)):
+            note(explain, f"{name}_out = {name}_in = {size} (padding='same': dilation*"
+                          f"(kernel_size-1) = {lo + hi} padded as {lo} before, {hi} after)")
+            out.append(size)
+            front.append(lo)
+        return tuple(out), tuple(front)
+    pads = (0,) * len(sizes) if padding == "valid" else padding
+    out = tuple(
+        _window(layer, name, size, k, s, p, d, explain)
+        for name, size, k, s, p, d in zip(names, sizes, kernel, stride, pads, dilation)
+    )
+    return out, tuple(pads)
+
+
+def _window(layer, name, size, k, s, p, d, explain):
+    try:
+        return window_output(layer, name, size, k, s, p, d, explain=explain)
+    except ConvShapeError:
+        raise
+    except ShapeError as exc:
+        raise ConvShapeError(layer, exc.reason, exc.hint) from None
+
+
+def transposed_output_sizes(layer, sizes, kernel, stride, padding, output_padding, dilation,
+                            explain=None):
+    """Output spatial sizes of a transposed convolution, explaining each dim."""
+    out = []
+    for name, size, k, s, p, op, d in zip(SPATIAL_NAMES[len(sizes)], sizes, kernel, stride,
+                                         padding, output_padding, dilation):
+        n = (size - 1) * s + (d * (k - 1) + op + 1 - 2 * p)  # constants first: tidy symbols
+        note(explain, f"{name}_out = ({name}_in-1)*stride - 2*padding + dilation*(kernel_size-1)"
+                      f" + output_padding + 1 = ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1"
+                      f" = {n}")
+        if not is_symbolic(n) and n < 1:
+            raise ConvShapeError(
+                layer, f"{name}: the output size would be {n} (padding={p} removes more than "
+                       f"the {n + 2 * p} positions the transposed convolution produces)",
+                f"use padding <= {max((n + 2 * p - 1) // 2, 0)} or a larger input",
+            )
+        out.append(n)
+    return tuple(out)
+
+
+def check_output_padding(layer, output_padding, stride, dilation):
+    check_non_negative(layer, "output_padding", output_padding)
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op >= max(s, d):
+            raise ConvShapeError(
+                layer, f"output padding must be smaller than either stride or dilation, but "
+                f"got output_padding={output_padding}, stride={stride}, dilation={dilation}"
+            )
+
+
+def transposed_output_padding(layer, in_sizes, output_size, batched, kernel, stride, padding,
+                              dilation):
+    """The output_padding that makes a transposed convolution produce ``output_size``.
+
+    ``output_size`` may include the batch and channel dims (as ``input.size()``).
+    """
+    nd = len(in_sizes)
+    lead = 2 if batched else 1
+    output_size = [int(s) for s in output_size]
+    if len(output_size) == nd + lead:
+        output_size = output_size[lead:]
+    if len(output_size) != nd:
+        raise ValueError(f"{layer}: for {nd + lead}D input, output_size must have {nd} or "
+                         f"{nd + lead} elements (got {len(output_size)})")
+    smallest = [(n - 1) * s - 2 * p + d * (k - 1) + 1
+                for n, k, s, p, d in zip(in_sizes, kernel, stride, padding, dilation)]
+    largest = [lo + s - 1 for lo, s in zip(smallest, stride)]
+    for size, lo, hi in zip(output_size, smallest, largest):
+        if not lo <= size <= hi:
+            raise ValueError(f"{layer}: requested an output size of {output_size}, but valid "
+                             f"sizes range from {smallest} to {largest} (for an input of "
+                             f"{list(in_sizes)})")
+    return tuple(size - lo for size, lo in zip(output_size, smallest))
+
+
+# ----------------------------------------------------------------------------- threads
+@contextmanager
+def _blas_pinned_to_one_thread():
+    """While OpenMP threads each run a GEMM, keep scipy's OpenBLAS from spawning its own."""
+    get, set_ = _blas_thread_controls()
+    previous = get()
+    set_(1)
+    try:
+        yield
+    finally:
+        set_(previous)
+
+
+_BLAS_CONTROLS = []
+
+
+def _blas_thread_controls():
+    """(get, set) for the thread count of the BLAS behind scipy's cython_blas, or None."""
+    if not _BLAS_CONTROLS:
+        _BLAS_CONTROLS.append(_find_blas_thread_controls())
+    return _BLAS_CONTROLS[0]
+
+
+def _find_blas_thread_controls():
+    import ctypes
+
+    import scipy
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+
+    libs = glob.glob(os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs",
+                                  "*openblas*"))
+    for path in [*libs, None]:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("", "64_"):
+                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
+                    return get, set_
+    return None
+
+
+def _max_threads():
+    return _k.max_threads()
+
+
+def _threads_for(work):
+    return _max_threads() if work >= _PARALLEL_MIN_WORK else 1
+
+
+def _plan(n_samples, geom, dtype):
+    """(threads, chunk, cblock, buffer) for one kernel call.
+
+    Work is split into tasks (sample, group, block of ``chunk`` columns or of ``cblock``
+    channels) that OpenMP threads share, each running single-threaded GEMMs; enough tasks
+    keep every thread busy even for one sample.  The buffer is one column block per thread.
+    """
+    threads = _threads_for(n_samples * geom.O * geom.L * geom.cgk)
+    if threads > 1 and _blas_thread_controls() is None:
+        threads = 1
+    chunk = max(_MIN_CHUNK, _COL_BUDGET_BYTES // (dtype.itemsize * geom.cgk))
+    n_chunks = max(1, geom.L // chunk)
+    units = n_samples * geom.G
+    cg = geom.C // geom.G
+    cblock = cg
+    if 1 < threads and units < 2 * threads:  # few samples: give every thread equal work
+        n_chunks = threads * max(1, round(geom.L / (chunk * threads)))
+        cblock = -(-cg // -(-2 * threads // units))
+    chunk = -(-geom.L // n_chunks)
+    size = 1 if geom.direct else geom.cgk * chunk
+    return threads, chunk, cblock, np.empty((threads, size), dtype)
+
+
+def _openmp_region(threads):
+    """BLAS stays on one thread while several OpenMP threads call it."""
+    return _blas_pinned_to_one_thread() if threads > 1 else nullcontext()
+
+
+# ----------------------------------------------------------------------------- the op
+class ConvGeometry:
+    """Sizes of one convolution as the kernels see them (spatial dims padded to 3), and the
+    kernel calls on (samples, flattened sample) arrays."""
+
+    def __init__(self, channels, image, out_channels, cols, kernel, stride, front, dilation,
+                 groups):
+        pad3 = (1,) * (3 - len(image))
+        zero3 = (0,) * (3 - len(image))
+        self.nd, self.C, self.O, self.G = len(image), channels, out_channels, groups
+        self.plane, self.L = math.prod(image), math.prod(cols)
+        self.cgk = channels // groups * math.prod(kernel)
+        self.image_size, self.cols_size = channels * self.plane, out_channels * self.L
+        self.direct = (math.prod(kernel) == 1 and all(s == 1 for s in stride)
+                       and not any(front) and tuple(image) == tuple(cols))
+        self.args = ((channels,) + pad3 + tuple(image) + (out_channels,) + pad3 + tuple(cols)
+                     + pad3 + tuple(kernel) + pad3 + tuple(stride) + zero3 + tuple(front)
+                     + pad3 + tuple(dilation) + (groups,))
+
+    def to_cols(self, img, weight, bias):
+        """(N, C*plane) -> (N, O*L): W @ im2col(img) (+ bias), the convolution."""
+        out = np.empty((img.shape[0], self.cols_size), img.dtype)
+        self._gemm_kernel(_k.conv_cols, img, weight, bias, out)
+        return out
+
+    def to_image(self, cols, weight, bias):
+        """(N, O*L) -> (N, C*plane): col2im(W^T @ cols) (+ bias), the transpose."""
+        out = np.empty((cols.shape[0], self.image_size), cols.dtype)
+        self._gemm_kernel(_k.conv_image, cols, weight, bias, out)
+        return out
+
+    def weight_grad(self, img, cols):
+        """(O, Cg*K): sum over samples of cols @ im2col(img)^T."""
+        threads, chunk, cblock, buf = _plan(img.shape[0], self, img.dtype)
+        parts = np.zeros((threads, self.O * self.cgk), img.dtype)
+        with _openmp_region(threads):
+            _k.conv_weight_grad(self.args, img, cols, parts, buf, threads, chunk, cblock)
+        return parts[0]
+
+    def unfold(self, img):
+        """(N, C*plane) -> (N, C*K*L): im2col alone (nn.Unfold)."""
+        out = np.empty((img.shape[0], self.cols_size), img.dtype)
+        _k.unfold(self.args, img, out, _threads_for(out.size))
+        return out
+
+    def fold(self, cols):
+        """(N, C*K*L) -> (N, C*plane): col2im alone (nn.Fold), overlaps summed."""
+        out = np.empty((cols.shape[0], self.image_size), cols.dtype)
+        _k.fold(self.args, cols, out, _threads_for(cols.size))
+        return out
+
+    def _gemm_kernel(self, kernel, *arrays):
+        threads, chunk, cblock, buf = _plan(arrays[0].shape[0], self, arrays[0].dtype)
+        with _openmp_region(threads):
+            kernel(self.args, *arrays, buf, threads, chunk, cblock)
+
+
+class _Convolution(Op):
+    """Convolution (image -> columns) or its transpose (columns -> image) with one weight."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, geom, transposed, out_shape, layer):
+        kx = kernel_array(x, layer)
+        n = kx.shape[0] if kx.ndim == geom.nd + 2 else 1
+        src = kx.reshape(n, geom.cols_size if transposed else geom.image_size)
+        w = np.ascontiguousarray(weight, kx.dtype).reshape(geom.O, geom.cgk)
+        b = np.zeros(0, kx.dtype) if bias is None else np.ascontiguousarray(bias, kx.dtype)
+        out = geom.to_image(src, w, b) if transposed else geom.to_cols(src, w, b)
+        ctx.save_for_backward(x, weight)
+        ctx.geom, ctx.transposed, ctx.layer, ctx.n = geom, transposed, layer, n
+        ctx.has_bias = bias is not None
+        return out.reshape(out_shape).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        geom, n = ctx.geom, ctx.n
+        sizes = (geom.cols_size, geom.image_size) if ctx.transposed else \
+            (geom.image_size, geom.cols_size)
+        src = kernel_array(x, ctx.layer).reshape(n, sizes[0])
+        g = np.ascontiguousarray(grad, src.dtype).reshape(n, sizes[1])
+        w = np.ascontiguousarray(weight, src.dtype).reshape(geom.O, geom.cgk)
+        no_bias = np.zeros(0, src.dtype)
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = geom.to_cols(g, w, no_bias) if ctx.transposed else geom.to_image(g, w, no_bias)
+            gx = gx.reshape(x.shape).astype(x.dtype, copy=False)
+        if ctx.needs_input_grad[1]:
+            gw = geom.weight_grad(g, src) if ctx.transposed else geom.weight_grad(src, g)
+            gw = gw.reshape(weight.shape).astype(weight.dtype, copy=False)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            per_channel = (geom.C, geom.plane) if ctx.transposed else (geom.O, geom.L)
+            gb = np.empty(per_channel[0], src.dtype)
+            _k.channel_sum(g.reshape((n,) + per_channel), gb, _threads_for(g.size))
+            gb = gb.astype(weight.dtype, copy=False)
+        return gx, gw, gb
+
+
+# ----------------------------------------------------------------------------- validation
+def _check_tensors(layer, nd, input, weight, bias):
+    for arg, t in (("input", input), ("weight", weight)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{layer}: {arg} must be a Tensor, got {type(t).__name__}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"{layer}: bias must be a Tensor or None, got {type(bias).__name__}")
+    if weight.ndim != nd + 2:
+        raise ConvShapeError(layer, f"expected weight to be {nd + 2}-D (out_channels, "
+                           f"in_channels/groups, *kernel_size), got shape {list(weight.shape)}")
+    if input.ndim not in (nd + 1, nd + 2):
+        raise ConvShapeError(layer, f"expected {nd + 1}D (unbatched) or {nd + 2}D (batched) "
+                           f"input, but got input of size: {list(input.shape)}")
+    for arg, t in (("input", input), ("weight", weight), ("bias", bias)):
+        if t is not None and not t.dtype.is_floating_point:
+            raise TypeError(f"{layer}: {arg} must be a floating point tensor, got {t.dtype}")
+    for arg, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != input.dtype:
+            raise RuntimeError(f"{layer}: input ({input.dtype}) and {arg} ({t.dtype}) should "
+                               "have the same dtype")
+    if any(s == 0 for s in weight.shape):
+        raise ConvShapeError(layer, f"weight has a zero-size dimension: {list(weight.shape)}")
+    spatial = input.shape[-nd:]
+    if any(s == 0 for s in input.shape[-nd - 1:]):
+        raise ConvShapeError(layer, f"expected non-empty channel and spatial dims, got input "
+                           f"of size {list(input.shape)}")
+    return tuple(spatial)
+
+
+def _check_groups(layer, groups, weight, dim, word):
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups <= 0:
+        raise ConvShapeError(layer, f"groups must be a positive integer, got {groups!r}")
+    if weight.shape[dim] % groups:
+        raise ConvShapeError(layer, f"given groups={groups}, expected weight to be divisible by "
+                           f"{groups} at dimension {dim} ({word}), but got weight of size "
+                           f"{list(weight.shape)}")
+
+
+def _check_bias(layer, bias, channels, weight):
+    if bias is not None and tuple(bias.shape) != (channels,):
+        raise ConvShapeError(layer, f"given weight of size {list(weight.shape)}, expected bias "
+                           f"to be 1-dimensional with {channels} elements, but got bias of "
+                           f"size {list(bias.shape)}")
+
+
+def _convnd(nd, input, weight, bias, stride, padding, dilation, groups):
+    layer = f"conv{nd}d"
+    sizes = _check_tensors(layer, nd, input, weight, bias)
+    stride = ntuple(stride, nd, layer, "stride")
+    dilation = ntuple(dilation, nd, layer, "dilation")
+    check_positive(layer, "stride", stride)
+    check_positive(layer, "dilation", dilation)
+    if isinstance(padding, str):
+        check_padding_string(layer, padding, stride)
+    else:
+        padding = ntuple(padding, nd, layer, "padding")
+        check_non_negative(layer, "padding", padding)
+    _check_groups(layer, groups, weight, 0, "out_channels")
+    channels = input.shape[-nd - 1]
+    if channels != weight.shape[1] * groups:
+        raise ConvShapeError(
+            layer, f"given groups={groups}, weight of size {list(weight.shape)}, expected "
+            f"input{list(input.shape)} to have {weight.shape[1] * groups} channels, but got "
+            f"{channels} channels instead"
+        )
+    out_channels = weight.shape[0]
+    _check_bias(layer, bias, out_channels, weight)
+    kernel = tuple(weight.shape[2:])
+    out_sizes, front = conv_output_sizes(layer, sizes, kernel, stride, padding, dilation)
+    geom = ConvGeometry(channels, sizes, out_channels, out_sizes, kernel, stride, front,
+                        dilation, groups)
+    out_shape = tuple(input.shape[:-nd - 1]) + (out_channels,) + out_sizes
+    return _Convolution.apply(input, weight, bias, geom, False, out_shape, layer)
+
+
+def _conv_transposend(nd, input, weight, bias, stride, padding, output_padding, groups,
+                      dilation):
+    layer = f"conv_transpose{nd}d"
+    sizes = _check_tensors(layer, nd, input, weight, bias)
+    if isinstance(padding, str):
+        raise TypeError(f"{layer}: padding must be an int or a tuple of {nd} ints, got "
+                        f"{padding!r} (padding strings are for convolutions only)")
+    stride = ntuple(stride, nd, layer, "stride")
+    padding = ntuple(padding, nd, layer, "padding")
+    output_padding = ntuple(output_padding, nd, layer, "output_padding")
+    dilation = ntuple(dilation, nd, layer, "dilation")
+    check_positive(layer, "stride", stride)
+    check_positive(layer, "dilation", dilation)
+    check_non_negative(layer, "padding", padding)
+    check_output_padding(layer, output_padding, stride, dilation)
+    _check_groups(layer, groups, weight, 0, "in_channels")
+    in_channels = input.shape[-nd - 1]
+    if in_channels != weight.shape[0]:
+        raise ConvShapeError(
+            layer, f"given transposed=1, weight of size {list(weight.shape)}, expected "
+            f"input{list(input.shape)} to have {weight.shape[0]} channels, but got "
+            f"{in_channels} channels instead"
+        )
+    out_channels = weight.shape[1] * groups
+    _check_bias(layer, bias, out_channels, weight)
+    kernel = tuple(weight.shape[2:])
+    out_sizes = transposed_output_sizes(layer, sizes, kernel, stride, padding, output_padding,
+                                        dilation)
+    geom = ConvGeometry(out_channels, out_sizes, in_channels, sizes, kernel, stride, padding,
+                        dilation, groups)
+    out_shape = tuple(input.shape[:-nd - 1]) + (out_channels,) + out_sizes
+    return _Convolution.apply(input, weight, bias, geom, True, out_shape, layer)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _convnd(1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _convnd(2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return _convnd(3, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    return _conv_transposend(1, input, weight, bias, stride, padding, output_padding, groups,
+                             dilation)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    return _conv_transposend(2, input, weight, bias, stride, padding, output_padding, groups,
+                             dilation)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    return _conv_transposend(3, input, weight, bias, stride, padding, output_padding, groups,
+                             dilation)
+
+
+# ----------------------------------------------------------------------------- unfold / fold
+class _Blocks(Op):
+    """unfold (image -> columns) or fold (columns -> image); each is the other's backward."""
+
+    @staticmethod
+    def forward(ctx, x, geom, unfolding, batched, out_shape, layer):
+        kx = kernel_array(x, layer)
+        n = kx.shape[0] if batched else 1
+        ctx.geom, ctx.unfolding, ctx.layer, ctx.n, ctx.shape = geom, unfolding, layer, n, x.shape
+        if unfolding:
+            out = geom.unfold(kx.reshape(n, geom.image_size))
+        else:
+            out = geom.fold(kx.reshape(n, geom.cols_size))
+        return out.reshape(out_shape).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        geom, g = ctx.geom, kernel_array(grad, ctx.layer)
+        if ctx.unfolding:
+            out = geom.fold(g.reshape(ctx.n, geom.cols_size))
+        else:
+            out = geom.unfold(g.reshape(ctx.n, geom.image_size))
+        return out.reshape(ctx.shape).astype(grad.dtype, copy=False)
+
+
+def block_args(layer, kernel_size, dilation, padding, stride):
+    kernel = ntuple(kernel_size, 2, layer, "kernel_size")
+    dilation = ntuple(dilation, 2, layer, "dilation")
+    padding = ntuple(padding, 2, layer, "padding")
+    stride = ntuple(stride, 2, layer, "stride")
+    check_positive(layer, "kernel_size", kernel)
+    check_positive(layer, "dilation", dilation)
+    check_positive(layer, "stride", stride)
+    check_non_negative(layer, "padding", padding)
+    return kernel, dilation, padding, stride
+
+
+def block_counts(layer, sizes, kernel, dilation, padding, stride, explain=None):
+    """Number of sliding blocks along each spatial dim (Unfold's L = their product)."""
+    return tuple(_window(layer, name, size, k, s, p, d, explain)
+                 for name, size, k, s, p, d in zip(("H", "W"), sizes, kernel, stride, padding,
+                                                   dilation))
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    layer = "unfold"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{layer}: input must be a Tensor, got {type(input).__name__}")
+    kernel, dilation, padding, stride = block_args(layer, kernel_size, dilation, padding,
+                                                    stride)
+    if input.ndim not in (3, 4) or any(s == 0 for s in input.shape[-3:]):
+        raise ConvShapeError(layer, f"expected a 3-D (C, H, W) or 4-D (N, C, H, W) input with "
+                           f"non-zero C, H, W, but got input of size {list(input.shape)}")
+    channels, sizes = input.shape[-3], tuple(input.shape[-2:])
+    blocks = block_counts(layer, sizes, kernel, dilation, padding, stride)
+    geom = ConvGeometry(channels, sizes, channels * math.prod(kernel), blocks, kernel, stride,
+                        padding, dilation, 1)
+    out_shape = tuple(input.shape[:-3]) + (geom.cgk, geom.L)
+    return _Blocks.apply(input, geom, True, input.ndim == 4, out_shape, layer)
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    layer = "fold"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{layer}: input must be a Tensor, got {type(input).__name__}")
+    kernel, dilation, padding, stride = block_args(layer, kernel_size, dilation, padding,
+                                                    stride)
+    sizes = ntuple(output_size, 2, layer, "output_size")
+    check_positive(layer, "output_size", sizes)
+    if input.ndim not in (2, 3) or any(s == 0 for s in input.shape[-2:]):
+        raise ConvShapeError(layer, f"expected a 2-D (C*prod(kernel_size), L) or 3-D "
+                           f"(N, C*prod(kernel_size), L) input with non-zero dims, but got "
+                           f"input of size {list(input.shape)}")
+    rows, n_blocks = input.shape[-2], input.shape[-1]
+    if rows % math.prod(kernel):
+        raise ConvShapeError(layer, f"expected size of input's dimension {input.ndim - 2} to be "
+                           f"divisible by the product of kernel_size, but got "
+                           f"input.size({input.ndim - 2})={rows} and kernel_size={kernel}")
+    blocks = block_counts(layer, sizes, kernel, dilation, padding, stride)
+    if math.prod(blocks) != n_blocks:
+        raise ConvShapeError(
+            layer, f"given output_size={sizes}, kernel_size={kernel}, dilation={dilation}, "
+            f"padding={padding}, stride={stride}, expected size of input's dimension "
+            f"{input.ndim - 1} to match the calculated number of sliding blocks "
+            f"{blocks[0]} * {blocks[1]} = {math.prod(blocks)}, but got "
+            f"input.size({input.ndim - 1})={n_blocks}"
+        )
+    channels = rows // math.prod(kernel)
+    geom = ConvGeometry(channels, sizes, rows, blocks, kernel, stride, padding, dilation, 1)
+    out_shape = tuple(input.shape[:-2]) + (channels,) + sizes
+    return _Blocks.apply(input, geom, False, input.ndim == 3, out_shape, layer)
+
+
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "unfold", "fold"]
