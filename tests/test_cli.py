@@ -46,7 +46,8 @@ def test_shape_explain_and_x_separator():
     (["shape", "NoSuchLayer", "--in", "2,3"], "unknown layer 'NoSuchLayer'"),
     (["shape", "Linear", "20", "30", "bogus=1", "--in", "2,20"], "unexpected keyword"),
     (["shape", "Linear", "(20", "30", "--in", "2,20"], "cannot parse argument"),
-    (["shape", "Linear", "20", "30", "--in", "2,a"], "not an integer"),
+    (["shape", "Linear", "20", "30", "--in", "2,1.5"], "not an integer"),
+    (["shape", "Linear", "20", "30", "--in", "2,F"], "in_features=20"),
     (["shape", "Linear", "20", "30", "--in", "2,-3"], "negative"),
     (["shape", "Linear", "20", "30", "--in", "2,21"], "in_features=20"),
     (["shape", "Linear", "20", "30"], "missing --in"),
@@ -208,3 +209,21 @@ def test_click_runner_help_texts_have_examples():
         result = runner.invoke(cli, [command, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output
     assert "nncheck shape Conv2d" in runner.invoke(cli, ["--help"]).output
+
+
+def test_symbolic_dimensions():
+    code, out, _ = _invoke(["shape", "Conv2d", "3", "64", "3", "stride=2", "padding=1",
+                            "--in", "N,3,H,W", "--json"])
+    assert code == 0
+    assert json.loads(out)["output_shapes"] == [["N", 64, "floor((H-1)/2)+1", "floor((W-1)/2)+1"]]
+    code, _, err = _invoke(["shape", "Conv2d", "3", "64", "3", "--in", "N,C,H,W"])
+    assert code == 2 and err.startswith("Error: ")
+
+
+def test_summary_receptive_field_of_a_conv_pool_stack():
+    spec = "Conv2d(1,4,3) MaxPool2d(2) Conv2d(4,4,3,dilation=2)"
+    code, out, _ = _invoke(["summary", spec, "--in", "1,1,28,28", "--json"])
+    rows = json.loads(out)["layers"]
+    # rf: 3, then 3 + (2-1)*1 = 4 (jump 2), then 4 + (5-1)*2 = 12
+    assert [r["receptive_field"] for r in rows] == [[3, 3], [4, 4], [12, 12]]
+    assert [r["jump"] for r in rows] == [[1, 1], [2, 2], [2, 2]]
