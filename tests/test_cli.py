@@ -216,8 +216,10 @@ def test_symbolic_dimensions():
                             "--in", "N,3,H,W", "--json"])
     assert code == 0
     assert json.loads(out)["output_shapes"] == [["N", 64, "floor((H-1)/2)+1", "floor((W-1)/2)+1"]]
-    code, _, err = _invoke(["shape", "Conv2d", "3", "64", "3", "--in", "N,C,H,W"])
-    assert code == 2 and err.startswith("Error: ")
+    code, out, _ = _invoke(["shape", "Linear", "3", "2", "--in", "N,T,3", "--json"])
+    assert code == 0 and json.loads(out)["output_shapes"] == [["N", "T", 2]]
+    code, _, err = _invoke(["shape", "Flatten", "--in", "N,C,H,W"])
+    assert code == 2 and err.startswith("Error: ") and "concrete" in err
 
 
 def test_summary_receptive_field_of_a_conv_pool_stack():
