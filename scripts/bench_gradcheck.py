@@ -30,9 +30,14 @@ def _torch_case(name, args, x):
     params = [p for p in module.parameters()]
     names = [n for n, _ in module.named_parameters()]
 
+    def flat(out):
+        if isinstance(out, torch.Tensor):
+            return (out,)
+        return tuple(t for o in out for t in flat(o))
+
     def fn(inp, *ps):
         state = dict(zip(names, ps))
-        return torch.func.functional_call(module, state, (inp,))
+        return flat(torch.func.functional_call(module, state, (inp,)))
 
     tx = torch.tensor(x, requires_grad=True)
     return lambda: torch.autograd.gradcheck(fn, (tx, *params), fast_mode=False)
