@@ -17,14 +17,13 @@ Where that setting cannot be found the kernels run on one OpenMP thread and
 BLAS keeps its threads.
 """
 
-import glob
 import math
-import os
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 
 import numpy as np
 
 from ..._kernels import lazy
+from ..._kernels.blas_threads import blas_pinned_to_one_thread, blas_thread_controls
 from ...ops import Op
 from ...shapes import ShapeError, is_symbolic, note, window_output
 from ...tensor import Tensor
@@ -178,51 +177,6 @@ def transposed_output_padding(layer, in_sizes, output_size, batched, kernel, str
 
 
 # ----------------------------------------------------------------------------- threads
-@contextmanager
-def _blas_pinned_to_one_thread():
-    """While OpenMP threads each run a GEMM, keep scipy's OpenBLAS from spawning its own."""
-    get, set_ = _blas_thread_controls()
-    previous = get()
-    set_(1)
-    try:
-        yield
-    finally:
-        set_(previous)
-
-
-_BLAS_CONTROLS = []
-
-
-def _blas_thread_controls():
-    """(get, set) for the thread count of the BLAS behind scipy's cython_blas, or None."""
-    if not _BLAS_CONTROLS:
-        _BLAS_CONTROLS.append(_find_blas_thread_controls())
-    return _BLAS_CONTROLS[0]
-
-
-def _find_blas_thread_controls():
-    import ctypes
-
-    import scipy
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
-
-    libs = glob.glob(os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs",
-                                  "*openblas*"))
-    for path in [*libs, None]:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas", "openblas"):
-            for suffix in ("", "64_"):
-                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                if get is not None and set_ is not None:
-                    get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
-                    return get, set_
-    return None
-
-
 def _max_threads():
     return _k.max_threads()
 
@@ -239,7 +193,7 @@ def _plan(n_samples, geom, dtype):
     keep every thread busy even for one sample.  The buffer is one column block per thread.
     """
     threads = _threads_for(n_samples * geom.O * geom.L * geom.cgk)
-    if threads > 1 and _blas_thread_controls() is None:
+    if threads > 1 and blas_thread_controls() is None:
         threads = 1
     chunk = max(_MIN_CHUNK, _COL_BUDGET_BYTES // (dtype.itemsize * geom.cgk))
     n_chunks = max(1, geom.L // chunk)
@@ -256,7 +210,7 @@ def _plan(n_samples, geom, dtype):
 
 def _openmp_region(threads):
     """BLAS stays on one thread while several OpenMP threads call it."""
-    return _blas_pinned_to_one_thread() if threads > 1 else nullcontext()
+    return blas_pinned_to_one_thread() if threads > 1 else nullcontext()
 
 
 # ----------------------------------------------------------------------------- the op

@@ -5,7 +5,7 @@ from collections import OrderedDict
 
 from ...tensor import Tensor
 from ..parameter import Parameter
-from .module import Module
+from .module import Module, _addindent
 
 
 class Sequential(Module):
@@ -140,6 +140,21 @@ class ModuleList(Module):
         self._modules.clear()
         for i, m in enumerate(mods):
             self._modules[str(i)] = m
+
+    def __repr__(self):
+        """torch's: runs of identical modules print once, as ``(0-5): 6 x Layer(...)``."""
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return self._get_name() + "()"
+        runs = [[0, 0, reprs[0]]]
+        for i, r in enumerate(reprs[1:], 1):
+            if r == runs[-1][2]:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = [_addindent(f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}", 2)
+                 for a, b, r in runs]
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
     def forward(self, *args):
         raise NotImplementedError("ModuleList is a container and has no forward (abstract)")

@@ -1,0 +1,54 @@
+"""Thread control for the BLAS behind scipy's cython_blas.
+
+Families that run many small GEMMs from OpenMP threads (convolution, attention)
+pin OpenBLAS to one thread meanwhile, so the two thread pools don't fight.
+"""
+
+import glob
+import os
+from contextlib import contextmanager
+
+
+@contextmanager
+def blas_pinned_to_one_thread():
+    """While OpenMP threads each run a GEMM, keep scipy's OpenBLAS from spawning its own."""
+    get, set_ = blas_thread_controls()
+    previous = get()
+    set_(1)
+    try:
+        yield
+    finally:
+        set_(previous)
+
+
+_BLAS_CONTROLS = []
+
+
+def blas_thread_controls():
+    """(get, set) for the thread count of the BLAS behind scipy's cython_blas, or None."""
+    if not _BLAS_CONTROLS:
+        _BLAS_CONTROLS.append(_find_blas_thread_controls())
+    return _BLAS_CONTROLS[0]
+
+
+def _find_blas_thread_controls():
+    import ctypes
+
+    import scipy
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+
+    libs = glob.glob(os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs",
+                                  "*openblas*"))
+    for path in [*libs, None]:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("", "64_"):
+                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                if get is not None and set_ is not None:
+                    get.restype, set_.argtypes = ctypes.c_int, [ctypes.c_int]
+                    return get, set_
+    return None
