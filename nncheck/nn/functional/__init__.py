@@ -1,6 +1,7 @@
 """``nncheck.nn.functional`` (as ``torch.nn.functional``), one file per layer family."""
 
 from .activation import *  # noqa: F403
+from .attention import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .distance import *  # noqa: F403
 from .dropout import *  # noqa: F403
