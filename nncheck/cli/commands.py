@@ -89,17 +89,17 @@ def shape(layer, args, in_shapes, explain, as_json):
         print_json({"layer": target.describe(), "input_shapes": [list(s) for s in shapes],
                     "output_shapes": [list(s) for s in outs], "params": params})
         return 0
-    out = console()
-    out.print(target.describe(), markup=False, highlight=False)
+    # plain lines (no rich): `shape` is the command people run in loops, keep it light
+    click.echo(target.describe())
     for i, s in enumerate(shapes):
-        out.print(f"input[{i}]  {list(s)}", highlight=False)
+        click.echo(f"input[{i}]  {list(s)}")
     for i, s in enumerate(outs):
-        out.print(f"output[{i}] {list(s)}", highlight=False)
-    out.print(f"params     {params:,}", highlight=False)
+        click.echo(f"output[{i}] {list(s)}")
+    click.echo(f"params     {params:,}")
     if lines:
-        out.print("why:", highlight=False)
+        click.echo("why:")
         for line in lines:
-            out.print("  " + line, markup=False, highlight=False)
+            click.echo("  " + line)
     return 0
 
 
