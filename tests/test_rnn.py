@@ -12,13 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.utils.rnn as trnn
-
-import nncheck
-import nncheck.nn as nn
-import nncheck.nn.utils.rnn as nrnn
-from nncheck.registry import layers
-from nncheck.shapes import ShapeError
-from tests.reference import (
+from reference import (
     assert_close,
     check_repr_and_keys,
     check_shape_rule,
@@ -27,6 +21,12 @@ from tests.reference import (
     to_nncheck,
     to_torch,
 )
+
+import nncheck
+import nncheck.nn as nn
+import nncheck.nn.utils.rnn as nrnn
+from nncheck.registry import layers
+from nncheck.shapes import ShapeError
 
 RNG = np.random.default_rng(1234)
 SEQ = ("RNN", "LSTM", "GRU")
