@@ -47,10 +47,8 @@ class Module:
 
     # ------------------------------------------------------------------ registration
     def forward(self, *input):
-        raise NotImplementedError(
-            f'Module [{type(self).__name__}] is missing the required "forward" function '
-            "(abstract)"
-        )
+        name = type(self).__name__
+        raise NotImplementedError(f'Module [{name}] is missing the required "forward" (abstract)')
 
     def register_buffer(self, name, tensor, persistent=True):
         if "_buffers" not in self.__dict__:

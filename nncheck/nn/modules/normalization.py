@@ -195,6 +195,27 @@ class InstanceNorm3d(_InstanceNorm):
     _ranks = (4, 5)
 
 
+def _register_affine(module, enabled, shape, bias, dtype):
+    """The learnable ``weight`` (and ``bias``) of shape ``shape``, or None entries when off."""
+    if enabled:
+        module.weight = Parameter(factories.empty(*shape, dtype=dtype))
+        if bias:
+            module.bias = Parameter(factories.empty(*shape, dtype=dtype))
+        else:
+            module.register_parameter("bias", None)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module):
+    """Identity affine: weight ones, bias zeros (PyTorch's initialisation)."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 @register("normalization", "4", inputs=[(2, 3, 4)])
 class LayerNorm(Module):
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
@@ -205,22 +226,11 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(factories.empty(*self.normalized_shape, dtype=dtype))
-            if bias:
-                self.bias = Parameter(factories.empty(*self.normalized_shape, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, elementwise_affine, self.normalized_shape, bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         return _fn._layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps,
@@ -255,22 +265,11 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(factories.empty(num_channels, dtype=dtype))
-            if bias:
-                self.bias = Parameter(factories.empty(num_channels, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, affine, (num_channels,), bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         return _fn._group_norm(input, self.num_groups, self.weight, self.bias, self.eps,
