@@ -169,3 +169,41 @@ def test_detach_and_data_do_not_track():
     assert not x.data.requires_grad
     y = x * 2
     assert not y.is_leaf and x.is_leaf
+
+
+def test_leaf_gradients_never_alias_each_other_or_the_callers_arrays():
+    a = nncheck.ones(3, requires_grad=True)
+    b = nncheck.ones(3, requires_grad=True)
+    (a + b).sum().backward()
+    a.grad.mul_(5)
+    assert b.grad.tolist() == [1.0, 1.0, 1.0]
+    g = nncheck.ones(3)
+    x = nncheck.ones(3, requires_grad=True)
+    (x * 1).backward(g)
+    x.grad.zero_()
+    assert g.tolist() == [1.0, 1.0, 1.0]
+    y = nncheck.ones(3, requires_grad=True)
+    out = (y * 2).sum()
+    out.backward(retain_graph=True)
+    y.grad.zero_()
+    out.backward()
+    assert y.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+class ReturnsSaved(Function):
+    @staticmethod
+    def forward(ctx, x, keep):
+        ctx.keep = keep
+        return x * 1
+
+    @staticmethod
+    def backward(ctx, g):
+        return ctx.keep, None  # a user backward handing back a tensor it holds
+
+
+def test_user_backward_arrays_are_copied_into_grad():
+    keep = nncheck.ones(2)
+    x = nncheck.ones(2, requires_grad=True)
+    ReturnsSaved.apply(x, keep).sum().backward()
+    x.grad.zero_()
+    assert keep.tolist() == [1.0, 1.0]

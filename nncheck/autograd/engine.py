@@ -84,6 +84,8 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
         roots.append(node)
         _add_to_buffer(buffers, node, t._output_nr, g)
 
+    # gradient arrays a leaf may keep without a copy: see _Adoption
+    adoptable = _Adoption(retain_graph or create_graph, [g._data for g in grads])
     with set_grad_enabled(create_graph):
         for node in _topological_order(roots):
             buf = buffers.pop(id(node), None)
@@ -114,7 +116,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
                         captured[(id(node), idx)] = g
             if isinstance(node, AccumulateGrad):
                 if accumulate and buf[0] is not None:
-                    _accumulate_leaf(node.variable, buf[0], create_graph)
+                    _accumulate_leaf(node.variable, buf[0], create_graph, adoptable)
                 continue
             if getattr(node, "_freed", False):
                 raise RuntimeError(
@@ -139,6 +141,8 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
                     continue
                 if not isinstance(g, Tensor):
                     g = Tensor._wrap(np.asarray(g))
+                elif not node.fn_cls.raw:
+                    adoptable.refuse(g._data)  # a user's backward may return arrays it keeps
                 _add_to_buffer(buffers, nxt, slot, g)
     if capture is not None:
         return [captured.get(key) for key in capture_keys]
@@ -151,7 +155,30 @@ def _add_to_buffer(buffers, node, slot, grad):
     buf[slot] = grad if buf[slot] is None else buf[slot] + grad
 
 
-def _accumulate_leaf(leaf, grad, create_graph):
+class _Adoption:
+    """Decides when a leaf's first gradient can be kept as is instead of copied.
+
+    A copy is needed when anything else might still hold the array: the caller's
+    own ``gradient`` arrays, a retained graph (an op may return an array it saved),
+    another leaf that already took the same array (an op may send one array down
+    two edges), or a view of someone else's storage.
+    """
+
+    def __init__(self, retained, root_arrays):
+        self.retained = retained
+        self.taken = {id(a) for a in root_arrays}
+
+    def refuse(self, arr):
+        self.taken.add(id(arr))
+
+    def take(self, arr):
+        if self.retained or arr.base is not None or id(arr) in self.taken:
+            return False
+        self.taken.add(id(arr))
+        return True
+
+
+def _accumulate_leaf(leaf, grad, create_graph, adoption):
     for hook in leaf._hooks.values():
         res = hook(grad)
         if res is not None:
@@ -162,7 +189,7 @@ def _accumulate_leaf(leaf, grad, create_graph):
         grad = grad.to(leaf.dtype)
     if leaf.grad is None:
         with no_grad():
-            leaf.grad = grad if create_graph else grad.clone()
+            leaf.grad = grad if create_graph or adoption.take(grad._data) else grad.clone()
     else:
         leaf.grad = leaf.grad + grad if create_graph else _inplace_sum(leaf.grad, grad)
     for hook in leaf._post_accumulate_hooks.values():
