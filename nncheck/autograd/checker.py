@@ -313,7 +313,9 @@ def _compare(problem, name, tensor, analytic, numeric, eps, atol, rtol, kinks):
         check.n_kinks = int(kink.sum())
         bad &= ~kink
     check.n_failed = int(bad.sum())
-    rel = np.where(err > 0, err / np.maximum(np.abs(numeric), 1e-12), 0)
+    # relative error only where the numerical value is above the absolute tolerance
+    significant = np.abs(numeric) > atol
+    rel = np.where(significant, err / np.where(significant, np.abs(numeric), 1), 0)
     check.max_abs_err, check.max_rel_err = float(err.max()), float(rel.max())
     score = np.where(bad, err - allowed + 1e300, err - allowed) if bad.any() else err - allowed
     row, col = np.unravel_index(int(np.argmax(score)), score.shape)
