@@ -229,3 +229,12 @@ def test_summary_receptive_field_of_a_conv_pool_stack():
     # rf: 3, then 3 + (2-1)*1 = 4 (jump 2), then 4 + (5-1)*2 = 12
     assert [r["receptive_field"] for r in rows] == [[3, 3], [4, 4], [12, 12]]
     assert [r["jump"] for r in rows] == [[1, 1], [2, 2], [2, 2]]
+
+
+def test_importing_nncheck_never_imports_torch_or_the_kernels():
+    code = ("import sys, nncheck, nncheck.nn, nncheck.nn.functional, nncheck.cuda; "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert not [m for m, mod in sys.modules.items() if m.startswith('nncheck._kernels.')"
+            " and str(getattr(mod, '__file__', '')).endswith('.so')], 'kernels loaded eagerly'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
