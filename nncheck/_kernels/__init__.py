@@ -24,3 +24,12 @@ class _LazyKernels:
 def lazy(name):
     """A stand-in for ``nncheck._kernels.<name>`` that imports it on first attribute access."""
     return _LazyKernels(name)
+
+
+def preload():
+    """Import every compiled kernel module now (so that a timed call doesn't pay for it)."""
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "blas_threads":
+            importlib.import_module(f"{__name__}.{info.name}")
