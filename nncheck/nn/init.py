@@ -138,6 +138,16 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     return normal_(tensor, 0, calculate_gain(nonlinearity, a) / math.sqrt(fan))
 
 
+def linear_default_(weight, bias=None):
+    """The default of Linear and the convolutions: kaiming_uniform_(a=sqrt(5)) on the weight,
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) on the bias."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)
+
+
 def orthogonal_(tensor, gain=1):
     if tensor.dim() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
