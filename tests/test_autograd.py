@@ -182,6 +182,10 @@ def test_leaf_gradients_never_alias_each_other_or_the_callers_arrays():
     (x * 1).backward(g)
     x.grad.zero_()
     assert g.tolist() == [1.0, 1.0, 1.0]
+    v = nncheck.ones(2, 2, requires_grad=True)
+    v.reshape(4).backward(g4 := nncheck.ones(4))
+    v.grad.zero_()
+    assert g4.tolist() == [1.0] * 4  # a view of the caller's gradient is copied too
     y = nncheck.ones(3, requires_grad=True)
     out = (y * 2).sum()
     out.backward(retain_graph=True)

@@ -158,24 +158,32 @@ def _add_to_buffer(buffers, node, slot, grad):
 class _Adoption:
     """Decides when a leaf's first gradient can be kept as is instead of copied.
 
-    A copy is needed when anything else might still hold the array: the caller's
+    A copy is needed when anything else might still hold the storage: the caller's
     own ``gradient`` arrays, a retained graph (an op may return an array it saved),
-    another leaf that already took the same array (an op may send one array down
-    two edges), or a view of someone else's storage.
+    a user ``Function`` (its backward may return tensors it keeps), or another leaf
+    that already took the same storage (an op may send one array down two edges).
+    Storage is identified by the array at the root of a chain of views.
     """
 
     def __init__(self, retained, root_arrays):
         self.retained = retained
-        self.taken = {id(a) for a in root_arrays}
+        self.taken = {id(_storage(a)) for a in root_arrays}
 
     def refuse(self, arr):
-        self.taken.add(id(arr))
+        self.taken.add(id(_storage(arr)))
 
     def take(self, arr):
-        if self.retained or arr.base is not None or id(arr) in self.taken:
+        root = _storage(arr)
+        if self.retained or not isinstance(root, np.ndarray) or id(root) in self.taken:
             return False
-        self.taken.add(id(arr))
+        self.taken.add(id(root))
         return True
+
+
+def _storage(arr):
+    while isinstance(arr, np.ndarray) and arr.base is not None:
+        arr = arr.base
+    return arr
 
 
 def _accumulate_leaf(leaf, grad, create_graph, adoption):
