@@ -185,20 +185,26 @@ class _Problem:
 
 
 def _colour(footprints):
-    """Greedy colouring: columns whose footprints (boolean rows) don't intersect share a group."""
+    """Greedy colouring: columns whose footprints (boolean rows) don't intersect share a group.
+
+    Footprints are compared as Python integers used as bitsets (one bit per output row),
+    which keeps the greedy loop cheap for thousands of columns.
+    """
+    packed = np.packbits(footprints, axis=0)
+    bits = [int.from_bytes(packed[:, c].tobytes(), "big") for c in range(footprints.shape[1])]
     groups, used = [], []
-    order = np.argsort(-footprints.sum(axis=0), kind="stable")
-    for col in order:
-        rows = footprints[:, col]
+    for col in np.argsort(-footprints.sum(axis=0), kind="stable"):
+        rows = bits[col]
         for g, mask in enumerate(used):
-            if not np.any(mask & rows):
+            if not mask & rows:
                 groups[g].append(col)
-                mask |= rows
+                used[g] = mask | rows
                 break
         else:
             groups.append([col])
-            used.append(rows.copy())
-    return [np.array(sorted(g)) for g in groups], used
+            used.append(rows)
+    groups = [np.array(sorted(g)) for g in groups]
+    return groups, [footprints[:, g].any(axis=1) for g in groups]
 
 
 def _numeric_column(problem, tensor, col, eps):
