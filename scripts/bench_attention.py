@@ -6,10 +6,10 @@ accumulation) alternately in nncheck and torch, and reports the best of N runs.
 """
 
 import argparse
-import time
 
 import numpy as np
 import torch
+from benchlib import best_ms, fwd_bwd_step, print_table
 
 import nncheck
 
@@ -36,46 +36,18 @@ CASES = [("SDPA fwd+bwd 8x8x256x64", case_sdpa),
          ("TransformerEncoderLayer(512,8) fwd+bwd 32x64x512", case_encoder_layer)]
 
 
-def make_step(lib, fn, arrays, params):
-    """A closure running one forward + backward of ``fn`` in nncheck or torch."""
-    wrap = torch.from_numpy if lib is torch else nncheck.from_numpy
-    inputs = [wrap(a.copy()).requires_grad_(True) for a in arrays]
-    grad = None
-
-    def step():
-        nonlocal grad
-        for t in [*inputs, *params]:
-            t.grad = None
-        out = fn(*inputs)
-        if grad is None:
-            grad = wrap(np.random.default_rng(1).standard_normal(tuple(out.shape))
-                        .astype(np.float32))
-        out.backward(grad)
-
-    return step
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"{'case':50s} {'nncheck ms':>11s} {'torch ms':>9s} {'ratio':>6s}")
+    rows = []
     for title, build in CASES:
-        steps = [make_step(lib, *build(lib, np.random.default_rng(0)))
+        steps = [fwd_bwd_step(lib, *build(lib, np.random.default_rng(0)))
                  for lib in (nncheck, torch)]
-        best = [float("inf"), float("inf")]
-        for step in steps:  # warm-up
-            step()
-        for _ in range(args.repeat):
-            for k, step in enumerate(steps):
-                start = time.perf_counter()
-                step()
-                best[k] = min(best[k], time.perf_counter() - start)
-        ours, theirs = best[0] * 1e3, best[1] * 1e3
-        print(f"{title:50s} {ours:11.2f} {theirs:9.2f} {ours / theirs:6.2f}")
-
+        rows.append((title, *best_ms(steps, args.repeat)))
+    print_table(rows, 50)
 
 if __name__ == "__main__":
     main()

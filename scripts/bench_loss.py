@@ -7,9 +7,9 @@ alternately in nncheck and torch, and reports the best of N runs.
 
 import argparse
 import os
-import time
 
 import numpy as np
+from benchlib import best_ms, fwd_bwd_step, print_table
 
 
 def case_cross_entropy(lib, rng):
@@ -38,18 +38,6 @@ CASES = [("cross_entropy fwd+bwd 1024x1000 f32", case_cross_entropy),
          ("bce_with_logits fwd+bwd 1M f32", case_bce_logits)]
 
 
-def make_step(lib, fn, arrays):
-    """A closure running one forward + backward of ``fn`` (the first input differentiable)."""
-    inputs = [lib.from_numpy(a.copy()) for a in arrays]
-    inputs[0].requires_grad_(True)
-
-    def step():
-        inputs[0].grad = None
-        fn(*inputs).backward()
-
-    return step
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
@@ -61,20 +49,12 @@ def main():
     import nncheck
 
     torch.set_num_threads(args.threads)
-    print(f"{'case':40s} {'nncheck ms':>11s} {'torch ms':>9s} {'ratio':>6s}")
+    rows = []
     for title, build in CASES:
-        steps = [make_step(lib, *build(lib, np.random.default_rng(0))) for lib in (nncheck, torch)]
-        best = [float("inf"), float("inf")]
-        for step in steps:  # warm-up
-            step()
-        for _ in range(args.repeat):
-            for k, step in enumerate(steps):
-                start = time.perf_counter()
-                step()
-                best[k] = min(best[k], time.perf_counter() - start)
-        ours, theirs = best[0] * 1e3, best[1] * 1e3
-        print(f"{title:40s} {ours:11.2f} {theirs:9.2f} {ours / theirs:6.2f}")
-
+        steps = [fwd_bwd_step(lib, *build(lib, np.random.default_rng(0)), grad_inputs=(0,))
+                 for lib in (nncheck, torch)]
+        rows.append((title, *best_ms(steps, args.repeat)))
+    print_table(rows, 40)
 
 if __name__ == "__main__":
     main()

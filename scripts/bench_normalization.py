@@ -6,10 +6,10 @@ accumulation) alternately in nncheck and torch, and reports the best of N runs.
 """
 
 import argparse
-import time
 
 import numpy as np
 import torch
+from benchlib import best_ms, fwd_bwd_step, print_table
 
 import nncheck
 
@@ -34,49 +34,20 @@ CASES = [("BatchNorm2d(64) train fwd+bwd 32x64x56x56", case_batchnorm),
          ("Embedding(50000,256) fwd+bwd 64x128 idx", case_embedding)]
 
 
-def make_step(lib, module, arrays, grad_inputs):
-    """A closure running one forward + backward of ``module`` in nncheck or torch."""
-    wrap = torch.from_numpy if lib is torch else nncheck.from_numpy
-    diff = range(len(arrays)) if grad_inputs is None else grad_inputs
-    inputs = [wrap(a.copy()).requires_grad_(i in diff) for i, a in enumerate(arrays)]
-    grad = None
-
-    def step():
-        nonlocal grad
-        for t in [*inputs, *module.parameters()]:
-            t.grad = None
-        out = module(*inputs)
-        if grad is None:
-            grad = wrap(np.random.default_rng(1).standard_normal(tuple(out.shape))
-                        .astype(np.float32))
-        out.backward(grad)
-
-    return step
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"{'case':44s} {'nncheck ms':>11s} {'torch ms':>9s} {'ratio':>6s}")
+    rows = []
     for title, build in CASES:
         steps = []
         for lib in (nncheck, torch):
             module, arrays, grad_inputs = build(lib, np.random.default_rng(0))
-            steps.append(make_step(lib, module, arrays, grad_inputs))
-        best = [float("inf"), float("inf")]
-        for step in steps:  # warm-up
-            step()
-        for _ in range(args.repeat):
-            for k, step in enumerate(steps):
-                start = time.perf_counter()
-                step()
-                best[k] = min(best[k], time.perf_counter() - start)
-        ours, theirs = best[0] * 1e3, best[1] * 1e3
-        print(f"{title:44s} {ours:11.2f} {theirs:9.2f} {ours / theirs:6.2f}")
-
+            steps.append(fwd_bwd_step(lib, module, arrays, module.parameters(), grad_inputs))
+        rows.append((title, *best_ms(steps, args.repeat)))
+    print_table(rows, 44)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,53 @@
+"""Shared harness of the side-by-side benchmarks: one step per library, timed interleaved."""
+
+import time
+
+import numpy as np
+
+
+def fwd_bwd_step(lib, fn, arrays, params=(), grad_inputs=None):
+    """A closure running one forward + backward of ``fn`` on copies of ``arrays`` in ``lib``.
+
+    Gradients are reset to None first, so neither side pays for accumulation; the
+    inputs listed in ``grad_inputs`` (all by default) are differentiated, and the
+    backward gets the same random grad_output in both libraries.
+    """
+    want = range(len(arrays)) if grad_inputs is None else grad_inputs
+    inputs = [lib.from_numpy(a.copy()) for a in arrays]
+    for i in want:
+        inputs[i].requires_grad_(True)
+    params = list(params)
+    grad = None
+
+    def step():
+        nonlocal grad
+        for t in [*inputs, *params]:
+            t.grad = None
+        out = fn(*inputs)
+        if grad is None:
+            shape = tuple(out.shape)
+            grad = lib.from_numpy(np.asarray(np.random.default_rng(1).standard_normal(shape),
+                                             dtype=np.float32))
+        out.backward(grad)
+
+    return step
+
+
+def best_ms(steps, repeat):
+    """Best time of each step in milliseconds, after a warm-up, running them alternately."""
+    best = [float("inf")] * len(steps)
+    for step in steps:
+        step()
+    for _ in range(repeat):
+        for k, step in enumerate(steps):
+            start = time.perf_counter()
+            step()
+            best[k] = min(best[k], time.perf_counter() - start)
+    return [b * 1e3 for b in best]
+
+
+def print_table(rows, width):
+    """rows: (title, nncheck step, torch step) triples, timed with ``best_ms``."""
+    print(f"{'case':{width}s} {'nncheck ms':>11s} {'torch ms':>9s} {'ratio':>6s}")
+    for title, ours, theirs in rows:
+        print(f"{title:{width}s} {ours:11.2f} {theirs:9.2f} {ours / theirs:6.2f}")
