@@ -206,6 +206,26 @@ def test_colouring_needs_far_fewer_forward_calls_than_elements():
     assert report.passed and report.forward_calls < n_elements / 3
 
 
+class NeighbourSum(Function):
+    """y[i] = x[i] + x[i+1] (cyclic); the backward claims dy[i]/dx[i] = 2 and nothing else,
+    which every output agrees with when all elements are perturbed at once."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x + nncheck.cat([x[1:], x[:1]])
+
+    @staticmethod
+    def backward(ctx, g):
+        return 2 * g
+
+
+def test_a_backward_that_hides_a_dependency_from_the_colouring_is_caught():
+    report = check_gradients(NeighbourSum.apply, (_x(6),))
+    assert not report.passed
+    # every off-diagonal x[i+1] -> y[i] entry is missing, every diagonal one is off by 1
+    assert report.checks[0].n_failed == 12
+
+
 def test_batch_consistency_is_reported():
     from nncheck.autograd.checker import semantic_checks
 
