@@ -7,7 +7,20 @@ Tensors in both, exactly as in PyTorch.  nncheck's own operations set
 is what the Cython kernels consume, so no Tensor is built inside the hot path.
 """
 
+import functools
+
 from .grad_mode import is_grad_enabled, no_grad
+
+
+@functools.cache
+def _runtime():
+    """(Tensor, numpy), bound on first use: tensor.py imports this module, and the hot
+    paths below should not pay for an import statement on every call."""
+    import numpy
+
+    from ..tensor import Tensor
+
+    return Tensor, numpy
 
 
 class SavedTensorModifiedError(RuntimeError):
@@ -100,8 +113,7 @@ class BackwardNode(Node):
         self.output_meta = output_meta  # (shape, np dtype) per output, to materialise zeros
 
     def apply(self, grads):
-        from ..tensor import Tensor
-
+        Tensor = _runtime()[0]
         ctx, raw = self.ctx, self.fn_cls.raw
         if ctx.materialize_grads:
             grads = [
@@ -128,10 +140,7 @@ class BackwardNode(Node):
 
 
 def _zeros(meta, raw):
-    import numpy as np
-
-    from ..tensor import Tensor
-
+    Tensor, np = _runtime()
     shape, dt = meta
     arr = np.zeros(shape, dt)
     return arr if raw else Tensor._wrap(arr)
@@ -178,8 +187,7 @@ class Function(metaclass=FunctionMeta):
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from ..tensor import Tensor
-
+        Tensor, np = _runtime()
         ctx = FunctionCtx()
         ctx._name = cls.__name__
         tensors = [a if isinstance(a, Tensor) else None for a in args]
@@ -190,54 +198,50 @@ class Function(metaclass=FunctionMeta):
             out = cls.forward(ctx, *call_args, **kwargs)
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
-        wrapped = [_wrap_output(o, tensors, ctx) for o in outs]
+        wrapped = [_wrap_output(o, tensors, ctx, Tensor, np) for o in outs]
+        if not record:  # no node: nothing will read the saved versions
+            return wrapped[0] if single else tuple(wrapped)
 
         if cls.raw:
-            ctx._saved_versions = _versions_of(ctx._saved, tensors, wrapped)
+            ctx._saved_versions = _versions_of(ctx._saved, tensors, wrapped, Tensor)
         else:
             ctx._saved_versions = tuple(
                 (t, t._version.value) for t in ctx._saved if isinstance(t, Tensor)
             )
-
-        if record:
-            edges = tuple(
-                (t._grad_node(), t._output_nr) if (t is not None and t.requires_grad) else (None, 0)
-                for t in tensors
-            )
-            meta = tuple(
-                (w.shape, w._data.dtype) if isinstance(w, Tensor) else ((), None) for w in wrapped
-            )
-            node = BackwardNode(cls, ctx, edges, len(wrapped), meta)
-            for i, w in enumerate(wrapped):
-                if not isinstance(w, Tensor) or id(outs[i]) in ctx.non_differentiable:
-                    continue
-                if not w.dtype.is_floating_point and not w.dtype.is_complex:
-                    continue
-                w.requires_grad = True
-                w.grad_fn = node
-                w._output_nr = i
+        edges = tuple(
+            (t._grad_node(), t._output_nr) if (t is not None and t.requires_grad) else (None, 0)
+            for t in tensors
+        )
+        meta = tuple(
+            (w.shape, w._data.dtype) if isinstance(w, Tensor) else ((), None) for w in wrapped
+        )
+        node = BackwardNode(cls, ctx, edges, len(wrapped), meta)
+        for i, w in enumerate(wrapped):
+            if not isinstance(w, Tensor) or id(outs[i]) in ctx.non_differentiable:
+                continue
+            if not w.dtype.is_floating_point and not w.dtype.is_complex:
+                continue
+            w.requires_grad = True
+            w.grad_fn = node
+            w._output_nr = i
         return wrapped[0] if single else tuple(wrapped)
 
 
-def _wrap_output(o, input_tensors, ctx):
-    import numpy as np
-
-    from ..tensor import Tensor
-
-    if isinstance(o, np.ndarray) or np.isscalar(o):
-        return Tensor._wrap(np.asarray(o))
+def _wrap_output(o, input_tensors, ctx, Tensor, np):
+    if isinstance(o, np.ndarray):
+        return Tensor._wrap(o)
     if isinstance(o, Tensor):
         # a user forward that returns one of its inputs gets a new tensor on the same storage
         if any(o is t for t in input_tensors if t is not None) and id(o) not in ctx.dirty:
             return Tensor._wrap(o._data, base=o)
         return Tensor._wrap(o._data, base=o._base, version=o._version)
+    if np.isscalar(o):
+        return Tensor._wrap(np.asarray(o))
     return o
 
 
-def _versions_of(saved, input_tensors, outputs):
+def _versions_of(saved, input_tensors, outputs, Tensor):
     """Map saved arrays back to the input/output tensors they came from, with their versions."""
-    from ..tensor import Tensor
-
     pool = [t for t in input_tensors if t is not None]
     pool += [o for o in outputs if isinstance(o, Tensor)]
     found = []
