@@ -152,26 +152,63 @@ class _Problem:
     def analytic(self, rows=None):
         """Analytic Jacobian per target: (len(rows), target numel), one VJP a row; all rows
         unless ``rows`` is given (``nncheck.distributed`` gives each rank a share)."""
+        rows = np.arange(self.offsets[-1]) if rows is None else np.asarray(rows, int)
+        jac = [np.zeros((len(rows), t.numel())) for _, t in self.targets]
+        vjp = self._node_vjp() or self._engine_vjp
+        which = np.searchsorted(self.offsets, rows, side="right") - 1
+        for k, out in enumerate(self.outputs):
+            mine = np.nonzero(which == k)[0]
+            if not out.requires_grad or not mine.size:
+                continue
+            onehot = np.zeros(out.shape, out._data.dtype)
+            flat = onehot.reshape(-1)
+            for r, element in zip(mine, rows[mine] - self.offsets[k]):
+                flat[element] = 1
+                for ti, g in vjp(out, onehot):
+                    jac[ti][r] += g.reshape(-1)
+                flat[element] = 0
+                self.backward_calls += 1
+        return jac
+
+    def _engine_vjp(self, out, cotangent):
         from ..tensor import Tensor
         from . import grad as autograd_grad
 
-        wrt = [t for _, t in self.targets]
-        rows = range(self.offsets[-1]) if rows is None else rows
-        jac = [np.zeros((len(rows), t.numel())) for t in wrt]
-        for r, row in enumerate(rows):
-            k, index = self.locate(row)
-            out = self.outputs[k]
-            if not out.requires_grad:
-                continue
-            onehot = np.zeros(out.shape, out._data.dtype)
-            onehot[tuple(index)] = 1
-            grads = autograd_grad(out, wrt, Tensor._wrap(onehot), retain_graph=True,
-                                  allow_unused=True)
-            self.backward_calls += 1
-            for ti, g in enumerate(grads):
-                if g is not None:
-                    jac[ti][r] = g._data.reshape(-1)
-        return jac
+        grads = autograd_grad(out, [t for _, t in self.targets], Tensor._wrap(cotangent),
+                              retain_graph=True, allow_unused=True)
+        return [(ti, g._data) for ti, g in enumerate(grads) if g is not None]
+
+    def _node_vjp(self):
+        """When every output comes from one node whose inputs are the targets themselves
+        (a layer: one op on its input and parameters) and no hook is attached, a VJP is
+        that node's backward alone: the same code the engine would run, without the engine's
+        per-call bookkeeping.  Returns None otherwise."""
+        from .function import AccumulateGrad, BackwardNode
+
+        nodes = {id(o.grad_fn): o.grad_fn for o in self.outputs if o.requires_grad}
+        node = next(iter(nodes.values())) if len(nodes) == 1 else None
+        if (not isinstance(node, BackwardNode) or node._hooks or node._pre_hooks
+                or getattr(node, "_tensor_hooks", None) or getattr(node, "_retained", None)):
+            return None
+        target_of = {id(t): ti for ti, (_, t) in enumerate(self.targets)}
+        slots = []  # per input of the node: the target its gradient belongs to, or None
+        for nxt, _ in node.next_functions:
+            if nxt is None:
+                slots.append(None)
+            elif isinstance(nxt, AccumulateGrad) and id(nxt.variable) in target_of:
+                slots.append(target_of[id(nxt.variable)])
+            else:
+                return None
+
+        def vjp(out, cotangent):
+            buf = [None] * node.n_outputs
+            buf[out._output_nr] = cotangent
+            with no_grad():
+                grads = node.apply(buf)
+            return [(ti, getattr(g, "_data", g)) for ti, g in zip(slots, grads)
+                    if ti is not None and g is not None]
+
+        return vjp
 
     def perturbed(self, tensor, columns, step):
         """Output values with ``step`` added to the given elements of ``tensor``."""
