@@ -226,6 +226,29 @@ def test_a_backward_that_hides_a_dependency_from_the_colouring_is_caught():
     assert report.checks[0].n_failed == 12
 
 
+class EightTaps(Function):
+    """y[i] = x[i] + ... + x[i+7] (cyclic, 32 elements) + 0.005 x[16] in y[0] alone; the
+    backward folds that 0.005 into dy[0]/dx[0].  Columns 0 and 16 share a colour group, so
+    the group's difference for row 0 equals the wrong analytic value: only the directional
+    check, with a bound far below rtol * (sum of the row), sees it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = sum(nncheck.cat([x[j:], x[:j]]) for j in range(8))
+        return y + nncheck.cat([x[16:17] * 0.005, nncheck.zeros(31, dtype=x.dtype)])
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = sum(nncheck.cat([g[32 - j:], g[:32 - j]]) for j in range(8))
+        return gx + nncheck.cat([g[:1] * 0.005, nncheck.zeros(31, dtype=g.dtype)])
+
+
+def test_a_small_misattributed_term_in_a_wide_row_is_caught():
+    report = check_gradients(EightTaps.apply, (_x(32),))
+    assert not report.passed
+    assert report.checks[0].n_failed == 2  # (0, 0) is 0.005 too big, (0, 16) is missing
+
+
 def test_batch_consistency_is_reported():
     from nncheck.autograd.checker import semantic_checks
 
