@@ -125,24 +125,27 @@ class _Problem:
             if not t.dtype.is_floating_point:
                 raise ValueError(f"gradcheck: {name} is not floating point")
         self.rng_state = _random.get_rng_state()
+        self.random = True  # until the first call shows it draws nothing
         self.forward_calls = self.backward_calls = 0
         self.outputs = [o for o in self.run() if o.dtype.is_floating_point]
+        self.random = _random.get_rng_state() != self.rng_state
         self.sizes = [o.numel() for o in self.outputs]
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
 
     def run(self):
         """One forward call, with the random state of the first (dropout stays fixed)."""
-        _random.set_rng_state(self.rng_state)
+        if self.random:
+            _random.set_rng_state(self.rng_state)
         self.forward_calls += 1
         return _flat_outputs(self.func(*self.inputs))
 
     def values(self):
         """All differentiable outputs of a fresh forward, concatenated, in float64."""
         with no_grad():
-            outs = [o for o in self.run() if o.dtype.is_floating_point]
+            outs = [o._data.reshape(-1) for o in self.run() if o._data.dtype.kind == "f"]
         if not outs:
             return np.zeros(0)
-        return np.concatenate([o._data.astype(np.float64).reshape(-1) for o in outs])
+        return np.concatenate(outs).astype(np.float64, copy=False)
 
     def locate(self, row):
         k = int(np.searchsorted(self.offsets, row, side="right") - 1)

@@ -277,16 +277,19 @@ def _gate_size(mode, hidden):
     return {"LSTM": 4, "GRU": 3}.get(mode, 1) * hidden
 
 
-def _check_weights(layer, module, shapes):
-    """Parameters assigned after construction must keep their shapes (the kernels rely on
-    them) and be floating point."""
+def _checked_weights(layer, module, shapes):
+    """The parameters named in ``shapes``, in order.  Parameters assigned after construction
+    must keep their shapes (the kernels rely on them) and be floating point."""
+    weights = []
     for name, shape in shapes:
         p = getattr(module, name)
-        if not isinstance(p, Tensor) or tuple(p.shape) != shape or not p.is_floating_point():
+        if not isinstance(p, Tensor) or p._data.shape != shape or p._data.dtype.kind != "f":
             got = (f"{list(p.shape)} {p.dtype}" if isinstance(p, Tensor)
                    else type(p).__name__)
             raise RuntimeError(f"{layer}: parameter {name} must be a floating point tensor of "
                                f"shape {list(shape)}, got {got}")
+        weights.append(p)
+    return weights
 
 
 def _shape_text(shape):
@@ -379,8 +382,9 @@ class RNNBase(Module):
 
     def forward(self, input, hx=None):
         name = type(self).__name__
-        _check_weights(name, self, [item for group in self._weight_shapes() for item in group])
-        weight = self._flat_weights[0]
+        weights = _checked_weights(name, self,
+                                   [item for group in self._weight_shapes() for item in group])
+        weight = weights[0]
         states = self._split_hx(hx)
         if isinstance(input, PackedSequence):
             data = input.data
@@ -408,7 +412,7 @@ class RNNBase(Module):
             plan = self._plan(form, [batch] * steps)
             data = input
         self._check_states(states, plan.batch, batched, weight)
-        outs = _Recurrent.apply(plan, data, *states, *self._flat_weights)
+        outs = _Recurrent.apply(plan, data, *states, *weights)
         output, h_n = outs[0], outs[1:] if self.mode == "LSTM" else outs[1]
         if isinstance(input, PackedSequence):
             output = PackedSequence(output, input.batch_sizes, input.sorted_indices,
@@ -607,7 +611,7 @@ class RNNCellBase(Module):
         shapes = [("weight_ih", (gates, self.input_size)), ("weight_hh", (gates, self.hidden_size))]
         if self.bias:
             shapes += [("bias_ih", (gates,)), ("bias_hh", (gates,))]
-        _check_weights(name, self, shapes)
+        _checked_weights(name, self, shapes)
         if not isinstance(input, Tensor):
             raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
         if input.ndim not in (1, 2):
