@@ -95,11 +95,14 @@ def _flat_outputs(out):
     """Tensors in a (nested) output, in order; non-tensors are skipped."""
     from ..tensor import Tensor
 
-    if isinstance(out, Tensor):
-        return [out]
-    if isinstance(out, (tuple, list)):
-        return [t for o in out for t in _flat_outputs(o)]
-    return []
+    flat, pending = [], [out]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, Tensor):
+            flat.append(item)
+        elif isinstance(item, (tuple, list)):
+            pending.extend(reversed(item))
+    return flat
 
 
 def _targets(func, inputs):

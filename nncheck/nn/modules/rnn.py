@@ -52,8 +52,9 @@ class _Plan:
         self.out, self.proj = proj or hidden, proj > 0
         self.dropout = dropout
         self.batch_sizes = np.ascontiguousarray(batch_sizes, np.int64)
-        self.offsets = np.concatenate(([0], np.cumsum(self.batch_sizes)[:-1])).astype(np.int64)
-        self.rows_total = int(self.batch_sizes.sum())
+        ends = self.batch_sizes.cumsum()
+        self.offsets = ends - self.batch_sizes
+        self.rows_total = int(ends[-1])
         self.batch = int(self.batch_sizes[0])
         self.steps = len(self.batch_sizes)
         self.sorted, self.unsorted = sorted_indices, unsorted_indices
