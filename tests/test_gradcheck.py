@@ -270,3 +270,25 @@ def test_float32_kernels_against_float64_reference():
     x32 = nncheck.tensor(x64.detach().numpy().astype(np.float32), requires_grad=True)
     report = check_gradients(m32, (x32,), reference=(m64, (x64,)))
     assert report.passed and report.atol > 1e-5
+
+
+@pytest.mark.parametrize("layer,args,shape", [
+    ("Conv2d", (3, 4, 3), (2, 3, 6, 6)),
+    ("Conv1d", (4, 6, 3, 2, 1, 1, 2), (2, 4, 9)),
+    ("ConvTranspose2d", (4, 2, 3, 2, 1, 1, 2), (2, 4, 3, 3)),
+    ("Linear", (5, 3), (2, 4, 5)),
+])
+def test_stacked_backward_is_the_per_cotangent_backward(layer, args, shape):
+    """gradcheck feeds layers K cotangents at once: entry k of the result must be the
+    backward of cotangent k alone (nothing mixes across the stack)."""
+    module = getattr(nn, layer)(*args).double()
+    y = module(_x(*shape))
+    cotangents = np.random.default_rng(1).standard_normal((3,) + tuple(y.shape))
+    stacked = y.grad_fn.apply_stacked([cotangents])
+    for k in range(3):
+        single = y.grad_fn.apply([cotangents[k]])
+        assert len(stacked) == len(single)
+        for a, b in zip(stacked, single):
+            assert (a is None) == (b is None)
+            if a is not None:
+                np.testing.assert_allclose(a[k], b, rtol=1e-12, atol=1e-12)

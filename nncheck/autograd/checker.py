@@ -156,31 +156,34 @@ class _Problem:
                                                     self.outputs[k].shape)]
 
     def analytic(self, rows=None):
-        """Analytic Jacobian per target: (len(rows), target numel), one VJP a row; all rows
-        unless ``rows`` is given (``nncheck.distributed`` gives each rank a share)."""
+        """Analytic Jacobian per target: (len(rows), target numel), from one-hot VJPs, all
+        rows unless ``rows`` is given (``nncheck.distributed`` gives each rank a share)."""
         rows = np.arange(self.offsets[-1]) if rows is None else np.asarray(rows, int)
         jac = [np.zeros((len(rows), t.numel())) for _, t in self.targets]
-        vjp = self._node_vjp() or self._engine_vjp
+        vjp, stack = self._node_vjp() or (self._engine_vjp, 1)
         which = np.searchsorted(self.offsets, rows, side="right") - 1
         for k, out in enumerate(self.outputs):
             mine = np.nonzero(which == k)[0]
-            if not out.requires_grad or not mine.size:
+            if not out.requires_grad:
                 continue
-            onehot = np.zeros(out.shape, out._data.dtype)
-            flat = onehot.reshape(-1)
-            for r, element in zip(mine, rows[mine] - self.offsets[k]):
-                flat[element] = 1
-                for ti, g in vjp(out, onehot):
-                    jac[ti][r] += g.reshape(-1)
-                flat[element] = 0
+            # K one-hot cotangents at a time, K bounded so the stacked gradients stay small
+            per_row = out.numel() + sum(t.numel() for _, t in self.targets)
+            block = max(1, min(stack, (1 << 21) // per_row))
+            for start in range(0, len(mine), block):
+                part = mine[start:start + block]
+                onehots = np.zeros((len(part),) + tuple(out.shape), out._data.dtype)
+                onehots.reshape(len(part), -1)[np.arange(len(part)),
+                                               rows[part] - self.offsets[k]] = 1
+                for ti, g in vjp(out, onehots):
+                    jac[ti][part] += g.reshape(len(part), -1)
                 self.backward_calls += 1
         return jac
 
-    def _engine_vjp(self, out, cotangent):
+    def _engine_vjp(self, out, onehots):
         from ..tensor import Tensor
         from . import grad as autograd_grad
 
-        grads = autograd_grad(out, [t for _, t in self.targets], Tensor._wrap(cotangent),
+        grads = autograd_grad(out, [t for _, t in self.targets], Tensor._wrap(onehots[0]),
                               retain_graph=True, allow_unused=True)
         return [(ti, g._data) for ti, g in enumerate(grads) if g is not None]
 
@@ -188,7 +191,8 @@ class _Problem:
         """When every output comes from one node whose inputs are the targets themselves
         (a layer: one op on its input and parameters) and no hook is attached, a VJP is
         that node's backward alone: the same code the engine would run, without the engine's
-        per-call bookkeeping.  Returns None otherwise."""
+        per-call bookkeeping, and for ops with ``backward_stacked`` many rows in one call.
+        Returns (vjp, rows per call), or None."""
         from .function import AccumulateGrad, BackwardNode
 
         nodes = {id(o.grad_fn): o.grad_fn for o in self.outputs if o.requires_grad}
@@ -205,16 +209,20 @@ class _Problem:
                 slots.append(target_of[id(nxt.variable)])
             else:
                 return None
+        stacked = node.n_outputs == 1 and hasattr(node.fn_cls, "backward_stacked")
 
-        def vjp(out, cotangent):
-            buf = [None] * node.n_outputs
-            buf[out._output_nr] = cotangent
+        def vjp(out, onehots):
             with no_grad():
-                grads = node.apply(buf)
+                if stacked:
+                    grads = node.apply_stacked([onehots])
+                else:
+                    buf = [None] * node.n_outputs
+                    buf[out._output_nr] = onehots[0]
+                    grads = node.apply(buf)
             return [(ti, getattr(g, "_data", g)) for ti, g in zip(slots, grads)
                     if ti is not None and g is not None]
 
-        return vjp
+        return vjp, (256 if stacked else 1)
 
     def perturbed(self, tensor, columns, step):
         """Output values with ``step`` added to the given elements of ``tensor``."""

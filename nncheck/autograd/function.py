@@ -126,6 +126,17 @@ class BackwardNode(Node):
         else:
             grads = [g if g is None or isinstance(g, Tensor) else Tensor._wrap(g) for g in grads]
             result = self.fn_cls.backward(ctx, *grads)
+        return self._per_input(result)
+
+    def apply_stacked(self, grads):
+        """``apply`` for K cotangents stacked on a new leading axis, for ops whose
+        ``backward_stacked`` takes them in one call (gradient checking asks for hundreds);
+        the op's ``backward`` is its K = 1 case, so both run the same kernels."""
+        self.ctx._check_versions()
+        return self._per_input(self.fn_cls.backward_stacked(self.ctx, *grads))
+
+    def _per_input(self, result):
+        """One gradient (or None) per input edge, as ``backward`` may return fewer."""
         if not isinstance(result, tuple):
             result = (result,)
         n_in = len(self.next_functions)

@@ -288,25 +288,36 @@ class _Convolution(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        return tuple(None if g is None else g[0]
+                     for g in _Convolution.backward_stacked(ctx, grad[None]))
+
+    @staticmethod
+    def backward_stacked(ctx, grads):
+        """Gradients for K cotangents (leading axis): the input's in one kernel call over
+        K * n samples, the weight's and bias's one call per cotangent."""
         x, weight = ctx.saved_tensors
-        geom, n = ctx.geom, ctx.n
+        geom, n, stack = ctx.geom, ctx.n, grads.shape[0]
         sizes = (geom.cols_size, geom.image_size) if ctx.transposed else \
             (geom.image_size, geom.cols_size)
         src = kernel_array(x, ctx.layer).reshape(n, sizes[0])
-        g = np.ascontiguousarray(grad, src.dtype).reshape(n, sizes[1])
+        g = np.ascontiguousarray(grads, src.dtype).reshape(stack, n, sizes[1])
         w = np.ascontiguousarray(weight, src.dtype).reshape(geom.O, geom.cgk)
         no_bias = np.zeros(0, src.dtype)
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gx = geom.to_cols(g, w, no_bias) if ctx.transposed else geom.to_image(g, w, no_bias)
-            gx = gx.reshape(x.shape).astype(x.dtype, copy=False)
+            rows = g.reshape(stack * n, sizes[1])
+            gx = geom.to_cols(rows, w, no_bias) if ctx.transposed else \
+                geom.to_image(rows, w, no_bias)
+            gx = gx.reshape((stack,) + x.shape).astype(x.dtype, copy=False)
         if ctx.needs_input_grad[1]:
-            gw = geom.weight_grad(g, src) if ctx.transposed else geom.weight_grad(src, g)
-            gw = gw.reshape(weight.shape).astype(weight.dtype, copy=False)
+            gw = np.stack([geom.weight_grad(gk, src) if ctx.transposed
+                           else geom.weight_grad(src, gk) for gk in g])
+            gw = gw.reshape((stack,) + weight.shape).astype(weight.dtype, copy=False)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             per_channel = (geom.C, geom.plane) if ctx.transposed else (geom.O, geom.L)
-            gb = np.empty(per_channel[0], src.dtype)
-            _k.channel_sum(g.reshape((n,) + per_channel), gb, _threads_for(g.size))
+            gb = np.empty((stack, per_channel[0]), src.dtype)
+            for gk, out in zip(g, gb):
+                _k.channel_sum(gk.reshape((n,) + per_channel), out, _threads_for(gk.size))
             gb = gb.astype(weight.dtype, copy=False)
         return gx, gw, gb
 

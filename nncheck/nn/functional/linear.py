@@ -33,24 +33,33 @@ class _Linear(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        return tuple(None if g is None else g[0] for g in _Linear.backward_stacked(ctx, grad[None]))
+
+    @staticmethod
+    def backward_stacked(ctx, grads):
+        """Gradients for K cotangents (leading axis): the input's in one kernel call over
+        all K * rows, the weight's and bias's one call per cotangent."""
         x, weight = ctx.saved_tensors
         kx = kernel_array(x, "linear")
         dtype = kx.dtype
         w = np.ascontiguousarray(weight, dtype)
         x2 = _rows(kx)
-        g2 = np.ascontiguousarray(grad, dtype).reshape(x2.shape[0], w.shape[0])
+        stack = grads.shape[0]
+        g = np.ascontiguousarray(grads, dtype).reshape(stack, x2.shape[0], w.shape[0])
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gx = np.empty_like(x2)
-            _k.linear_backward_input(g2, w, gx)
-            gx = gx.reshape(x.shape).astype(x.dtype, copy=False)
+            gx = np.empty((stack * x2.shape[0], x2.shape[1]), dtype)
+            _k.linear_backward_input(g.reshape(gx.shape[0], w.shape[0]), w, gx)
+            gx = gx.reshape((stack,) + x.shape).astype(x.dtype, copy=False)
         if ctx.needs_input_grad[1]:
-            gw = np.empty_like(w)
-            _k.linear_backward_weight(g2, x2, gw)
+            gw = np.empty((stack,) + w.shape, dtype)
+            for gk, out in zip(g, gw):
+                _k.linear_backward_weight(gk, x2, out)
             gw = gw.astype(weight.dtype, copy=False)
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            gb = np.empty(w.shape[0], dtype)
-            _k.bias_backward(g2, gb)
+            gb = np.empty((stack, w.shape[0]), dtype)
+            for gk, out in zip(g, gb):
+                _k.bias_backward(gk, out)
         return gx, gw, gb
 
 
