@@ -277,6 +277,9 @@ def test_float32_kernels_against_float64_reference():
     ("Conv1d", (4, 6, 3, 2, 1, 1, 2), (2, 4, 9)),
     ("ConvTranspose2d", (4, 2, 3, 2, 1, 1, 2), (2, 4, 3, 3)),
     ("Linear", (5, 3), (2, 4, 5)),
+    ("BatchNorm2d", (3,), (2, 3, 4, 4)),
+    ("GroupNorm", (2, 4), (3, 4, 5)),
+    ("InstanceNorm1d", (4, 0.1, 0.1, True), (2, 4, 6)),
 ])
 def test_stacked_backward_is_the_per_cotangent_backward(layer, args, shape):
     """gradcheck feeds layers K cotangents at once: entry k of the result must be the

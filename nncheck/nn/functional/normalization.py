@@ -28,14 +28,15 @@ def _vector(t, n, dtype, fill):
     return np.full(n, fill, dtype) if t is None else np.ascontiguousarray(t, dtype).reshape(n)
 
 
-def _like(arr, ref):
-    """``arr`` in the shape and dtype of the array ``ref`` (kernels may compute in float32)."""
-    return arr.reshape(ref.shape).astype(ref.dtype, copy=False)
+def _like(arr, ref, lead=()):
+    """``arr`` in the shape and dtype of the array ``ref`` (kernels may compute in float32),
+    after ``lead`` stacking dimensions."""
+    return arr.reshape(lead + ref.shape).astype(ref.dtype, copy=False)
 
 
-def _grads(ctx, arrays, refs):
+def _grads(ctx, arrays, refs, lead=()):
     """Gradients for the inputs that need one, None elsewhere."""
-    return tuple(_like(a, r) if need else None
+    return tuple(_like(a, r, lead) if need else None
                  for a, r, need in zip(arrays, refs, ctx.needs_input_grad))
 
 
@@ -92,21 +93,30 @@ class _ChannelNorm(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        return tuple(None if g is None else g[0]
+                     for g in _ChannelNorm.backward_stacked(ctx, grad[None]))
+
+    @staticmethod
+    def backward_stacked(ctx, grads):
+        """Gradients for K cotangents (leading axis), one kernel call each: the statistics
+        couple every element of a group, so cotangents cannot share a call."""
         x, weight, bias = ctx.saved_tensors
         plan = ctx.plan
         k3 = _as_3d(kernel_array(x, plan.layer))
         n, c = k3.shape[:2]
-        g = np.ascontiguousarray(grad, k3.dtype).reshape(k3.shape)
+        stack, groups = grads.shape[0], ctx.mean.shape[0]
+        g = np.ascontiguousarray(grads, k3.dtype).reshape((stack,) + k3.shape)
         need_x = ctx.needs_input_grad[0]
-        gx = np.empty_like(k3) if need_x else np.empty((0, 0, 0), k3.dtype)
-        gw, gb = np.empty(c, k3.dtype), np.empty(c, k3.dtype)
-        groups = ctx.mean.shape[0]
-        _k.channel_norm_backward(k3, g, plan.group_channels, plan.reduce_batch,
-                                 plan.batch_stats, _vector(weight, c, k3.dtype, 1), ctx.mean,
-                                 ctx.invstd, np.empty((n, c)), np.empty((n, c)),
-                                 np.empty(groups), np.empty(groups), need_x, gx,
-                                 any(ctx.needs_input_grad[1:3]), gw, gb)
-        return _grads(ctx, (gx, gw, gb), (x, weight, bias)) + (None,)
+        gx = np.empty(g.shape if need_x else (stack, 0, 0, 0), k3.dtype)
+        gw, gb = np.empty((stack, c), k3.dtype), np.empty((stack, c), k3.dtype)
+        w = _vector(weight, c, k3.dtype, 1)
+        scratch = (np.empty((n, c)), np.empty((n, c)), np.empty(groups), np.empty(groups))
+        for k in range(stack):
+            _k.channel_norm_backward(k3, g[k], plan.group_channels, plan.reduce_batch,
+                                     plan.batch_stats, w, ctx.mean, ctx.invstd, *scratch,
+                                     need_x, gx[k], any(ctx.needs_input_grad[1:3]), gw[k],
+                                     gb[k])
+        return _grads(ctx, (gx, gw, gb), (x, weight, bias), (stack,)) + (None,)
 
 
 def _check_vectors(layer, size, what, **vectors):
