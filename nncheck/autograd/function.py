@@ -178,11 +178,13 @@ class Function(metaclass=FunctionMeta):
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from ..tensor import Tensor
+        from ..tensor import Tensor, meta_error
 
+        tensors = [a if isinstance(a, Tensor) else None for a in args]
+        if any(t is not None and t.is_meta for t in tensors):
+            raise meta_error(f"compute {cls.__name__} on")
         ctx = FunctionCtx()
         ctx._name = cls.__name__
-        tensors = [a if isinstance(a, Tensor) else None for a in args]
         ctx.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
         record = is_grad_enabled() and any(ctx.needs_input_grad)
         call_args = [t._data if (t is not None and cls.raw) else a for t, a in zip(tensors, args)]

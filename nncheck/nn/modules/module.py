@@ -3,9 +3,8 @@
 import itertools
 from collections import OrderedDict, namedtuple
 
-import numpy as np
-
 from ... import _dtype as dt
+from ..._lazy import np
 from ...autograd.function import _RemovableHandle
 from ...tensor import Tensor, _parse_to
 from ..parameter import Buffer, Parameter
