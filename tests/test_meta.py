@@ -6,7 +6,10 @@ neither numpy, rich, a compiled kernel nor another layer family.
 """
 
 import copy
+import importlib
+import pkgutil
 import shlex
+import sys
 
 import numpy as np
 import pytest
@@ -94,3 +97,25 @@ def test_dtypes_know_their_kind_without_numpy():
         kind = d.np.kind
         assert (d.is_floating_point, d.is_complex, d.is_signed, d.itemsize) == \
             (kind == "f", kind == "c", kind in "fic", d.np.itemsize), d
+
+
+@pytest.mark.parametrize("package", [nn.modules, F], ids=lambda p: p.__name__)
+def test_lazy_name_index_matches_the_families(package):
+    files = {i.name for i in pkgutil.iter_modules(package.__path__) if not i.name.startswith("_")}
+    assert set(package._FAMILIES) == files
+    for family, names in package._FAMILIES.items():
+        defined = importlib.import_module(f"{package.__name__}.{family}").__all__
+        assert tuple(names) == tuple(defined), f"update _FAMILIES[{family!r}] in {package.__file__}"
+        assert all(getattr(package, name) is getattr(sys.modules[f"{package.__name__}.{family}"],
+                                                     name) for name in names)
+
+
+def test_lazy_packages_keep_their_names():
+    assert F.linear.__module__ == "nncheck.nn.functional.linear"  # not the submodule `linear`
+    assert F.dropout.__module__ == "nncheck.nn.functional.dropout"
+    assert {"Conv2d", "Module", "Parameter", "functional", "init", "utils"} <= set(dir(nn))
+    namespace = {}
+    exec("from nncheck.nn import *", namespace)
+    assert namespace["Conv2d"] is nn.Conv2d and namespace["DataParallel"] is nn.DataParallel
+    with pytest.raises(AttributeError, match="has no attribute 'Conv4d'"):
+        nn.Conv4d  # noqa: B018

@@ -533,3 +533,6 @@ def _flat_tensors(obj):
     if isinstance(obj, dict):
         return list(itertools.chain.from_iterable(_flat_tensors(o) for o in obj.values()))
     return []
+
+
+__all__ = ["Module"]
