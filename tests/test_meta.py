@@ -7,8 +7,10 @@ neither numpy, rich, a compiled kernel nor another layer family.
 
 import copy
 import importlib
+import json
 import pkgutil
 import shlex
+import subprocess
 import sys
 
 import numpy as np
@@ -119,3 +121,33 @@ def test_lazy_packages_keep_their_names():
     assert namespace["Conv2d"] is nn.Conv2d and namespace["DataParallel"] is nn.DataParallel
     with pytest.raises(AttributeError, match="has no attribute 'Conv4d'"):
         nn.Conv4d  # noqa: B018
+
+
+def _run_and_list_modules(argv):
+    code = ("import json, sys\nfrom nncheck.cli import main\n"
+            f"sys.argv = ['nncheck', *{argv!r}]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    *output, modules = proc.stdout.splitlines()
+    return output, json.loads(modules)
+
+
+def test_shape_command_imports_only_what_it_needs():
+    output, modules = _run_and_list_modules(["shape", "Conv2d", "16", "33", "3", "stride=2",
+                                             "--in", "20,16,50,100"])
+    assert "output[0] [20, 33, 24, 49]" in output
+    assert "numpy" not in modules and "rich" not in modules
+    assert not [m for m in modules if m.startswith("nncheck._kernels.")]
+    families = {m.rsplit(".", 1)[1] for m in modules
+                if m.startswith(("nncheck.nn.modules.", "nncheck.nn.functional."))}
+    assert families == {"conv", "module", "_validation"}
+
+
+def test_summary_of_a_chain_imports_no_numpy():
+    _, modules = _run_and_list_modules(["summary", "Conv2d(1,20,5) ReLU() MaxPool2d(2) "
+                                        "Flatten() Linear(2880,10)", "--in", "1,1,28,28",
+                                        "--json"])
+    assert "numpy" not in modules
+    assert not [m for m in modules if m.startswith("nncheck._kernels.")]
