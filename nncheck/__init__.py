@@ -17,6 +17,7 @@ from ._dtype import (
     float16,
     float32,
     float64,
+    get_default_device,
     half,
     int,
     int8,
@@ -100,9 +101,9 @@ def __getattr__(name):
 
 
 __all__ = [
-    "Tensor", "Size", "dtype", "device", "no_grad", "enable_grad", "set_grad_enabled",
-    "is_grad_enabled", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
-    "save", "load", "cat", "concat", "stack", "where", "matmul", "as_tensor", "is_tensor",
-    "numel", "maximum", "minimum", "reshape", "permute", "gradcheck", "gradgradcheck",
+    "Tensor", "Size", "dtype", "device", "get_default_device", "no_grad", "enable_grad",
+    "set_grad_enabled", "is_grad_enabled", "manual_seed", "seed", "initial_seed", "get_rng_state",
+    "set_rng_state", "save", "load", "cat", "concat", "stack", "where", "matmul", "as_tensor",
+    "is_tensor", "numel", "maximum", "minimum", "reshape", "permute", "gradcheck", "gradgradcheck",
     *_factory_names, *_TENSOR_FUNCTIONS, *(d.name for d in _dtype.ALL_DTYPES),
 ]

@@ -1,22 +1,34 @@
 """dtypes, devices and Size: the small value types PyTorch exposes at top level."""
 
 import builtins
+import functools
+import threading
 
-import numpy as np
+from ._lazy import np
 
 
 class dtype:
-    """A tensor element type (``nncheck.float32`` ...), backed by a numpy dtype."""
+    """A tensor element type (``nncheck.float32`` ...), backed by the numpy dtype of its name.
 
-    __slots__ = ("name", "np", "is_floating_point", "is_complex", "is_signed", "itemsize")
+    Kind and size are known without numpy, so that building layers on meta tensors
+    (``nncheck shape``) never imports it; ``.np`` resolves the numpy dtype on first use.
+    """
 
-    def __init__(self, name, np_dtype):
+    __slots__ = ("name", "_np", "is_floating_point", "is_complex", "is_signed", "itemsize")
+
+    def __init__(self, name, kind, itemsize):
         self.name = name
-        self.np = np.dtype(np_dtype)
-        self.is_floating_point = self.np.kind == "f"
-        self.is_complex = self.np.kind == "c"
-        self.is_signed = self.np.kind in "fic"
-        self.itemsize = self.np.itemsize
+        self._np = None
+        self.is_floating_point = kind == "f"
+        self.is_complex = kind == "c"
+        self.is_signed = kind in "fic"
+        self.itemsize = itemsize
+
+    @property
+    def np(self):
+        if self._np is None:
+            self._np = np.dtype(self.name)
+        return self._np
 
     def __repr__(self):
         return f"nncheck.{self.name}"
@@ -25,23 +37,28 @@ class dtype:
         return (get_dtype, (self.name,))
 
 
-float16 = half = dtype("float16", np.float16)
-float32 = float = dtype("float32", np.float32)
-float64 = double = dtype("float64", np.float64)
-int8 = dtype("int8", np.int8)
-uint8 = dtype("uint8", np.uint8)
-int16 = short = dtype("int16", np.int16)
-int32 = int = dtype("int32", np.int32)
-int64 = long = dtype("int64", np.int64)
-bool = dtype("bool", np.bool_)
-complex64 = dtype("complex64", np.complex64)
-complex128 = dtype("complex128", np.complex128)
+float16 = half = dtype("float16", "f", 2)
+float32 = float = dtype("float32", "f", 4)
+float64 = double = dtype("float64", "f", 8)
+int8 = dtype("int8", "i", 1)
+uint8 = dtype("uint8", "u", 1)
+int16 = short = dtype("int16", "i", 2)
+int32 = int = dtype("int32", "i", 4)
+int64 = long = dtype("int64", "i", 8)
+bool = dtype("bool", "b", 1)
+complex64 = dtype("complex64", "c", 8)
+complex128 = dtype("complex128", "c", 16)
 
 ALL_DTYPES = (float16, float32, float64, int8, uint8, int16, int32, int64, bool,
               complex64, complex128)
-_BY_NP = {d.np: d for d in ALL_DTYPES}
 _BY_NAME = {d.name: d for d in ALL_DTYPES}
 _BY_NAME.update(half=float16, float=float32, double=float64, short=int16, int=int32, long=int64)
+_PYTHON_TYPES = {builtins.float: float64, builtins.int: int64, builtins.bool: bool}
+
+
+@functools.cache
+def _by_numpy():
+    return {d.np: d for d in ALL_DTYPES}
 
 
 def get_dtype(spec):
@@ -53,17 +70,20 @@ def get_dtype(spec):
         if key in _BY_NAME:
             return _BY_NAME[key]
         raise TypeError(f"unknown dtype {spec!r}; expected one of {sorted(_BY_NAME)}")
-    python_types = {builtins.float: float64, builtins.int: int64, builtins.bool: bool}
-    if spec in python_types:
-        return python_types[spec]
+    if spec in _PYTHON_TYPES:
+        return _PYTHON_TYPES[spec]
     try:
-        return _BY_NP[np.dtype(spec)]
+        return _by_numpy()[np.dtype(spec)]
     except (TypeError, KeyError):
         raise TypeError(f"unsupported dtype {spec!r}") from None
 
 
 class device:
-    """A device spec: ``device('cpu')``, ``device('cuda', 0)``, ``device('meta')``."""
+    """A device spec: ``device('cpu')``, ``device('cuda', 0)``, ``device('meta')``.
+
+    As a context manager it is the default device of the factories inside the block:
+    ``with nncheck.device('meta'): nn.Conv2d(...)`` builds a layer without data.
+    """
 
     __slots__ = ("type", "index")
 
@@ -77,6 +97,14 @@ class device:
             raise RuntimeError(f"Expected one of cpu, cuda, meta device type, got {spec!r}")
         self.type = kind
         self.index = builtins.int(idx) if idx else index
+
+    def __enter__(self):
+        _defaults.__dict__.setdefault("stack", []).append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _defaults.stack.pop()
+        return False
 
     def __eq__(self, other):
         if isinstance(other, str):
@@ -92,6 +120,16 @@ class device:
     def __repr__(self):
         idx = "" if self.index is None else f", index={self.index}"
         return f"device(type='{self.type}'{idx})"
+
+
+_defaults = threading.local()  # .stack: the devices of the enclosing `with device(...)`
+_CPU = device("cpu")
+
+
+def get_default_device():
+    """The device factories use when given none (``torch.get_default_device``)."""
+    stack = getattr(_defaults, "stack", None)
+    return stack[-1] if stack else _CPU
 
 
 class Size(tuple):

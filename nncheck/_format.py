@@ -1,6 +1,6 @@
 """``repr`` of tensors in PyTorch's style: ``tensor([[1., 2.]], requires_grad=True)``."""
 
-import numpy as np
+from ._lazy import np
 
 _DEFAULT_DTYPES = ("float32", "int64", "bool")
 
@@ -40,19 +40,27 @@ def format_array(arr, prefix="tensor("):
     return body
 
 
-def format_tensor(t):
-    arr = t._data
-    extras = []
-    if t.device.type != "cpu":
-        extras.append(f"device='{t.device}'")
-    if t.dtype.name not in _DEFAULT_DTYPES or arr.size == 0:
-        if not (arr.size == 0 and t.dtype.name == "float32"):
-            extras.append(f"dtype={t.dtype}")
+def _meta_body(t, extras):
+    """A meta tensor has no values: torch prints its size (and dtype) instead."""
+    extras.append(f"size={tuple(t.shape)}")
+    if t.dtype.name != "float32":
+        extras.append(f"dtype={t.dtype}")
+    return "..."
+
+
+def _data_body(arr, dtype, extras):
+    if dtype.name not in _DEFAULT_DTYPES or arr.size == 0:
+        if not (arr.size == 0 and dtype.name == "float32"):
+            extras.append(f"dtype={dtype}")
     if arr.size == 0 and arr.ndim != 1:
         extras.insert(0, f"size={tuple(arr.shape)}")
-        body = "[]"
-    else:
-        body = format_array(arr)
+        return "[]"
+    return format_array(arr)
+
+
+def format_tensor(t):
+    extras = [f"device='{t.device}'"] if t.device.type != "cpu" else []
+    body = _meta_body(t, extras) if t.is_meta else _data_body(t._data, t.dtype, extras)
     if t.grad_fn is not None:
         extras.append(f"grad_fn=<{t.grad_fn.name()}>")
     elif t.requires_grad:

@@ -12,9 +12,8 @@ pickled.  ``distributed_gradcheck`` shards a numerical gradient check over the r
 import enum
 import importlib.util
 
-import numpy as np
-
 from . import random as _random
+from ._lazy import np
 from .autograd import checker
 from .autograd.grad_mode import no_grad
 from .tensor import Tensor

@@ -1,10 +1,9 @@
 """Tensor factories (``tensor, zeros, randn, arange, ...``) and legacy typed constructors."""
 
-import numpy as np
-
 from . import _dtype as dt
+from ._lazy import np
 from .random import generator
-from .tensor import DEFAULT_FLOAT, Tensor, _sizes, _to_array, as_tensor
+from .tensor import DEFAULT_FLOAT, MetaStorage, Tensor, _sizes, _to_array, as_tensor
 
 
 def _finish(arr, requires_grad):
@@ -14,13 +13,42 @@ def _finish(arr, requires_grad):
     return t
 
 
-def _np_dtype(dtype, default=DEFAULT_FLOAT):
-    return dt.get_dtype(dtype).np if dtype is not None else default
+def _dtype(dtype, default=DEFAULT_FLOAT):
+    return dt.get_dtype(dtype if dtype is not None else default)
+
+
+def _on_meta(device):
+    """Whether to build a meta tensor: ``device='meta'`` or inside ``with device('meta')``."""
+    return (dt.get_default_device() if device is None else dt.device(device)).type == "meta"
+
+
+def _new(size, dtype, device, requires_grad, make):
+    """A tensor of ``size``, with values ``make(shape, numpy_dtype)`` unless it is meta."""
+    shape = _sizes(size)
+    if _on_meta(device):
+        return _finish(MetaStorage(shape, dtype), requires_grad)
+    return _finish(make(shape, dtype.np), requires_grad)
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
+    if _on_meta(device):
+        return _finish(_meta_of(data, dtype), requires_grad)
     arr = np.array(_to_array(data, dtype), copy=True)
     return _finish(arr, requires_grad)
+
+
+_SCALAR_DTYPES = {bool: dt.bool, int: dt.int64, float: DEFAULT_FLOAT, complex: dt.complex128}
+
+
+def _meta_of(data, dtype):
+    """The shape and dtype of ``tensor(data)``; a Python scalar or a tensor is read without
+    numpy (BatchNorm's ``tensor(0)`` counter on a meta layer)."""
+    if type(data) in _SCALAR_DTYPES:
+        return MetaStorage((), _dtype(dtype, _SCALAR_DTYPES[type(data)]))
+    if isinstance(data, Tensor):
+        return MetaStorage(data.shape, _dtype(dtype, data.dtype))
+    arr = _to_array(data, dtype)
+    return MetaStorage(arr.shape, dt.get_dtype(arr.dtype))
 
 
 def from_numpy(arr):
@@ -30,34 +58,32 @@ def from_numpy(arr):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(np.zeros(_sizes(size), _np_dtype(dtype)), requires_grad)
+    return _new(size, _dtype(dtype), device, requires_grad, lambda s, d: np.zeros(s, d))
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _finish(np.ones(_sizes(size), _np_dtype(dtype)), requires_grad)
+    return _new(size, _dtype(dtype), device, requires_grad, lambda s, d: np.ones(s, d))
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False):
-    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
-    if dtype is None:
-        default = (np.bool_ if isinstance(fill_value, bool) else
-                   np.int64 if isinstance(fill_value, int) else DEFAULT_FLOAT)
-    else:
-        default = None
-    return _finish(np.full(_sizes((size,)), fill_value, _np_dtype(dtype, default)), requires_grad)
+    default = (dt.bool if isinstance(fill_value, bool) else
+               dt.int64 if isinstance(fill_value, int) else DEFAULT_FLOAT)
+    return _new((size,), _dtype(dtype, default), device, requires_grad,
+                lambda s, d: np.full(s, fill_value, d))
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False):
-    arr = generator().standard_normal(_sizes(size)).astype(_np_dtype(dtype))
-    return _finish(arr, requires_grad)
+    return _new(size, _dtype(dtype), device, requires_grad,
+                lambda s, d: generator().standard_normal(s).astype(d))
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False):
-    arr = generator().random(_sizes(size)).astype(_np_dtype(dtype))
-    return _finish(arr, requires_grad)
+    return _new(size, _dtype(dtype), device, requires_grad,
+                lambda s, d: generator().random(s).astype(d))
 
 
 def randint(low, high=None, size=None, dtype=None, device=None, requires_grad=False):
@@ -65,16 +91,16 @@ def randint(low, high=None, size=None, dtype=None, device=None, requires_grad=Fa
         low, high = 0, low
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
-    arr = generator().integers(low, high, _sizes((size,))).astype(_np_dtype(dtype, np.int64))
-    return _finish(arr, requires_grad)
+    return _new((size,), _dtype(dtype, dt.int64), device, requires_grad,
+                lambda s, d: generator().integers(low, high, s).astype(d))
 
 
 def randperm(n, dtype=None, device=None):
-    return Tensor._wrap(generator().permutation(n).astype(_np_dtype(dtype, np.int64)))
+    return Tensor._wrap(generator().permutation(n).astype(_dtype(dtype, dt.int64).np))
 
 
 def normal(mean, std, size, dtype=None):
-    return Tensor._wrap(generator().normal(mean, std, _sizes((size,))).astype(_np_dtype(dtype)))
+    return Tensor._wrap(generator().normal(mean, std, _sizes((size,))).astype(_dtype(dtype).np))
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -82,21 +108,22 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         start, end = 0, start
     integral = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
     arr = np.arange(start, end, step)
-    return _finish(arr.astype(_np_dtype(dtype, np.int64 if integral else DEFAULT_FLOAT)),
+    return _finish(arr.astype(_dtype(dtype, dt.int64 if integral else DEFAULT_FLOAT).np),
                    requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
-    return _finish(np.linspace(start, end, steps).astype(_np_dtype(dtype)), requires_grad)
+    return _finish(np.linspace(start, end, steps).astype(_dtype(dtype).np), requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
-    return _finish(np.eye(n, m, dtype=_np_dtype(dtype)), requires_grad)
+    return _finish(np.eye(n, m, dtype=_dtype(dtype).np), requires_grad)
 
 
 def _like(fn):
     def like(input, dtype=None, device=None, requires_grad=False):
-        return fn(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad)
+        return fn(*input.shape, dtype=dtype or input.dtype, device=device or input.device,
+                  requires_grad=requires_grad)
 
     like.__name__ = fn.__name__ + "_like"
     return like
@@ -108,7 +135,7 @@ zeros_like, ones_like, empty_like, rand_like, randn_like = (
 
 def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
     return full(tuple(input.shape), fill_value, dtype=dtype or input.dtype,
-                requires_grad=requires_grad)
+                device=device or input.device, requires_grad=requires_grad)
 
 
 def _legacy(dtype):

@@ -5,8 +5,7 @@ run on numpy directly.  Layers live in ``nncheck/nn`` and run on the Cython
 kernels in ``nncheck/_kernels``.
 """
 
-import numpy as np
-
+from ._lazy import np
 from .autograd.function import Function
 
 

@@ -1,8 +1,8 @@
 """The one random generator behind factories, ``nn.init`` and dropout."""
 
-import numpy as np
+from ._lazy import np
 
-_generator = np.random.default_rng()
+_generator = None  # made on first use: an unseeded process never pays for numpy's import
 _initial_seed = None
 
 
@@ -23,12 +23,15 @@ def initial_seed():
 
 
 def generator():
+    global _generator
+    if _generator is None:
+        _generator = np.random.default_rng()
     return _generator
 
 
 def get_rng_state():
-    return _generator.bit_generator.state
+    return generator().bit_generator.state
 
 
 def set_rng_state(state):
-    _generator.bit_generator.state = state
+    generator().bit_generator.state = state

@@ -51,16 +51,22 @@ def register(family, example="", inputs=((2, 3),), **options):
 
 
 def layers():
-    """All registered layers (importing nncheck.nn registers them)."""
-    import nncheck.nn  # noqa: F401
+    """All registered layers: importing every family registers its layers."""
+    from .nn import modules
 
+    for name in modules.__all__:
+        getattr(modules, name)
     return dict(_LAYERS)
 
 
 def get(name):
+    """The layer called ``name``; an exact name imports its family only (``nncheck shape``)."""
+    from .nn import modules
+
+    getattr(modules, name, None)  # imports the family that defines the name, if any
+    if name in _LAYERS:
+        return _LAYERS[name]
     table = layers()
-    if name in table:
-        return table[name]
     lowered = {k.lower(): k for k in table}
     if name.lower() in lowered:
         return table[lowered[name.lower()]]

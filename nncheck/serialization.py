@@ -3,8 +3,7 @@
 import os
 from collections import OrderedDict
 
-import numpy as np
-
+from ._lazy import np
 from .tensor import Tensor
 
 _SINGLE = "__tensor__"

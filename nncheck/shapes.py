@@ -8,6 +8,7 @@ at fault and, where there is one, the fix.
 """
 
 import math
+import operator
 
 
 class ShapeError(ValueError):
@@ -111,6 +112,20 @@ def _text(value):
 
 def is_symbolic(*values):
     return any(isinstance(v, Sym) for v in values)
+
+
+def broadcast_shapes(*shapes):
+    """numpy's broadcast_shapes without numpy (shape rules must not import it): ValueError
+    when the shapes do not broadcast, SymbolicDimensionError on a symbolic size."""
+    shapes = [tuple(operator.index(n) for n in s) for s in shapes]
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for sizes in zip(*[(1,) * (ndim - len(s)) + s for s in shapes]):
+        sized = {n for n in sizes if n != 1}
+        if len(sized) > 1:
+            raise ValueError(f"shapes {[list(s) for s in shapes]} cannot be broadcast together")
+        out.append(sized.pop() if sized else 1)
+    return tuple(out)
 
 
 def note(explain, text):

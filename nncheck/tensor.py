@@ -1,19 +1,19 @@
 """Tensor: numpy storage plus shape/dtype/device and the autograd fields."""
 
 import builtins
+import math
 import numbers
 import weakref
 from collections import namedtuple
 
-import numpy as np
-
 from . import _dtype as dt
 from . import ops
+from ._lazy import np
 from .autograd.function import AccumulateGrad, _RemovableHandle
 from .autograd.grad_mode import is_grad_enabled
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
-DEFAULT_FLOAT = np.dtype(np.float32)
+DEFAULT_FLOAT = dt.float32
 
 
 class _Version:
@@ -23,6 +23,54 @@ class _Version:
 
     def __init__(self):
         self.value = 0
+
+
+class MetaStorage:
+    """What a meta tensor (``device='meta'``) has instead of an array: a shape and a dtype.
+
+    A layer built on meta tensors has its parameters' shapes and dtypes, so repr,
+    state_dict and shape rules work without allocating (or importing numpy), as with
+    torch's meta device.  Whatever needs values raises RuntimeError.
+    """
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = tuple(shape), dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return math.prod(self.shape)
+
+    @property
+    def itemsize(self):
+        return self.dtype.itemsize
+
+    def copy(self):  # deepcopy of a meta module: TransformerEncoder clones its layer
+        return MetaStorage(self.shape, self.dtype)
+
+    def _refuse(self, *args, **kwargs):
+        raise meta_error("read the data of")
+
+    # numpy and indexing land here (numpy calls these hooks before looking at the object)
+    __array__ = __array_ufunc__ = __array_function__ = __getitem__ = __setitem__ = _refuse
+
+    def __getattr__(self, name):  # reached for what an ndarray has and this has not
+        if name.startswith("__"):
+            raise AttributeError(name)  # protocol probes (copy, pickle) must see "absent"
+        raise meta_error(f"use .{name} of")
+
+
+def meta_error(action):
+    return RuntimeError(f"cannot {action} a meta tensor: it has a shape and a dtype but no "
+                        "data (build it on device='cpu' to compute)")
+
+
+_CPU, _META = dt.device("cpu"), dt.device("meta")
 
 
 def _to_array(data, dtype=None):
@@ -37,7 +85,7 @@ def _to_array(data, dtype=None):
     if np_dtype is not None:
         return arr.astype(np_dtype, copy=False)
     if arr.dtype == np.float64 and not isinstance(data, np.ndarray):
-        return arr.astype(DEFAULT_FLOAT)
+        return arr.astype(DEFAULT_FLOAT.np)
     if arr.dtype.kind in "iu" and not isinstance(data, np.ndarray):
         return arr.astype(np.int64)
     if arr.dtype.kind not in "fiubc":
@@ -78,13 +126,13 @@ class Tensor:
         self._accumulator = None
         self._hooks = {}
         self._post_accumulate_hooks = {}
-        self._device = dt.device("cpu")
 
     @classmethod
     def _wrap(cls, arr, base=None, version=None, requires_grad=False):
         t = cls.__new__(cls)
-        t._init(arr if isinstance(arr, np.ndarray) else np.asarray(arr), base, version,
-                requires_grad)
+        if not isinstance(arr, MetaStorage) and not isinstance(arr, np.ndarray):
+            arr = np.asarray(arr)
+        t._init(arr, base, version, requires_grad)
         return t
 
     # ------------------------------------------------------------------ metadata
@@ -103,11 +151,15 @@ class Tensor:
 
     @property
     def device(self):
-        return self._device
+        return _META if self.is_meta else _CPU
+
+    @property
+    def is_meta(self):
+        return isinstance(self._data, MetaStorage)
 
     @property
     def is_cuda(self):
-        return self._device.type == "cuda"
+        return self.device.type == "cuda"
 
     @property
     def ndim(self):
@@ -170,6 +222,8 @@ class Tensor:
         self._data = value._data
 
     def numpy(self, force=False):
+        if self.is_meta:
+            raise meta_error("call numpy() on")
         if self.requires_grad and not force:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
@@ -178,7 +232,8 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        return self._data if dtype is None else self._data.astype(dtype)
+        arr = self.numpy(force=True)
+        return arr if dtype is None else arr.astype(dtype)
 
     def item(self):
         if self._data.size != 1:
@@ -307,15 +362,18 @@ class Tensor:
     def to(self, *args, **kwargs):
         device, dtype, copy = _parse_to(args, kwargs)
         out = self
-        if dtype is not None and dtype.np != self._data.dtype:
+        if dtype is not None and self.is_meta:
+            out = self if dtype is self.dtype else Tensor._wrap(MetaStorage(self.shape, dtype))
+        elif dtype is not None and dtype.np != self._data.dtype:
             out = ops.Cast.apply(out, dtype.np)
-        if device is not None and device.type != self._device.type:
+        if device is not None and device.type != self.device.type:
             if device.type == "cuda":
                 from .cuda import module_to_cuda
 
                 module_to_cuda(None)
             if device.type == "meta":
-                raise RuntimeError("nncheck: 'meta' tensors exist only in shape inference")
+                return Tensor._wrap(MetaStorage(out.shape, out.dtype))
+            raise meta_error("copy out of")
         if copy and out is self:
             out = self.clone()
         return out
@@ -892,37 +950,41 @@ class Tensor:
         self._version.value += 1
         return self
 
-    def _fill_raw(self, values):
+    def _fill_raw(self, make_values):
+        """Overwrite the values with ``make_values()``; on a meta tensor, which has none,
+        this does nothing (as in torch), so layers initialise on meta without drawing."""
         self._check_writable()
-        np.copyto(self._data, values, casting="unsafe")
+        if self.is_meta:
+            return self
+        np.copyto(self._data, make_values(), casting="unsafe")
         self._version.value += 1
         return self
 
     def fill_(self, value):
-        return self._fill_raw(_raw(value))
+        return self._fill_raw(lambda: _raw(value))
 
     def zero_(self):
-        return self._fill_raw(0)
+        return self._fill_raw(lambda: 0)
 
     def uniform_(self, a=0.0, b=1.0):
         from .random import generator
 
-        return self._fill_raw(generator().uniform(a, b, self._data.shape))
+        return self._fill_raw(lambda: generator().uniform(a, b, self._data.shape))
 
     def normal_(self, mean=0.0, std=1.0):
         from .random import generator
 
-        return self._fill_raw(generator().normal(mean, std, self._data.shape))
+        return self._fill_raw(lambda: generator().normal(mean, std, self._data.shape))
 
     def bernoulli_(self, p=0.5):
         from .random import generator
 
-        return self._fill_raw(generator().random(self._data.shape) < p)
+        return self._fill_raw(lambda: generator().random(self._data.shape) < p)
 
     def exponential_(self, lambd=1.0):
         from .random import generator
 
-        return self._fill_raw(generator().exponential(1.0 / lambd, self._data.shape))
+        return self._fill_raw(lambda: generator().exponential(1.0 / lambd, self._data.shape))
 
 
 class _Clone(ops.Op):

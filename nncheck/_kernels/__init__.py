@@ -7,23 +7,12 @@ extensions and the BLAS they link to.
 
 import importlib
 
-
-class _LazyKernels:
-    __slots__ = ("_name", "_module")
-
-    def __init__(self, name):
-        self._name = name
-        self._module = None
-
-    def __getattr__(self, attr):
-        if self._module is None:
-            self._module = importlib.import_module(f"nncheck._kernels.{self._name}")
-        return getattr(self._module, attr)
+from .._lazy import LazyModule
 
 
 def lazy(name):
     """A stand-in for ``nncheck._kernels.<name>`` that imports it on first attribute access."""
-    return _LazyKernels(name)
+    return LazyModule(f"{__name__}.{name}")
 
 
 def preload():

@@ -19,9 +19,8 @@ of plain central differences.
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .. import random as _random
+from .._lazy import np
 from .grad_mode import no_grad
 
 

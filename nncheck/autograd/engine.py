@@ -1,7 +1,6 @@
 """The backward engine: topological traversal of the recorded graph."""
 
-import numpy as np
-
+from .._lazy import np
 from .function import AccumulateGrad
 from .grad_mode import enable_grad, no_grad, set_grad_enabled
 

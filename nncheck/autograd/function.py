@@ -16,11 +16,10 @@ from .grad_mode import is_grad_enabled, no_grad
 def _runtime():
     """(Tensor, numpy), bound on first use: tensor.py imports this module, and the hot
     paths below should not pay for an import statement on every call."""
-    import numpy
-
+    from .._lazy import np
     from ..tensor import Tensor
 
-    return Tensor, numpy
+    return Tensor, np
 
 
 class SavedTensorModifiedError(RuntimeError):
@@ -199,9 +198,13 @@ class Function(metaclass=FunctionMeta):
     @classmethod
     def apply(cls, *args, **kwargs):
         Tensor, np = _runtime()
+        tensors = [a if isinstance(a, Tensor) else None for a in args]
+        if any(t is not None and t.is_meta for t in tensors):
+            from ..tensor import meta_error
+
+            raise meta_error(f"compute {cls.__name__} on")
         ctx = FunctionCtx()
         ctx._name = cls.__name__
-        tensors = [a if isinstance(a, Tensor) else None for a in args]
         ctx.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
         record = is_grad_enabled() and any(ctx.needs_input_grad)
         call_args = [t._data if (t is not None and cls.raw) else a for t, a in zip(tensors, args)]

@@ -2,8 +2,7 @@
 
 import time
 
-import numpy as np
-
+from .._lazy import np
 from .build import grad_input_indices, output_shapes, sample_inputs
 from .render import console, table
 from .summary import count_macs

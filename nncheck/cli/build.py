@@ -2,9 +2,8 @@
 
 import inspect
 
-import numpy as np
-
 from .. import registry
+from .._lazy import np
 from ..shapes import ShapeError, SymbolicDimensionError, infer
 from .parsing import UsageError, load_user_object, parse_layer_args
 
@@ -23,7 +22,13 @@ class Target:
         return repr(self.module) if self.module is not None else self.label
 
 
-def build_target(layer, tokens):
+def build_target(layer, tokens, meta=False):
+    """The layer (or user object) LAYER built from TOKENS.
+
+    ``meta``: build a registered layer on meta tensors (shapes without data), for
+    commands that only read shapes; a user's Module is always built for real, since
+    its shapes come from a forward pass.
+    """
     args, kwargs = parse_layer_args(tokens)
     if ":" in layer and layer.split(":")[0].endswith(".py"):
         return _user_target(layer, args, kwargs)
@@ -31,11 +36,14 @@ def build_target(layer, tokens):
         info = registry.get(layer)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
-    return Target(module=construct(info.cls, args, kwargs), info=info)
+    return Target(module=construct(info.cls, args, kwargs, meta), info=info)
 
 
-def construct(cls, args, kwargs):
-    """Instantiate a layer class, turning a bad argument into a one-line usage error."""
+def construct(cls, args, kwargs, meta=False):
+    """Instantiate a layer class (on meta tensors if ``meta``), turning a bad argument into
+    a one-line usage error."""
+    from .. import device
+
     name = cls.__name__
     try:
         inspect.signature(cls).bind(*args, **kwargs)
@@ -43,7 +51,8 @@ def construct(cls, args, kwargs):
         sig = registry.LayerInfo(name, cls, "", "", []).signature
         raise UsageError(f"{name}: {exc}; expected {sig}") from None
     try:
-        return cls(*args, **kwargs)
+        with device("meta" if meta else "cpu"):
+            return cls(*args, **kwargs)
     except (TypeError, ValueError, RuntimeError, IndexError, KeyError) as exc:
         raise UsageError(f"{name}: {exc}") from None
 

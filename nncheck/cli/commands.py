@@ -81,7 +81,7 @@ def shape(layer, args, in_shapes, explain, as_json):
     Example: nncheck shape Conv2d 16 33 3 stride=2 --in 20,16,50,100 --explain
     """
     shapes = _shapes(in_shapes)
-    target = build_target(layer, args)
+    target = build_target(layer, args, meta=True)
     lines = [] if explain else None
     outs = output_shapes(target, shapes, lines)
     params = count_params(target.module)

@@ -1,7 +1,6 @@
 """``nncheck compare``: the same layer in nncheck and PyTorch, same weights and inputs."""
 
-import numpy as np
-
+from .._lazy import np
 from .build import grad_input_indices, sample_inputs
 from .parsing import UsageError, parse_layer_args
 from .render import console, table

@@ -2,8 +2,7 @@
 
 import shlex
 
-import numpy as np
-
+from .._lazy import np
 from ..autograd.checker import check_gradients
 from .build import Target, construct, grad_input_indices, sample_inputs
 from .render import console, table

@@ -30,7 +30,7 @@ def build_model(spec):
             info = registry.get(name)
         except KeyError as exc:
             raise UsageError(exc.args[0]) from None
-        layers.append(construct(info.cls, args, kwargs))
+        layers.append(construct(info.cls, args, kwargs, meta=True))  # shapes only
     if not layers:
         raise UsageError("empty model spec")
     return Sequential(*layers)

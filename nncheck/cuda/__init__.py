@@ -10,8 +10,7 @@ launches), ``_nvrtc`` (compile + memory/disk cache), ``kernels/<family>.cu`` (on
 op family, mirroring ``nncheck/_kernels``).
 """
 
-import numpy as np
-
+from .._lazy import np
 from . import _driver
 from ._driver import (
     CudaError,

@@ -9,7 +9,7 @@ Every driver call goes through :func:`call`, which turns a non-success ``CUresul
 import ctypes
 import threading
 
-import numpy as np
+from .._lazy import np
 
 _lock = threading.RLock()
 _modules = None  # (driver, nvrtc) once imported

@@ -1,7 +1,14 @@
-"""``nncheck.nn``: layers, containers, init and utilities, mirroring ``torch.nn``."""
+"""``nncheck.nn``: layers, containers, init and utilities, mirroring ``torch.nn``.
 
-from . import functional, init, parallel, utils
-from .modules import *  # noqa: F403
-from .modules import Module
-from .parallel import DataParallel, DistributedDataParallel
-from .parameter import Buffer, Parameter
+Names load on first use (see nncheck/_lazy.py): ``nn.Conv2d`` imports the
+convolution family only.
+"""
+
+from .._lazy import lazy_package
+from . import modules
+
+__all__ = lazy_package(__name__, {
+    "modules": modules.__all__,
+    "parameter": ("Parameter", "Buffer"),
+    "parallel": ("DataParallel", "DistributedDataParallel"),
+}, submodules=("functional", "init", "parallel", "utils", "modules", "parameter"))

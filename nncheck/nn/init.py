@@ -3,8 +3,7 @@
 import math
 import warnings
 
-import numpy as np
-
+from .._lazy import np
 from ..autograd.grad_mode import no_grad
 from ..random import generator
 
@@ -31,9 +30,10 @@ def calculate_gain(nonlinearity, param=None):
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
-def _fill(tensor, values):
+def _fill(tensor, make_values):
+    """Write ``make_values()`` into ``tensor`` (never called for a meta tensor: no data)."""
     with no_grad():
-        tensor._fill_raw(values)
+        tensor._fill_raw(make_values)
     return tensor
 
 
@@ -42,7 +42,7 @@ def _calculate_fan_in_and_fan_out(tensor):
         raise ValueError(
             "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
         )
-    receptive = int(np.prod(tensor.shape[2:])) if tensor.dim() > 2 else 1
+    receptive = math.prod(tensor.shape[2:])
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
@@ -55,42 +55,45 @@ def _calculate_correct_fan(tensor, mode):
 
 
 def uniform_(tensor, a=0.0, b=1.0):
-    return _fill(tensor, generator().uniform(a, b, tuple(tensor.shape)))
+    return _fill(tensor, lambda: generator().uniform(a, b, tuple(tensor.shape)))
 
 
 def normal_(tensor, mean=0.0, std=1.0):
-    return _fill(tensor, generator().normal(mean, std, tuple(tensor.shape)))
+    return _fill(tensor, lambda: generator().normal(mean, std, tuple(tensor.shape)))
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
     """Normal(mean, std) truncated to [a, b], by inverse-CDF sampling as PyTorch does."""
-    from scipy.special import erfinv
 
     def norm_cdf(x):
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
-    lo, hi = norm_cdf((a - mean) / std), norm_cdf((b - mean) / std)
-    u = generator().uniform(2 * lo - 1, 2 * hi - 1, tuple(tensor.shape))
-    values = np.clip(erfinv(u) * std * math.sqrt(2.0) + mean, a, b)
+    def values():
+        from scipy.special import erfinv
+
+        lo, hi = norm_cdf((a - mean) / std), norm_cdf((b - mean) / std)
+        u = generator().uniform(2 * lo - 1, 2 * hi - 1, tuple(tensor.shape))
+        return np.clip(erfinv(u) * std * math.sqrt(2.0) + mean, a, b)
+
     return _fill(tensor, values)
 
 
 def constant_(tensor, val):
-    return _fill(tensor, val)
+    return _fill(tensor, lambda: val)
 
 
 def ones_(tensor):
-    return _fill(tensor, 1)
+    return _fill(tensor, lambda: 1)
 
 
 def zeros_(tensor):
-    return _fill(tensor, 0)
+    return _fill(tensor, lambda: 0)
 
 
 def eye_(tensor):
     if tensor.dim() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    return _fill(tensor, np.eye(*tensor.shape))
+    return _fill(tensor, lambda: np.eye(*tensor.shape))
 
 
 def dirac_(tensor, groups=1):
@@ -102,11 +105,14 @@ def dirac_(tensor, groups=1):
         raise ValueError("dim 0 must be divisible by groups")
     out_per_group = sizes[0] // groups
     min_dim = min(out_per_group, sizes[1])
-    values = np.zeros(tuple(sizes))
-    for g in range(groups):
-        for d in range(min_dim):
-            idx = (g * out_per_group + d, d) + tuple(s // 2 for s in sizes[2:])
-            values[idx] = 1
+
+    def values():
+        out = np.zeros(tuple(sizes))
+        for g in range(groups):
+            for d in range(min_dim):
+                out[(g * out_per_group + d, d) + tuple(s // 2 for s in sizes[2:])] = 1
+        return out
+
     return _fill(tensor, values)
 
 
@@ -153,24 +159,32 @@ def orthogonal_(tensor, gain=1):
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = generator().standard_normal((rows, cols))
-    if rows < cols:
-        flat = flat.T
-    q, r = np.linalg.qr(flat)
-    q *= np.sign(np.diag(r))
-    if rows < cols:
-        q = q.T
-    return _fill(tensor, gain * q.reshape(tuple(tensor.shape)))
+
+    def values():
+        flat = generator().standard_normal((rows, cols))
+        if rows < cols:
+            flat = flat.T
+        q, r = np.linalg.qr(flat)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return gain * q.reshape(tuple(tensor.shape))
+
+    return _fill(tensor, values)
 
 
 def sparse_(tensor, sparsity, std=0.01):
     if tensor.dim() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
     rows, cols = tensor.shape
-    values = generator().normal(0, std, (rows, cols))
     num_zeros = int(math.ceil(sparsity * rows))
-    for c in range(cols):
-        values[generator().permutation(rows)[:num_zeros], c] = 0
+
+    def values():
+        out = generator().normal(0, std, (rows, cols))
+        for c in range(cols):
+            out[generator().permutation(rows)[:num_zeros], c] = 0
+        return out
+
     return _fill(tensor, values)
 
 

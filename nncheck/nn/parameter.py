@@ -1,7 +1,6 @@
 """``Parameter`` (a leaf tensor a Module registers) and ``Buffer``."""
 
-import numpy as np
-
+from .. import factories
 from ..tensor import Tensor, _to_array
 
 
@@ -12,7 +11,7 @@ class Parameter(Tensor):
 
     def __init__(self, data=None, requires_grad=True):
         if data is None:
-            arr = np.zeros((0,), np.float32)
+            arr = factories.empty(0)._data
         elif isinstance(data, Tensor):
             arr = data._data
         else:

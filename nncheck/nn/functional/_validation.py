@@ -1,7 +1,6 @@
 """Checks and conversions every functional op runs before handing arrays to a kernel."""
 
-import numpy as np
-
+from ..._lazy import np
 from ...tensor import Tensor
 
 

@@ -2,10 +2,9 @@
 
 import warnings
 
-import numpy as np
-
 from ... import _dtype as dt
 from ..._kernels import lazy
+from ..._lazy import np
 from ...ops import Op
 from ...random import generator
 from ._validation import kernel_array, normalize_dim, split_around

@@ -14,10 +14,8 @@ import math
 import warnings
 from contextlib import nullcontext
 
-import numpy as np
-
 from ..._kernels import lazy
-from ..._kernels.blas_threads import blas_pinned_to_one_thread, blas_thread_controls
+from ..._lazy import np
 from ...ops import Op, sum_to_shape
 from ...tensor import Tensor, cat
 from ._validation import kernel_array
@@ -25,6 +23,7 @@ from .dropout import dropout
 from .linear import linear
 
 _k = lazy("attention")
+_blas = lazy("blas_threads")
 
 # multiply-adds below which OpenMP start-up costs more than threads save
 _PARALLEL_MIN_WORK = 1 << 17
@@ -44,9 +43,9 @@ def _run(kernel, tasks, work, *args):
     whenever there is more than one slice.  OpenMP threads share the slices only when the
     work pays for starting them.
     """
-    pin = tasks > 1 and blas_thread_controls() is not None
+    pin = tasks > 1 and _blas.blas_thread_controls() is not None
     parallel = pin and work >= _PARALLEL_MIN_WORK and _k.max_threads() > 1
-    with blas_pinned_to_one_thread() if pin else nullcontext():
+    with _blas.blas_pinned_to_one_thread() if pin else nullcontext():
         kernel(*args, parallel)
 
 

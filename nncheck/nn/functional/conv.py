@@ -18,18 +18,18 @@ BLAS keeps its threads.
 """
 
 import math
+import numbers
 from contextlib import nullcontext
 
-import numpy as np
-
 from ..._kernels import lazy
-from ..._kernels.blas_threads import blas_pinned_to_one_thread, blas_thread_controls
+from ..._lazy import np
 from ...ops import Op
 from ...shapes import ShapeError, is_symbolic, note, window_output
 from ...tensor import Tensor
 from ._validation import kernel_array
 
 _k = lazy("conv")
+_blas = lazy("blas_threads")
 
 SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 # Column buffer budget per thread: big enough for an efficient GEMM, small enough to stay
@@ -49,7 +49,7 @@ class ConvShapeError(ShapeError, RuntimeError):
 def ntuple(value, n, layer, arg):
     """``value`` as an n-tuple of ints: an int is repeated, a 1-sequence too (as PyTorch)."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
-    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
         raise TypeError(f"{layer}: {arg} must be an int or a tuple of {n} ints, got {value!r}")
     if len(items) == 1:
         items = items * n
@@ -193,7 +193,7 @@ def _plan(n_samples, geom, dtype):
     keep every thread busy even for one sample.  The buffer is one column block per thread.
     """
     threads = _threads_for(n_samples * geom.O * geom.L * geom.cgk)
-    if threads > 1 and blas_thread_controls() is None:
+    if threads > 1 and _blas.blas_thread_controls() is None:
         threads = 1
     chunk = max(_MIN_CHUNK, _COL_BUDGET_BYTES // (dtype.itemsize * geom.cgk))
     n_chunks = max(1, geom.L // chunk)
@@ -210,7 +210,7 @@ def _plan(n_samples, geom, dtype):
 
 def _openmp_region(threads):
     """BLAS stays on one thread while several OpenMP threads call it."""
-    return blas_pinned_to_one_thread() if threads > 1 else nullcontext()
+    return _blas.blas_pinned_to_one_thread() if threads > 1 else nullcontext()
 
 
 # ----------------------------------------------------------------------------- the op
@@ -352,7 +352,7 @@ def _check_tensors(layer, nd, input, weight, bias):
 
 
 def _check_groups(layer, groups, weight, dim, word):
-    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups <= 0:
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups <= 0:
         raise ConvShapeError(layer, f"groups must be a positive integer, got {groups!r}")
     if weight.shape[dim] % groups:
         raise ConvShapeError(layer, f"given groups={groups}, expected weight to be divisible by "

@@ -6,9 +6,8 @@ contiguous arrays and the gradients are summed back to each input's own shape.
 
 import math
 
-import numpy as np
-
 from ..._kernels import lazy
+from ..._lazy import np
 from ...ops import Op, sum_to_shape
 from ._validation import kernel_array, normalize_dim, split_around
 

@@ -9,9 +9,8 @@ itself, and p = 1 multiplies by zero without drawing.
 import math
 import warnings
 
-import numpy as np
-
 from ..._kernels import lazy
+from ..._lazy import np
 from ...ops import Op
 from ...random import generator
 from ._validation import kernel_array

@@ -1,16 +1,11 @@
 """linear and bilinear on the GEMM kernels in ``nncheck._kernels.linear``."""
 
-import numpy as np
-
 from ..._kernels import lazy
+from ..._lazy import np
 from ...ops import Op
 from ._validation import kernel_array
 
 _k = lazy("linear")
-
-_NO_BIAS = {np.dtype(np.float32): np.zeros(0, np.float32),
-            np.dtype(np.float64): np.zeros(0, np.float64)}
-
 
 def _rows(a):
     """View (..., K) as a matrix (M, K); explicit sizes so that K == 0 works too."""
@@ -23,7 +18,7 @@ class _Linear(Op):
         kx = kernel_array(x, "linear")
         dtype = kx.dtype
         w = np.ascontiguousarray(weight, dtype)
-        b = _NO_BIAS[dtype] if bias is None else np.ascontiguousarray(bias, dtype)
+        b = np.zeros(0, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
         x2 = _rows(kx)
         out = np.empty((x2.shape[0], w.shape[0]), dtype)
         _k.linear_forward(x2, w, b, out)
@@ -89,7 +84,7 @@ class _Bilinear(Op):
         dtype = k1.dtype
         k2 = np.ascontiguousarray(x2, dtype)
         w = np.ascontiguousarray(weight, dtype)
-        b = _NO_BIAS[dtype] if bias is None else np.ascontiguousarray(bias, dtype)
+        b = np.zeros(0, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
         lead = k1.shape[:-1]
         a1, a2 = _rows(k1), _rows(k2)
         n, o, j = a1.shape[0], w.shape[0], w.shape[2]

@@ -18,9 +18,8 @@ import math
 import warnings
 from typing import NamedTuple
 
-import numpy as np
-
 from ..._kernels import lazy
+from ..._lazy import np
 from ...autograd.grad_mode import is_grad_enabled
 from ...ops import Op, sum_to_shape
 from ...tensor import Tensor
@@ -29,9 +28,6 @@ from ._validation import kernel_array
 _k = lazy("loss")
 
 _REDUCTIONS = ("none", "mean", "sum")
-_EMPTY = {np.dtype(np.float32): np.zeros(0, np.float32),
-          np.dtype(np.float64): np.zeros(0, np.float64)}
-_NO_TARGETS = np.zeros(0, np.int64)
 
 
 # ---------------------------------------------------------------- reduction and checks
@@ -114,7 +110,7 @@ def _class_weight(fn, weight, C):
 
 
 def _kernel_weight(weight, dtype):
-    return _EMPTY[dtype] if weight is None else np.ascontiguousarray(weight, dtype).reshape(-1)
+    return np.zeros(0, dtype) if weight is None else np.ascontiguousarray(weight, dtype).reshape(-1)
 
 
 def _frozen(ctx, fn, *named):
@@ -158,7 +154,7 @@ class _Spec(NamedTuple):
 def _operand(a, shape, dtype):
     """``a`` broadcast to ``shape`` as a flat C-contiguous kernel array (empty when absent)."""
     if a is None:
-        return _EMPTY[dtype]
+        return np.zeros(0, dtype)
     return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype), shape)).reshape(-1)
 
 
@@ -195,7 +191,7 @@ class _Pointwise(Op):
         n, nseg = math.prod(shape), math.prod(out_shape)
         frozen = dict(spec.frozen)
         want = [spec.grad and ctx.needs_input_grad[i] and i not in frozen for i in range(4)]
-        units = [np.empty(n, k.dtype) if want[i] else _EMPTY[k.dtype] for i in range(4)]
+        units = [np.empty(n, k.dtype) if want[i] else np.zeros(0, k.dtype) for i in range(4)]
         out = np.empty(nseg, k.dtype)
         flat = [_operand(a, shape, k.dtype) for a in ops]
         getattr(_k, spec.kernel + "_forward")(*flat, out, n // nseg if nseg else 0, spec.divisor,
@@ -505,8 +501,8 @@ class _CrossEntropy(Op):
             valid = target[target != ignore_index]
             divisor = float(w[valid].sum(dtype=np.float64) if w.size else valid.size)
         loss = np.empty(N * inner, k.dtype)
-        ctx.unit = np.empty(k.size, k.dtype) if grad and ctx.needs_input_grad[0] else _EMPTY[
-            k.dtype]
+        want_unit = grad and ctx.needs_input_grad[0]
+        ctx.unit = np.empty(k.size if want_unit else 0, k.dtype)
         with np.errstate(divide="ignore"):
             unit_scale = np.float64(1.0) / divisor if reduction == "mean" else 1.0
         _k.cross_entropy_forward(k.reshape(-1), target, w, C, inner, ignore_index, smoothing,
@@ -533,7 +529,7 @@ class _CrossEntropyProb(Op):
         ky = np.ascontiguousarray(y, k.dtype).reshape(-1)
         loss = np.empty(N * inner, k.dtype)
         units = [np.empty(k.size, k.dtype) if grad and ctx.needs_input_grad[i] else
-                 _EMPTY[k.dtype] for i in (0, 1)]
+                 np.zeros(0, k.dtype) for i in (0, 1)]
         with np.errstate(divide="ignore"):
             unit_scale = np.float64(1.0) / (N * inner) if reduction == "mean" else 1.0
         _k.cross_entropy_prob_forward(k.reshape(-1), ky, _kernel_weight(weight, k.dtype), C, inner,
@@ -932,8 +928,9 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     if np.any((used < 0) | (used >= C)):
         raise RuntimeError(f"{fn}: targets must be class indices in [0, {C}), got "
                            f"{used[(used < 0) | (used >= C)][0]}")
-    return _CTC.apply(log_probs, tg if tg.size else _NO_TARGETS, offsets, il, tl, int(blank),
-                      reduction, bool(zero_infinity), (N,) if batched else ())
+    flat_targets = tg if tg.size else np.zeros(0, np.int64)
+    return _CTC.apply(log_probs, flat_targets, offsets, il, tl, int(blank), reduction,
+                      bool(zero_infinity), (N,) if batched else ())
 
 
 __all__ = [

@@ -11,9 +11,8 @@ import math
 import numbers
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..._kernels import lazy
+from ..._lazy import np
 from ...ops import Op
 from ._validation import kernel_array, normalize_dim, split_around
 

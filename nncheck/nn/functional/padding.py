@@ -9,17 +9,15 @@ import functools
 import math
 import operator
 
-import numpy as np
-
 from ..._kernels import lazy
+from ..._lazy import np
 from ...ops import Op
 from ._validation import kernel_array
 
 _k = lazy("padding")
 
 MODES = ("constant", "reflect", "replicate", "circular")
-_WORD = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-_IDENTITY = np.zeros(1, np.int64)
+_WORD = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64"}
 _SUPPORTED = ("Supported combinations for non-constant padding:\n"
               "  - 2D or 3D input: padding size = 2 (pads last dimension)\n"
               "  - 3D or 4D input: padding size = 4 (pads last 2 dimensions)\n"
@@ -32,7 +30,7 @@ def _as_pads(pad):
                         f"{type(pad).__name__}")
     pads = []
     for i, p in enumerate(pad):
-        if isinstance(p, (bool, np.bool_)):
+        if isinstance(p, bool) or type(p).__module__ == "numpy" and isinstance(p, np.bool_):
             raise TypeError(f"pad(): argument 'pad' must be a tuple of ints, but found "
                             f"element of type bool at pos {i}")
         try:
@@ -148,7 +146,7 @@ class _Pad(Op):
         in_view, inner = _view4(x.shape, first, last)
         out_shape = x.shape[:first] + tuple(len(m) for m in maps) + x.shape[last + 1:]
         out_view, _ = _view4(out_shape, first, last)
-        maps = [_IDENTITY] * (3 - len(maps)) + list(maps)
+        maps = [np.zeros(1, np.int64)] * (3 - len(maps)) + list(maps)
         if inner > 1:  # trailing unpadded axes ride along with the last padded one
             last_map = maps[2][:, None] * inner + np.arange(inner)
             last_map[maps[2] < 0] = -1

@@ -9,9 +9,8 @@ one of a few ``Op``s: window max, window average, LP pooling, unpooling.
 import math
 import operator
 
-import numpy as np
-
 from ..._kernels import lazy
+from ..._lazy import np
 from ...autograd.grad_mode import is_grad_enabled
 from ...ops import Op
 from ...random import generator
@@ -21,7 +20,6 @@ from ._validation import kernel_array
 _k = lazy("pooling")
 
 _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
-_NO_INDICES = np.zeros((0, 0, 0, 0), np.int64)
 
 
 class PoolError(ShapeError, RuntimeError):
@@ -172,7 +170,7 @@ class _WindowMax(Op):
         kx = kernel_array(x, layer)
         lead = kx.shape[:-nd]
         out = np.empty(_view(lead + out_spatial, nd), kx.dtype)
-        idx = np.empty(out.shape, np.int64) if (return_indices or track) else _NO_INDICES
+        idx = np.empty(out.shape if (return_indices or track) else (0, 0, 0, 0), np.int64)
         view = _view(kx.shape, nd)
         # int32 argmax scratch vectorizes; planes of 2**31 elements or more need int64
         narrow = idx.size and math.prod(view[1:]) < 2**31

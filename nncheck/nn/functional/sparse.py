@@ -5,9 +5,8 @@ well-formed) so that the gather and scatter-add kernels never leave the weight t
 The weight gradient is always returned dense, also when ``sparse=True`` is passed.
 """
 
-import numpy as np
-
 from ..._kernels import lazy
+from ..._lazy import np
 from ...ops import Op
 from ...tensor import Tensor
 from ._validation import kernel_array

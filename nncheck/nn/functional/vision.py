@@ -10,9 +10,8 @@ import math
 import numbers
 import warnings
 
-import numpy as np
-
 from ..._kernels import lazy
+from ..._lazy import np
 from ...ops import Op
 from ...shapes import is_symbolic, note
 from ._validation import kernel_array

@@ -8,9 +8,8 @@ attention kernels.
 
 from collections import namedtuple
 
-import numpy as np
-
 from ... import factories
+from ..._lazy import np
 from ...autograd.grad_mode import no_grad
 from ...registry import register
 from ...shapes import ShapeError, note

@@ -1,16 +1,14 @@
 """Distance functions (seed section Distance functions): PairwiseDistance, CosineSimilarity."""
 
-import numpy as np
-
 from ...registry import register
-from ...shapes import ShapeError, note
+from ...shapes import ShapeError, broadcast_shapes, note
 from .. import functional as F
 from .module import Module
 
 
 def _broadcast(layer, s1, s2):
     try:
-        return tuple(np.broadcast_shapes(tuple(s1), tuple(s2)))
+        return tuple(broadcast_shapes(s1, s2))
     except ValueError:
         raise ShapeError(layer, f"x1 {list(s1)} and x2 {list(s2)} cannot be broadcast together",
                          "sizes must match or be 1 in every trailing dimension") from None

@@ -1,8 +1,7 @@
 """Linear layers: Identity, Linear, Bilinear, LazyLinear-free; plus Flatten/Unflatten."""
 
 import math
-
-import numpy as np
+import numbers
 
 from ... import factories
 from ...registry import register
@@ -131,7 +130,7 @@ class Flatten(Module):
         s, e = self.start_dim % n, self.end_dim % n
         if s > e:
             raise ShapeError("Flatten", f"start_dim ({s}) comes after end_dim ({e})")
-        merged = int(np.prod(shape[s:e + 1]))
+        merged = int(math.prod(shape[s:e + 1]))  # int(): a symbolic size is refused
         note(explain, f"dims {s}..{e} merged: {' * '.join(map(str, shape[s:e + 1]))} = {merged}")
         return (shape[:s] + (merged,) + shape[e + 1:],)
 
@@ -153,10 +152,10 @@ class Unflatten(Module):
         expect_rank("Unflatten", shape, range(1, 64))
         d = self.dim % len(shape)
         sizes = tuple(self.unflattened_size)
-        known = int(np.prod([s for s in sizes if s != -1]))
+        known = int(math.prod(s for s in sizes if s != -1))
         if -1 in sizes:
             sizes = tuple(shape[d] // known if s == -1 else s for s in sizes)
-        if int(np.prod(sizes)) != shape[d]:
+        if int(math.prod(sizes)) != shape[d]:
             raise ShapeError("Unflatten", f"unflattened_size {tuple(self.unflattened_size)} "
                                           f"does not multiply to dim {d}'s size {shape[d]}")
         note(explain, f"dim {d}: {shape[d]} -> {list(sizes)}")
@@ -168,7 +167,7 @@ class Unflatten(Module):
 
 def _check_features(layer, **sizes):
     for name, value in sizes.items():
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
             raise ValueError(f"{layer}: {name} must be a non-negative int, got {value!r}")
 
 

@@ -6,12 +6,12 @@ deprecation warning) and calls the function of the same name in
 ``nncheck.nn.functional``.  Their ``repr`` is torch's: the class name and nothing else.
 """
 
+import math
 import warnings
 
-import numpy as np
-
+from ..._lazy import np
 from ...registry import register
-from ...shapes import ShapeError, note
+from ...shapes import ShapeError, broadcast_shapes, note
 from .. import functional as F
 from ..functional.loss import _legacy_reduction
 from .distance import PairwiseDistance
@@ -108,7 +108,7 @@ def _ctc_inputs(shapes, rng, dtype):
 def _broadcast(layer, **named):
     shapes = {k: tuple(v) for k, v in named.items()}
     try:
-        return tuple(np.broadcast_shapes(*shapes.values()))
+        return broadcast_shapes(*shapes.values())
     except ValueError:
         listed = ", ".join(f"{k} {list(v)}" for k, v in shapes.items())
         raise ShapeError(layer, f"{listed} cannot be broadcast together",
@@ -386,7 +386,7 @@ class MultiMarginLoss(_WeightedLoss):
         if len(inp) > 2:
             raise ShapeError("MultiMarginLoss", f"input must be (C) or (N, C), got {list(inp)}")
         N = inp[0] if len(inp) == 2 else 1
-        if len(tgt) > 1 or int(np.prod(tgt)) != N:
+        if len(tgt) > 1 or int(math.prod(tgt)) != N:
             raise ShapeError("MultiMarginLoss", f"target {list(tgt)} must hold one class index "
                                                 f"per sample ({N})", f"use a target of shape [{N}]")
         return self._reduced((N,) if tgt else (), explain, "sample")
@@ -538,7 +538,7 @@ class CTCLoss(_Loss):
             raise ShapeError("CTCLoss", f"log_probs must be (T, N, C) or (T, C), got {list(lp)}")
         N = lp[1] if len(lp) == 3 else 1
         for arg, s in (("input_lengths", il), ("target_lengths", tl)):
-            if int(np.prod(s)) != N:
+            if int(math.prod(s)) != N:
                 raise ShapeError("CTCLoss", f"{arg} {list(s)} must have one entry per sample "
                                             f"({N})", f"use {arg} of shape [{N}]")
         if len(tg) not in (1, 2) or (len(tg) == 2 and tg[0] != N):

@@ -3,9 +3,8 @@
 import itertools
 from collections import OrderedDict, namedtuple
 
-import numpy as np
-
 from ... import _dtype as dt
+from ..._lazy import np
 from ...autograd.function import _RemovableHandle
 from ...tensor import Tensor, _parse_to
 from ..parameter import Buffer, Parameter
@@ -537,3 +536,6 @@ def _flat_tensors(obj):
     if isinstance(obj, dict):
         return list(itertools.chain.from_iterable(_flat_tensors(o) for o in obj.values()))
     return []
+
+
+__all__ = ["Module"]

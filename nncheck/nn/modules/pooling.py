@@ -1,8 +1,7 @@
 """Pooling layers (seed section 池化层, and the rest of torch.nn's pooling layers)."""
 
-import numpy as np
-
 from ... import factories
+from ..._lazy import np
 from ...registry import register
 from ...shapes import ShapeError
 from .. import functional as F

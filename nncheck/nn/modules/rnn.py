@@ -13,11 +13,10 @@ import math
 import numbers
 import warnings
 
-import numpy as np
-
 from ... import factories
 from ... import random as _random
 from ..._kernels import lazy
+from ..._lazy import np
 from ...ops import Op
 from ...registry import register
 from ...shapes import ShapeError, note
@@ -31,9 +30,6 @@ from .module import Module
 _k = lazy("rnn")
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
-
-_EMPTY = {np.dtype(np.float32): np.empty((0, 0), np.float32),
-          np.dtype(np.float64): np.empty((0, 0), np.float64)}
 
 
 class _Plan:
@@ -133,7 +129,7 @@ class _Recurrent(Op):
             for d in range(plan.directions):
                 k = layer * plan.directions + d
                 ctx.saved.append(_run_forward(plan, ctx.weights[k], inp, h[k],
-                                              c[k] if lstm else _EMPTY[dt], y, d, dt))
+                                              c[k] if lstm else np.empty((0, 0), dt), y, d, dt))
             ctx.layer_inputs.append(inp)
             inp = y
             if plan.dropout and layer < plan.num_layers - 1:
@@ -155,7 +151,7 @@ class _Recurrent(Op):
         else:
             dy = np.zeros((plan.rows_total, plan.out), dt)
         dh = plan.state_in(grads[0], dt)
-        dc = plan.state_in(grads[1], dt) if ctx.lstm else _EMPTY[dt][None]
+        dc = plan.state_in(grads[1], dt) if ctx.lstm else np.empty((1, 0, 0), dt)
         need = ctx.needs_input_grad
         per = len(weights) // len(ctx.weights)
         weight_grads = [None] * len(weights)
@@ -209,7 +205,7 @@ def _run_forward(plan, weights, inp, h, c, y, d, dt):
     n, g = plan.rows_total, w_ih.shape[0]
     lstm, gru = plan.mode == "LSTM", plan.mode == "GRU"
     bias_x, b_hn = _biases(plan, b_ih, b_hh, g, dt)
-    empty = _EMPTY[dt]
+    empty = np.empty((0, 0), dt)
     gates = np.empty((n, g), dt)
     cell = np.empty((n, plan.hidden), dt) if lstm or gru else empty
     prev = np.empty((n, plan.out), dt)
@@ -229,7 +225,7 @@ def _run_backward(plan, weights, saved, inp, dy, dh, dc, d, dt, wants, dx):
     w_ih, w_hh, b_ih, b_hh, w_hr = weights
     gates, cell, prev, cprev, hraw = saved
     n, g = plan.rows_total, w_ih.shape[0]
-    empty = _EMPTY[dt]
+    empty = np.empty((0, 0), dt)
     dgx = np.empty((n, g), dt)
     dgh = np.empty((n, g), dt) if plan.mode == "GRU" else dgx
     dhout = np.empty((n, plan.out), dt) if plan.proj else empty

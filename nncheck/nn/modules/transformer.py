@@ -9,9 +9,8 @@ counterpart here.
 
 import copy
 
-import numpy as np
-
 from ... import factories
+from ..._lazy import np
 from ...registry import register
 from ...shapes import ShapeError, note
 from .. import functional as F

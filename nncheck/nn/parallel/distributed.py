@@ -15,9 +15,8 @@ import functools
 import weakref
 import zlib
 
-import numpy as np
-
 from ... import distributed as dist
+from ..._lazy import np
 from ...autograd.engine import _topological_order
 from ...autograd.function import AccumulateGrad
 from ...autograd.grad_mode import is_grad_enabled

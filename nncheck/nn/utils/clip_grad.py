@@ -7,8 +7,7 @@ import math
 import types
 import warnings
 
-import numpy as np
-
+from ..._lazy import np
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor
 

@@ -9,9 +9,8 @@ them to the padded tensor and back.
 
 from collections import namedtuple
 
-import numpy as np
-
 from ... import _dtype as dt
+from ..._lazy import np
 from ...ops import Op
 from ...tensor import Tensor
 
