@@ -61,6 +61,18 @@ def _by_numpy():
     return {d.np: d for d in ALL_DTYPES}
 
 
+def of_storage(spec):
+    """``get_dtype`` for what a tensor's storage holds (a numpy dtype, or an nncheck dtype
+    on meta tensors): a dictionary hit on the hot path of ``Tensor.dtype``."""
+    found = _STORAGE_DTYPES.get(spec)
+    if found is None:
+        found = _STORAGE_DTYPES[spec] = get_dtype(spec)
+    return found
+
+
+_STORAGE_DTYPES = {}
+
+
 def get_dtype(spec):
     """Turn an nncheck dtype, numpy dtype, Python type or name into an nncheck dtype."""
     if isinstance(spec, dtype):

@@ -147,7 +147,7 @@ class Tensor:
 
     @property
     def dtype(self):
-        return dt.get_dtype(self._data.dtype)
+        return dt.of_storage(self._data.dtype)
 
     @property
     def device(self):
