@@ -241,8 +241,7 @@ def _colour(footprints):
     Footprints are compared as Python integers used as bitsets (one bit per output row),
     which keeps the greedy loop cheap for thousands of columns.
     """
-    packed = np.packbits(footprints, axis=0)
-    bits = [int.from_bytes(packed[:, c].tobytes(), "big") for c in range(footprints.shape[1])]
+    bits = [int.from_bytes(row.tobytes(), "big") for row in np.packbits(footprints.T, axis=1)]
     groups, used = [], []
     for col in np.argsort(-footprints.sum(axis=0), kind="stable"):
         rows = bits[col]
@@ -254,8 +253,7 @@ def _colour(footprints):
         else:
             groups.append([col])
             used.append(rows)
-    groups = [np.array(sorted(g)) for g in groups]
-    return groups, [footprints[:, g].any(axis=1) for g in groups]
+    return [np.array(sorted(g)) for g in groups]
 
 
 def _numeric_column(problem, tensor, col, eps):
@@ -276,24 +274,25 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0):
     back to one element at a time.
     """
     footprints = analytic != 0
-    groups, union = _colour(footprints)
+    groups = _colour(footprints)
     numeric = np.zeros_like(analytic)
-    owners = []  # per group: output row -> the column credited with it (-1: none)
+    credited = []  # per group: the output rows credited to one of its columns
     redo = set()
     for g, cols in enumerate(groups):
-        owner = np.full(analytic.shape[0], -1)
-        for col in cols:
-            owner[footprints[:, col]] = col
-        rows = np.nonzero(owner >= 0)[0]
+        reach = footprints[:, cols]
+        rows = np.nonzero(reach.any(axis=1))[0]
+        credited.append(rows)
         d = (problem.perturbed(tensor, cols, eps) - problem.perturbed(tensor, cols, -eps)) \
             / (2 * eps)
-        owners.append(owner)
         if len(cols) == 1:
             numeric[:, cols[0]] = d
-        elif np.any(np.abs(d[~union[g]]) > atol):
-            redo.add(g)
         else:
-            numeric[rows, owner[rows]] = d[rows]
+            moved = np.abs(d) > atol
+            moved[rows] = False
+            if moved.any():  # an output outside every footprint of the group moved
+                redo.add(g)
+            else:
+                numeric[rows, cols[reach[rows].argmax(axis=1)]] = d[rows]
         if progress is not None:
             progress(len(cols))
     shared = [g for g, cols in enumerate(groups) if len(cols) > 1 and g not in redo]
@@ -306,7 +305,7 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0):
         # rounding: a tight bound, so that a small misattributed term cannot hide in rtol
         # (a false alarm only costs the element-by-element fallback)
         off = np.abs(along - numeric @ v) > 1e-2 * atol + 1e-6 * (np.abs(numeric) @ v)
-        redo.update(g for g in shared if np.any(owners[g][off] >= 0))
+        redo.update(g for g in shared if off[credited[g]].any())
     for g in sorted(redo):
         for col in groups[g]:
             numeric[:, col] = _numeric_column(problem, tensor, col, eps)
