@@ -59,8 +59,10 @@ def _update_running(plan, mean, var, count, channels):
     m = plan.momentum
     unbiased = var * (count / max(count - 1, 1))
     for tensor, stat in ((running_mean, mean), (running_var, unbiased)):
-        per_channel = stat.reshape(-1, channels).mean(axis=0)
-        tensor._data[...] = (1 - m) * tensor._data + m * per_channel
+        if stat.size != channels:
+            stat = stat.reshape(-1, channels).mean(axis=0)
+        tensor._data *= 1 - m
+        tensor._data += m * stat
         tensor._version.value += 1
 
 

@@ -103,7 +103,8 @@ class _BatchNorm(_NormBase):
                                f"{list(input.shape)})")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.add_(1)
+            self.num_batches_tracked._data += 1  # a buffer: no graph, only the version
+            self.num_batches_tracked._version.value += 1
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(self.num_batches_tracked.item())
         # batch statistics in training, or always when there are no running statistics
