@@ -187,11 +187,22 @@ class _WindowMax(Op):
 
     @staticmethod
     def backward(ctx, grad, *_):
-        g = kernel_array(grad, "max_pool", "grad_output")
-        rows = _rows(g.shape, ctx.nd)
-        grad_in = np.empty(_rows(ctx.in_shape, ctx.nd), g.dtype)
-        _k.index_scatter(g.reshape(rows), ctx.idx.reshape(rows), grad_in, True)
-        return grad_in.reshape(ctx.in_shape).astype(grad.dtype, copy=False)
+        return _WindowMax.backward_stacked(ctx, grad[None])[0]
+
+    @staticmethod
+    def backward_stacked(ctx, grads, *_):
+        """Gradients for K cotangents (leading axis): one scatter over K copies of the
+        index planes."""
+        g = kernel_array(grads, "max_pool", "grad_output")
+        stack = g.shape[0]
+        planes, per_plane = _rows(g.shape[1:], ctx.nd)
+        idx = ctx.idx.reshape(planes, per_plane)
+        if stack > 1:
+            idx = np.tile(idx, (stack, 1))
+        in_planes, in_per_plane = _rows(ctx.in_shape, ctx.nd)
+        grad_in = np.empty((stack * in_planes, in_per_plane), g.dtype)
+        _k.index_scatter(g.reshape(stack * planes, per_plane), idx, grad_in, True)
+        return grad_in.reshape((stack,) + tuple(ctx.in_shape)).astype(grads.dtype, copy=False)
 
 
 def _avg_backward(grad_out, grad_in, args):
