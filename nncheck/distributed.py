@@ -15,7 +15,7 @@ import importlib.util
 from . import random as _random
 from ._lazy import np
 from .autograd import checker
-from .autograd.grad_mode import no_grad
+from .autograd.checker import _share
 from .tensor import Tensor
 
 _NOT_INITIALIZED = (
@@ -320,11 +320,6 @@ def _broadcast_coalesced(tensors, src=0, group=None):
 
 
 # ---------------------------------------------------------------------- gradient checking
-def _share(n, rank, size):
-    """Rank ``rank``'s contiguous block of ``n`` equal-cost items."""
-    return range(n * rank // size, n * (rank + 1) // size)
-
-
 def _block_layout(comm, n_rows, width):
     size = comm.Get_size()
     blocks = [_share(n_rows, r, size) for r in range(size)]
@@ -347,34 +342,6 @@ def _gather_rows(comm, local, n_rows, width, root):
     recv = None if full is None else [full, counts, displs, _mpi().DOUBLE]
     comm.Gatherv(np.ascontiguousarray(local, np.float64), recv, root=root)
     return full
-
-
-class _FlatElements:
-    """Elements [lo, hi) of an array in C order, indexed as one flat array whatever the
-    array's strides: the ``_data`` the checker's finite differences write through."""
-
-    def __init__(self, array, lo, hi):
-        self.array, self.lo, self.shape = array, lo, (hi - lo,)
-
-    def reshape(self, *shape):
-        return self
-
-    def _where(self, key):
-        key = key[0] if isinstance(key, tuple) else key
-        return np.unravel_index(np.asarray(key) + self.lo, self.array.shape)
-
-    def __getitem__(self, key):
-        return self.array[self._where(key)]
-
-    def __setitem__(self, key, value):
-        self.array[self._where(key)] = value
-
-
-class _Columns:
-    """Elements [lo, hi) of a tensor, as the flat tensor ``checker._numeric`` perturbs."""
-
-    def __init__(self, tensor, lo, hi):
-        self._data = _FlatElements(tensor._data, lo, hi)
 
 
 def distributed_check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None,
@@ -409,7 +376,6 @@ def distributed_check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, pr
     analytic = [jacobian[:, in_at[ti]:in_at[ti + 1]] for ti in range(len(wrt))]
 
     mine = _share(in_at[-1], rank, size)
-    columns = np.zeros((len(mine), n_out))  # transposed: one row per numerical column
     done = [0]
 
     def advance(n):
@@ -417,14 +383,7 @@ def distributed_check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, pr
         if progress is not None:
             progress(done[0], len(mine))
 
-    with no_grad():
-        for ti, t in enumerate(wrt):
-            lo, hi = max(mine.start, in_at[ti]), min(mine.stop, in_at[ti + 1])
-            if lo < hi:
-                a, b = lo - in_at[ti], hi - in_at[ti]
-                numeric = checker._numeric(problem, _Columns(t, a, b), analytic[ti][:, a:b],
-                                           eps, atol, rtol, advance)
-                columns[lo - mine.start:hi - mine.start] = numeric.T
+    columns = checker._numeric_block(problem, analytic, mine, eps, atol, rtol, advance)
     _random.set_rng_state(problem.rng_state)
     numeric = _gather_rows(comm, columns, in_at[-1], n_out, root)
     calls = np.array([problem.forward_calls, problem.backward_calls], np.int64)

@@ -55,6 +55,7 @@ def test_shape_explain_and_x_separator():
     (["shape", "Linear", "__import__('os').system('echo hi')", "3", "--in", "2,2"],
      "cannot parse argument"),
     (["gradcheck"], "missing LAYER"),
+    (["gradcheck", "Linear", "3", "2", "--in", "4,3", "--workers", "0"], "--workers"),
     (["list", "--family", "nope"], "unknown family"),
     (["shape", "--bogus-option"], "Error"),
 ])
@@ -136,9 +137,10 @@ def test_gradcheck_json_and_failure_exit_code(tmp_path):
                 (x,) = ctx.saved_tensors
                 return g * x  # should be 2 * g * x
     """))
-    code, out, _ = _invoke(["gradcheck", f"{user}:Wrong", "--in", "3,2", "--json"])
-    data = json.loads(out)
-    assert code == 1 and not data["passed"] and data["checks"][0]["wrt"] == "input[0]"
+    for extra in ([], ["--workers", "2"]):
+        code, out, _ = _invoke(["gradcheck", f"{user}:Wrong", "--in", "3,2", "--json", *extra])
+        data = json.loads(out)
+        assert code == 1 and not data["passed"] and data["checks"][0]["wrt"] == "input[0]"
 
 
 def test_user_module_shape_and_summary(tmp_path):

@@ -297,3 +297,22 @@ def test_stacked_backward_is_the_per_cotangent_backward(layer, args, shape):
             assert (a is None) == (b is None)
             if a is not None:
                 np.testing.assert_allclose(a[k], b, rtol=1e-12, atol=1e-12)
+
+
+def test_workers_share_the_numerical_jacobian_and_agree_with_one_process():
+    module = nn.LSTM(3, 4).double()
+    x = _x(4, 2, 3)
+    alone = check_gradients(module, (x,))
+    shared = check_gradients(module, (x,), workers=2)
+    assert alone.passed and shared.passed
+    assert [c.wrt for c in shared.checks] == [c.wrt for c in alone.checks]
+    for a, b in zip(alone.checks, shared.checks):
+        assert a.n_entries == b.n_entries and b.max_abs_err < 1e-8
+
+
+def test_workers_catch_a_planted_bug_where_one_process_does():
+    Scaled.bug = "one_element"
+    report = check_gradients(Scaled.apply, (_x(3, 3), _x(3, 3, seed=1)), workers=3)
+    failed = [c for c in report.checks if not c.passed]
+    assert [c.wrt for c in failed] == ["input[0]"]
+    assert failed[0].worst_index == [1, 2] and failed[0].n_failed == 9

@@ -317,6 +317,106 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0):
     return numeric
 
 
+def _share(n, rank, size):
+    """Share ``rank`` of ``size``: a contiguous block of ``n`` equal-cost items."""
+    return range(n * rank // size, n * (rank + 1) // size)
+
+
+class _FlatElements:
+    """Elements [lo, hi) of an array in C order, indexed as one flat array whatever the
+    array's strides: the ``_data`` the finite differences write through."""
+
+    def __init__(self, array, lo, hi):
+        self.array, self.lo, self.shape = array, lo, (hi - lo,)
+
+    def reshape(self, *shape):
+        return self
+
+    def _where(self, key):
+        key = key[0] if isinstance(key, tuple) else key
+        return np.unravel_index(np.asarray(key) + self.lo, self.array.shape)
+
+    def __getitem__(self, key):
+        return self.array[self._where(key)]
+
+    def __setitem__(self, key, value):
+        self.array[self._where(key)] = value
+
+
+class _Columns:
+    """Elements [lo, hi) of a tensor, as the flat tensor ``_numeric`` perturbs."""
+
+    def __init__(self, tensor, lo, hi):
+        self._data = _FlatElements(tensor._data, lo, hi)
+
+
+def _numeric_block(problem, analytic, columns, eps, atol, rtol, progress=None, seed=0):
+    """The numerical Jacobian's ``columns`` (a range over every target's elements, in
+    order), transposed: one row per column.  A worker process's or an MPI rank's share."""
+    sizes = [t.numel() for _, t in problem.targets]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    block = np.zeros((len(columns), int(problem.offsets[-1])))
+    with no_grad():
+        for ti, (_, t) in enumerate(problem.targets):
+            lo, hi = max(columns.start, starts[ti]), min(columns.stop, starts[ti + 1])
+            if lo < hi:
+                a, b = lo - starts[ti], hi - starts[ti]
+                numeric = _numeric(problem, _Columns(t, a, b), analytic[ti][:, a:b], eps, atol,
+                                   rtol, progress, seed)
+                block[lo - columns.start:hi - columns.start] = numeric.T
+    return block
+
+
+_FORKED = {}  # what forked workers read: set just before the pool forks
+
+
+def _numeric_in_workers(problem, analytic, eps, atol, rtol, progress, seed, workers):
+    """Every target's numerical Jacobian, its columns shared out in contiguous blocks over
+    ``workers`` forked copies of this process (same function, inputs, random state)."""
+    import multiprocessing
+
+    total = sum(t.numel() for _, t in problem.targets)
+    tasks = [_share(total, i, 4 * workers) for i in range(4 * workers)]  # 4 per worker:
+    _FORKED.update(problem=problem, analytic=analytic, args=(eps, atol, rtol))  # progress
+    blocks = {}
+    try:
+        with multiprocessing.get_context("fork").Pool(workers, _serial_kernels) as pool:
+            for columns, block, calls in pool.imap_unordered(_worker_block, tasks):
+                blocks[columns.start] = block
+                problem.forward_calls += calls
+                if progress is not None:
+                    progress(len(columns))
+    finally:
+        _FORKED.clear()
+    numeric = np.concatenate([blocks[c.start] for c in tasks]).T
+    starts = np.concatenate([[0], np.cumsum([t.numel() for _, t in problem.targets])])
+    return [numeric[:, a:b] for a, b in zip(starts[:-1], starts[1:])]
+
+
+def _serial_kernels():
+    """A forked child must not use the parent's OpenMP thread pool, which it did not
+    inherit (libgomp is not fork-safe): its kernels run on one thread."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libgomp.so.1", mode=ctypes.RTLD_NOLOAD).omp_set_num_threads(1)
+    except (OSError, AttributeError):  # no libgomp loaded: no OpenMP to disable
+        pass
+
+
+def _worker_block(columns):
+    problem = _FORKED["problem"]
+    before = problem.forward_calls
+    block = _numeric_block(problem, _FORKED["analytic"], columns, *_FORKED["args"])
+    return columns, block, problem.forward_calls - before
+
+
+def _start_methods():
+    import multiprocessing
+
+    return multiprocessing.get_all_start_methods()
+
+
 def _kinks(problem, tensor, analytic, numeric, bad, eps, atol, rtol):
     """Mark failing entries at non-differentiable points: one-sided differences disagree."""
     kink = np.zeros_like(bad)
@@ -395,7 +495,7 @@ def _compare(problem, name, tensor, analytic, numeric, eps, atol, rtol, kinks):
 
 
 def check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None, kinks=True,
-                    fast=False, semantic=False, seed=0, reference=None):
+                    fast=False, semantic=False, seed=0, reference=None, workers=1):
     """Compare the analytic Jacobian (backward) with central differences, entry by entry.
 
     ``progress(done, total)`` is called as numerical columns complete.  ``kinks``
@@ -404,6 +504,8 @@ def check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None,
     pairs that disagree.  ``semantic`` adds the checks of ``semantic_checks``.
     ``reference=(func64, inputs64)`` takes the numerical side from a float64 twin,
     to check float32 kernels: tolerances then grow to float32's precision.
+    ``workers`` > 1 shares the numerical Jacobian's columns out over that many forked
+    processes (where the platform can fork).
     """
     problem = _Problem(func, inputs)
     numeric_problem = problem
@@ -425,6 +527,10 @@ def check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None,
     if fast:
         full = _fast_screen(problem, eps, atol, rtol, seed)
     analytic = problem.analytic() if any(full) else None
+    numerics = None
+    if workers > 1 and all(full) and "fork" in _start_methods():
+        numerics = _numeric_in_workers(numeric_problem, analytic, eps, atol, rtol, advance,
+                                       seed, workers)
     checks = []
     for ti, (name, t) in enumerate(problem.targets):
         if not full[ti]:
@@ -433,9 +539,12 @@ def check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None,
             advance(t.numel())
             continue
         ref_t = numeric_problem.targets[ti][1]
-        with no_grad():
-            numeric = _numeric(numeric_problem, ref_t, analytic[ti], eps, atol, rtol, advance,
-                               seed)
+        if numerics is not None:
+            numeric = numerics[ti]
+        else:
+            with no_grad():
+                numeric = _numeric(numeric_problem, ref_t, analytic[ti], eps, atol, rtol,
+                                   advance, seed)
         checks.append(_compare(numeric_problem, name, ref_t, analytic[ti], numeric, eps, atol,
                                rtol, kinks))
     _random.set_rng_state(problem.rng_state)

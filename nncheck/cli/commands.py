@@ -279,10 +279,12 @@ def _stats(arr):
 @click.option("--semantic", is_flag=True,
               help="Also check linearity in grad_output, zero in -> zero out, determinism, "
                    "no input mutation.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Processes sharing the numerical Jacobian's columns.")
 @device_option
 @json_option
 def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, fast, semantic,
-              device, as_json):
+              workers, device, as_json):
     """Compare LAYER's backward with finite differences, entry by entry.
 
     \b
@@ -295,7 +297,7 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
 
     _device_check(device)
     options = {"dtype": dtype, "eps": eps, "atol": atol, "rtol": rtol, "seed": seed,
-               "fast": fast, "semantic": semantic}
+               "fast": fast, "semantic": semantic, "workers": workers}
     if check_all:
         if layer:
             raise UsageError("--all takes no LAYER")

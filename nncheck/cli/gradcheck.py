@@ -51,7 +51,7 @@ def check_one(target, shapes, options, progress=False):
                                      progress=bar.update if bar else None,
                                      fast=options.get("fast", False),
                                      semantic=options.get("semantic", False), seed=seed,
-                                     reference=reference)
+                                     reference=reference, workers=options.get("workers", 1))
         finally:
             if bar:
                 bar.close()
