@@ -3,7 +3,10 @@
 Both check the inputs AND the parameters, every Jacobian entry.  Cases are run
 interleaved, best of N, in one process:
 
-    python scripts/bench_gradcheck.py [--repeat 3]
+    python scripts/bench_gradcheck.py [--repeat 3] [--workers N]
+
+``--workers N`` adds a column: nncheck with its numerical Jacobian shared over N
+forked processes (PyTorch's gradcheck has no such option; the ratio stays 1 process).
 """
 
 import argparse
@@ -43,12 +46,12 @@ def _torch_case(name, args, x):
     return lambda: torch.autograd.gradcheck(fn, (tx, *params), fast_mode=False)
 
 
-def _nncheck_case(name, args, x):
+def _nncheck_case(name, args, x, workers=1):
     module = getattr(nncheck.nn, name)(*args).double().train()
     nx = nncheck.tensor(x, dtype=nncheck.float64, requires_grad=True)
 
     def run():
-        report = check_gradients(module, (nx,))
+        report = check_gradients(module, (nx,), workers=workers)
         assert report.passed, report.as_dict()
         return report
 
@@ -67,11 +70,14 @@ def _best(fn, repeat):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1)
     opts = parser.parse_args()
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
     rows = []
-    print(f"{'case':24s} {'nncheck ms':>11s} {'torch ms':>10s} {'ratio':>7s}  calls (fwd/bwd)")
+    extra = f" {'workers=' + str(opts.workers) + ' ms':>14s}" if opts.workers > 1 else ""
+    print(f"{'case':24s} {'nncheck ms':>11s} {'torch ms':>10s} {'ratio':>7s}{extra}  "
+          "calls (fwd/bwd)")
     for label, name, args, shape, _ in CASES:
         # distinct values: no max-pool ties, no kinks
         x = rng.permutation(int(np.prod(shape))).reshape(shape) / np.prod(shape) + 0.1
@@ -83,7 +89,10 @@ def main():
             t_torch = min(t_torch, _best(theirs, 1))
         report = ours()
         rows.append(t_ours / t_torch)
-        print(f"{label:24s} {t_ours:11.1f} {t_torch:10.1f} {t_ours / t_torch:7.3f}  "
+        shared = ""
+        if opts.workers > 1:
+            shared = f" {_best(_nncheck_case(name, args, x, opts.workers), opts.repeat):14.1f}"
+        print(f"{label:24s} {t_ours:11.1f} {t_torch:10.1f} {t_ours / t_torch:7.3f}{shared}  "
               f"{report.forward_calls}/{report.backward_calls}")
     print(f"{'geometric mean ratio':24s} {'':11s} {'':10s} "
           f"{math.exp(np.mean(np.log(rows))):7.3f}")

@@ -316,3 +316,12 @@ def test_workers_catch_a_planted_bug_where_one_process_does():
     failed = [c for c in report.checks if not c.passed]
     assert [c.wrt for c in failed] == ["input[0]"]
     assert failed[0].worst_index == [1, 2] and failed[0].n_failed == 9
+
+
+def test_workers_after_the_parent_ran_openmp_kernels():
+    """A forked child cannot use the parent's OpenMP pool: the workers must not hang on a
+    layer whose kernels ran threaded in the parent first."""
+    module = nn.BatchNorm2d(8).double()
+    module(nncheck.randn(8, 8, 32, 32, dtype=nncheck.float64))  # large enough for threads
+    report = check_gradients(module, (_x(3, 8, 2, 2),), workers=2)
+    assert report.passed

@@ -397,10 +397,11 @@ def _serial_kernels():
     """A forked child must not use the parent's OpenMP thread pool, which it did not
     inherit (libgomp is not fork-safe): its kernels run on one thread."""
     import ctypes
+    import os
 
     try:
-        ctypes.CDLL("libgomp.so.1", mode=ctypes.RTLD_NOLOAD).omp_set_num_threads(1)
-    except (OSError, AttributeError):  # no libgomp loaded: no OpenMP to disable
+        ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD).omp_set_num_threads(1)
+    except OSError:  # libgomp not loaded: no OpenMP pool to stay away from
         pass
 
 
