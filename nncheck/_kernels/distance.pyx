@@ -12,6 +12,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport INFINITY, fabs, isnan, pow, sqrt
 
+from nncheck._kernels.parallel cimport PARALLEL_MIN
+
 
 cdef inline double _sign(double x) noexcept nogil:
     return (x > 0) - (x < 0)
@@ -88,7 +90,7 @@ def pairwise_forward(const floating[:, ::1] x1, const floating[:, ::1] x2, doubl
     """out[r] = ||x1[r] - x2[r] + eps||_p; diff keeps x1 - x2 + eps for backward."""
     cdef Py_ssize_t R = x1.shape[0], D = x1.shape[1], r, j
     with nogil:
-        for r in prange(R, schedule="static"):
+        for r in prange(R, schedule="static", use_threads_if=R * D >= PARALLEL_MIN):
             for j in range(D):
                 diff[r, j] = <floating> (x1[r, j] - x2[r, j] + eps)
             out[r] = <floating> _pnorm(&diff[r, 0], D, 1, p)
@@ -101,7 +103,7 @@ def pairwise_backward(const floating[:, ::1] diff, const floating[::1] dist,
     cdef Py_ssize_t R = diff.shape[0], D = diff.shape[1], r, j
     cdef double n_ext, gx
     with nogil:
-        for r in prange(R, schedule="static"):
+        for r in prange(R, schedule="static", use_threads_if=R * D >= PARALLEL_MIN):
             n_ext = _count_extremes(&diff[r, 0], D, 1, dist[r])
             for j in range(D):
                 gx = grad_out[r] * _norm_deriv(diff[r, j], dist[r], p, n_ext)
@@ -117,7 +119,7 @@ def normalize_forward(const floating[:, :, ::1] x, double p, double eps,
     cdef Py_ssize_t O = x.shape[0], N = x.shape[1], I = x.shape[2], o, i, j
     cdef double nv, den
     with nogil:
-        for o in prange(O, schedule="static"):
+        for o in prange(O, schedule="static", use_threads_if=O * N * I >= PARALLEL_MIN):
             for i in range(I):
                 nv = _pnorm(&x[o, 0, i], N, I, p)
                 norm[o, i] = <floating> nv
@@ -133,7 +135,7 @@ def normalize_backward(const floating[:, :, ::1] x, const floating[:, ::1] norm,
     cdef Py_ssize_t O = x.shape[0], N = x.shape[1], I = x.shape[2], o, i, j
     cdef double nv, den, s, n_ext
     with nogil:
-        for o in prange(O, schedule="static"):
+        for o in prange(O, schedule="static", use_threads_if=O * N * I >= PARALLEL_MIN):
             for i in range(I):
                 nv = norm[o, i]
                 den = nv if nv > eps else eps
@@ -154,7 +156,7 @@ def cosine_forward(const floating[:, :, ::1] x1, const floating[:, :, ::1] x2, d
     cdef Py_ssize_t O = x1.shape[0], N = x1.shape[1], I = x1.shape[2], o, i, j
     cdef double dot, a, b
     with nogil:
-        for o in prange(O, schedule="static"):
+        for o in prange(O, schedule="static", use_threads_if=O * N * I >= PARALLEL_MIN):
             for i in range(I):
                 dot = 0
                 a = 0
@@ -178,7 +180,7 @@ def cosine_backward(const floating[:, :, ::1] x1, const floating[:, :, ::1] x2,
     cdef Py_ssize_t O = x1.shape[0], N = x1.shape[1], I = x1.shape[2], o, i, j
     cdef double c1, c2, g, f1, f2
     with nogil:
-        for o in prange(O, schedule="static"):
+        for o in prange(O, schedule="static", use_threads_if=O * N * I >= PARALLEL_MIN):
             for i in range(I):
                 c1 = n1[o, i] if n1[o, i] > eps else eps
                 c2 = n2[o, i] if n2[o, i] > eps else eps
@@ -222,7 +224,7 @@ def pdist_forward(const floating[:, ::1] x, double p, floating[:, ::1] scratch,
     """out[k(i, j)] = ||x[i] - x[j]||_p for i < j; scratch is (N, M) per-row workspace."""
     cdef Py_ssize_t N = x.shape[0], M = x.shape[1], i, j, m
     with nogil:
-        for i in prange(N, schedule="dynamic"):
+        for i in prange(N, schedule="dynamic", use_threads_if=out.shape[0] * M >= PARALLEL_MIN):
             for j in range(i + 1, N):
                 for m in range(M):
                     scratch[i, m] = x[i, m] - x[j, m]
@@ -235,7 +237,7 @@ def pdist_backward(const floating[:, ::1] x, const floating[::1] dist,
     cdef Py_ssize_t N = x.shape[0], M = x.shape[1], i, j, m, k
     cdef double acc, d
     with nogil:
-        for i in prange(N, schedule="static"):
+        for i in prange(N, schedule="static", use_threads_if=N * N * M >= PARALLEL_MIN):
             for m in range(M):
                 acc = 0
                 for j in range(N):

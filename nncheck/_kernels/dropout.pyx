@@ -12,7 +12,7 @@ saturation and rescales so that mean 0 / variance 1 are kept. The input is viewe
 from cython cimport floating
 from cython.parallel cimport prange
 
-cdef Py_ssize_t PARALLEL_MIN = 32768  # below this many elements threads cost more than they save
+from nncheck._kernels.parallel cimport PARALLEL_MIN
 
 
 cdef inline void _scale_row(const floating* x, floating* out, Py_ssize_t S, floating m,
@@ -31,12 +31,8 @@ def dropout_forward(const floating[:, ::1] x, const double[::1] draws, double ke
     with nogil:
         for r in range(R):
             mask[r] = draws[r] < keep_prob
-        if R * S >= PARALLEL_MIN:
-            for r in prange(R, schedule="static"):
-                _scale_row(&x[r, 0], &out[r, 0], S, fa if mask[r] else 0, fk if mask[r] else fd)
-        else:
-            for r in range(R):
-                _scale_row(&x[r, 0], &out[r, 0], S, fa if mask[r] else 0, fk if mask[r] else fd)
+        for r in prange(R, schedule="static", use_threads_if=R * S >= PARALLEL_MIN):
+            _scale_row(&x[r, 0], &out[r, 0], S, fa if mask[r] else 0, fk if mask[r] else fd)
 
 
 def dropout_backward(const floating[:, ::1] grad_out, const unsigned char[::1] mask, double a,
@@ -45,9 +41,5 @@ def dropout_backward(const floating[:, ::1] grad_out, const unsigned char[::1] m
     cdef Py_ssize_t R = grad_out.shape[0], S = grad_out.shape[1], r
     cdef floating fa = <floating> a
     with nogil:
-        if R * S >= PARALLEL_MIN:
-            for r in prange(R, schedule="static"):
-                _scale_row(&grad_out[r, 0], &grad_in[r, 0], S, fa if mask[r] else 0, 0)
-        else:
-            for r in range(R):
-                _scale_row(&grad_out[r, 0], &grad_in[r, 0], S, fa if mask[r] else 0, 0)
+        for r in prange(R, schedule="static", use_threads_if=R * S >= PARALLEL_MIN):
+            _scale_row(&grad_out[r, 0], &grad_in[r, 0], S, fa if mask[r] else 0, 0)

@@ -8,8 +8,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from nncheck._kernels.blas cimport gemm
-
-cdef Py_ssize_t PARALLEL_MIN = 32768  # elements below which OpenMP threads cost more than they save
+from nncheck._kernels.parallel cimport PARALLEL_MIN
 
 
 def linear_forward(const floating[:, ::1] x, const floating[:, ::1] weight,

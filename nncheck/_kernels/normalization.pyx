@@ -23,6 +23,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport pow, sqrt
 
+from nncheck._kernels.parallel cimport PARALLEL_MIN
+
 
 cdef enum:
     BLOCK = 64  # elements summed in the input precision (vectorised) before a double total
@@ -133,13 +135,14 @@ def channel_norm_forward(const floating[:, :, ::1] x, Py_ssize_t Cg, bint reduce
     cdef double cnt, mu, m2, delta, total, scale, shift
     with nogil:
         if compute_stats:
-            for r in prange(N * C, schedule="dynamic", chunksize=8):
+            for r in prange(N * C, schedule="dynamic", chunksize=8,
+                            use_threads_if=N * C * S >= PARALLEL_MIN):
                 n = r // C
                 c = r % C
                 mu = _sum(&x[n, c, 0], S) / S if S > 0 else 0.0
                 row_mean[n, c] = mu
                 row_m2[n, c] = _m2(&x[n, c, 0], S, mu)
-            for grp in prange(n_groups, schedule="static"):
+            for grp in prange(n_groups, schedule="static", use_threads_if=N * C >= PARALLEL_MIN):
                 g = grp if reduce_batch else grp % G
                 n_lo = 0 if reduce_batch else grp // G
                 n_hi = N if reduce_batch else n_lo + 1
@@ -159,7 +162,8 @@ def channel_norm_forward(const floating[:, :, ::1] x, Py_ssize_t Cg, bint reduce
                 var[grp] = m2 / cnt if cnt > 0 else 0
         for grp in range(n_groups):
             invstd[grp] = 1.0 / sqrt(var[grp] + eps)
-        for r in prange(N * C, schedule="dynamic", chunksize=8):
+        for r in prange(N * C, schedule="dynamic", chunksize=8,
+                        use_threads_if=N * C * S >= PARALLEL_MIN):
             n = r // C
             c = r % C
             grp = _group(n, c, Cg, G, reduce_batch)
@@ -186,13 +190,14 @@ def channel_norm_backward(const floating[:, :, ::1] x, const floating[:, :, ::1]
     cdef Py_ssize_t r, n, c, g, grp, n_lo, n_hi
     cdef double a, b, cnt, rs, acc_w, acc_b
     with nogil:
-        for r in prange(N * C, schedule="dynamic", chunksize=8):
+        for r in prange(N * C, schedule="dynamic", chunksize=8,
+                        use_threads_if=N * C * S >= PARALLEL_MIN):
             n = r // C
             c = r % C
             _dot_sums(&grad_out[n, c, 0], &x[n, c, 0], mean[_group(n, c, Cg, G, reduce_batch)],
                       S, &sum_dy[n, c], &sum_dy_xc[n, c])
         if need_affine:
-            for c in prange(C, schedule="static"):
+            for c in prange(C, schedule="static", use_threads_if=N * C >= PARALLEL_MIN):
                 acc_w = 0
                 acc_b = 0
                 for n in range(N):
@@ -220,7 +225,8 @@ def channel_norm_backward(const floating[:, :, ::1] x, const floating[:, :, ::1]
                 # dx = rs*w*dy - (x - mean) * rs^3 * b/cnt - rs*a/cnt
                 k2[grp] = -rs * rs * rs * b / cnt
                 k3[grp] = -rs * a / cnt
-            for r in prange(N * C, schedule="dynamic", chunksize=8):
+            for r in prange(N * C, schedule="dynamic", chunksize=8,
+                            use_threads_if=N * C * S >= PARALLEL_MIN):
                 n = r // C
                 c = r % C
                 grp = _group(n, c, Cg, G, reduce_batch)
@@ -236,7 +242,7 @@ def layer_norm_forward(const floating[:, ::1] x, const floating[::1] weight,
     cdef Py_ssize_t M = x.shape[0], D = x.shape[1], m
     cdef double mu, m2
     with nogil:
-        for m in prange(M, schedule="dynamic", chunksize=8):
+        for m in prange(M, schedule="dynamic", chunksize=8, use_threads_if=M * D >= PARALLEL_MIN):
             # (values are assigned, not written through pointers: prange keeps them private)
             mu = _sum(&x[m, 0], D) / D if D > 0 else 0.0
             m2 = _m2(&x[m, 0], D, mu)
@@ -296,7 +302,7 @@ def layer_norm_backward(const floating[:, ::1] x, const floating[:, ::1] grad_ou
     cdef Py_ssize_t M = x.shape[0], D = x.shape[1], T = (M + ROW_BLOCK - 1) // ROW_BLOCK
     cdef Py_ssize_t t, m, j
     with nogil:
-        for t in prange(T, schedule="dynamic"):
+        for t in prange(T, schedule="dynamic", use_threads_if=M * D >= PARALLEL_MIN):
             if need_affine:
                 for j in range(D):
                     part_w[t, j] = 0
@@ -343,7 +349,8 @@ def lrn_forward(const floating[:, :, ::1] x, Py_ssize_t size, double alpha, doub
     cdef Py_ssize_t r, n, c, cc, s, lo, hi
     cdef double acc, d
     with nogil:
-        for r in prange(N * C, schedule="dynamic", chunksize=8):
+        for r in prange(N * C, schedule="dynamic", chunksize=8,
+                        use_threads_if=N * C * S * size >= PARALLEL_MIN):
             n = r // C
             c = r % C
             lo = c - size // 2
@@ -370,13 +377,15 @@ def lrn_backward(const floating[:, :, ::1] x, const floating[:, :, ::1] denom,
     cdef Py_ssize_t r, n, c, cc, s, lo, hi
     cdef double acc, coef = 2.0 * alpha * beta / size
     with nogil:
-        for r in prange(N * C, schedule="dynamic", chunksize=8):
+        for r in prange(N * C, schedule="dynamic", chunksize=8,
+                        use_threads_if=N * C * S >= PARALLEL_MIN):
             n = r // C
             c = r % C
             for s in range(S):
                 scratch[n, c, s] = <floating> (grad_out[n, c, s] * x[n, c, s]
                                                * pow(denom[n, c, s], -beta - 1))
-        for r in prange(N * C, schedule="dynamic", chunksize=8):
+        for r in prange(N * C, schedule="dynamic", chunksize=8,
+                        use_threads_if=N * C * S * size >= PARALLEL_MIN):
             n = r // C
             c = r % C
             # c lies in the window of c' for c' in c - (size-1)//2 .. c + size//2

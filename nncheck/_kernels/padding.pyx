@@ -14,6 +14,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
+from nncheck._kernels.parallel cimport PARALLEL_MIN
+
 ctypedef fused word:
     uint8_t
     uint16_t
@@ -44,7 +46,7 @@ def pad_forward(const word[:, :, :, ::1] x, word[:, :, :, ::1] out,
     with nogil:
         run_start, run_stop = _longest_run(map_w)
         shift = map_w[run_start] - run_start if run_stop > run_start else 0
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="static", use_threads_if=P * D * H * W >= PARALLEL_MIN):
             for d in range(D):
                 sd = map_d[d]
                 for h in range(H):
@@ -85,7 +87,8 @@ def pad_backward(const floating[:, :, :, ::1] grad_out, floating[:, :, :, ::1] g
     with nogil:
         run_start, run_stop = _longest_run(map_w)
         shift = map_w[run_start] - run_start if run_stop > run_start else 0
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="static",
+                        use_threads_if=P * (plane + D * H * W) >= PARALLEL_MIN):
             dst = &grad_in[p, 0, 0, 0]
             for k in range(plane):
                 dst[k] = 0

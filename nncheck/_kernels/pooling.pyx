@@ -27,6 +27,8 @@ from cython.parallel cimport prange
 from libc.math cimport INFINITY, fabs, pow
 from libc.stdint cimport int32_t, int64_t
 
+from nncheck._kernels.parallel cimport PARALLEL_MIN
+
 ctypedef fused index_t:
     int32_t
     int64_t
@@ -146,12 +148,13 @@ def max_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     empty one when a plane has 2**31 elements or more.
     """
     cdef Py_ssize_t P = out.shape[0], OD = out.shape[1], OH = out.shape[2], OW = out.shape[3]
-    cdef Py_ssize_t p, rd, rh, rw
+    cdef Py_ssize_t plane = x.shape[1] * x.shape[2] * x.shape[3], p, rd, rh, rw
     if P == 0 or OD * OH * OW == 0:
         return
     cdef bint with_indices = indices.shape[0] > 0, narrow = scratch.shape[0] > 0
     with nogil:
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="static",
+                        use_threads_if=P * (plane + OD * OH * OW) >= PARALLEL_MIN):
             rd = p if d_lo.shape[0] > 1 else 0
             rh = p if h_lo.shape[0] > 1 else 0
             rw = p if w_lo.shape[0] > 1 else 0
@@ -241,7 +244,8 @@ def avg_pool_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
     taps = _taps(&w_lo[0], &w_hi[0], OW, 1)
     a, b, stride = _regular_run(&w_lo[0], &w_hi[0], OW, taps)
     with nogil:
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="static",
+                        use_threads_if=P * (x.shape[1] * HW + OD * OH * OW) >= PARALLEL_MIN):
             for od in range(OD):
                 for oh in range(OH):
                     orow = &out[p, od, oh, 0]
@@ -281,7 +285,8 @@ def avg_pool_backward(const floating[:, :, :, ::1] grad_out, floating[:, :, :, :
         taps = _taps(&w_lo[0], &w_hi[0], OW, 1)
         a, b, stride = _regular_run(&w_lo[0], &w_hi[0], OW, taps)
     with nogil:
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="static",
+                        use_threads_if=P * (plane + OD * OH * OW) >= PARALLEL_MIN):
             gin = &grad_in[p, 0, 0, 0]
             for k in range(plane):
                 gin[k] = 0
@@ -311,7 +316,7 @@ def index_scatter(const floating[:, ::1] src, const int64_t[:, ::1] indices,
     cdef Py_ssize_t P = src.shape[0], N = src.shape[1], M = out.shape[1], p, i
     cdef int64_t j
     with nogil:
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="static", use_threads_if=P * (M + N) >= PARALLEL_MIN):
             for i in range(M):
                 out[p, i] = 0
             for i in range(N):
@@ -330,7 +335,7 @@ def index_gather(const floating[:, ::1] src, const int64_t[:, ::1] indices,
     cdef Py_ssize_t P = out.shape[0], N = out.shape[1], M = src.shape[1], p, i
     cdef int64_t j
     with nogil:
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="static", use_threads_if=P * N >= PARALLEL_MIN):
             for i in range(N):
                 j = indices[p, i]
                 out[p, i] = src[p, j] if 0 <= j < M else 0
@@ -350,7 +355,7 @@ def fractional_intervals(const floating[::1] samples, int64_t input_size, int64_
     if O > 1:
         alpha = <floating> (input_size - pool_size) / <floating> (O - 1)
     with nogil:
-        for p in prange(P, schedule="static"):
+        for p in prange(P, schedule="static", use_threads_if=P * O >= PARALLEL_MIN):
             u = samples[p]
             for i in range(O - 1):
                 starts[p, i] = <int> ((i + u) * alpha) - <int> (u * alpha)
@@ -364,7 +369,7 @@ def fractional_intervals(const floating[::1] samples, int64_t input_size, int64_
 def lp_power(const floating[::1] x, double norm, floating[::1] out):
     cdef Py_ssize_t i
     with nogil:
-        for i in prange(x.shape[0], schedule="static"):
+        for i in prange(x.shape[0], schedule="static", use_threads_if=x.shape[0] >= PARALLEL_MIN):
             out[i] = <floating> pow(x[i], norm)
 
 
@@ -373,7 +378,7 @@ def lp_power_backward(const floating[::1] x, const floating[::1] grad, double no
     """d/dx x**p = p x**(p-1); zero for p == 0, as PyTorch's pow backward."""
     cdef Py_ssize_t i
     with nogil:
-        for i in prange(x.shape[0], schedule="static"):
+        for i in prange(x.shape[0], schedule="static", use_threads_if=x.shape[0] >= PARALLEL_MIN):
             grad_in[i] = 0 if norm == 0 else <floating> (grad[i] * (norm * pow(x[i], norm - 1)))
 
 
@@ -384,7 +389,7 @@ cdef inline double _sign(double v) noexcept nogil:
 def lp_root(const floating[::1] s, double kernel_volume, double norm, floating[::1] out):
     cdef Py_ssize_t i
     with nogil:
-        for i in prange(s.shape[0], schedule="static"):
+        for i in prange(s.shape[0], schedule="static", use_threads_if=s.shape[0] >= PARALLEL_MIN):
             out[i] = <floating> pow(_sign(s[i]) * fabs(s[i]) * kernel_volume, 1.0 / norm)
 
 
@@ -395,7 +400,7 @@ def lp_root_backward(const floating[::1] s, const floating[::1] grad, double ker
     cdef Py_ssize_t i
     cdef double c, b, g
     with nogil:
-        for i in prange(s.shape[0], schedule="static"):
+        for i in prange(s.shape[0], schedule="static", use_threads_if=s.shape[0] >= PARALLEL_MIN):
             c, b = _sign(s[i]), fabs(s[i])
             g = grad[i] * ((1.0 / norm) * pow(c * b * kernel_volume, 1.0 / norm - 1))
             g = g * kernel_volume * c

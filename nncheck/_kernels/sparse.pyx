@@ -10,6 +10,8 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport INFINITY, fabs, pow, sqrt
 
+from nncheck._kernels.parallel cimport PARALLEL_MIN
+
 ctypedef long long int64
 
 cdef Py_ssize_t COLUMN_BLOCK = 64  # columns per task in the scatter-add kernels
@@ -29,7 +31,7 @@ def embedding_forward(const floating[:, ::1] weight, const int64[::1] indices,
     """out[k] = weight[indices[k]]."""
     cdef Py_ssize_t K = indices.shape[0], D = weight.shape[1], k, j, row
     with nogil:
-        for k in prange(K, schedule="static"):
+        for k in prange(K, schedule="static", use_threads_if=K * D >= PARALLEL_MIN):
             row = indices[k]
             for j in range(D):
                 out[k, j] = weight[row, j]
@@ -54,7 +56,7 @@ def embedding_backward(const floating[:, ::1] grad_out, const int64[::1] indices
     with nogil:
         if scale_grad_by_freq:
             _count(indices, counts)
-        for t in prange(_n_blocks(D), schedule="static"):
+        for t in prange(_n_blocks(D), schedule="static", use_threads_if=K * D >= PARALLEL_MIN):
             lo = t * COLUMN_BLOCK
             hi = lo + COLUMN_BLOCK if lo + COLUMN_BLOCK < D else D
             for k in range(K):
@@ -91,7 +93,7 @@ def embedding_renorm(floating[:, ::1] weight, const int64[::1] rows, double max_
     cdef Py_ssize_t R = rows.shape[0], D = weight.shape[1], r, j, row
     cdef double norm, scale
     with nogil:
-        for r in prange(R, schedule="static"):
+        for r in prange(R, schedule="static", use_threads_if=R * D >= PARALLEL_MIN):
             row = rows[r]
             norm = _row_norm(&weight[row, 0], D, norm_type)
             if norm > max_norm:
@@ -115,7 +117,8 @@ def embedding_bag_forward(const floating[:, ::1] weight, const int64[::1] indice
     cdef bint weighted = per_sample_weights.shape[0] > 0
     cdef double f
     with nogil:
-        for b in prange(B, schedule="dynamic"):
+        for b in prange(B, schedule="dynamic",
+                        use_threads_if=(indices.shape[0] + B) * D >= PARALLEL_MIN):
             for j in range(D):
                 out[b, j] = 0
                 if mode == MODE_MAX:
@@ -155,7 +158,8 @@ def embedding_bag_backward(const floating[:, ::1] grad_out, const int64[::1] ind
     with nogil:
         if scale_grad_by_freq:
             _count(indices, counts)
-        for t in prange(_n_blocks(D), schedule="static"):
+        for t in prange(_n_blocks(D), schedule="static",
+                        use_threads_if=(indices.shape[0] + B) * D >= PARALLEL_MIN):
             lo = t * COLUMN_BLOCK
             hi = lo + COLUMN_BLOCK if lo + COLUMN_BLOCK < D else D
             for b in range(B):
@@ -188,7 +192,7 @@ def embedding_bag_sample_weights_backward(const floating[:, ::1] grad_out,
     with nogil:
         for k in range(indices.shape[0]):
             grad_psw[k] = 0
-        for b in prange(B, schedule="dynamic"):
+        for b in prange(B, schedule="dynamic", use_threads_if=indices.shape[0] * D >= PARALLEL_MIN):
             for k in range(offsets[b], offsets[b + 1]):
                 row = indices[k]
                 if row == padding_idx:

@@ -20,6 +20,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from nncheck._kernels.blas cimport gemm
+from nncheck._kernels.parallel cimport PARALLEL_MIN
 
 cdef double CUBIC_A = -0.75  # PyTorch's bicubic constant (interpolate and grid_sample)
 cdef double AA_CUBIC_A = -0.5  # its antialiased bicubic filter (as PIL's)
@@ -407,7 +408,8 @@ cdef int _resample(const floating[:, :, :, ::1] src, floating[:, :, :, ::1] dst,
     if idx_w.shape[1]:
         failed |= _rows(idx_w, w_w, n_from[2], transposed, &rows[2], &cols[2], &w[2])
     if not failed:
-        with nogil, parallel():
+        # each pass over a plane touches at most buf_size elements
+        with nogil, parallel(use_threads_if=P * buf_size >= PARALLEL_MIN):
             buf = <floating*> malloc(2 * buf_size * sizeof(floating))
             if buf == NULL:
                 failed_flag[0] = 1
@@ -637,7 +639,7 @@ def grid_sample_forward(const floating[:, :, :, :, ::1] inp, const floating[:, :
     if C == 0:
         return
     with nogil:
-        for t in prange(N * P, schedule="static"):
+        for t in prange(N * P, schedule="static", use_threads_if=N * P * C >= PARALLEL_MIN):
             n = t // P
             p = t % P
             _grid_point(&inp[n, 0, 0, 0, 0], &grid[n, p, 0], &out[n, 0, p], C, P, k, D, H, W,
@@ -657,7 +659,8 @@ def grid_sample_backward(const floating[:, :, :, :, ::1] inp, const floating[:, 
         grad_grid[...] = 0
         return
     with nogil:
-        for n in prange(N, schedule="static"):
+        for n in prange(N, schedule="static",
+                        use_threads_if=N * C * (P + D * H * W) >= PARALLEL_MIN):
             _grid_sample_backward_one(&inp[n, 0, 0, 0, 0], &grid[n, 0, 0], &grad_out[n, 0, 0],
                                       &grad_in[n, 0, 0, 0, 0], &grad_grid[n, 0, 0], C, P, k,
                                       D, H, W, mode, padding, align_corners)
@@ -733,7 +736,7 @@ def grid_sample_bicubic_forward(const floating[:, :, :, ::1] inp,
     if C == 0:
         return
     with nogil:
-        for t in prange(N * P, schedule="static"):
+        for t in prange(N * P, schedule="static", use_threads_if=N * P * C >= PARALLEL_MIN):
             n = t // P
             p = t % P
             _bicubic_point(&inp[n, 0, 0, 0], &grid[n, p, 0], &out[n, 0, p], NULL, NULL, NULL,
@@ -753,7 +756,7 @@ def grid_sample_bicubic_backward(const floating[:, :, :, ::1] inp,
         grad_grid[...] = 0
         return
     with nogil:
-        for n in prange(N, schedule="static"):
+        for n in prange(N, schedule="static", use_threads_if=N * P * C >= PARALLEL_MIN):
             for p in range(P):
                 _bicubic_point(&inp[n, 0, 0, 0], &grid[n, p, 0], NULL, &grad_in[n, 0, 0, 0],
                                &grad_grid[n, p, 0], &grad_out[n, 0, p], C, P, H, W, padding,
