@@ -33,16 +33,23 @@ def fwd_bwd_step(lib, fn, arrays, params=(), grad_inputs=None):
     return step
 
 
-def best_ms(steps, repeat):
-    """Best time of each step in milliseconds, after a warm-up, running them alternately."""
+def best_ms(steps, repeat, block=20):
+    """Per-step time of each step in milliseconds: the mean over ``block`` consecutive calls,
+    best of ``repeat`` blocks, after a warm-up; the steps' blocks alternate.
+
+    Blocks rather than single alternating calls: each library's OpenMP threads keep
+    spinning for a while after a parallel region, and a step that starts right after the
+    other library's would pay for them (both runtimes are in this one process).
+    """
     best = [float("inf")] * len(steps)
     for step in steps:
         step()
     for _ in range(repeat):
         for k, step in enumerate(steps):
             start = time.perf_counter()
-            step()
-            best[k] = min(best[k], time.perf_counter() - start)
+            for _ in range(block):
+                step()
+            best[k] = min(best[k], (time.perf_counter() - start) / block)
     return [b * 1e3 for b in best]
 
 

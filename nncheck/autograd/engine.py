@@ -42,17 +42,17 @@ def _make_grads(tensors, grad_tensors):
 
 def _topological_order(roots):
     """Nodes reachable from ``roots`` in an order where each node precedes its inputs."""
-    order, seen = [], set()
+    order, seen = [], set()  # nodes hash by identity
     for root in roots:
-        if root is None or id(root) in seen:
+        if root is None or root in seen:
             continue
         stack = [(root, iter(root.next_functions))]
-        seen.add(id(root))
+        seen.add(root)
         while stack:
             node, it = stack[-1]
             for nxt, _ in it:
-                if nxt is not None and id(nxt) not in seen:
-                    seen.add(id(nxt))
+                if nxt is not None and nxt not in seen:
+                    seen.add(nxt)
                     stack.append((nxt, iter(nxt.next_functions)))
                     break
             else:
@@ -73,10 +73,10 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
     captured = {}
     capture = capture_keys = None
     if inputs is not None:
-        capture_keys = [(id(t._grad_node()), t._output_nr) for t in inputs]
+        capture_keys = [(t._grad_node(), t._output_nr) for t in inputs]
         capture = set(capture_keys)
 
-    buffers = {}  # id(node) -> list of accumulated grads per output
+    buffers = {}  # node -> list of accumulated grads per output
     roots = []
     for t, g in zip(tensors, grads):
         node = t._grad_node()
@@ -87,7 +87,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
     adoptable = _Adoption(retain_graph or create_graph, [g._data for g in grads])
     with set_grad_enabled(create_graph):
         for node in _topological_order(roots):
-            buf = buffers.pop(id(node), None)
+            buf = buffers.pop(node, None)
             if buf is None:
                 continue
             for hook in node._pre_hooks:
@@ -111,8 +111,8 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
                         t.grad = g if t.grad is None else t.grad + g
             if capture is not None:
                 for idx, g in enumerate(buf):
-                    if (id(node), idx) in capture:
-                        captured[(id(node), idx)] = g
+                    if (node, idx) in capture:
+                        captured[(node, idx)] = g
             if isinstance(node, AccumulateGrad):
                 if accumulate and buf[0] is not None:
                     _accumulate_leaf(node.variable, buf[0], create_graph, adoptable)
@@ -150,7 +150,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
 
 def _add_to_buffer(buffers, node, slot, grad):
     n_out = getattr(node, "n_outputs", 1)
-    buf = buffers.setdefault(id(node), [None] * n_out)
+    buf = buffers.setdefault(node, [None] * n_out)
     buf[slot] = grad if buf[slot] is None else buf[slot] + grad
 
 
@@ -190,13 +190,16 @@ def _accumulate_leaf(leaf, grad, create_graph, adoption):
         res = hook(grad)
         if res is not None:
             grad = res
-    if not create_graph:
+    if not create_graph and (grad.grad_fn is not None or grad.requires_grad):
         grad = grad.detach()
     if grad._data.dtype != leaf._data.dtype:
         grad = grad.to(leaf.dtype)
     if leaf.grad is None:
-        with no_grad():
-            leaf.grad = grad if create_graph or adoption.take(grad._data) else grad.clone()
+        if create_graph or adoption.take(grad._data):
+            leaf.grad = grad
+        else:
+            with no_grad():
+                leaf.grad = grad.clone()
     else:
         leaf.grad = leaf.grad + grad if create_graph else _inplace_sum(leaf.grad, grad)
     for hook in leaf._post_accumulate_hooks.values():
