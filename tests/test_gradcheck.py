@@ -325,3 +325,26 @@ def test_workers_after_the_parent_ran_openmp_kernels():
     module(nncheck.randn(8, 8, 32, 32, dtype=nncheck.float64))  # large enough for threads
     report = check_gradients(module, (_x(3, 8, 2, 2),), workers=2)
     assert report.passed
+
+
+def test_big_jacobians_are_checked_in_column_blocks_with_the_same_verdict():
+    module = nn.Conv2d(2, 3, 3).double()
+    x = _x(2, 2, 6, 6)
+    whole = check_gradients(module, (x,))
+    # 96 outputs: a 40 KB budget leaves 13 columns per block
+    blocked = check_gradients(module, (x,), max_jacobian_bytes=40_000)
+    assert whole.passed and blocked.passed
+    assert blocked.backward_calls > whole.backward_calls  # the VJPs are redone per block
+    for a, b in zip(whole.checks, blocked.checks):
+        assert (a.wrt, a.shape, a.n_entries) == (b.wrt, b.shape, b.n_entries)
+        assert b.max_abs_err < 1e-8
+
+
+def test_a_planted_bug_is_localised_in_the_whole_tensor_when_blocked():
+    Scaled.bug = "one_element"
+    report = check_gradients(Scaled.apply, (_x(3, 3), _x(3, 3, seed=1)),
+                             max_jacobian_bytes=9 * 32 * 2)  # 2 columns per block
+    failed = [c for c in report.checks if not c.passed]
+    assert [c.wrt for c in failed] == ["input[0]"]
+    assert failed[0].worst_index == [1, 2] and failed[0].n_failed == 9
+    assert failed[0].n_entries == 81

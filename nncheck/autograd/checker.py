@@ -154,11 +154,15 @@ class _Problem:
         return k, [int(v) for v in np.unravel_index(row - self.offsets[k],
                                                     self.outputs[k].shape)]
 
-    def analytic(self, rows=None):
+    def analytic(self, rows=None, block=None):
         """Analytic Jacobian per target: (len(rows), target numel), from one-hot VJPs, all
-        rows unless ``rows`` is given (``nncheck.distributed`` gives each rank a share)."""
+        rows unless ``rows`` is given (``nncheck.distributed`` gives each rank a share).
+        ``block=(target, lo, hi)`` keeps only that target's columns [lo, hi), one array."""
         rows = np.arange(self.offsets[-1]) if rows is None else np.asarray(rows, int)
-        jac = [np.zeros((len(rows), t.numel())) for _, t in self.targets]
+        keep = block or (None, 0, None)
+        jac = [np.zeros((len(rows), (keep[2] or t.numel()) - keep[1]))
+               if block is None or ti == block[0] else None
+               for ti, (_, t) in enumerate(self.targets)]
         vjp, stack = self._node_vjp() or (self._engine_vjp, 1)
         which = np.searchsorted(self.offsets, rows, side="right") - 1
         for k, out in enumerate(self.outputs):
@@ -167,16 +171,17 @@ class _Problem:
                 continue
             # K one-hot cotangents at a time, K bounded so the stacked gradients stay small
             per_row = out.numel() + sum(t.numel() for _, t in self.targets)
-            block = max(1, min(stack, (1 << 21) // per_row))
-            for start in range(0, len(mine), block):
-                part = mine[start:start + block]
+            chunk = max(1, min(stack, (1 << 21) // per_row))
+            for start in range(0, len(mine), chunk):
+                part = mine[start:start + chunk]
                 onehots = np.zeros((len(part),) + tuple(out.shape), out._data.dtype)
                 onehots.reshape(len(part), -1)[np.arange(len(part)),
                                                rows[part] - self.offsets[k]] = 1
                 for ti, g in vjp(out, onehots):
-                    jac[ti][part] += g.reshape(len(part), -1)
+                    if jac[ti] is not None:
+                        jac[ti][part] += g.reshape(len(part), -1)[:, keep[1]:keep[2]]
                 self.backward_calls += 1
-        return jac
+        return jac if block is None else jac[block[0]]
 
     def _engine_vjp(self, out, onehots):
         from ..tensor import Tensor
@@ -348,6 +353,7 @@ class _Columns:
 
     def __init__(self, tensor, lo, hi):
         self._data = _FlatElements(tensor._data, lo, hi)
+        self.shape = self._data.shape
 
 
 def _numeric_block(problem, analytic, columns, eps, atol, rtol, progress=None, seed=0):
@@ -495,8 +501,52 @@ def _compare(problem, name, tensor, analytic, numeric, eps, atol, rtol, kinks):
     return check
 
 
+def _merged(name, shape, parts):
+    """One target's check from the checks of its column blocks, ``[(first column, check)]``:
+    counts add up, the worst element is the worst block's, indexed in the whole tensor."""
+    first, worst = max(parts, key=lambda part: (not part[1].passed, part[1].max_abs_err))
+    check = TensorCheck(name, shape, worst_output=worst.worst_output,
+                        worst_output_index=worst.worst_output_index, analytic=worst.analytic,
+                        numeric=worst.numeric, signature=worst.signature)
+    check.worst_index = [int(v) for v in np.unravel_index(first + worst.worst_index[0], shape)]
+    for _, part in parts:
+        check.n_entries += part.n_entries
+        check.n_failed += part.n_failed
+        check.n_kinks += part.n_kinks
+        check.max_abs_err = max(check.max_abs_err, part.max_abs_err)
+        check.max_rel_err = max(check.max_rel_err, part.max_rel_err)
+    check.passed = all(part.passed for _, part in parts)
+    return check
+
+
+def _blocked_checks(problem, numeric_problem, width, eps, atol, rtol, kinks, advance, seed):
+    """Per target, ``width`` columns at a time: the analytic block (every row's VJP, keeping
+    those columns), its numerical twin and their comparison, so no Jacobian is ever held
+    whole.  Signatures see one block as a flat vector (no border or transpose patterns)."""
+    checks = []
+    for ti, (name, t) in enumerate(problem.targets):
+        ref_t = numeric_problem.targets[ti][1]
+        parts = []
+        for lo in range(0, t.numel(), width):
+            hi = min(lo + width, t.numel())
+            analytic = problem.analytic(block=(ti, lo, hi))
+            columns = _Columns(ref_t, lo, hi)
+            with no_grad():
+                numeric = _numeric(numeric_problem, columns, analytic, eps, atol, rtol,
+                                   advance, seed)
+            parts.append((lo, _compare(numeric_problem, name, columns, analytic, numeric, eps,
+                                       atol, rtol, kinks)))
+        checks.append(_merged(name, tuple(t.shape), parts) if parts
+                      else TensorCheck(name, tuple(t.shape)))
+    return checks
+
+
+JACOBIAN_BYTES = 1 << 28  # beyond this, Jacobians are checked in column blocks
+
+
 def check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None, kinks=True,
-                    fast=False, semantic=False, seed=0, reference=None, workers=1):
+                    fast=False, semantic=False, seed=0, reference=None, workers=1,
+                    max_jacobian_bytes=JACOBIAN_BYTES):
     """Compare the analytic Jacobian (backward) with central differences, entry by entry.
 
     ``progress(done, total)`` is called as numerical columns complete.  ``kinks``
@@ -506,7 +556,9 @@ def check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None,
     ``reference=(func64, inputs64)`` takes the numerical side from a float64 twin,
     to check float32 kernels: tolerances then grow to float32's precision.
     ``workers`` > 1 shares the numerical Jacobian's columns out over that many forked
-    processes (where the platform can fork).
+    processes (where the platform can fork).  Jacobians whose analytic and numerical
+    copies would pass ``max_jacobian_bytes`` are checked a block of columns at a time
+    (every VJP is then repeated per block, on one process).
     """
     problem = _Problem(func, inputs)
     numeric_problem = problem
@@ -524,6 +576,13 @@ def check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None,
         if progress is not None:
             progress(done[0], total)
 
+    # analytic, numeric and two comparison temporaries of (outputs x columns) float64
+    width = max(1, max_jacobian_bytes // (32 * max(1, int(problem.offsets[-1]))))
+    if not fast and total > width:
+        checks = _blocked_checks(problem, numeric_problem, width, eps, atol, rtol, kinks,
+                                 advance, seed)
+        return _report(func, inputs, problem, numeric_problem, checks, eps, atol, rtol,
+                       semantic, seed)
     full = [True] * len(problem.targets)
     if fast:
         full = _fast_screen(problem, eps, atol, rtol, seed)
@@ -548,6 +607,11 @@ def check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None,
                                    advance, seed)
         checks.append(_compare(numeric_problem, name, ref_t, analytic[ti], numeric, eps, atol,
                                rtol, kinks))
+    return _report(func, inputs, problem, numeric_problem, checks, eps, atol, rtol, semantic,
+                   seed)
+
+
+def _report(func, inputs, problem, numeric_problem, checks, eps, atol, rtol, semantic, seed):
     _random.set_rng_state(problem.rng_state)
     report = GradcheckReport(checks, all(c.passed for c in checks), eps, atol, rtol,
                              problem.forward_calls + (numeric_problem.forward_calls
