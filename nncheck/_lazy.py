@@ -42,8 +42,16 @@ def lazy_package(package, families, submodules=()):
     module._sources = {name: f"{package}.{family}"
                        for family, names in families.items() for name in names}
     module._submodules = frozenset(submodules)
+    module._families = families
     module.__class__ = _LazyPackage
     return [*module._sources, *submodules]
+
+
+def family_names(module_name):
+    """A family module's ``__all__``: what its package's index lists for it, the one
+    place the names are written (the package resolves them without importing it)."""
+    package, _, family = module_name.rpartition(".")
+    return list(sys.modules[package]._families[family])
 
 
 class _LazyPackage(types.ModuleType):

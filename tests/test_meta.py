@@ -106,10 +106,11 @@ def test_lazy_name_index_matches_the_families(package):
     files = {i.name for i in pkgutil.iter_modules(package.__path__) if not i.name.startswith("_")}
     assert set(package._FAMILIES) == files
     for family, names in package._FAMILIES.items():
-        defined = importlib.import_module(f"{package.__name__}.{family}").__all__
-        assert tuple(names) == tuple(defined), f"update _FAMILIES[{family!r}] in {package.__file__}"
-        assert all(getattr(package, name) is getattr(sys.modules[f"{package.__name__}.{family}"],
-                                                     name) for name in names)
+        module = importlib.import_module(f"{package.__name__}.{family}")
+        assert module.__all__ == list(names)
+        missing = [name for name in names if not hasattr(module, name)]
+        assert not missing, f"_FAMILIES[{family!r}] in {package.__file__} lists {missing}"
+        assert all(getattr(package, name) is getattr(module, name) for name in names)
 
 
 def test_lazy_packages_keep_their_names():

@@ -1,7 +1,6 @@
 """``nncheck.nn.functional`` (as ``torch.nn.functional``), one file per layer family.
 
-A family loads when one of its names is first read; ``_FAMILIES`` lists each family's
-``__all__`` and tests/test_meta.py checks that it matches the files.
+Names resolve lazily through ``_FAMILIES``, as in ``nncheck.nn.modules``.
 """
 
 from ..._lazy import lazy_package

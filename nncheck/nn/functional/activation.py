@@ -4,7 +4,7 @@ import warnings
 
 from ... import _dtype as dt
 from ..._kernels import lazy
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...ops import Op
 from ...random import generator
 from ._validation import kernel_array, normalize_dim, split_around
@@ -328,10 +328,4 @@ def glu(input, dim=-1):
     return _GLU.apply(input, d)
 
 
-__all__ = [
-    "relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "elu", "elu_", "celu", "celu_",
-    "selu", "selu_", "sigmoid", "tanh", "hardtanh", "hardtanh_", "hardsigmoid", "hardswish",
-    "silu", "mish", "softplus", "softsign", "logsigmoid", "hardshrink", "softshrink",
-    "tanhshrink", "threshold", "threshold_", "gelu", "rrelu", "rrelu_", "softmax",
-    "log_softmax", "softmin", "prelu", "glu",
-]
+__all__ = family_names(__name__)

@@ -15,7 +15,7 @@ import warnings
 from contextlib import nullcontext
 
 from ..._kernels import lazy
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...ops import Op, sum_to_shape
 from ...tensor import Tensor, cat
 from ._validation import kernel_array
@@ -535,4 +535,4 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     return out, weights
 
 
-__all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
+__all__ = family_names(__name__)

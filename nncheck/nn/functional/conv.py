@@ -22,7 +22,7 @@ import numbers
 from contextlib import nullcontext
 
 from ..._kernels import lazy
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...ops import Op
 from ...shapes import ShapeError, is_symbolic, note, window_output
 from ...tensor import Tensor
@@ -554,5 +554,4 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     return _Blocks.apply(input, geom, False, input.ndim == 3, out_shape, layer)
 
 
-__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-           "conv_transpose3d", "unfold", "fold"]
+__all__ = family_names(__name__)

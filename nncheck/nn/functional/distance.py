@@ -7,7 +7,7 @@ contiguous arrays and the gradients are summed back to each input's own shape.
 import math
 
 from ..._kernels import lazy
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...ops import Op, sum_to_shape
 from ._validation import kernel_array, normalize_dim, split_around
 
@@ -128,4 +128,4 @@ def pdist(input, p=2):
     return _Pdist.apply(input, float(p))
 
 
-__all__ = ["pairwise_distance", "cosine_similarity", "pdist"]
+__all__ = family_names(__name__)

@@ -10,7 +10,7 @@ import math
 import warnings
 
 from ..._kernels import lazy
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...ops import Op
 from ...random import generator
 from ._validation import kernel_array
@@ -130,5 +130,4 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     return _dropout(input, p, training, inplace, channel_dims=2 if input.ndim == 5 else 1)
 
 
-__all__ = ["dropout", "alpha_dropout", "feature_alpha_dropout", "dropout1d", "dropout2d",
-           "dropout3d"]
+__all__ = family_names(__name__)

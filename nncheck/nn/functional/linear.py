@@ -1,7 +1,7 @@
 """linear and bilinear on the GEMM kernels in ``nncheck._kernels.linear``."""
 
 from ..._kernels import lazy
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...ops import Op
 from ._validation import kernel_array
 
@@ -132,4 +132,4 @@ def bilinear(input1, input2, weight, bias=None):
     return _Bilinear.apply(input1, input2, weight, bias)
 
 
-__all__ = ["linear", "bilinear"]
+__all__ = family_names(__name__)

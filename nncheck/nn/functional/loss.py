@@ -19,7 +19,7 @@ import warnings
 from typing import NamedTuple
 
 from ..._kernels import lazy
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...autograd.grad_mode import is_grad_enabled
 from ...ops import Op, sum_to_shape
 from ...tensor import Tensor
@@ -933,11 +933,4 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
                       bool(zero_infinity), (N,) if batched else ())
 
 
-__all__ = [
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cosine_embedding_loss",
-    "cross_entropy", "ctc_loss", "gaussian_nll_loss", "hinge_embedding_loss", "huber_loss",
-    "kl_div", "l1_loss", "margin_ranking_loss", "mse_loss", "multi_margin_loss",
-    "multilabel_margin_loss", "multilabel_soft_margin_loss", "nll_loss", "poisson_nll_loss",
-    "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss",
-    "triplet_margin_with_distance_loss",
-]
+__all__ = family_names(__name__)

@@ -12,7 +12,7 @@ import numbers
 from dataclasses import dataclass
 
 from ..._kernels import lazy
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...ops import Op
 from ._validation import kernel_array, normalize_dim, split_around
 
@@ -347,5 +347,4 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     return out.copy_(result)
 
 
-__all__ = ["batch_norm", "instance_norm", "group_norm", "layer_norm", "local_response_norm",
-           "normalize"]
+__all__ = family_names(__name__)

@@ -10,7 +10,7 @@ import math
 import operator
 
 from ..._kernels import lazy
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...ops import Op
 from ._validation import kernel_array
 
@@ -186,4 +186,4 @@ def pad(input, pad, mode="constant", value=None):
     return out
 
 
-__all__ = ["pad"]
+__all__ = family_names(__name__)

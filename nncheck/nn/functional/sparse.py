@@ -6,7 +6,7 @@ The weight gradient is always returned dense, also when ``sparse=True`` is passe
 """
 
 from ..._kernels import lazy
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...ops import Op
 from ...tensor import Tensor
 from ._validation import kernel_array
@@ -228,4 +228,4 @@ def one_hot(tensor, num_classes=-1):
     return Tensor._wrap(out.reshape(tuple(tensor.shape) + (num_classes,)))
 
 
-__all__ = ["embedding", "embedding_bag", "one_hot"]
+__all__ = family_names(__name__)

@@ -11,7 +11,7 @@ import numbers
 import warnings
 
 from ..._kernels import lazy
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...ops import Op
 from ...shapes import is_symbolic, note
 from ._validation import kernel_array
@@ -484,6 +484,4 @@ def affine_grid(theta, size, align_corners=None):
     return _AffineGrid.apply(theta, spatial, align)
 
 
-__all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
-           "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
-           "grid_sample", "affine_grid"]
+__all__ = family_names(__name__)

@@ -1,8 +1,9 @@
 """Layer classes, one file per family (mirrors torch/nn/modules).
 
 A family loads when one of its names is first read, so that building one layer
-(``nncheck shape Conv2d ...``) imports that family only.  ``_FAMILIES`` lists each
-family's ``__all__``; tests/test_meta.py checks that it matches the files.
+(``nncheck shape Conv2d ...``) imports that family only.  ``_FAMILIES`` is where each
+family's public names are written: the family's ``__all__`` is read from it
+(``family_names``), and tests/test_meta.py checks every name is defined there.
 """
 
 from ..._lazy import lazy_package

@@ -1,6 +1,7 @@
 """Activation layers (seed section 非线性激活函数, and the rest of torch.nn's)."""
 
 from ... import factories
+from ..._lazy import family_names
 from ...registry import register
 from ...shapes import ShapeError, expect_rank, note, same_shape
 from .. import functional as F
@@ -339,9 +340,4 @@ class GLU(Module):
         return f"dim={self.dim}"
 
 
-__all__ = [
-    "ReLU", "SELU", "SiLU", "Mish", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "Softsign",
-    "LogSigmoid", "Tanhshrink", "LeakyReLU", "ELU", "CELU", "Hardtanh", "ReLU6", "Threshold",
-    "Softplus", "Hardshrink", "Softshrink", "GELU", "RReLU", "Softmax", "Softmin", "LogSoftmax",
-    "Softmax2d", "PReLU", "GLU",
-]
+__all__ = family_names(__name__)

@@ -9,7 +9,7 @@ attention kernels.
 from collections import namedtuple
 
 from ... import factories
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...autograd.grad_mode import no_grad
 from ...registry import register
 from ...shapes import ShapeError, note
@@ -307,4 +307,4 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         return t, ()
 
 
-__all__ = ["MultiheadAttention", "AdaptiveLogSoftmaxWithLoss"]
+__all__ = family_names(__name__)

@@ -3,6 +3,7 @@
 import operator
 from collections import OrderedDict
 
+from ..._lazy import family_names
 from ...tensor import Tensor
 from ..parameter import Parameter
 from .module import Module, _addindent
@@ -315,4 +316,4 @@ class ParameterDict(Module):
         raise NotImplementedError("ParameterDict is a container and has no forward (abstract)")
 
 
-__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
+__all__ = family_names(__name__)

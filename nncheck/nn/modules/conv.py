@@ -8,6 +8,7 @@ torch.nn; the arithmetic lives in ``nncheck.nn.functional.conv`` so that
 import math
 
 from ... import factories
+from ..._lazy import family_names
 from ...registry import register
 from ...shapes import ShapeError, SymbolicDimensionError, expect_rank, is_symbolic, note
 from .. import functional as F
@@ -345,5 +346,4 @@ class Fold(_SlidingBlocks):
                 f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")
 
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
-           "ConvTranspose3d", "Fold", "Unfold"]
+__all__ = family_names(__name__)

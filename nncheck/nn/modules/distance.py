@@ -1,5 +1,6 @@
 """Distance functions (seed section Distance functions): PairwiseDistance, CosineSimilarity."""
 
+from ..._lazy import family_names
 from ...registry import register
 from ...shapes import ShapeError, broadcast_shapes, note
 from .. import functional as F
@@ -60,4 +61,4 @@ class CosineSimilarity(Module):
         return (out,)
 
 
-__all__ = ["PairwiseDistance", "CosineSimilarity"]
+__all__ = family_names(__name__)

@@ -1,5 +1,6 @@
 """Dropout layers (seed section Dropout): identity in eval mode, seeded masks in training."""
 
+from ..._lazy import family_names
 from ...registry import register
 from ...shapes import expect_rank, note
 from .. import functional as F
@@ -74,5 +75,4 @@ class FeatureAlphaDropout(_DropoutNd):
         return F.feature_alpha_dropout(input, self.p, self.training)
 
 
-__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
-           "FeatureAlphaDropout"]
+__all__ = family_names(__name__)

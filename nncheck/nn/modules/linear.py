@@ -4,6 +4,7 @@ import math
 import numbers
 
 from ... import factories
+from ..._lazy import family_names
 from ...registry import register
 from ...shapes import ShapeError, expect_rank, note
 from .. import functional as F
@@ -171,4 +172,4 @@ def _check_features(layer, **sizes):
             raise ValueError(f"{layer}: {name} must be a non-negative int, got {value!r}")
 
 
-__all__ = ["Identity", "Linear", "Bilinear", "Flatten", "Unflatten"]
+__all__ = family_names(__name__)

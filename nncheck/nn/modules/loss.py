@@ -9,7 +9,7 @@ deprecation warning) and calls the function of the same name in
 import math
 import warnings
 
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...registry import register
 from ...shapes import ShapeError, broadcast_shapes, note
 from .. import functional as F
@@ -548,10 +548,4 @@ class CTCLoss(_Loss):
         return self._reduced((N,) if len(lp) == 3 else (), explain, "sequence")
 
 
-__all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "CTCLoss", "CosineEmbeddingLoss", "CrossEntropyLoss",
-    "GaussianNLLLoss", "HingeEmbeddingLoss", "HuberLoss", "KLDivLoss", "L1Loss",
-    "MSELoss", "MarginRankingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss",
-    "MultiMarginLoss", "NLLLoss", "NLLLoss2d", "PoissonNLLLoss", "SmoothL1Loss",
-    "SoftMarginLoss", "TripletMarginLoss", "TripletMarginWithDistanceLoss",
-]
+__all__ = family_names(__name__)

@@ -4,7 +4,7 @@ import itertools
 from collections import OrderedDict, namedtuple
 
 from ... import _dtype as dt
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...autograd.function import _RemovableHandle
 from ...tensor import Tensor, _parse_to
 from ..parameter import Buffer, Parameter
@@ -538,4 +538,4 @@ def _flat_tensors(obj):
     return []
 
 
-__all__ = ["Module"]
+__all__ = family_names(__name__)

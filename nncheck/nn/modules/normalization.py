@@ -7,6 +7,7 @@ import warnings
 
 from ... import _dtype as dt
 from ... import factories
+from ..._lazy import family_names
 from ...registry import register
 from ...shapes import ShapeError, expect_rank, note
 from .. import functional as F
@@ -325,5 +326,4 @@ class LocalResponseNorm(Module):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
-           "InstanceNorm3d", "LayerNorm", "GroupNorm", "LocalResponseNorm"]
+__all__ = family_names(__name__)

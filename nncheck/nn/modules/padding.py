@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable
 
+from ..._lazy import family_names
 from ...registry import register
 from ...shapes import ShapeError, note
 from .. import functional as F
@@ -156,10 +157,4 @@ class ZeroPad3d(_ZeroPadNd):
     _dims = 3
 
 
-__all__ = [
-    "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
-    "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d",
-    "CircularPad1d", "CircularPad2d", "CircularPad3d",
-    "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
-    "ZeroPad1d", "ZeroPad2d", "ZeroPad3d",
-]
+__all__ = family_names(__name__)

@@ -1,7 +1,7 @@
 """Pooling layers (seed section 池化层, and the rest of torch.nn's pooling layers)."""
 
 from ... import factories
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...registry import register
 from ...shapes import ShapeError
 from .. import functional as F
@@ -378,12 +378,4 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     _nd = 3
 
 
-__all__ = [
-    "MaxPool1d", "MaxPool2d", "MaxPool3d",
-    "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
-    "AvgPool1d", "AvgPool2d", "AvgPool3d",
-    "FractionalMaxPool2d", "FractionalMaxPool3d",
-    "LPPool1d", "LPPool2d", "LPPool3d",
-    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
-]
+__all__ = family_names(__name__)

@@ -16,7 +16,7 @@ import warnings
 from ... import factories
 from ... import random as _random
 from ..._kernels import lazy
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...ops import Op
 from ...registry import register
 from ...shapes import ShapeError, note
@@ -29,7 +29,7 @@ from .module import Module
 
 _k = lazy("rnn")
 
-__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
+__all__ = family_names(__name__)
 
 
 class _Plan:

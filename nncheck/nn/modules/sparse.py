@@ -1,6 +1,7 @@
 """Sparse layers (seed section Sparse layers): Embedding and EmbeddingBag."""
 
 from ... import factories
+from ..._lazy import family_names
 from ...registry import register
 from ...shapes import ShapeError, note
 from .. import init
@@ -160,4 +161,4 @@ class EmbeddingBag(_EmbeddingBase):
         return bag
 
 
-__all__ = ["Embedding", "EmbeddingBag"]
+__all__ = family_names(__name__)

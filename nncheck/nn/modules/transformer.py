@@ -10,7 +10,7 @@ counterpart here.
 import copy
 
 from ... import factories
-from ..._lazy import np
+from ..._lazy import family_names, np
 from ...registry import register
 from ...shapes import ShapeError, note
 from .. import functional as F
@@ -341,5 +341,4 @@ class Transformer(Module):
         return (tgt,)
 
 
-__all__ = ["Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
-           "TransformerDecoderLayer"]
+__all__ = family_names(__name__)

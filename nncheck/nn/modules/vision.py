@@ -1,5 +1,6 @@
 """Vision layers (seed section Vision layers): pixel/channel shuffles and upsampling."""
 
+from ..._lazy import family_names
 from ...registry import register
 from ...shapes import ShapeError, is_symbolic, note
 from .. import functional as F
@@ -150,5 +151,4 @@ class UpsamplingBilinear2d(Upsample):
         super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
 
 
-__all__ = ["PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Upsample",
-           "UpsamplingNearest2d", "UpsamplingBilinear2d"]
+__all__ = family_names(__name__)
