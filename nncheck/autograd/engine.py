@@ -31,7 +31,7 @@ def _make_grads(tensors, grad_tensors):
             g = Tensor._wrap(np.ones(t.shape, t._data.dtype))
         elif not isinstance(g, Tensor):
             g = Tensor._wrap(np.asarray(g, dtype=t._data.dtype))
-        if tuple(g.shape) != tuple(t.shape):
+        if g._data.shape != t._data.shape:
             raise RuntimeError(
                 f"Mismatch in shape: grad_output has a shape of {tuple(g.shape)} and output "
                 f"has a shape of {tuple(t.shape)}"

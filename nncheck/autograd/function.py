@@ -227,7 +227,8 @@ class Function(metaclass=FunctionMeta):
             for t in tensors
         )
         meta = tuple(
-            (w.shape, w._data.dtype) if isinstance(w, Tensor) else ((), None) for w in wrapped
+            (w._data.shape, w._data.dtype) if isinstance(w, Tensor) else ((), None)
+            for w in wrapped
         )
         node = BackwardNode(cls, ctx, edges, len(wrapped), meta)
         for i, w in enumerate(wrapped):

@@ -262,12 +262,12 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 def _layer_norm(input, normalized_shape, weight, bias, eps, layer):
     shape = _shape_tuple(normalized_shape)
     k = len(shape)
-    if not k or tuple(input.shape[input.ndim - k:]) != shape or input.ndim < k:
+    if not k or input.ndim < k or input._data.shape[input.ndim - k:] != shape:
         raise RuntimeError(f"{layer}: Given normalized_shape={list(shape)}, expected input with "
                            f"shape [*, {', '.join(map(str, shape))}], but got input of size "
                            f"{list(input.shape)}")
     for name, t in (("weight", weight), ("bias", bias)):
-        if t is not None and tuple(t.shape) != shape:
+        if t is not None and t._data.shape != shape:
             raise RuntimeError(f"{layer}: Expected {name} to be of same shape as "
                                f"normalized_shape, but got {name} of shape {list(t.shape)} and "
                                f"normalized_shape = {list(shape)}")
