@@ -9,6 +9,7 @@ from collections import namedtuple
 from . import _dtype as dt
 from . import ops
 from ._lazy import np
+from .autograd.engine import run_backward
 from .autograd.function import AccumulateGrad, _RemovableHandle
 from .autograd.grad_mode import is_grad_enabled
 
@@ -300,8 +301,6 @@ class Tensor:
         return self
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        from .autograd.engine import run_backward
-
         if inputs is not None:
             inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
             grads = run_backward([self], [gradient], retain_graph, create_graph, inputs,

@@ -1,7 +1,7 @@
 """The backward engine: topological traversal of the recorded graph."""
 
 from .._lazy import np
-from .function import AccumulateGrad
+from .function import AccumulateGrad, _runtime
 from .grad_mode import enable_grad, no_grad, set_grad_enabled
 
 
@@ -12,8 +12,7 @@ def _as_list(x):
 
 
 def _make_grads(tensors, grad_tensors):
-    from ..tensor import Tensor
-
+    Tensor = _runtime()[0]
     grads = _as_list(grad_tensors) or [None] * len(tensors)
     if len(grads) != len(tensors):
         raise RuntimeError(
@@ -64,8 +63,7 @@ def _topological_order(roots):
 
 def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None, accumulate=True):
     """Propagate gradients from ``tensors`` into the leaves, or return those of ``inputs``."""
-    from ..tensor import Tensor
-
+    Tensor = _runtime()[0]
     tensors = _as_list(tensors)
     grads = _make_grads(tensors, grad_tensors)
     if retain_graph is None:
