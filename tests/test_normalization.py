@@ -184,6 +184,29 @@ def test_layernorm_many_rows_uses_all_blocks():
     compare_module(nc, to, randn(37, 3, 7))
 
 
+@pytest.mark.parametrize("normalized_shape,shape", [(5, (3, 5)), ((3, 4), (2, 3, 4)),
+                                                    ([2, 3, 2], (2, 3, 2))])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("eps", [None, 1e-5, 0.1])
+def test_rmsnorm_matches_torch(normalized_shape, shape, affine, eps):
+    nc, to = pair("RMSNorm", normalized_shape, eps=eps, elementwise_affine=affine)
+    check_repr_and_keys(nc, to)
+    compare_module(nc, to, randn(*shape))
+    check_shape_rule(nc, randn(*shape))
+    assert not hasattr(nc, "bias") and not hasattr(to, "bias")
+
+
+def test_rms_norm_functional_and_float32_default_eps():
+    x, w = randn(4, 6), rng.standard_normal(6)
+    compare_function(lambda x, w: F.rms_norm(x, (6,), w),
+                     lambda x, w: torch.nn.functional.rms_norm(x, (6,), w), x, w)
+    compare_function(lambda x: F.rms_norm(x, [6]), lambda x: torch.nn.functional.rms_norm(x, [6]),
+                     x)
+    tiny = np.full((2, 3), 1e-4, np.float32)  # mean(x^2) ~ eps: float32's eps must be used
+    assert_close(F.rms_norm(to_nncheck(tiny), (3,)),
+                 torch.nn.functional.rms_norm(torch.tensor(tiny), (3,)), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("groups,channels,shape", [(1, 4, (3, 4, 5)), (2, 4, (2, 4, 3, 2)),
                                                    (4, 4, (2, 4, 6)), (3, 6, (2, 6)),
                                                    (2, 6, (1, 6, 2, 2, 2))])

@@ -236,15 +236,18 @@ def channel_norm_backward(const floating[:, :, ::1] x, const floating[:, :, ::1]
 
 
 def layer_norm_forward(const floating[:, ::1] x, const floating[::1] weight,
-                       const floating[::1] bias, double eps, double[::1] mean,
+                       const floating[::1] bias, double eps, bint centered, double[::1] mean,
                        double[::1] invstd, floating[:, ::1] out):
-    """Each row of x[M, D] normalised, then out = xhat * weight[j] + bias[j]."""
+    """Each row of x[M, D] normalised, then out = xhat * weight[j] + bias[j].
+
+    centered: xhat = (x - mean) / std (LayerNorm); otherwise the mean is taken as 0 and
+    xhat = x / rms (RMSNorm)."""
     cdef Py_ssize_t M = x.shape[0], D = x.shape[1], m
     cdef double mu, m2
     with nogil:
         for m in prange(M, schedule="dynamic", chunksize=8, use_threads_if=M * D >= PARALLEL_MIN):
             # (values are assigned, not written through pointers: prange keeps them private)
-            mu = _sum(&x[m, 0], D) / D if D > 0 else 0.0
+            mu = _sum(&x[m, 0], D) / D if D > 0 and centered else 0.0
             m2 = _m2(&x[m, 0], D, mu)
             mean[m] = mu
             invstd[m] = 1.0 / sqrt((m2 / D if D > 0 else 0.0) + eps)
@@ -262,8 +265,9 @@ cdef inline void _layer_norm_row(const floating* x, const floating* w, const flo
 
 cdef inline void _layer_norm_row_backward(const floating* x, const floating* dy,
                                           const floating* w, floating* dx, Py_ssize_t D,
-                                          double mean, double rs) noexcept nogil:
-    """dx = rs * (w*dy - mean(w*dy) - xhat * mean(w*dy*xhat)) for one row."""
+                                          double mean, double rs, bint centered) noexcept nogil:
+    """dx = rs * (w*dy - mean(w*dy) - xhat * mean(w*dy*xhat)) for one row; without the
+    mean(w*dy) term when not centered (the mean is then 0 and no function of x)."""
     cdef Py_ssize_t i = 0, j
     cdef double a = 0, b = 0
     cdef floating pa, pb, mu = <floating> mean, c1, c2, c3
@@ -282,13 +286,13 @@ cdef inline void _layer_norm_row_backward(const floating* x, const floating* dy,
     b = b + (mu - mean) * a
     c1 = <floating> rs
     c2 = <floating> (-rs * rs * rs * b / D)
-    c3 = <floating> (-rs * a / D)
+    c3 = <floating> (-rs * a / D) if centered else 0
     for j in range(D):
         dx[j] = c1 * w[j] * dy[j] + c2 * (x[j] - mu) + c3
 
 
 def layer_norm_backward(const floating[:, ::1] x, const floating[:, ::1] grad_out,
-                        const floating[::1] weight, const double[::1] mean,
+                        const floating[::1] weight, bint centered, const double[::1] mean,
                         const double[::1] invstd, bint need_input, floating[:, ::1] grad_in,
                         bint need_affine, floating[:, ::1] part_w, floating[:, ::1] part_b,
                         double[::1] acc_w, double[::1] acc_b, floating[::1] grad_weight,
@@ -310,7 +314,7 @@ def layer_norm_backward(const floating[:, ::1] x, const floating[:, ::1] grad_ou
             for m in range(t * ROW_BLOCK, min((t + 1) * ROW_BLOCK, M)):
                 if need_input:
                     _layer_norm_row_backward(&x[m, 0], &grad_out[m, 0], &weight[0],
-                                             &grad_in[m, 0], D, mean[m], invstd[m])
+                                             &grad_in[m, 0], D, mean[m], invstd[m], centered)
                 if need_affine:
                     _accumulate_affine(&x[m, 0], &grad_out[m, 0], &part_w[t, 0],
                                        &part_b[t, 0], D, <floating> mean[m],

@@ -32,8 +32,8 @@ _FAMILIES = {
         "triplet_margin_with_distance_loss",
     ),
     "normalization": (
-        "batch_norm", "instance_norm", "group_norm", "layer_norm", "local_response_norm",
-        "normalize",
+        "batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm",
+        "local_response_norm", "normalize",
     ),
     "padding": ("pad",),
     "pooling": (

@@ -226,17 +226,20 @@ def _group_norm(input, num_groups, weight, bias, eps, layer):
     return _ChannelNorm.apply(input, weight, bias, plan)
 
 
-# ---------------------------------------------------------------- layer norm
+# ---------------------------------------------------------------- layer norm, RMS norm
 class _LayerNorm(Op):
+    """Each row over the trailing ``d`` elements normalised: by mean and standard deviation
+    (``centered``, LayerNorm) or by root mean square (RMSNorm), then scaled and shifted."""
+
     @staticmethod
-    def forward(ctx, x, weight, bias, d, eps):
+    def forward(ctx, x, weight, bias, d, eps, centered):
         k = kernel_array(x, "layer_norm").reshape(-1, d)
         mean, invstd = np.empty(k.shape[0]), np.empty(k.shape[0])
         out = np.empty_like(k)
         _k.layer_norm_forward(k, _vector(weight, d, k.dtype, 1), _vector(bias, d, k.dtype, 0),
-                              eps, mean, invstd, out)
+                              eps, centered, mean, invstd, out)
         ctx.save_for_backward(x, weight, bias)
-        ctx.d, ctx.mean, ctx.invstd = d, mean, invstd
+        ctx.d, ctx.centered, ctx.mean, ctx.invstd = d, centered, mean, invstd
         return _like(out, x)
 
     @staticmethod
@@ -249,10 +252,10 @@ class _LayerNorm(Op):
         gx = np.empty_like(k) if need_x else np.empty((0, 0), k.dtype)
         gw, gb = np.empty(d, k.dtype), np.empty(d, k.dtype)
         part = (-(-k.shape[0] // _LN_ROW_BLOCK), d if need_affine else 0)
-        _k.layer_norm_backward(k, g, _vector(weight, d, k.dtype, 1), ctx.mean, ctx.invstd,
-                               need_x, gx, need_affine, np.empty(part, k.dtype),
+        _k.layer_norm_backward(k, g, _vector(weight, d, k.dtype, 1), ctx.centered, ctx.mean,
+                               ctx.invstd, need_x, gx, need_affine, np.empty(part, k.dtype),
                                np.empty(part, k.dtype), np.empty(d), np.empty(d), gw, gb)
-        return _grads(ctx, (gx, gw, gb), (x, weight, bias)) + (None, None)
+        return _grads(ctx, (gx, gw, gb), (x, weight, bias)) + (None, None, None)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -260,19 +263,39 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 
 def _layer_norm(input, normalized_shape, weight, bias, eps, layer):
+    d = _check_normalized(layer, input, normalized_shape, weight=weight, bias=bias)
+    _check_eps(layer, eps, False)
+    return _LayerNorm.apply(input, weight, bias, d, float(eps), True)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    return _rms_norm(input, normalized_shape, weight, eps, "rms_norm")
+
+
+def _rms_norm(input, normalized_shape, weight, eps, layer):
+    """rms_norm; ``eps=None`` is the machine epsilon of the input's dtype, as in PyTorch."""
+    d = _check_normalized(layer, input, normalized_shape, weight=weight)
+    if eps is None:
+        eps = float(np.finfo(input._data.dtype).eps) if input.is_floating_point() else 0.0
+    _check_eps(layer, eps, False)
+    return _LayerNorm.apply(input, weight, None, d, float(eps), False)
+
+
+def _check_normalized(layer, input, normalized_shape, **affine):
+    """The number of elements normalised together, after checking that the input ends with
+    ``normalized_shape`` and the affine tensors have that shape."""
     shape = _shape_tuple(normalized_shape)
     k = len(shape)
     if not k or input.ndim < k or input._data.shape[input.ndim - k:] != shape:
         raise RuntimeError(f"{layer}: Given normalized_shape={list(shape)}, expected input with "
                            f"shape [*, {', '.join(map(str, shape))}], but got input of size "
                            f"{list(input.shape)}")
-    for name, t in (("weight", weight), ("bias", bias)):
+    for name, t in affine.items():
         if t is not None and t._data.shape != shape:
             raise RuntimeError(f"{layer}: Expected {name} to be of same shape as "
                                f"normalized_shape, but got {name} of shape {list(t.shape)} and "
                                f"normalized_shape = {list(shape)}")
-    _check_eps(layer, eps, False)
-    return _LayerNorm.apply(input, weight, bias, math.prod(shape), float(eps))
+    return math.prod(shape)
 
 
 def _shape_tuple(shape):

@@ -36,7 +36,7 @@ _FAMILIES = {
     "module": ("Module",),
     "normalization": (
         "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
-        "InstanceNorm3d", "LayerNorm", "GroupNorm", "LocalResponseNorm",
+        "InstanceNorm3d", "LayerNorm", "RMSNorm", "GroupNorm", "LocalResponseNorm",
     ),
     "padding": (
         "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",

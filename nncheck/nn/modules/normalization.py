@@ -198,30 +198,28 @@ class InstanceNorm3d(_InstanceNorm):
 
 
 def _register_affine(module, enabled, shape, bias, dtype):
-    """The learnable ``weight`` (and ``bias``) of shape ``shape``, or None entries when off."""
-    if enabled:
-        module.weight = Parameter(factories.empty(*shape, dtype=dtype))
-        if bias:
-            module.bias = Parameter(factories.empty(*shape, dtype=dtype))
-        else:
-            module.register_parameter("bias", None)
-    else:
-        module.register_parameter("weight", None)
-        module.register_parameter("bias", None)
+    """The learnable ``weight`` (and ``bias``) of shape ``shape``, or None entries when off;
+    ``bias=None``: no bias entry at all (RMSNorm)."""
+    module.register_parameter(
+        "weight", Parameter(factories.empty(*shape, dtype=dtype)) if enabled else None)
+    if bias is not None:
+        module.register_parameter(
+            "bias", Parameter(factories.empty(*shape, dtype=dtype)) if enabled and bias else None)
 
 
 def _reset_affine(module):
     """Identity affine: weight ones, bias zeros (PyTorch's initialisation)."""
     if module.weight is not None:
         init.ones_(module.weight)
-    if module.bias is not None:
+    if getattr(module, "bias", None) is not None:
         init.zeros_(module.bias)
 
 
-@register("normalization", "4", inputs=[(2, 3, 4)])
-class LayerNorm(Module):
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
-                 device=None, dtype=None):
+class _TrailingNorm(Module):
+    """LayerNorm and RMSNorm: statistics over the trailing ``normalized_shape`` dims of each
+    row, an elementwise affine of that shape."""
+
+    def __init__(self, normalized_shape, eps, elementwise_affine, bias, dtype):
         super().__init__()
         if isinstance(normalized_shape, numbers.Integral):
             normalized_shape = (normalized_shape,)
@@ -234,25 +232,49 @@ class LayerNorm(Module):
     def reset_parameters(self):
         _reset_affine(self)
 
-    def forward(self, input):
-        return _fn._layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps,
-                               "LayerNorm")
-
     def infer_shape(self, *shapes, explain=None):
-        shape, norm = tuple(shapes[0]), self.normalized_shape
+        shape, norm, name = tuple(shapes[0]), self.normalized_shape, type(self).__name__
         if len(shape) < len(norm) or shape[len(shape) - len(norm):] != norm:
-            raise ShapeError("LayerNorm", f"input shape {list(shape)} does not end with "
-                                          f"normalized_shape {list(norm)}",
+            raise ShapeError(name, f"input shape {list(shape)} does not end with "
+                                   f"normalized_shape {list(norm)}",
                              f"feed [*, {', '.join(map(str, norm))}] or use "
-                             f"LayerNorm({list(shape[-len(norm):])})")
+                             f"{name}({list(shape[-len(norm):])})")
         note(explain, f"statistics over the last {len(norm)} dim(s) {list(norm)} "
-                      f"({math.prod(norm)} values) of each of the {math.prod(shape[:-len(norm)])}"
-                      f" rows; output shape = input shape {list(shape)}")
+                      f"({math.prod(norm)} values) of each of the "
+                      f"{math.prod(shape[:-len(norm)])} rows; output shape = input shape "
+                      f"{list(shape)}")
         return (shape,)
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+@register("normalization", "4", inputs=[(2, 3, 4)])
+class LayerNorm(_TrailingNorm):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 device=None, dtype=None):
+        super().__init__(normalized_shape, eps, elementwise_affine, bias, dtype)
+
+    def forward(self, input):
+        return _fn._layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps,
+                               "LayerNorm")
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, bias={self.bias is not None}"
+
+
+@register("normalization", "4", inputs=[(2, 3, 4)])
+class RMSNorm(_TrailingNorm):
+    """x / sqrt(mean(x^2) + eps) * weight; ``eps=None`` is the input dtype's machine
+    epsilon."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None,
+                 dtype=None):
+        super().__init__(normalized_shape, eps, elementwise_affine, None, dtype)
+
+    def forward(self, input):
+        return _fn._rms_norm(input, self.normalized_shape, self.weight, self.eps, "RMSNorm")
 
 
 @register("normalization", "2 4", inputs=[(2, 4, 3)])
