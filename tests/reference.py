@@ -131,3 +131,18 @@ def check_shape_rule(nc_module, *inputs):
         out = nc_module(*[to_nncheck(x) for x in inputs])
     actual = [tuple(t.shape) for t in flat_tensors(out)]
     assert [tuple(s) for s in predicted] == actual
+
+
+def check_lazy(name, args, x, **kwargs):
+    """A Lazy* layer (float64) against PyTorch's: the same repr and state_dict keys before
+    the first call, then the same concrete class, repr and keys, and with PyTorch's
+    weights loaded the same outputs and gradients."""
+    nc = getattr(nncheck.nn, name)(*args, dtype=nncheck.float64, **kwargs)
+    to = getattr(torch.nn, name)(*args, dtype=torch.float64, **kwargs)
+    assert repr(nc) == repr(to)  # no shapes yet: PyTorch refuses to tell them
+    assert list(nc.state_dict()) == list(to.state_dict())
+    assert nc.has_uninitialized_params() and to.has_uninitialized_params()
+    nc(to_nncheck(x)), to(to_torch(x))
+    assert type(nc).__name__ == type(to).__name__ == to.__class__.__name__
+    check_repr_and_keys(nc, to)
+    compare_module(nc, to, x)

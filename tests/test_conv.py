@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as TF
 from reference import (
     assert_close,
+    check_lazy,
     check_repr_and_keys,
     check_shape_rule,
     compare_function,
@@ -432,3 +433,23 @@ def test_fold_unfold_errors():
         nn.Fold((5, 5), 3).infer_shape((2, 36, 8))
     with pytest.raises(RuntimeError, match="the padded input"):
         F.unfold(nncheck.randn(1, 1, 5, 5), 7)
+
+
+@pytest.mark.parametrize("name,args,kwargs,shape", [
+    ("LazyConv1d", (4, 3), {}, (2, 3, 9)),
+    ("LazyConv2d", (4, 3), {"groups": 2, "padding": 1}, (2, 6, 5, 5)),
+    ("LazyConv2d", (2, 3), {"stride": 2, "bias": False}, (3, 7, 7)),  # unbatched
+    ("LazyConv3d", (2, 2), {}, (1, 2, 3, 4, 3)),
+    ("LazyConvTranspose1d", (4, 3), {"stride": 2, "output_padding": 1}, (2, 3, 5)),
+    ("LazyConvTranspose2d", (4, 3), {"groups": 2}, (2, 4, 3, 3)),
+    ("LazyConvTranspose3d", (2, 2), {}, (1, 2, 2, 3, 2)),
+])
+def test_lazy_convolutions_become_their_layers_like_torch(name, args, kwargs, shape):
+    check_lazy(name, args, np.random.default_rng(0).standard_normal(shape), **kwargs)
+
+
+def test_lazy_conv_rejects_a_bad_first_input():
+    with pytest.raises(RuntimeError, match="Expected 3D .unbatched. or 4D .batched. input"):
+        nn.LazyConv2d(4, 3)(nncheck.randn(2, 3))
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.LazyConv2d(4, 3, groups=2)(nncheck.randn(1, 3, 5, 5))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from reference import (
+    check_lazy,
     check_repr_and_keys,
     check_shape_rule,
     compare_function,
@@ -111,3 +112,8 @@ def test_bad_input(call, exc, match):
 def test_shape_rule_errors_name_the_argument():
     with pytest.raises(ShapeError, match="in_features=20"):
         nn.Linear(20, 30).infer_shape((128, 21))
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (2, 5, 7), (6,)])
+def test_lazy_linear_becomes_linear_like_torch(shape):
+    check_lazy("LazyLinear", (5,), np.random.default_rng(0).standard_normal(shape))

@@ -143,7 +143,7 @@ def test_shape_command_imports_only_what_it_needs():
     assert not [m for m in modules if m.startswith("nncheck._kernels.")]
     families = {m.rsplit(".", 1)[1] for m in modules
                 if m.startswith(("nncheck.nn.modules.", "nncheck.nn.functional."))}
-    assert families == {"conv", "module", "_validation"}
+    assert families == {"conv", "module", "lazy", "_validation"}  # lazy: Lazy* mixin
 
 
 def test_summary_of_a_chain_imports_no_numpy():

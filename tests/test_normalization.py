@@ -10,6 +10,7 @@ import pytest
 import torch
 from reference import (
     assert_close,
+    check_lazy,
     check_repr_and_keys,
     check_shape_rule,
     compare_function,
@@ -417,3 +418,13 @@ def test_instancenorm_channel_mismatch_warns_without_affine():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nn.InstanceNorm2d(4)(nncheck.randn(2, 4, 3, 3))
+
+
+@pytest.mark.parametrize("name,kwargs,shape", [
+    ("LazyBatchNorm1d", {}, (4, 3)), ("LazyBatchNorm2d", {"affine": False}, (2, 3, 4, 4)),
+    ("LazyBatchNorm3d", {"track_running_stats": False}, (2, 2, 3, 2, 2)),
+    ("LazyInstanceNorm1d", {}, (2, 3, 5)), ("LazyInstanceNorm2d", {"affine": False}, (2, 3, 4, 4)),
+    ("LazyInstanceNorm3d", {"track_running_stats": False}, (2, 2, 3, 2, 2)),
+])
+def test_lazy_norms_become_their_layers_like_torch(name, kwargs, shape):
+    check_lazy(name, (), randn(*shape), **kwargs)

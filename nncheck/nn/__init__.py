@@ -9,6 +9,6 @@ from . import modules
 
 __all__ = lazy_package(__name__, {
     "modules": modules.__all__,
-    "parameter": ("Parameter", "Buffer"),
+    "parameter": ("Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"),
     "parallel": ("DataParallel", "DistributedDataParallel"),
 }, submodules=("functional", "init", "parallel", "utils", "modules", "parameter"))

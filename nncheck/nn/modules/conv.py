@@ -15,6 +15,7 @@ from .. import functional as F
 from .. import init
 from ..functional import conv as C
 from ..parameter import Parameter
+from .lazy import LazyModuleMixin
 from .module import Module
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -270,6 +271,68 @@ class ConvTranspose3d(_ConvTransposeNd):
         k, s, p, d, op = _transpose_args(3, kernel_size, stride, padding, output_padding, dilation)
         super().__init__(in_channels, out_channels, k, s, p, d, True, op, groups, bias,
                          padding_mode, device, dtype)
+
+
+# ----------------------------------------------------------------------------- lazy
+class _LazyConvMixin(LazyModuleMixin):
+    """in_channels from the first input: its dim 1 (batched) or 0 (unbatched)."""
+
+    def initialize_parameters(self, input):
+        if not self.has_uninitialized_params():
+            return
+        nd, layer = self._nd, type(self).__name__
+        if input.ndim not in (nd + 1, nd + 2):
+            raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input "
+                               f"to {layer}, but got input of size: {list(input.shape)}")
+        self.in_channels = input.shape[1 if input.ndim == nd + 2 else 0]
+        if self.in_channels % self.groups:
+            raise ValueError(f"{layer}: in_channels must be divisible by groups "
+                             f"(in_channels={self.in_channels}, groups={self.groups})")
+        pair = ((self.in_channels, self.out_channels // self.groups) if self.transposed
+                else (self.out_channels, self.in_channels // self.groups))
+        self._materialize({"weight": pair + tuple(self.kernel_size),
+                           "bias": (self.out_channels,)})
+
+
+class _LazyConv(_LazyConvMixin):
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(groups, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, padding_mode, device, dtype)
+        self._make_lazy("in_channels", dtype, parameters=("weight", "bias"))
+
+
+class _LazyConvTranspose(_LazyConvMixin):
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
+                 groups=1, bias=True, dilation=1, padding_mode="zeros", device=None,
+                 dtype=None):
+        super().__init__(groups, out_channels, kernel_size, stride, padding, output_padding,
+                         groups, bias, dilation, padding_mode, device, dtype)
+        self._make_lazy("in_channels", dtype, parameters=("weight", "bias"))
+
+
+class LazyConv1d(_LazyConv, Conv1d):
+    cls_to_become = Conv1d
+
+
+class LazyConv2d(_LazyConv, Conv2d):
+    cls_to_become = Conv2d
+
+
+class LazyConv3d(_LazyConv, Conv3d):
+    cls_to_become = Conv3d
+
+
+class LazyConvTranspose1d(_LazyConvTranspose, ConvTranspose1d):
+    cls_to_become = ConvTranspose1d
+
+
+class LazyConvTranspose2d(_LazyConvTranspose, ConvTranspose2d):
+    cls_to_become = ConvTranspose2d
+
+
+class LazyConvTranspose3d(_LazyConvTranspose, ConvTranspose3d):
+    cls_to_become = ConvTranspose3d
 
 
 # ----------------------------------------------------------------------------- Unfold / Fold

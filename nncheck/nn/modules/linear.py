@@ -10,6 +10,7 @@ from ...shapes import ShapeError, expect_rank, note
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from .lazy import LazyModuleMixin
 from .module import Module
 
 
@@ -170,6 +171,22 @@ def _check_features(layer, **sizes):
     for name, value in sizes.items():
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
             raise ValueError(f"{layer}: {name} must be a non-negative int, got {value!r}")
+
+
+class LazyLinear(LazyModuleMixin, Linear):
+    """Linear whose ``in_features`` is the last dimension of its first input."""
+
+    cls_to_become = Linear
+
+    def __init__(self, out_features, bias=True, device=None, dtype=None):
+        super().__init__(1, out_features, bias, device, dtype)
+        self._make_lazy("in_features", dtype, parameters=("weight", "bias"))
+
+    def initialize_parameters(self, input):
+        if self.has_uninitialized_params():
+            self.in_features = input.shape[-1]
+            self._materialize({"weight": (self.out_features, self.in_features),
+                               "bias": (self.out_features,)})
 
 
 __all__ = family_names(__name__)
