@@ -5,13 +5,8 @@ accumulation) alternately in nncheck and torch, and reports the best of N runs.
     python scripts/bench_attention.py [--repeat N] [--threads T]
 """
 
-import argparse
-
 import numpy as np
-import torch
-from benchlib import best_ms, fwd_bwd_step, print_table
-
-import nncheck
+from benchlib import run
 
 
 def case_sdpa(lib, rng):
@@ -36,18 +31,5 @@ CASES = [("SDPA fwd+bwd 8x8x256x64", case_sdpa),
          ("TransformerEncoderLayer(512,8) fwd+bwd 32x64x512", case_encoder_layer)]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    rows = []
-    for title, build in CASES:
-        steps = [fwd_bwd_step(lib, *build(lib, np.random.default_rng(0)))
-                 for lib in (nncheck, torch)]
-        rows.append((title, *best_ms(steps, args.repeat)))
-    print_table(rows, 50)
-
 if __name__ == "__main__":
-    main()
+    run(__doc__, CASES, 50)

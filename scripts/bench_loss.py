@@ -5,31 +5,29 @@ alternately in nncheck and torch, and reports the best of N runs.
     python scripts/bench_loss.py [--repeat N] [--threads T]
 """
 
-import argparse
-import os
-
 import numpy as np
-from benchlib import best_ms, fwd_bwd_step, print_table
+from benchlib import run
 
 
 def case_cross_entropy(lib, rng):
     x = rng.standard_normal((1024, 1000)).astype(np.float32)
-    return lib.nn.functional.cross_entropy, [x, rng.integers(0, 1000, 1024)]
+    return lib.nn.functional.cross_entropy, [x, rng.integers(0, 1000, 1024)], (), (0,)
 
 
 def case_cross_entropy_2d(lib, rng):
     x = rng.standard_normal((8, 21, 64, 64)).astype(np.float32)
-    return lib.nn.functional.cross_entropy, [x, rng.integers(0, 21, (8, 64, 64))]
+    return lib.nn.functional.cross_entropy, [x, rng.integers(0, 21, (8, 64, 64))], (), (0,)
 
 
 def case_mse(lib, rng):
     x, y = (rng.standard_normal(1 << 20).astype(np.float32) for _ in range(2))
-    return lib.nn.functional.mse_loss, [x, y]
+    return lib.nn.functional.mse_loss, [x, y], (), (0,)
 
 
 def case_bce_logits(lib, rng):
     x = rng.standard_normal(1 << 20).astype(np.float32)
-    return lib.nn.functional.binary_cross_entropy_with_logits, [x, rng.random(1 << 20, np.float32)]
+    target = rng.random(1 << 20, np.float32)
+    return lib.nn.functional.binary_cross_entropy_with_logits, [x, target], (), (0,)
 
 
 CASES = [("cross_entropy fwd+bwd 1024x1000 f32", case_cross_entropy),
@@ -38,23 +36,5 @@ CASES = [("cross_entropy fwd+bwd 1024x1000 f32", case_cross_entropy),
          ("bce_with_logits fwd+bwd 1M f32", case_bce_logits)]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # nncheck's OpenMP threads
-    import torch
-
-    import nncheck
-
-    torch.set_num_threads(args.threads)
-    rows = []
-    for title, build in CASES:
-        steps = [fwd_bwd_step(lib, *build(lib, np.random.default_rng(0)), grad_inputs=(0,))
-                 for lib in (nncheck, torch)]
-        rows.append((title, *best_ms(steps, args.repeat)))
-    print_table(rows, 40)
-
 if __name__ == "__main__":
-    main()
+    run(__doc__, CASES, 40, repeat=20)

@@ -5,28 +5,26 @@ accumulation) alternately in nncheck and torch, and reports the best of N runs.
     python scripts/bench_normalization.py [--repeat N] [--threads T]
 """
 
-import argparse
-
 import numpy as np
-import torch
-from benchlib import best_ms, fwd_bwd_step, print_table
-
-import nncheck
+from benchlib import run
 
 
 def case_batchnorm(lib, rng):
     x = rng.standard_normal((32, 64, 56, 56)).astype(np.float32)
-    return lib.nn.BatchNorm2d(64), [x], None
+    module = lib.nn.BatchNorm2d(64)
+    return module, [x], module.parameters(), None
 
 
 def case_layernorm(lib, rng):
     x = rng.standard_normal((256, 1024)).astype(np.float32)
-    return lib.nn.LayerNorm(1024), [x], None
+    module = lib.nn.LayerNorm(1024)
+    return module, [x], module.parameters(), None
 
 
 def case_embedding(lib, rng):
     idx = rng.integers(0, 50000, (64, 128))
-    return lib.nn.Embedding(50000, 256), [idx], ()
+    module = lib.nn.Embedding(50000, 256)
+    return module, [idx], module.parameters(), ()
 
 
 CASES = [("BatchNorm2d(64) train fwd+bwd 32x64x56x56", case_batchnorm),
@@ -34,20 +32,5 @@ CASES = [("BatchNorm2d(64) train fwd+bwd 32x64x56x56", case_batchnorm),
          ("Embedding(50000,256) fwd+bwd 64x128 idx", case_embedding)]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    rows = []
-    for title, build in CASES:
-        steps = []
-        for lib in (nncheck, torch):
-            module, arrays, grad_inputs = build(lib, np.random.default_rng(0))
-            steps.append(fwd_bwd_step(lib, module, arrays, module.parameters(), grad_inputs))
-        rows.append((title, *best_ms(steps, args.repeat)))
-    print_table(rows, 44)
-
 if __name__ == "__main__":
-    main()
+    run(__doc__, CASES, 44)

@@ -1,5 +1,7 @@
 """Shared harness of the side-by-side benchmarks: one step per library, timed interleaved."""
 
+import argparse
+import os
 import time
 
 import numpy as np
@@ -58,3 +60,24 @@ def print_table(rows, width):
     print(f"{'case':{width}s} {'nncheck ms':>11s} {'torch ms':>9s} {'ratio':>6s}")
     for title, ours, theirs in rows:
         print(f"{title:{width}s} {ours:11.2f} {theirs:9.2f} {ours / theirs:6.2f}")
+
+
+def run(doc, cases, width, repeat=10):
+    """The command line of a side-by-side benchmark script: ``cases`` are (title, build)
+    pairs, ``build(lib, rng)`` giving ``fwd_bwd_step``'s (fn, arrays, params, grad_inputs)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=repeat)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # nncheck's OpenMP threads
+    import torch
+
+    import nncheck
+
+    torch.set_num_threads(args.threads)
+    rows = []
+    for title, build in cases:
+        steps = [fwd_bwd_step(lib, *build(lib, np.random.default_rng(0)))
+                 for lib in (nncheck, torch)]
+        rows.append((title, *best_ms(steps, args.repeat)))
+    print_table(rows, width)
