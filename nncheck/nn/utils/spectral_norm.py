@@ -8,6 +8,7 @@ flows through ``name_orig`` only, as in PyTorch.
 
 from ...autograd.grad_mode import no_grad
 from ..parameter import Parameter
+from ._hooks import remove_reparametrization
 
 _CONV_TRANSPOSE = ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
 
@@ -101,12 +102,7 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
 
 def remove_spectral_norm(module, name="weight"):
     """Make ``name`` a plain parameter again (the current normalised weight)."""
-    for key, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, SpectralNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[key]
-            return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    return remove_reparametrization(module, SpectralNorm, name, "spectral_norm")
 
 
 __all__ = ["SpectralNorm", "spectral_norm", "remove_spectral_norm"]

@@ -7,6 +7,7 @@ every forward, so autograd reaches g and v through the nncheck tensor ops.
 
 from ...autograd.grad_mode import no_grad
 from ..parameter import Parameter
+from ._hooks import remove_reparametrization
 
 
 def norm_except_dim(v, pow=2, dim=0):
@@ -69,12 +70,7 @@ def weight_norm(module, name="weight", dim=0):
 
 def remove_weight_norm(module, name="weight"):
     """Fold g and v back into a plain ``name`` parameter and drop the hook."""
-    for key, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, WeightNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[key]
-            return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    return remove_reparametrization(module, WeightNorm, name, "weight_norm")
 
 
 __all__ = ["WeightNorm", "weight_norm", "remove_weight_norm"]
