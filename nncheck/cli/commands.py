@@ -5,7 +5,9 @@ import time
 import click
 
 from . import cli
+from .arity import check_input_count
 from .build import (
+    Target,
     build_target,
     count_params,
     output_shapes,
@@ -82,6 +84,7 @@ def shape(layer, args, in_shapes, explain, as_json):
     """
     shapes = _shapes(in_shapes)
     target = build_target(layer, args, meta=True)
+    check_input_count(target, in_shapes)
     lines = [] if explain else None
     outs = output_shapes(target, shapes, lines)
     params = count_params(target.module)
@@ -124,6 +127,7 @@ def summary(spec, in_shapes, depth, as_json):
     if any(is_symbolic(*s) for s in shapes):
         raise UsageError("summary needs concrete input sizes (symbolic dims work with 'shape')")
     model = build_model(spec)
+    check_input_count(Target(module=_first_layer(model)), in_shapes)
     rows, totals, failure = summarize(model, shapes, depth)
     if as_json:
         print_json({"model": repr(model), "input_shapes": [list(s) for s in shapes],
@@ -136,6 +140,15 @@ def summary(spec, in_shapes, depth, as_json):
     if failure is not None:
         raise UsageError(str(failure))
     return 0
+
+
+def _first_layer(model):
+    """The module whose forward receives a chain's inputs: a Sequential's first layer."""
+    from ..nn import Sequential
+
+    while isinstance(model, Sequential) and len(model):
+        model = model[0]
+    return model
 
 
 # ---------------------------------------------------------------------- forward
@@ -167,6 +180,10 @@ def forward(layer, args, in_shapes, input_files, weights, dtype, seed, save, tra
 
     _device_check(device)
     target = build_target(layer, args)
+    if input_files:
+        check_input_count(target, input_files, "--input")
+    else:
+        check_input_count(target, in_shapes)
     arrays = _load_inputs(target, in_shapes, input_files, dtype, seed)
     module = target.module
     if module is not None:
@@ -309,6 +326,7 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
     if not layer:
         raise UsageError("missing LAYER (or --all)")
     target = build_target(layer, args)
+    check_input_count(target, in_shapes)
     result, report = check_one(target, _shapes(in_shapes), options, progress=not as_json)
     if as_json:
         print_json(result)
@@ -331,6 +349,7 @@ def compare(layer, args, in_shapes, seed, rtol, atol, as_json):
     from .compare import compare_with_torch, render
 
     target = build_target(layer, args)
+    check_input_count(target, in_shapes)
     result = compare_with_torch(target, layer, args, _shapes(in_shapes), seed, rtol, atol)
     if as_json:
         print_json(result)
@@ -355,6 +374,7 @@ def bench(layer, args, in_shapes, dtype, repeat, device, as_json):
     if repeat < 1:
         raise UsageError(f"--repeat must be at least 1, got {repeat}")
     target = build_target(layer, args)
+    check_input_count(target, in_shapes)
     result = run_bench(target, _shapes(in_shapes), dtype, repeat)
     if as_json:
         print_json(result)
