@@ -1,5 +1,6 @@
 """The commands: list, shape, summary, forward, gradcheck, compare, bench."""
 
+import sys
 import time
 
 import click
@@ -298,23 +299,31 @@ def _stats(arr):
                    "no input mutation.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Processes sharing the numerical Jacobian's columns.")
+@click.option("--max-seconds", default=60.0, show_default=True, metavar="S",
+              help="When the full check would take longer, check a random sample of the "
+                   "Jacobian plus random projections (and say so).")
+@click.option("--full", is_flag=True, help="Check every Jacobian entry, however long it takes.")
 @device_option
 @json_option
 def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, fast, semantic,
-              workers, device, as_json):
+              workers, max_seconds, full, device, as_json):
     """Compare LAYER's backward with finite differences, entry by entry.
 
     \b
-    Checks every input given with --in and every parameter; exits 1 on a mismatch.
+    Checks every input given with --in and every parameter; exits 1 on a mismatch,
+    130 on Ctrl-C (with a partial report). The plan goes to stderr first.
       nncheck gradcheck Conv2d 2 3 3 --in 1,2,5,5
       nncheck gradcheck my_layers.py:MyLayer 4 --in 2,4
       nncheck gradcheck --all
     """
-    from .gradcheck import check_all_layers, check_one, render_report
+    from .gradcheck import check_all_layers, check_one, plan_line, render_report
 
     _device_check(device)
+    if not max_seconds > 0:
+        raise UsageError(f"--max-seconds must be positive, got {max_seconds:g}")
     options = {"dtype": dtype, "eps": eps, "atol": atol, "rtol": rtol, "seed": seed,
-               "fast": fast, "semantic": semantic, "workers": workers}
+               "fast": fast, "semantic": semantic, "workers": workers,
+               "max_seconds": None if full else max_seconds}
     if check_all:
         if layer:
             raise UsageError("--all takes no LAYER")
@@ -327,12 +336,38 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
         raise UsageError("missing LAYER (or --all)")
     target = build_target(layer, args)
     check_input_count(target, in_shapes)
-    result, report = check_one(target, _shapes(in_shapes), options, progress=not as_json)
+    err = console(stderr=True)
+
+    def plan(p):
+        err.print(plan_line(p, max_seconds), markup=False, highlight=False)
+
+    result, report = check_one(target, _shapes(in_shapes), options,
+                               progress=not as_json and sys.stderr.isatty(), plan=plan)
+    if report.sampled:
+        result["full_command"] = _full_command()
     if as_json:
         print_json(result)
     else:
         render_report(result, report)
+    if report.interrupted:
+        return 130
     return 0 if result["passed"] else 1
+
+
+def _full_command():
+    """This command line, for the full check: --full instead of --max-seconds."""
+    import shlex
+
+    ctx = click.get_current_context()
+    words = ["nncheck", ctx.info_name, ctx.params["layer"], *ctx.params["args"]]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if (not isinstance(param, click.Option) or param.name in ("max_seconds", "as_json")
+                or value == param.default or value in ((), None, False)):
+            continue
+        for v in value if param.multiple else [value]:
+            words += [param.opts[0]] if param.is_flag else [param.opts[0], str(v)]
+    return shlex.join(words + ["--full"])
 
 
 # ---------------------------------------------------------------------- compare and bench
