@@ -86,6 +86,7 @@ def test_sampled_check_catches_one_wrong_weight_gradient_element(seed, monkeypat
     weight = next(c for c in report.checks if c.wrt == "weight")
     assert not report.passed and not weight.passed
     assert weight.worst_index == list(BUG)
+    assert weight.analytic == pytest.approx(3 * weight.numeric, rel=1e-6)  # the planted x3
     assert next(c for c in report.checks if c.wrt == "input[0]").passed
 
 
@@ -97,6 +98,14 @@ def test_sampled_check_passes_a_right_backward(seed, monkeypatch):
     assert [c.wrt for c in report.checks] == ["input[0]", "weight"]
     assert all(c.n_entries > 0 for c in report.checks)
     assert report.checked_entries == sum(c.n_entries for c in report.checks)
+
+
+def test_gradcheck_takes_max_seconds_and_raises_on_a_sampled_failure(monkeypatch):
+    monkeypatch.setattr(_MatmulT, "bug", True)
+    x = nncheck.from_numpy(np.random.default_rng(0).standard_normal((16, 300)))
+    x.requires_grad_(True)
+    with pytest.raises(nncheck.autograd.GradcheckError, match=r"weight\[123, 45\]"):
+        nncheck.gradcheck(_Wide(), (x,), max_seconds=1.0)
 
 
 def test_library_default_is_the_full_check():

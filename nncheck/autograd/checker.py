@@ -62,7 +62,7 @@ class TensorCheck:
     def describe(self):
         where = f"{self.wrt}{self.worst_index}"
         text = (f"Jacobian mismatch for {where} (output {self.worst_output}"
-                f"{self.worst_output_index}): analytic {self.analytic:.6g} vs numerical "
+                f"{self.worst_output_index or ''}): analytic {self.analytic:.6g} vs numerical "
                 f"{self.numeric:.6g} (abs err {self.max_abs_err:.3g}, rel err "
                 f"{self.max_rel_err:.3g}); {self.n_failed} of {self.n_entries} entries out of "
                 "tolerance")
@@ -810,14 +810,18 @@ def _scale(arrays):
 def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True,
               nondet_tol=0.0, check_undefined_grad=True, check_grad_dtypes=False,
               check_batched_grad=False, check_batched_forward_grad=False,
-              check_forward_ad=False, check_backward_ad=True, fast_mode=False, masked=None):
+              check_forward_ad=False, check_backward_ad=True, fast_mode=False, masked=None,
+              max_seconds=None):
     """``torch.autograd.gradcheck``: True when backward matches finite differences.
 
     A Module as ``func`` has its parameters checked too.  On failure the exception
     (or, with ``raise_exception=False``, the return value False) comes with the
     input or parameter name and the element index of the worst mismatch.
+    ``max_seconds`` (nncheck's): a sampled check when the full one would take longer
+    (see ``check_gradients``); None, the default, checks every entry as PyTorch does.
     """
-    report = check_gradients(func, inputs, eps=eps, atol=atol, rtol=rtol, fast=fast_mode)
+    report = check_gradients(func, inputs, eps=eps, atol=atol, rtol=rtol, fast=fast_mode,
+                             max_seconds=max_seconds)
     if report.passed:
         return True
     if raise_exception:
