@@ -108,6 +108,19 @@ def test_gradcheck_takes_max_seconds_and_raises_on_a_sampled_failure(monkeypatch
         nncheck.gradcheck(_Wide(), (x,), max_seconds=1.0)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_fast_screen_flags_one_wrong_element_of_a_large_weight(seed, monkeypatch):
+    # the screen's tolerance is the central difference's own error, not a bound that grows
+    # with the Jacobian's size: the planted element is flagged, the right input is not
+    monkeypatch.setattr(_MatmulT, "bug", True)
+    x = nncheck.from_numpy(np.random.default_rng(seed).standard_normal((16, 300)))
+    x.requires_grad_(True)
+    problem = checker._Problem(_Wide(), (x,))
+    assert checker._fast_screen(problem, 1e-6, 1e-5, seed) == [False, True]
+    monkeypatch.setattr(_MatmulT, "bug", False)
+    assert checker._fast_screen(problem, 1e-6, 1e-5, seed) == [False, False]
+
+
 def test_library_default_is_the_full_check():
     m = nn.Linear(4, 3).double()
     x = nncheck.randn(2, 4, dtype=nncheck.float64, requires_grad=True)

@@ -282,13 +282,13 @@ class SampledCheck:
         """Per target, the outcomes of ``rounds`` random projections (see the module doc)."""
         problem, numeric_problem = self.problem, self.numeric_problem
         rng = np.random.default_rng(self.seed + 1)
-        lhs_eps = max(np.finfo(t._data.dtype).eps for _, t in problem.targets)
+        lhs_eps = analytic_epsilon(problem)
         outcomes = [[] for _ in problem.targets]
         with no_grad():
             base = np.abs(numeric_problem.values())
         for _ in range(self.rounds):
             u = rng.standard_normal(int(problem.offsets[-1]))
-            grads = _vjp(problem, u)
+            grads = vjp(problem, u)
             for ti, (_, t) in enumerate(numeric_problem.targets):
                 v = rng.standard_normal(t.numel())
                 with no_grad():
@@ -299,7 +299,7 @@ class SampledCheck:
         return outcomes
 
 
-def _vjp(problem, u):
+def vjp(problem, u):
     """u^T J for every target, flat float64 (zeros where a target is not reached)."""
     from ..tensor import Tensor
     from . import grad as autograd_grad
@@ -321,8 +321,10 @@ def _along(problem, t, u, cols, v, step):
     return float(u @ ((plus - minus) / (2 * step)))
 
 
-def _projection(problem, t, u, g, v, base, eps, atol, rtol, lhs_eps):
-    """One projection u^T J v of target ``t``: passed, or the element it was bisected to."""
+def projection_gap(problem, t, u, g, v, base, eps, atol, lhs_eps):
+    """(u^T J v analytic, its central difference along v, the tolerance the difference's own
+    error sets).  ``g``: u^T J analytic (flat); ``base``: |f| at the point; ``lhs_eps``: the
+    analytic side's machine epsilon."""
     everything = np.arange(t.numel())
     lhs = float(g @ v)
     rhs = _along(problem, t, u, everything, v, eps)
@@ -331,11 +333,21 @@ def _projection(problem, t, u, g, v, base, eps, atol, rtol, lhs_eps):
     # the step), rounding of f itself over eps, and the analytic side's rounding
     noise = (abs(rhs - twice) + 8 * np.finfo(np.float64).eps * float(np.abs(u) @ base) / eps
              + 8 * lhs_eps * float(np.abs(g) @ np.abs(v)))
-    outcome = {"analytic": lhs, "numeric": rhs, "tolerance": atol + 10 * noise,
-               "passed": True, "element": None}
-    if abs(lhs - rhs) <= outcome["tolerance"]:
+    return lhs, rhs, atol + 10 * noise
+
+
+def analytic_epsilon(problem):
+    return max(np.finfo(t._data.dtype).eps for _, t in problem.targets)
+
+
+def _projection(problem, t, u, g, v, base, eps, atol, rtol, lhs_eps):
+    """One projection u^T J v of target ``t``: passed, or the element it was bisected to."""
+    lhs, rhs, tolerance = projection_gap(problem, t, u, g, v, base, eps, atol, lhs_eps)
+    outcome = {"analytic": lhs, "numeric": rhs, "tolerance": tolerance, "passed": True,
+               "element": None}
+    if abs(lhs - rhs) <= tolerance:
         return outcome
-    candidates, gap = everything, lhs - rhs
+    candidates, gap = np.arange(t.numel()), lhs - rhs
     while len(candidates) > 1:  # follow the larger disagreement down to one element
         half = candidates[:len(candidates) // 2]
         gap_half = float(g[half] @ v[half]) - _along(problem, t, u, half, v[half], eps)
