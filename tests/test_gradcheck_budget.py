@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nncheck
-from nncheck import nn
+from nncheck import nn, registry
 from nncheck.autograd import Function, checker
 from nncheck.autograd.checker import check_gradients
 from nncheck.cli import main
@@ -121,6 +121,52 @@ def test_fast_screen_flags_one_wrong_element_of_a_large_weight(seed, monkeypatch
     assert checker._fast_screen(problem, 1e-6, 1e-5, seed) == [False, False]
 
 
+class _Scaled(Function):
+    """y = x * w elementwise, with a planted backward bug chosen by ``bug``."""
+
+    bug = None
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return x * w
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        gx, gw = g * w, g * x
+        if _Scaled.bug == "scale":
+            gx = gx * 2
+        elif _Scaled.bug == "one_element":
+            gx = gx.clone()
+            gx[1, 2] = gx[1, 2] + 0.5
+        elif _Scaled.bug == "missing":
+            gw = None
+        return gx, gw
+
+
+@pytest.mark.parametrize("bug,wrt", [("scale", "input[0]"), ("one_element", "input[0]"),
+                                     ("missing", "input[1]")])
+def test_sampled_check_catches_the_classic_planted_bugs(bug, wrt, monkeypatch):
+    monkeypatch.setattr(_Scaled, "bug", bug)
+    rng = np.random.default_rng(0)
+    x, w = (nncheck.tensor(rng.uniform(0.5, 1.5, (6, 7)), dtype=nncheck.float64,
+                           requires_grad=True) for _ in range(2))
+    report = check_gradients(_Scaled.apply, (x, w), max_seconds=1e-4)
+    assert report.sampled and not report.passed
+    assert [c.wrt for c in report.checks if not c.passed] == [wrt]
+    if bug == "one_element":
+        assert next(c for c in report.checks if not c.passed).worst_index == [1, 2]
+
+
+def test_every_registered_layer_passes_a_sampled_check():
+    # no false alarms: each layer's example, forced to sample by a tiny budget
+    code, out, _ = _invoke(["gradcheck", "--all", "--max-seconds", "0.0001", "--json"])
+    data = json.loads(out)
+    assert code == 0 and data["passed"]
+    assert all(r["sampled"] and r["checked_entries"] > 0 for r in data["results"])
+
+
 def test_library_default_is_the_full_check():
     m = nn.Linear(4, 3).double()
     x = nncheck.randn(2, 4, dtype=nncheck.float64, requires_grad=True)
@@ -213,6 +259,16 @@ def test_ctrl_c_gives_a_partial_report_and_exit_130(monkeypatch):
     code, out, _ = _invoke(argv)
     assert code == 130 and "INTERRUPTED: partial report, 96 of 160" in out
     assert "not checked: weight, bias" in out and "input[0]" in out
+
+
+def test_ctrl_c_stops_gradcheck_all_with_the_layers_so_far(monkeypatch):
+    _interrupt_after(monkeypatch, 200)
+    code, out, _ = _invoke(["gradcheck", "--all", "--json"])
+    data = json.loads(out)
+    assert code == 130 and data["interrupted"] and data["results"][-1]["interrupted"]
+    assert 1 < len(data["results"]) < len(
+        [i for i in registry.layers().values() if i.gradcheck])
+    assert all(r["passed"] for r in data["results"][:-1])
 
 
 def test_ctrl_c_in_the_library_restores_the_inputs(monkeypatch):

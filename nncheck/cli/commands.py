@@ -329,9 +329,11 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
             raise UsageError("--all takes no LAYER")
         results = check_all_layers(options, quiet=as_json)
         passed = all(r["passed"] for r in results)
+        interrupted = bool(results) and results[-1].get("interrupted", False)
         if as_json:
-            print_json({"passed": passed, "results": results})
-        return 0 if passed else 1
+            print_json({"passed": passed, "results": results,
+                        **({"interrupted": True} if interrupted else {})})
+        return 130 if interrupted else 0 if passed else 1
     if not layer:
         raise UsageError("missing LAYER (or --all)")
     target = build_target(layer, args)

@@ -210,9 +210,13 @@ def check_all_layers(options, quiet=False):
         results.append(result)
         t.add_row(info.name, info.family, str(len(result["checks"])), f"{worst:.2g}",
                   "[green]ok[/]" if result["passed"] else "[red]FAIL[/]")
+        if result.get("interrupted"):  # Ctrl-C: the layers so far are the partial report
+            break
     if not quiet:
         con.print(t)
         failed = [r["layer"] for r in results if not r["passed"]]
         con.print(f"{len(results) - len(failed)}/{len(results)} layers passed"
                   + (f"; failed: {', '.join(failed)}" if failed else ""))
+        if results and results[-1].get("interrupted"):
+            con.print("INTERRUPTED: the layers after the last one were not checked")
     return results
