@@ -27,6 +27,7 @@ from .grad_mode import no_grad
 PROJECTION_ROUNDS = 3
 CHUNK = 32  # sampled columns per step between deadline checks
 ROW_PROBE = 64
+SAMPLE_ENTRIES = 1 << 24  # the sampled analytic entries are held whole: 128 MiB at most
 
 
 class Timings:
@@ -212,12 +213,13 @@ class SampledCheck:
         left = max(0.0, left - self.rounds * per_round) * 0.8  # 0.8: comparisons, kinks
         if analytic is not None:
             self.rows = np.arange(n_out)
-            n_cols = int(left / (2 * t_f))
+            n_cols = min(int(left / (2 * t_f)), SAMPLE_ENTRIES // max(1, n_out))
         else:
             n_rows = min(n_out, max(1, int(left / 2 / t_row)))
             n_cols = int(left / 2 / (2 * t_f))
-            self.rows = None
-            self.n_rows = n_rows
+            shrink = min(1.0, (SAMPLE_ENTRIES / max(1, n_rows * n_cols)) ** 0.5)
+            self.rows, self.n_rows = None, max(1, int(n_rows * shrink))
+            n_cols = int(n_cols * shrink)
         self.columns = [np.sort(rng.choice(s, k, replace=False)) if k else np.zeros(0, int)
                         for s, k in zip(sizes, _shares(sizes, n_cols))]
 
@@ -247,8 +249,8 @@ class SampledCheck:
         self.rows = np.sort(np.concatenate([picked, extra]).astype(int))
 
     def entry_checks(self, eps, atol, rtol, kinks, progress):
-        """Per target: the sampled entries compared, one TensorCheck (in sample indices,
-        remapped to the whole tensor), and how many entries that was."""
+        """Per target, one TensorCheck of its sampled entries (indexed in the whole tensor),
+        a chunk of columns at a time, round-robin over targets, until the deadline."""
         from .checker import _compare, _numeric
 
         if self.rows is None:
