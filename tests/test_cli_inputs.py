@@ -12,6 +12,13 @@ from nncheck import registry
 from nncheck.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _keep_torch_rng():
+    # the PyTorch modules built here must not move the random state later test files see
+    with torch.random.fork_rng():
+        yield
+
+
 def _invoke(argv):
     import contextlib
     import io
