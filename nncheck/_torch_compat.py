@@ -121,6 +121,19 @@ def _is_torch(name):
 
 
 @contextlib.contextmanager
+def isolated_imports():
+    """Modules first imported inside (the user's files) are dropped from sys.modules on exit."""
+    saved = dict(sys.modules)
+    try:
+        yield
+    finally:
+        for name in [n for n in sys.modules if n not in saved]:
+            if _drop_on_exit(sys.modules[name]):
+                del sys.modules[name]
+        sys.modules.update(saved)
+
+
+@contextlib.contextmanager
 def as_torch():
     """While active, ``import torch`` and its main submodules resolve to nncheck.
 
@@ -130,20 +143,16 @@ def as_torch():
     >>> nn.Linear(3, 2)
     Linear(in_features=3, out_features=2, bias=True)
     """
-    saved = dict(sys.modules)
     finder = _MissingTorchFinder()
-    for name in [n for n in sys.modules if _is_torch(n)]:  # hide a real torch meanwhile
-        del sys.modules[name]
-    sys.modules.update((name, _alias(name)) for name in ALIASES)
-    sys.meta_path.insert(0, finder)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(finder)
-        for name in [n for n in sys.modules if n not in saved]:
-            if _imported_under_alias(sys.modules[name]):
-                del sys.modules[name]
-        sys.modules.update(saved)
+    with isolated_imports():
+        for name in [n for n in sys.modules if _is_torch(n)]:  # hide a real torch meanwhile
+            del sys.modules[name]
+        sys.modules.update((name, _alias(name)) for name in ALIASES)
+        sys.meta_path.insert(0, finder)
+        try:
+            yield
+        finally:
+            sys.meta_path.remove(finder)
 
 
 def _library_dirs():
@@ -154,7 +163,7 @@ def _library_dirs():
                  for k in ("stdlib", "platstdlib", "purelib", "platlib"))
 
 
-def _imported_under_alias(module):
+def _drop_on_exit(module):
     """Whether a module first imported inside the context goes when it ends: the user's own
     files and anything holding a torch alias go; nncheck's modules and the installed
     libraries they import (numpy, ...: a second copy of an extension module is unsafe) stay.
@@ -164,7 +173,7 @@ def _imported_under_alias(module):
     name = getattr(module, "__name__", "")
     if name == "nncheck" or name.startswith("nncheck."):
         return False
-    if any(isinstance(v, TorchAlias) for v in vars(module).values()):
+    if any(isinstance(v, TorchAlias) for v in getattr(module, "__dict__", {}).values()):
         return True
     filename = getattr(module, "__file__", None)
     return filename is not None and not os.path.realpath(filename).startswith(_library_dirs())
