@@ -54,6 +54,9 @@ class MetaStorage:
     def copy(self):  # deepcopy of a meta module: TransformerEncoder clones its layer
         return MetaStorage(self.shape, self.dtype)
 
+    def astype(self, dtype, copy=True):  # Module.double()/.to(dtype) of a meta or Lazy module
+        return MetaStorage(self.shape, dt.get_dtype(dtype))
+
     def _refuse(self, *args, **kwargs):
         raise meta_error("read the data of")
 

@@ -448,6 +448,14 @@ def test_lazy_convolutions_become_their_layers_like_torch(name, args, kwargs, sh
     check_lazy(name, args, np.random.default_rng(0).standard_normal(shape), **kwargs)
 
 
+@pytest.mark.parametrize("name,args,shape", [
+    ("LazyConv2d", (4, 3), (2, 3, 5, 5)),
+    ("LazyConvTranspose1d", (4, 3), (2, 3, 5)),
+])
+def test_lazy_convolutions_convert_dtype_before_the_first_call(name, args, shape):
+    check_lazy(name, args, np.random.default_rng(0).standard_normal(shape), convert="double")
+
+
 def test_lazy_conv_rejects_a_bad_first_input():
     with pytest.raises(RuntimeError, match="Expected 3D .unbatched. or 4D .batched. input"):
         nn.LazyConv2d(4, 3)(nncheck.randn(2, 3))
