@@ -14,11 +14,13 @@ class dtype:
     (``nncheck shape``) never imports it; ``.np`` resolves the numpy dtype on first use.
     """
 
-    __slots__ = ("name", "_np", "is_floating_point", "is_complex", "is_signed", "itemsize")
+    __slots__ = ("name", "_np", "kind", "is_floating_point", "is_complex", "is_signed",
+                 "itemsize")
 
     def __init__(self, name, kind, itemsize):
         self.name = name
         self._np = None
+        self.kind = kind  # numpy's character code, so code over storages reads either dtype
         self.is_floating_point = kind == "f"
         self.is_complex = kind == "c"
         self.is_signed = kind in "fic"

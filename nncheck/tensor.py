@@ -54,6 +54,9 @@ class MetaStorage:
     def copy(self):  # deepcopy of a meta module: TransformerEncoder clones its layer
         return MetaStorage(self.shape, self.dtype)
 
+    def astype(self, dtype, copy=True):  # Module.double()/.to(dtype) of a meta or Lazy module
+        return MetaStorage(self.shape, dt.get_dtype(dtype))
+
     def _refuse(self, *args, **kwargs):
         raise meta_error("read the data of")
 
@@ -225,7 +228,9 @@ class Tensor:
     def numpy(self, force=False):
         if self.is_meta:
             raise meta_error("call numpy() on")
-        if self.requires_grad and not force:
+        # as PyTorch: refused only where autograd records (so a custom Function's forward
+        # and backward, which run with grad mode off, may call it)
+        if self.requires_grad and not force and is_grad_enabled():
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."

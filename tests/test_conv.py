@@ -448,6 +448,38 @@ def test_lazy_convolutions_become_their_layers_like_torch(name, args, kwargs, sh
     check_lazy(name, args, np.random.default_rng(0).standard_normal(shape), **kwargs)
 
 
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
+@pytest.mark.parametrize("name,kwargs,shape", [
+    ("Conv1d", {}, (2, 0, 5)),
+    ("Conv2d", {"stride": 2, "padding": 1}, (2, 0, 4, 4)),
+    ("Conv2d", {"bias": False}, (0, 4, 4)),
+    ("Conv3d", {}, (1, 0, 3, 3, 3)),
+])
+def test_zero_input_channels_like_torch(name, kwargs, shape):
+    """PyTorch accepts in_channels=0: an empty output (with 0 channels) and zero gradients."""
+    ours, ref = getattr(nn, name)(0, 7, 2, **kwargs), getattr(torch.nn, name)(0, 7, 2, **kwargs)
+    check_repr_and_keys(ours.double(), ref.double())
+    x = np.zeros(shape)
+    compare_module(ours, ref, x)
+    check_shape_rule(ours, x)
+
+
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
+def test_zero_input_channels_transposed_fails_in_forward_like_torch():
+    for lib in (torch, nncheck):
+        m = lib.nn.ConvTranspose2d(0, 7, 2)
+        with pytest.raises(RuntimeError):
+            m(lib.zeros(2, 0, 4, 4))
+
+
+@pytest.mark.parametrize("name,args,shape", [
+    ("LazyConv2d", (4, 3), (2, 3, 5, 5)),
+    ("LazyConvTranspose1d", (4, 3), (2, 3, 5)),
+])
+def test_lazy_convolutions_convert_dtype_before_the_first_call(name, args, shape):
+    check_lazy(name, args, np.random.default_rng(0).standard_normal(shape), convert="double")
+
+
 def test_lazy_conv_rejects_a_bad_first_input():
     with pytest.raises(RuntimeError, match="Expected 3D .unbatched. or 4D .batched. input"):
         nn.LazyConv2d(4, 3)(nncheck.randn(2, 3))

@@ -5,14 +5,16 @@ from ...tensor import Tensor
 
 
 def kernel_array(x, layer, arg="input"):
-    """A C-contiguous float32/float64 array a kernel can take (float16 computes in float32)."""
-    if x.dtype == np.float16:
-        return np.ascontiguousarray(x, np.float32)
+    """A C-contiguous float32/float64 array a kernel can take (float16 computes in float32).
+
+    A 0-dim input stays 0-dim (``np.ascontiguousarray`` alone would make it shape ``(1,)``).
+    """
     if x.dtype.kind != "f":
         raise TypeError(
             f"{layer}: {arg} must be a floating point tensor (float16/32/64), got {x.dtype}"
         )
-    return np.ascontiguousarray(x)
+    dtype = np.float32 if x.dtype == np.float16 else x.dtype
+    return np.ascontiguousarray(x, dtype).reshape(np.shape(x))
 
 
 def as_tensor_arg(x, layer, arg="input"):

@@ -45,7 +45,7 @@ class _ConvNd(Module):
         layer, nd = type(self).__name__, self._nd
         if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0:
             raise ValueError(f"{layer}: groups must be a positive integer, got {groups!r}")
-        _ints(layer, "in_channels", (in_channels,), 1)
+        _ints(layer, "in_channels", (in_channels,), 0)  # 0 is accepted, as in PyTorch
         _ints(layer, "out_channels", (out_channels,), 1)
         if in_channels % groups != 0:
             raise ValueError(f"{layer}: in_channels must be divisible by groups "
@@ -128,7 +128,9 @@ class _ConvNd(Module):
         return tuple(shape[-nd:])
 
     def _lead(self, shape):
-        return tuple(shape[:-self._nd - 1]) + (self.out_channels,)
+        # no input channels: PyTorch's output has no channels either (see F.conv*d)
+        channels = self.out_channels if self.in_channels or self.transposed else 0
+        return tuple(shape[:-self._nd - 1]) + (channels,)
 
 
 class _Conv(_ConvNd):
