@@ -40,7 +40,8 @@ def build_target(layer, tokens, meta=False):
         raise UsageError(exc.args[0]) from None
     if not meta:  # size the parameters on meta tensors before allocating them
         shell = construct(info.cls, args, kwargs, meta=True)
-        check_memory(f"{layer}'s parameters", sum(p.numel() * p.element_size() for p in shell.parameters()))
+        check_memory(f"{layer}'s parameters",
+                     sum(p.numel() * p.element_size() for p in shell.parameters()))
     return Target(module=construct(info.cls, args, kwargs, meta), info=info)
 
 
