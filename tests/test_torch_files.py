@@ -363,3 +363,44 @@ def test_torch_weights_load_into_an_as_torch_model():
     load_torch_weights(ours, theirs)
     for k, v in theirs.state_dict().items():
         np.testing.assert_array_equal(ours.state_dict()[k].numpy(), v.numpy())
+
+
+# ---------------------------------------------------------------------- summary on shapes alone
+@pytest.mark.parametrize("case", sorted(c for c in CASES
+                                         if all(x.dtype.kind == "f" for x in CASES[c][2])))
+def test_summary_shape_trace_equals_a_real_forward(case):
+    """summary runs a torch file's model on meta tensors (layers answer from their shape
+    rules); every module's input/output shapes equal those of a real forward."""
+    from nncheck.cli.summary import _forward_pass, _hooked_pass, build_model
+    from nncheck.cli.user_code import resolve_user_target
+
+    filename, expression, inputs, _ = CASES[case]
+    spec = f"{MODELS}/{filename}:{expression}"
+    shapes = [x.shape for x in inputs]
+    traced = build_model(spec)
+    real, _, _ = resolve_user_target(spec, [], {})
+
+    def by_name(model, seen):
+        return {name: seen.get(id(m)) for name, m in model.named_modules()}
+
+    assert by_name(traced, _hooked_pass(traced, shapes)) == \
+        by_name(real, _forward_pass(real, shapes, zeros=True))
+
+
+def test_summary_of_a_torch_resnet18_imports_neither_numpy_nor_kernels():
+    code = textwrap.dedent(f"""
+        import sys
+        from nncheck.cli import main
+        try:
+            main(["summary", "{MODELS}/resnet.py:resnet18", "--in", "1,3,224,224", "--json"])
+        except SystemExit as exc:
+            assert exc.code == 0, exc.code
+        loaded = [m for m in sys.modules if m == "numpy" or m.startswith("nncheck._kernels.")
+                  or m == "torch"]
+        assert not loaded, loaded
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["totals"]["params"] == 11689512  # torchvision's resnet18
+    assert [r["output_shapes"] for r in data["layers"] if r["name"] == "fc"] == [[[1, 1000]]]
