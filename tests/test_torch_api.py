@@ -5,7 +5,7 @@ and PyTorch's errors for bad dims and out-of-range indices."""
 import numpy as np
 import pytest
 import torch
-from reference import compare_function
+from reference import assert_close, compare_function
 
 import nncheck
 
@@ -82,6 +82,19 @@ CASES = [
                                  m.bitwise_not(a), a ^ b), (I(16, 5), I(16, 5))),
     ("isclose", lambda m, a, b: m.isclose(a, a + b * 1e-6, rtol=1e-6), (R(20), R(20))),
     ("where_1arg", lambda m, a: m.where(a > 0), (R(3, 4),)),
+    ("i0", lambda m, x: m.i0(x), (R(5),)),
+    ("xlogy", lambda m, x, y: m.xlogy(x * (x > 0), y), (R(3, 4), P(4))),
+    ("xlogy_method", lambda m, x, y: x.xlogy(y), (R(3, 4), P(3, 4))),
+    ("copysign", lambda m, a, b: m.copysign(a, b), (R(3, 4), R(4))),
+    ("fmax_fmin", lambda m, a, b: (m.fmax(a, b), a.fmin(b)), (D(3, 4), D(3, 4))),
+    ("fmax_nan", lambda m, a, b: m.fmax(m.where(a > 0.5, float("nan"), a), b), (R(3, 4), R(4))),
+    ("maximum_minimum_methods", lambda m, a, b: (a.maximum(b), a.minimum(b)), (D(3, 4), D(4))),
+    ("logit", lambda m, p: m.logit(p), (rng.uniform(0.05, 0.95, (3, 4)),)),
+    ("logit_eps", lambda m, p: p.logit(eps=0.2), (rng.uniform(0.05, 0.95, (3, 4)),)),
+    # (PyTorch's own gradient of ldexp is 0 for negative integer exponents: 2 ** -1 in int)
+    ("ldexp", lambda m, a, e: m.ldexp(a, e), (R(3, 4), I(4, 4))),
+    ("polygamma", lambda m, x: (m.polygamma(1, x), x.polygamma(2)), (P(5),)),
+    ("gcd_lcm", lambda m, a, b: (m.gcd(a, b), a.lcm(b)), (I(30, 6), I(30, 6) + 1)),
     # ------------------------------------------------------------------ reductions / scans
     *[(f"cumsum_dim{d}", lambda m, x, d=d: m.cumsum(x, d), (R(3, 4, 2),)) for d in (0, -1, 1)],
     ("cumsum_int", lambda m, x: m.cumsum(x, 0), (I(5, 4, 2),)),
@@ -101,6 +114,18 @@ CASES = [
     ("aminmax", lambda m, x: m.aminmax(x, dim=1), (D(3, 4),)),
     ("diff", lambda m, x: m.diff(x, n=2, dim=0), (R(5, 3),)),
     ("diff_prepend", lambda m, x, p: x.diff(dim=1, prepend=p), (R(3, 4), R(3, 2))),
+    ("logcumsumexp", lambda m, x: m.logcumsumexp(x, 1), (R(3, 5) * 3,)),
+    ("logcumsumexp_large", lambda m, x: x.logcumsumexp(0), (R(6, 2) * 200,)),
+    *[(f"quantile_{how}", lambda m, x, how=how: m.quantile(x, 0.3, dim=1, interpolation=how),
+       (D(3, 6),)) for how in ("linear", "lower", "higher", "midpoint", "nearest")],
+    ("quantile_q_tensor", lambda m, x: x.quantile(m.tensor([0.1, 0.5, 0.9],
+                                                          dtype=m.float64), 0, keepdim=True),
+     (D(5, 3),)),
+    ("quantile_all", lambda m, x: m.quantile(x, 0.75), (D(3, 4),)),
+    ("quantile_all_keepdim", lambda m, x: m.quantile(x, m.tensor([0.2, 0.6], dtype=m.float64),
+                                                     keepdim=True), (D(3, 4),)),
+    ("dist", lambda m, a, b: (m.dist(a, b), a.dist(b, 3)), (R(3, 4), R(4))),
+    ("histc", lambda m, x: (m.histc(x, 5), x.histc(4, -1, 1)), (R(20),)),
     # ------------------------------------------------------------------ indexing
     ("gather", lambda m, x, i: m.gather(x, 1, i), (R(3, 4), I(4, 3, 5))),
     ("gather_neg_dim", lambda m, x, i: x.gather(-2, i), (R(3, 4), I(3, 2, 4))),
@@ -126,6 +151,24 @@ CASES = [
     ("take", lambda m, x, i: m.take(x, i - 6), (R(3, 4), I(12, 2, 3))),
     ("take_along_dim", lambda m, x, i: m.take_along_dim(x, i, dim=1), (R(3, 4), I(4, 1, 2))),
     ("take_along_dim_flat", lambda m, x, i: m.take_along_dim(x, i), (R(3, 4), I(12, 5))),
+    *[(f"scatter_reduce_{how}_{inc}",
+       lambda m, x, i, src, how=how, inc=inc: m.scatter_reduce(x, 1, i, src, how,
+                                                                include_self=inc),
+       # src interleaves with x, equal to none of it (PyTorch counts an equal self value
+       # as a tie of amax/amin even with include_self=False)
+       (D(3, 5) + 3, np.array([[0, 1, 0, 4], [2, 2, 2, 2], [1, 3, 3, 1]]), D(3, 4) + 3.05))
+      for how in ("sum", "prod", "mean", "amax", "amin") for inc in (True, False)],
+    ("scatter_reduce_amax_ties", lambda m, x, s: x.scatter_reduce(0, m.tensor([[0, 0, 1]]),
+                                                                 s, "amax"),
+     (np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), np.array([[1.0, 0.0, 6.0]]))),
+    ("index_put", lambda m, x, v: m.index_put(x, (m.tensor([0, 2]), m.tensor([1, 3])), v),
+     (R(3, 4), R(2))),
+    ("index_put_accumulate", lambda m, x, v: x.index_put((m.tensor([0, 0, 2]),), v,
+                                                         accumulate=True), (R(3, 4), R(4))),
+    ("index_put_bool", lambda m, x, v: x.index_put((x > 0,), v), (R(3, 4), R(1))),
+    ("put", lambda m, x, v: m.put(x, m.tensor([0, -1, 5]), v), (R(3, 4), R(3))),
+    ("put_accumulate", lambda m, x, v: x.put(m.tensor([[1, 1]]), v, accumulate=True),
+     (R(3, 4), R(1, 2))),
     # ------------------------------------------------------------------ sorting
     *[(f"sort_{d}_{desc}", lambda m, x, d=d, desc=desc: m.sort(x, d, descending=desc),
        (D(3, 4, 5),)) for d in (0, -1) for desc in (False, True)],
@@ -194,6 +237,9 @@ CASES = [
     ("diagonal_neg", lambda m, x: x.diagonal(-1, -1, -2), (R(2, 4, 3),)),
     ("diag_embed", lambda m, x: m.diag_embed(x, 1, 0, 2), (R(3, 2),)),
     ("trace", lambda m, x: m.trace(x), (R(3, 4),)),
+    ("inner", lambda m, a, b: (m.inner(a, b), m.inner(a[0, 0], b)), (R(2, 3, 4), R(5, 4))),
+    ("vdot_ger", lambda m, a, b: (m.vdot(a, b), m.ger(a, b)), (R(4), R(4))),
+    ("diagflat", lambda m, x: (m.diagflat(x), x.diagflat(-1)), (R(2, 2),)),
     # ------------------------------------------------------------------ shape
     ("roll_flat", lambda m, x: m.roll(x, 2), (R(3, 4),)),
     ("roll_dims", lambda m, x: m.roll(x, shifts=(-1, 3), dims=(1, 2)), (R(2, 3, 4),)),
@@ -236,7 +282,94 @@ CASES = [
     ("split_with_sizes", lambda m, x: x.split_with_sizes([1, 3], 1), (R(2, 4),)),
     ("block_diag", lambda m, a, b, c: m.block_diag(a, b, c), (R(2, 3), R(1), R(2, 2))),
     ("cartesian_prod", lambda m, a, b: m.cartesian_prod(a, b), (R(3), R(2))),
+    ("combinations", lambda m, x: (m.combinations(x), m.combinations(x, 3, True)), (R(4),)),
+    # ------------------------------------------------------------------ attributes
+    ("casts", lambda m, x: (x.byte(), x.char(), x.short(), x.new(2, 3).shape, x.new([1, 2])),
+     (I(9, 4) - 4,)),
+    ("conj_adjoint", lambda m, x: (x.conj(), x.resolve_conj(), x.mH, x.adjoint(),
+                                   m.adjoint(x)), (R(2, 3, 4),)),
+    ("H_matrix", lambda m, x: x.H, (R(3, 4),)),
+    ("narrow_copy_unsafe", lambda m, x: (x.narrow_copy(1, 1, 2), x.unsafe_chunk(2),
+                                         x.unsafe_split(1, 1), x.unsafe_split_with_sizes([2, 2],
+                                                                                         1)),
+     (R(4, 4),)),
+    ("where_method", lambda m, x, y: x.where(x > 0, y), (R(3, 4), R(4))),
+    ("fill_diagonal_", lambda m, x: (x * 1).fill_diagonal_(2.5), (R(4, 3),)),
+    ("fill_diagonal_wrap", lambda m, x: (x * 1).fill_diagonal_(-1.0, wrap=True), (R(7, 3),)),
+    ("comparison_aliases", lambda m, a, b: (a.greater(b), m.greater_equal(a, b), a.less(b),
+                                            m.less_equal(a, b), a.not_equal(b), m.absolute(a)),
+     (I(3, 5) * 1.0, I(3, 5) * 1.0)),
 ]
+
+
+# torch.<name> = nn.functional.<name>: PyTorch's positional signatures
+FUNCTIONAL = [
+    ("conv1d", (R(2, 3, 8), R(4, 3, 3), R(4), 1, 1)),
+    ("conv2d", (R(2, 3, 6, 6), R(4, 3, 3, 3), R(4), 2, 1)),
+    ("conv3d", (R(1, 2, 4, 4, 4), R(3, 2, 2, 2, 2))),
+    ("conv_transpose1d", (R(2, 3, 5), R(3, 4, 3), R(4), 2)),
+    ("conv_transpose2d", (R(1, 3, 4, 4), R(3, 2, 3, 3), None, 2, 1, 1)),
+    ("conv_transpose3d", (R(1, 2, 3, 3, 3), R(2, 2, 2, 2, 2))),
+    ("avg_pool1d", (R(2, 3, 8), 3, 2, 1)),
+    ("max_pool1d", (D(2, 3, 8), 2)),
+    ("max_pool2d", (D(2, 3, 6, 6), 3, 2, 1)),
+    ("max_pool3d", (D(1, 2, 4, 4, 4), 2)),
+    ("adaptive_avg_pool1d", (R(2, 3, 8), 3)),
+    ("dropout", (R(2, 3), 0.5, False)),
+    ("alpha_dropout", (R(2, 3), 0.5, False)),
+    ("feature_alpha_dropout", (R(2, 3, 4), 0.5, False)),
+    ("layer_norm", (R(2, 3, 4), (4,), R(4), R(4), 1e-5)),
+    ("group_norm", (R(2, 4, 3), 2, R(4), R(4))),
+    ("rms_norm", (R(2, 3, 4), (4,), R(4), 1e-6)),
+    ("pixel_shuffle", (R(1, 8, 2, 2), 2)),
+    ("pixel_unshuffle", (R(1, 2, 4, 4), 2)),
+    ("channel_shuffle", (R(1, 4, 2, 2), 2)),
+    ("prelu", (R(2, 3, 4), P(3))),
+    ("selu", (R(2, 3),)),
+    ("celu", (R(2, 3), 0.5)),
+    ("rrelu", (R(2, 3), 0.1, 0.3, False)),
+    ("threshold", (R(2, 3), 0.1, -1.0)),
+    ("hardshrink", (R(2, 3), 0.5)),
+    ("bilinear", (R(3, 4), R(3, 5), R(2, 4, 5), R(2))),
+    ("cosine_similarity", (R(3, 4), R(3, 4), 1)),
+    ("pairwise_distance", (R(3, 4), R(3, 4), 2.0)),
+    ("pdist", (R(4, 3), 2.0)),
+]
+
+
+@pytest.mark.parametrize("name,args", FUNCTIONAL, ids=[c[0] for c in FUNCTIONAL])
+def test_functional_aliases_against_torch(name, args):
+    arrays = [(i, a) for i, a in enumerate(args) if isinstance(a, np.ndarray)]
+
+    def call(module, *xs):
+        full = list(args)
+        for (i, _), x in zip(arrays, xs):
+            full[i] = x
+        return getattr(module, name)(*full)
+
+    if name == "channel_shuffle":  # PyTorch's channel_shuffle has no autograd formula
+        with torch.no_grad():
+            expected = call(torch, *(torch.from_numpy(a) for _, a in arrays))
+        assert_close(call(nncheck, *(nncheck.from_numpy(a) for _, a in arrays)), expected)
+        return
+    compare_function(lambda *xs: call(nncheck, *xs), lambda *xs: call(torch, *xs),
+                     *(a for _, a in arrays))
+
+
+IN_PLACE_FUNCTIONS = ["abs_", "relu_", "sigmoid_", "tanh_", "exp_", "erf_", "log1p_", "frac_",
+                      "clamp_min_", "rsqrt_", "square_", "negative_"]
+
+
+@pytest.mark.parametrize("name", IN_PLACE_FUNCTIONS)
+def test_in_place_functions_against_torch(name):
+    args = (0.1,) if name == "clamp_min_" else ()
+
+    def run(m, x):
+        y = x * 1
+        assert getattr(m, name)(y, *args) is y
+        return y
+
+    compare_function(lambda x: run(nncheck, x), lambda x: run(torch, x), P(3, 4))
 
 
 @pytest.mark.parametrize("fn,inputs", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
@@ -261,11 +394,20 @@ INPLACE = [
 ]
 
 
-def test_scatter_reduce_add_forward():
-    # PyTorch has no gradient for scatter(..., reduce=...): values only
-    compare_function(lambda x: x.scatter(1, nncheck.tensor([[0, 0, 3]]), 2.0, reduce="add"),
-                     lambda x: x.scatter(1, torch.tensor([[0, 0, 3]]), 2.0, reduce="add"),
-                     R(2, 4), grad=False)
+# values only: PyTorch has no gradient for these (nncheck's is checked by gradcheck below)
+NO_GRAD = [
+    ("scatter_reduce_add", lambda m, x: x.scatter(1, m.tensor([[0, 0, 3]]), 2.0, reduce="add"),
+     (R(2, 4),)),
+    ("bincount", lambda m, x, w: (m.bincount(x), x.bincount(w, minlength=9)), (I(6, 10), R(10))),
+    ("vander", lambda m, x: (m.vander(x), m.vander(x, 3, increasing=True)),
+     (np.array([0.0, 1.5, -2.0, 0.5]),)),
+]
+
+
+@pytest.mark.parametrize("fn,inputs", [c[1:] for c in NO_GRAD], ids=[c[0] for c in NO_GRAD])
+def test_values_against_torch(fn, inputs):
+    compare_function(lambda *xs: fn(nncheck, *xs), lambda *xs: fn(torch, *xs), *inputs,
+                     grad=False)
 
 
 @pytest.mark.parametrize("fn,inputs", [c[1:] for c in INPLACE], ids=[c[0] for c in INPLACE])
@@ -425,5 +567,86 @@ def test_nncheck_gradcheck_on_new_ops():
                lambda a, b: a.unfold(1, 2, 1).sum(-1) * b.t().topk(2, 1).values.sum(),
                lambda a, b: nncheck.scatter_add(a, 0, nncheck.tensor([[2, 0, 1, 0]]),
                                                 b.t()[:1]),
-               lambda a, b: a.scatter(1, nncheck.tensor([[2], [0], [1]]), b[:3, :1])):
+               lambda a, b: a.scatter(1, nncheck.tensor([[2], [0], [1]]), b[:3, :1]),
+               lambda a, b: nncheck.vander(a[0], 3) * b,
+               lambda a, b: nncheck.scatter_reduce(a, 1, nncheck.tensor([[0, 0, 1]] * 3),
+                                                   b[:3], "prod") + a.quantile(0.3, 1, True)):
         assert nncheck.gradcheck(fn, (x, y))
+
+
+def test_tensor_flags_and_metadata():
+    x = nncheck.zeros(2, 3, dtype=nncheck.float64)
+    t = torch.zeros(2, 3, dtype=torch.float64)
+    for name in ("is_cpu", "is_sparse", "is_quantized", "is_nested", "is_mkldnn", "itemsize",
+                 "nbytes", "output_nr"):
+        assert getattr(x, name) == getattr(t, name), name
+    for name in ("is_complex", "is_signed", "is_pinned", "is_shared", "is_conj", "is_neg",
+                 "is_inference", "get_device"):
+        assert getattr(x, name)() == getattr(t, name)(), name
+    assert x.is_same_size(nncheck.ones(2, 3)) and not x.is_same_size(nncheck.ones(3, 2))
+    assert nncheck.is_nonzero(nncheck.tensor([2])) and not nncheck.tensor(0.0).is_nonzero()
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        nncheck.ones(2).is_nonzero()
+    assert x.pin_memory() is x and x.share_memory_() is x and x.data_ptr() != 0
+    assert x.cfloat().dtype is nncheck.complex64 and x.cdouble().dtype is nncheck.complex128
+    assert x.new_empty_strided((3, 2), (2, 1)).shape == (3, 2)
+
+
+def test_apply_and_map_in_place():
+    x = nncheck.tensor([1.0, -2.0, 3.0])
+    assert x.apply_(lambda v: v * v + 1) is x
+    np.testing.assert_array_equal(x.numpy(), [2.0, 5.0, 10.0])
+    x.map_(nncheck.tensor([1.0, 2.0, 3.0]), lambda a, b: a - b)
+    np.testing.assert_array_equal(x.numpy(), [1.0, 3.0, 7.0])
+
+
+def test_creation_functions_against_torch():
+    for nc, to in ((nncheck.logspace(-2, 3, 7, dtype=nncheck.float64),
+                    torch.logspace(-2, 3, 7, dtype=torch.float64)),
+                   (nncheck.logspace(0, 4, 5, base=2), torch.logspace(0, 4, 5, base=2)),
+                   (nncheck.tril_indices(4, 3, -1), torch.tril_indices(4, 3, -1)),
+                   (nncheck.triu_indices(3, 5, 1), torch.triu_indices(3, 5, 1)),
+                   (nncheck.scalar_tensor(2.5), torch.scalar_tensor(2.5)),
+                   (nncheck.empty_strided((2, 3), (3, 1)).shape, torch.empty_strided((2, 3),
+                                                                                    (3, 1)).shape)):
+        if isinstance(to, torch.Tensor):
+            assert nc.dtype.name == str(to.dtype).split(".")[1]
+            assert_close(nc, to, rtol=1e-6, atol=1e-7)
+        else:
+            assert tuple(nc) == tuple(to)
+    for name in ("hann_window", "hamming_window", "blackman_window", "bartlett_window",
+                 "kaiser_window"):
+        for n, periodic in ((1, True), (8, True), (9, False)):
+            assert_close(getattr(nncheck, name)(n, periodic, dtype=nncheck.float64),
+                         getattr(torch, name)(n, periodic, dtype=torch.float64), what=name)
+    r = nncheck.randint_like(nncheck.zeros(50, dtype=nncheck.int32), 3, 7)
+    assert r.dtype is nncheck.int32 and r.shape == (50,) and 3 <= r.min().item() < 7 and \
+        r.max().item() < 7
+
+
+def test_sampling_support_shapes_and_seed():
+    nncheck.manual_seed(0)
+    p = nncheck.tensor([[0.0, 1.0, 0.0], [1.0, 1.0, 0.0]], dtype=nncheck.float64)
+    b = nncheck.bernoulli(p)
+    assert b.dtype is nncheck.float64 and b.equal(p)  # probabilities 0 and 1 are certain
+    assert nncheck.ones(4).bernoulli(0.0).sum().item() == 0
+    draws = nncheck.rand(20000).bernoulli(nncheck.full((20000,), 0.25))
+    assert abs(draws.mean().item() - 0.25) < 0.02
+    weights = nncheck.tensor([[0.0, 2.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]])
+    s = nncheck.multinomial(weights[:1], 3)
+    assert sorted(s.tolist()[0]) == [1, 2, 3]  # without replacement: each once, never 0
+    s = weights.multinomial(5, replacement=True)
+    assert s.shape == (2, 5) and (s[1] == 0).all() and not (s[0] == 0).any()
+    with pytest.raises(RuntimeError, match="without replacement"):
+        weights[1:].multinomial(2)
+    counts = nncheck.poisson(nncheck.full((20000,), 3.0, dtype=nncheck.float64))
+    assert abs(counts.mean().item() - 3.0) < 0.1 and counts.dtype is nncheck.float64
+    x = nncheck.zeros(1000)
+    assert x.random_(2, 5) is x and set(x.unique().tolist()) == {2.0, 3.0, 4.0}
+    assert (x.random_(3) < 3).all() and (x.random_() >= 0).all()
+    assert (x.log_normal_() > 0).all() and (x.geometric_(0.5) >= 1).all()
+    assert nncheck.isfinite(x.cauchy_()).all()
+    nncheck.manual_seed(5)
+    first = nncheck.rand(4).bernoulli()
+    nncheck.manual_seed(5)
+    assert nncheck.rand(4).bernoulli().equal(first)

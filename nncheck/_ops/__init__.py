@@ -6,6 +6,8 @@
     sorting.py      sort/argsort/topk/kthvalue/median/mode, unique, searchsorted/bucketize
     linalg.py       einsum, tensordot, outer, addmm/baddbmm, cdist, diag, tril/triu
     shape.py        roll/flip, repeat_interleave, broadcast_to, meshgrid, unfold, *stack
+    sampling.py     bernoulli, multinomial, poisson, random_/cauchy_/... fills
+    attributes.py   legacy new/casts, is_* flags, conj/H/mH, fill_diagonal_, apply_
 
 Each function takes the tensor first (``torch.topk(x, 3)``), so the same function is
 the method (``x.topk(3)``).  The tables below say which functions are ``nncheck.*``
@@ -18,7 +20,7 @@ import importlib
 
 _UNARY = ("erf", "erfc", "erfinv", "log2", "log10", "log1p", "expm1", "exp2", "tan", "asin",
           "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "lgamma", "digamma",
-          "sinc", "deg2rad", "rad2deg", "frac", "arcsin", "arccos", "arctan", "arcsinh",
+          "sinc", "deg2rad", "rad2deg", "frac", "i0", "arcsin", "arccos", "arctan", "arcsinh",
           "arccosh", "arctanh", "trunc", "fix")
 
 # family: (torch.<name> and Tensor.<name>, torch.<name> only, Tensor.<name> only)
@@ -29,18 +31,19 @@ _FAMILIES = {
          "heaviside", "lerp", "addcmul", "addcdiv", "clamp_min", "clamp_max", "nan_to_num",
          "logical_not", "logical_and", "logical_or", "logical_xor", "bitwise_not",
          "bitwise_and", "bitwise_or", "bitwise_xor", "isclose", "isneginf", "isposinf",
-         "isreal"),
+         "isreal", "xlogy", "copysign", "fmax", "fmin", "maximum", "minimum", "logit", "ldexp",
+         "polygamma", "gcd", "lcm"),
         ("where",),
         ("__xor__",)),
     "reductions": (
         ("cumsum", "cumprod", "cummax", "cummin", "logsumexp", "nansum", "nanmean", "aminmax",
-         "diff"),
+         "diff", "logcumsumexp", "quantile", "dist", "bincount", "histc"),
         ("var_mean", "std_mean"),
         ()),
     "indexing": (
         ("gather", "scatter", "scatter_add", "index_select", "index_add", "index_copy",
          "index_fill", "masked_select", "masked_scatter", "nonzero", "argwhere",
-         "count_nonzero", "take", "take_along_dim"),
+         "count_nonzero", "take", "take_along_dim", "scatter_reduce", "index_put", "put"),
         (),
         ()),
     "sorting": (
@@ -50,8 +53,9 @@ _FAMILIES = {
         ()),
     "linalg": (
         ("tensordot", "outer", "mv", "addmm", "addmv", "addr", "baddbmm", "addbmm", "kron",
-         "cross", "tril", "triu", "diagonal", "diag_embed", "diag", "trace"),
-        ("einsum", "cdist"),
+         "cross", "tril", "triu", "diagonal", "diag_embed", "diag", "trace", "inner", "vdot",
+         "ger", "diagflat"),
+        ("einsum", "cdist", "vander"),
         ()),
     "shape": (
         ("roll", "flip", "fliplr", "flipud", "rot90", "repeat_interleave", "tile",
@@ -59,8 +63,21 @@ _FAMILIES = {
          "hsplit", "vsplit", "dsplit", "split_with_sizes"),
         ("broadcast_shapes", "broadcast_tensors", "meshgrid", "atleast_1d", "atleast_2d",
          "atleast_3d", "hstack", "vstack", "dstack", "column_stack", "row_stack", "block_diag",
-         "cartesian_prod"),
+         "cartesian_prod", "combinations"),
         ("unfold", "sum_to_size", "storage_offset")),
+    "sampling": (
+        ("bernoulli", "multinomial"),
+        ("poisson",),
+        ("random_", "log_normal_", "cauchy_", "geometric_")),
+    "attributes": (
+        ("is_complex", "is_signed", "is_nonzero", "is_same_size", "is_inference", "is_conj",
+         "is_neg", "conj", "resolve_conj", "resolve_neg", "conj_physical", "adjoint",
+         "narrow_copy", "unsafe_chunk", "unsafe_split", "unsafe_split_with_sizes"),
+        (),
+        ("new", "byte", "char", "short", "cfloat", "cdouble", "is_pinned", "is_shared",
+         "is_cpu", "is_sparse", "is_quantized", "is_nested", "is_mkldnn", "itemsize", "nbytes",
+         "output_nr", "get_device", "data_ptr", "pin_memory", "share_memory_", "H", "mH",
+         "fill_diagonal_", "apply_", "map_", "where", "new_empty_strided")),
 }
 # Tensor.<name>_ (in place) for these
 _INPLACE = (
@@ -69,8 +86,16 @@ _INPLACE = (
     "nan_to_num", "logical_not", "logical_and", "logical_or", "logical_xor", "bitwise_not",
     "bitwise_and", "bitwise_or", "bitwise_xor", "cumsum", "cumprod", "scatter", "scatter_add",
     "index_add", "index_copy", "index_fill", "masked_scatter", "addmm", "addmv", "addr",
-    "baddbmm", "addbmm", "tril", "triu",
+    "baddbmm", "addbmm", "tril", "triu", "sgn", "xlogy", "copysign", "logit", "ldexp", "gcd",
+    "lcm", "polygamma", "scatter_reduce", "index_put", "put",
 )
+# Tensor.<name>_ for methods of tensor.py itself, and PyTorch's other names for them
+_CORE_INPLACE = ("abs", "absolute", "ceil", "floor", "round", "cos", "sin", "log",
+                 "reciprocal", "rsqrt", "sigmoid", "tanh", "relu", "sign", "square", "negative",
+                 "divide", "multiply", "subtract", "eq", "ne", "lt", "le", "gt", "ge", "greater",
+                 "greater_equal", "less", "less_equal", "not_equal")
+_CORE_ALIASES = {"absolute": "abs", "greater": "gt", "greater_equal": "ge", "less": "lt",
+                 "less_equal": "le", "not_equal": "ne"}
 
 FUNCTIONS = {name: family for family, (both, functions, _) in _FAMILIES.items()
              for name in (*both, *functions)}
@@ -78,10 +103,10 @@ _METHODS = {name: family for family, (both, _, methods) in _FAMILIES.items()
             for name in (*both, *methods)}
 
 
-def function(name):
-    """The function ``name`` of its family (imported now if it was not yet)."""
-    module = importlib.import_module(f"{__name__}.{FUNCTIONS.get(name) or _METHODS[name]}")
-    return getattr(module, name)
+def function(name, table=FUNCTIONS):
+    """The function ``name`` of its family in ``table`` (imported now if it was not yet);
+    a name may differ as function and method (``where``)."""
+    return getattr(importlib.import_module(f"{__name__}.{table[name]}"), name)
 
 
 def _in_place(function):
@@ -104,7 +129,7 @@ class _LazyMethod:
         self.attr = attr
 
     def __get__(self, obj, cls):
-        fn = function(self.name)
+        fn = function(self.name, FUNCTIONS if self.in_place else _METHODS)
         if self.in_place:
             fn = _in_place(fn)
         setattr(cls, self.attr, fn)
@@ -113,6 +138,10 @@ class _LazyMethod:
 
 def install(tensor_class):
     """Give ``tensor_class`` (nncheck.Tensor) the methods of the families."""
+    for alias, name in _CORE_ALIASES.items():
+        setattr(tensor_class, alias, getattr(tensor_class, name))
+    for name in _CORE_INPLACE:
+        setattr(tensor_class, name + "_", _in_place(getattr(tensor_class, name)))
     for name in _METHODS:
         method = _LazyMethod(name, in_place=False)
         setattr(tensor_class, name, method)

@@ -6,7 +6,7 @@ Every index is checked against the size it addresses before numpy sees it
 """
 
 from .._lazy import np
-from ..ops import Op, sum_to_shape
+from ..ops import IndexPut, Op, sum_to_shape
 from ..tensor import Tensor, _raw
 from ._common import along, as_tensor_arg, check_bounds, check_index_shape, index_array
 
@@ -327,3 +327,122 @@ def take_along_dim(input, indices, dim=None):
     in_shape, idx_shape = list(shape), list(shape)
     in_shape[d], idx_shape[d] = input.shape[d], indices.shape[d]
     return gather(input.expand(in_shape), d, indices.expand(idx_shape))
+
+
+# --------------------------------------------------------------------------- reduce / put
+class ScatterReduce(Op):
+    """``out[index along dim] = reduce(self's value (if include_self), src's values...)``
+    for reduce in sum, prod, mean, amax, amin."""
+
+    @staticmethod
+    def forward(ctx, a, src, dim, index, reduce, include_self):
+        key = along(dim, a.ndim, index)
+        values = src[tuple(slice(0, n) for n in index.shape)]
+        hit = np.zeros(a.shape, bool)
+        hit[key] = True
+        count = np.zeros(a.shape, np.int64)
+        np.add.at(count, key, 1)
+        if include_self:
+            count += hit
+        out = a.copy()
+        if not include_self:  # start each reduced position from the reduction's identity
+            start = {"sum": 0, "mean": 0, "prod": 1, "amax": -np.inf, "amin": np.inf}[reduce]
+            out[hit] = start
+        ufunc = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum,
+                 "amin": np.minimum}[reduce]
+        ufunc.at(out, key, values)
+        if reduce == "mean":
+            out = np.where(hit, out / np.maximum(count, 1), out).astype(a.dtype)
+        ctx.key, ctx.reduce, ctx.include_self, ctx.hit, ctx.count = \
+            key, reduce, include_self, hit, count
+        ctx.src_shape, ctx.part = src.shape, tuple(slice(0, n) for n in index.shape)
+        ctx.save_for_backward(a, values, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, values, out = ctx.saved_tensors
+        key, hit = ctx.key, ctx.hit
+        if ctx.reduce == "sum":
+            ga, gv = g * (~hit | ctx.include_self), g[key]
+        elif ctx.reduce == "mean":
+            share = g / np.maximum(ctx.count, 1)
+            ga, gv = np.where(hit, share * ctx.include_self, g), share[key]
+        elif ctx.reduce == "prod":
+            if (values == 0).any() or (ctx.include_self and (a[hit] == 0).any()):
+                raise NotImplementedError("the gradient of scatter_reduce(reduce='prod') with "
+                                          "a zero among the reduced values is not provided "
+                                          "by nncheck")
+            ga = np.where(hit, g * out / np.where(hit, a, 1) * ctx.include_self, g)
+            gv = g[key] * out[key] / values
+        else:  # amax/amin: shared evenly among the values equal to the result
+            ties = np.zeros(a.shape, np.int64)
+            np.add.at(ties, key, values == out[key])
+            self_wins = hit & (a == out) & ctx.include_self
+            ties += self_wins
+            share = g / np.maximum(ties, 1)
+            ga = np.where(hit, share * self_wins, g)
+            gv = share[key] * (values == out[key])
+        gsrc = np.zeros(ctx.src_shape, g.dtype)
+        gsrc[ctx.part] = gv
+        return ga, gsrc
+
+
+_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+
+
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    if reduce not in _REDUCTIONS:
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got "
+                           f"{reduce}")
+    d = input._dim(dim)
+    idx = index_array(index, "scatter_reduce")
+    check_index_shape("scatter_reduce", d, idx, input, src)
+    check_bounds(idx, input.shape[d] if input.ndim else 1, d)
+    return ScatterReduce.apply(input, src, d, idx, reduce, include_self)
+
+
+class IndexPutAccumulate(Op):
+    """``out = a; out[key] += values`` (repeated positions add up)."""
+
+    @staticmethod
+    def forward(ctx, a, values, key):
+        ctx.key, ctx.vshape = key, np.shape(values)
+        out = a.copy()
+        np.add.at(out, key, np.broadcast_to(values, a[key].shape))
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, sum_to_shape(np.ascontiguousarray(g[ctx.key]), ctx.vshape)
+
+
+def index_put(input, indices, values, accumulate=False):
+    """``input[indices] = values`` (``+=`` with accumulate) out of place; ``indices`` is a
+    tuple of index tensors (or None for a whole dimension)."""
+    if len(indices) > input.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {input.ndim} (got "
+                         f"{len(indices)})")
+    key = []
+    for d, index in enumerate(indices):
+        if index is None:
+            key.append(slice(None))
+            continue
+        idx = index._data
+        if idx.dtype != np.bool_:
+            idx = index_array(index, "index_put")
+            n = input.shape[d]
+            if idx.size and (idx.min() < -n or idx.max() >= n):
+                raise IndexError(f"index {int(idx[(idx < -n) | (idx >= n)][0])} is out of "
+                                 f"bounds for dimension {d} with size {n}")
+        key.append(idx)
+    key = tuple(key)
+    values = as_tensor_arg(values, input)
+    return (IndexPutAccumulate if accumulate else IndexPut).apply(input, values, key)
+
+
+def put(input, index, source, accumulate=False):
+    """index_put on the flattened input (negative indices count from the end)."""
+    flat_index = index.reshape(-1)
+    return index_put(input.reshape(-1), (flat_index,), source.reshape(-1),
+                     accumulate).reshape(input.shape)

@@ -383,3 +383,45 @@ def trace(input):
     if input.ndim != 2:
         raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {input.ndim}")
     return diagonal(input).sum()
+
+
+def inner(input, other):
+    """Sum over the last dimension of both (a product if either is 0-d)."""
+    if input.ndim == 0 or other.ndim == 0:
+        return input * other
+    if input.shape[-1] != other.shape[-1]:
+        raise RuntimeError(f"inner() the last dimension must match on both input tensors but "
+                           f"got shapes {list(input.shape)} and {list(other.shape)}")
+    return tensordot(input, other, ([-1], [-1]))
+
+
+def vdot(input, other):
+    _need_ndim("vdot", input=(input, 1), other=(other, 1))
+    if input.shape != other.shape:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{input.shape[0]}] and "
+                           f"src [{other.shape[0]}] to have the same number of elements, but "
+                           "got different sizes")
+    return (input.conj() * other).sum()
+
+
+ger = outer
+
+
+def diagflat(input, offset=0):
+    return diag(input.reshape(-1), offset)
+
+
+def vander(x, N=None, increasing=False):
+    """Columns x**0 .. x**(N-1) (decreasing powers unless ``increasing``)."""
+    _need_ndim("vander", x=(x, 1))
+    n = x.shape[0] if N is None else N
+    if n < 0:
+        raise RuntimeError("N must be non-negative.")
+    powers = np.arange(n) if increasing else np.arange(n)[::-1]
+    if n == 0:
+        return x.new_zeros(x.shape[0], 0)
+    # a product of columns (not x ** k), so the gradient at x = 0 is exact
+    columns = [x.new_ones(x.shape[0])]
+    for _ in range(1, n):
+        columns.append(columns[-1] * x)
+    return stack([columns[k] for k in powers], 1)

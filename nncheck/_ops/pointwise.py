@@ -68,6 +68,7 @@ _FLOATING_UNARY = {
     "deg2rad": (lambda a: np.deg2rad(a), lambda a, out: np.full_like(a, math.pi / 180)),
     "rad2deg": (lambda a: np.rad2deg(a), lambda a, out: np.full_like(a, 180 / math.pi)),
     "frac": (lambda a: a - np.trunc(a), lambda a, out: np.ones_like(a)),
+    "i0": (lambda a: special.i0(a), lambda a, out: special.i1(a)),
 }
 _OPS = {name: _unary_op(name.capitalize(), f, df) for name, (f, df) in _FLOATING_UNARY.items()}
 # piecewise constant: zero gradient, but (as in PyTorch) the result is in the graph
@@ -329,3 +330,120 @@ def where(condition, input=None, other=None):
 
 
 __xor__ = bitwise_xor
+
+
+# --------------------------------------------------------------------------- more binary
+class XLogY(Op):
+    """``x * log(y)``, 0 where x == 0 (unless y is NaN)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where((x == 0) & ~np.isnan(y), 0, x * np.log(y))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gx = np.where(x == 0, 0, g * np.log(y))
+            gy = g * x / y
+        return sum_to_shape(gx, np.shape(x)), sum_to_shape(gy, np.shape(y))
+
+
+class CopySign(Op):
+    """``|a|`` with the sign of ``b``; b gets no gradient (as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = np.copysign(a, b)
+        ctx.save_for_backward(a, out)
+        ctx.b_shape = np.shape(b)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(a == 0, 0, out / np.where(a == 0, 1, a))
+        return sum_to_shape(g * ratio, np.shape(a)), np.zeros(ctx.b_shape, g.dtype)
+
+
+class FMaxMin(Op):
+    """fmax/fmin: the larger/smaller, a NaN loses to a number; ties send the gradient to
+    the first operand (PyTorch's rule)."""
+
+    @staticmethod
+    def forward(ctx, a, b, is_max):
+        ctx.take_a = ((a >= b) if is_max else (a <= b)) | np.isnan(b)
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return (np.fmax if is_max else np.fmin)(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        return sum_to_shape(g * ctx.take_a, sa), sum_to_shape(g * ~ctx.take_a, sb)
+
+
+def xlogy(input, other):
+    x = input if isinstance(input, Tensor) else as_tensor_arg(input, other)
+    return _binary(_floating(x), other, XLogY)
+
+
+def copysign(input, other):
+    return _binary(_floating(input), other, CopySign)
+
+
+def fmax(input, other):
+    return _binary(input, other, _Bound(FMaxMin, True))
+
+
+def fmin(input, other):
+    return _binary(input, other, _Bound(FMaxMin, False))
+
+
+def maximum(input, other):
+    return input.max(other)
+
+
+def minimum(input, other):
+    return input.min(other)
+
+
+def logit(input, eps=None):
+    """``log(p / (1 - p))``; with ``eps``, p is first clamped to [eps, 1 - eps]."""
+    p = _floating(input)
+    if eps is not None:
+        p = p.clamp(eps, 1 - eps)
+    return (p / (1 - p)).log()
+
+
+def ldexp(input, other):
+    """``input * 2 ** other``."""
+    return _floating(input) * (2.0 ** other)
+
+
+class Polygamma(Op):
+    @staticmethod
+    def forward(ctx, a, n):
+        ctx.n = n
+        ctx.save_for_backward(a)
+        return special.polygamma(n, a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * special.polygamma(ctx.n + 1, a)
+
+
+def polygamma(n, input):
+    """``torch.polygamma(n, x)``; also ``x.polygamma(n)`` (the tensor comes first there)."""
+    if isinstance(n, Tensor):
+        n, input = input, n
+    if n < 0:
+        raise RuntimeError("polygamma(n, x) does not support negative n.")
+    return Polygamma.apply(_floating(input), n)
+
+
+gcd = _elementwise("gcd", "gcd", integral_only=True)
+lcm = _elementwise("lcm", "lcm", integral_only=True)

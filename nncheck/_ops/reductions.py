@@ -179,3 +179,103 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):
         lo = x.narrow(d, 0, max(size - 1, 0))
         x = hi ^ lo if x.dtype is dt.bool else hi - lo
     return x
+
+
+class LogCumSumExp(Op):
+    @staticmethod
+    def forward(ctx, a, dim):
+        out = np.logaddexp.accumulate(a, axis=dim)
+        ctx.dim = dim
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        # d out[j] / d a[k] = exp(a[k] - out[j]) for j >= k; shifted by the last (largest)
+        # out of each row so that neither exponential overflows
+        a, out = ctx.saved_tensors
+        last = np.take(out, [-1], axis=ctx.dim)
+        last = np.where(np.isfinite(last), last, 0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            tail = _reverse_cumsum(g * np.exp(last - out), ctx.dim)
+            return np.where(np.isneginf(a), 0, np.exp(a - last) * tail)
+
+
+def logcumsumexp(input, dim):
+    src = input if input.dtype.is_floating_point else input.to(dt.float32)
+    return LogCumSumExp.apply(src, src._dim(dim)) if src.ndim else src.clone()
+
+
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
+    """The q-th quantiles (q a number or a 1-D tensor, in [0, 1]) from the sorted values,
+    interpolated as PyTorch does; differentiable through the sorted values."""
+    from .sorting import sort
+
+    if interpolation not in ("linear", "lower", "higher", "midpoint", "nearest"):
+        raise RuntimeError("quantile() interpolation must be one of linear, lower, higher, "
+                           f"midpoint or nearest. Got {interpolation}")
+    qs = np.atleast_1d(np.asarray(q._data if isinstance(q, Tensor) else q, np.float64))
+    if qs.ndim > 1:
+        raise RuntimeError("quantile() q must be a scalar or 1D tensor")
+    if ((qs < 0) | (qs > 1)).any():
+        raise RuntimeError("quantile() q values must be in the range [0, 1]")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError("quantile() input tensor must be either float or double dtype")
+    x = input.reshape(-1) if dim is None else input
+    d = 0 if dim is None else x._dim(dim)
+    n = x.shape[d]
+    ordered = sort(x, d).values
+    rank = qs * (n - 1)
+    lo, hi = np.floor(rank).astype(np.int64), np.ceil(rank).astype(np.int64)
+    if interpolation == "lower":
+        hi = lo
+    elif interpolation == "higher":
+        lo = hi
+    elif interpolation == "nearest":
+        lo = hi = np.round(rank).astype(np.int64)  # half to even, as torch.round
+    weight = {"linear": rank - lo, "midpoint": np.full_like(rank, 0.5)}.get(
+        interpolation, np.zeros_like(rank))
+    shape = [1] * x.ndim
+    shape[d] = len(qs)
+    below = ordered.index_select(d, Tensor._wrap(lo))
+    above = ordered.index_select(d, Tensor._wrap(hi))
+    w = Tensor._wrap(weight.reshape(shape).astype(x._data.dtype))
+    out = below + w * (above - below)
+    if keepdim and dim is None:
+        out = out.reshape([len(qs)] + [1] * input.ndim)
+    elif keepdim:
+        out = out.movedim(d, 0).unsqueeze(d + 1)
+    else:
+        out = out.movedim(d, 0)
+    scalar_q = not isinstance(q, Tensor) and np.ndim(q) == 0 or \
+        isinstance(q, Tensor) and q.ndim == 0
+    return out.squeeze(0) if scalar_q else out
+
+
+def dist(input, other, p=2):
+    return (input - other).norm(p)
+
+
+def bincount(input, weights=None, minlength=0):
+    if input.ndim != 1 or input._data.dtype.kind not in "iu":
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if input.numel() and input._data.min() < 0:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    w = None if weights is None else weights._data
+    counts = np.bincount(input._data, w, minlength)
+    return Tensor._wrap(counts if w is not None else counts.astype(np.int64))
+
+
+def histc(input, bins=100, min=0, max=0):
+    """Counts in ``bins`` equal bins over [min, max] (the data's range when both are 0);
+    values outside are ignored."""
+    a = input._data
+    lo, hi = float(min), float(max)
+    if lo == hi and a.size:
+        lo, hi = float(a.min()), float(a.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError("torch.histc: max must be larger than min")
+    counts, _ = np.histogram(a, bins=bins, range=(lo, hi))
+    return Tensor._wrap(counts.astype(a.dtype))

@@ -382,3 +382,19 @@ moveaxis = movedim
 
 def swapdims(input, dim0, dim1):
     return input.transpose(dim0, dim1)
+
+
+def combinations(input, r=2, with_replacement=False):
+    """The r-element combinations of a 1-D tensor's elements, one per row."""
+    import itertools
+
+    if input.ndim != 1:
+        raise RuntimeError(f"Expect a 1D vector, but got shape {list(input.shape)}")
+    if r < 0:
+        raise RuntimeError(f"Expect a non-negative number, but got {r}")
+    pick = itertools.combinations_with_replacement if with_replacement else \
+        itertools.combinations
+    rows = np.asarray(list(pick(range(input.shape[0]), r)), np.int64).reshape(-1, r)
+    if r == 0:
+        return input.new_zeros(0)
+    return IndexSelect.apply(input, 0, rows.reshape(-1)).reshape(-1, r)
