@@ -840,9 +840,6 @@ class Tensor:
         d = self._dim(dim)
         return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
 
-    def gather(self, dim, index):
-        return ops.Gather.apply(self, self._dim(dim), index._data)
-
     def masked_fill(self, mask, value):
         return where(mask, Tensor._wrap(np.asarray(_raw(value), self._data.dtype)), self)
 
