@@ -1,11 +1,14 @@
 """The commands: list, shape, summary, forward, gradcheck, compare, bench."""
 
+import sys
 import time
 
 import click
 
 from . import cli
+from .arity import check_input_count
 from .build import (
+    Target,
     build_target,
     check_memory,
     count_params,
@@ -85,6 +88,7 @@ def shape(layer, args, in_shapes, explain, as_json):
     """
     shapes = _shapes(in_shapes)
     target = build_target(layer, args, meta=True)
+    check_input_count(target, in_shapes)
     lines = [] if explain else None
     outs = output_shapes(target, shapes, lines)
     params = count_params(target.module)
@@ -127,6 +131,7 @@ def summary(spec, in_shapes, depth, as_json):
     if any(is_symbolic(*s) for s in shapes):
         raise UsageError("summary needs concrete input sizes (symbolic dims work with 'shape')")
     model = build_model(spec)
+    check_input_count(Target(module=_first_layer(model)), in_shapes)
     rows, totals, failure = summarize(model, shapes, depth)
     if as_json:
         print_json({"model": repr(model), "input_shapes": [list(s) for s in shapes],
@@ -139,6 +144,15 @@ def summary(spec, in_shapes, depth, as_json):
     if failure is not None:
         raise UsageError(str(failure))
     return 0
+
+
+def _first_layer(model):
+    """The module whose forward receives a chain's inputs: a Sequential's first layer."""
+    from ..nn import Sequential
+
+    while isinstance(model, Sequential) and len(model):
+        model = model[0]
+    return model
 
 
 # ---------------------------------------------------------------------- forward
@@ -170,6 +184,10 @@ def forward(layer, args, in_shapes, input_files, weights, dtype, seed, save, tra
 
     _device_check(device)
     target = build_target(layer, args)
+    if input_files:
+        check_input_count(target, input_files, "--input")
+    else:
+        check_input_count(target, in_shapes)
     arrays = _load_inputs(target, in_shapes, input_files, dtype, seed)
     module = target.module
     if module is not None:
@@ -284,43 +302,64 @@ def _stats(arr):
                    "no input mutation.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Processes sharing the numerical Jacobian's columns.")
+@click.option("--max-seconds", default=60.0, show_default=True, metavar="S",
+              help="When the full check would take longer, check a random sample of the "
+                   "Jacobian plus random projections (and say so).")
+@click.option("--full", is_flag=True, help="Check every Jacobian entry, however long it takes.")
 @device_option
 @json_option
 def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, fast, semantic,
-              workers, device, as_json):
+              workers, max_seconds, full, device, as_json):
     """Compare LAYER's backward with finite differences, entry by entry.
 
     \b
-    Checks every input given with --in and every parameter; exits 1 on a mismatch.
+    Checks every input given with --in and every parameter; exits 1 on a mismatch,
+    130 on Ctrl-C (with a partial report). The plan goes to stderr first.
       nncheck gradcheck Conv2d 2 3 3 --in 1,2,5,5
       nncheck gradcheck my_layers.py:MyLayer 4 --in 2,4
       nncheck gradcheck --all
     """
-    from .gradcheck import check_all_layers, check_one, render_report
+    from .gradcheck import check_all_layers, check_one, plan_line, render_report
 
     _device_check(device)
+    if not max_seconds > 0:
+        raise UsageError(f"--max-seconds must be positive, got {max_seconds:g}")
     options = {"dtype": dtype, "eps": eps, "atol": atol, "rtol": rtol, "seed": seed,
-               "fast": fast, "semantic": semantic, "workers": workers}
+               "fast": fast, "semantic": semantic, "workers": workers,
+               "max_seconds": None if full else max_seconds}
     if check_all:
         if layer:
             raise UsageError("--all takes no LAYER")
         results = check_all_layers(options, quiet=as_json)
         passed = all(r["passed"] for r in results)
+        interrupted = bool(results) and results[-1].get("interrupted", False)
         if as_json:
-            print_json({"passed": passed, "results": results})
-        return 0 if passed else 1
+            print_json({"passed": passed, "results": results,
+                        **({"interrupted": True} if interrupted else {})})
+        return 130 if interrupted else 0 if passed else 1
     if not layer:
         raise UsageError("missing LAYER (or --all)")
     _check_tolerances(eps=eps, atol=atol, rtol=rtol)
     target = build_target(layer, args)
+    check_input_count(target, in_shapes)
     shapes = _shapes(in_shapes)
     check_memory("the inputs, outputs and Jacobian",
                  data_bytes(target, shapes, DTYPE_BYTES[dtype], jacobian=True))
-    result, report = check_one(target, shapes, options, progress=not as_json)
+    err = console(stderr=True)
+
+    def plan(p):
+        err.print(plan_line(p, max_seconds), markup=False, highlight=False)
+
+    result, report = check_one(target, shapes, options,
+                               progress=not as_json and sys.stderr.isatty(), plan=plan)
+    if report.sampled:
+        result["full_command"] = _full_command()
     if as_json:
         print_json(result)
     else:
         render_report(result, report)
+    if report.interrupted:
+        return 130
     return 0 if result["passed"] else 1
 
 
@@ -333,6 +372,22 @@ def _check_tolerances(**values):
         if not (math.isfinite(value) and low_ok):
             expected = "a positive number" if name == "eps" else "a number >= 0"
             raise UsageError(f"--{name} {value}: expected {expected}")
+
+
+def _full_command():
+    """This command line, for the full check: --full instead of --max-seconds."""
+    import shlex
+
+    ctx = click.get_current_context()
+    words = ["nncheck", ctx.info_name, ctx.params["layer"], *ctx.params["args"]]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if (not isinstance(param, click.Option) or param.name in ("max_seconds", "as_json")
+                or value == param.default or value in ((), None, False)):
+            continue
+        for v in value if param.multiple else [value]:
+            words += [param.opts[0]] if param.is_flag else [param.opts[0], str(v)]
+    return shlex.join(words + ["--full"])
 
 
 # ---------------------------------------------------------------------- compare and bench
@@ -350,6 +405,7 @@ def compare(layer, args, in_shapes, seed, rtol, atol, as_json):
 
     _check_tolerances(atol=atol, rtol=rtol)
     target = build_target(layer, args)
+    check_input_count(target, in_shapes)
     result = compare_with_torch(target, layer, args, _shapes(in_shapes), seed, rtol, atol)
     if as_json:
         print_json(result)
@@ -374,6 +430,7 @@ def bench(layer, args, in_shapes, dtype, repeat, device, as_json):
     if repeat < 1:
         raise UsageError(f"--repeat must be at least 1, got {repeat}")
     target = build_target(layer, args)
+    check_input_count(target, in_shapes)
     result = run_bench(target, _shapes(in_shapes), dtype, repeat)
     if as_json:
         print_json(result)

@@ -1,6 +1,7 @@
 """``nncheck gradcheck``: build the layer in float64, check it, render the report."""
 
 import shlex
+import time
 
 from .._lazy import np
 from ..autograd.checker import check_gradients
@@ -31,15 +32,19 @@ def _prepare(target, shapes, options):
 REDRAWS = 3  # attempts at drawing inputs away from kinks (ReLU at 0, max-pool ties)
 
 
-def check_one(target, shapes, options, progress=False):
+def check_one(target, shapes, options, progress=False, plan=None):
     """Check one layer; returns (JSON-ready result, GradcheckReport).
 
     Inputs that land on a kink are redrawn (new seed) so a correct layer is not
     judged at a point where it has no derivative; the kinks are still reported.
+    ``options["max_seconds"]`` (None: the full check) bounds all attempts together;
+    ``plan(dict)`` hears each attempt's plan before its numerical work.
     """
     from ..random import manual_seed
 
     seed = options["seed"]
+    max_seconds = options.get("max_seconds")
+    start = time.perf_counter()
     for attempt in range(REDRAWS):
         manual_seed(seed)
         inputs = _prepare(target, shapes, {**options, "seed": seed})
@@ -51,15 +56,21 @@ def check_one(target, shapes, options, progress=False):
                                      progress=bar.update if bar else None,
                                      fast=options.get("fast", False),
                                      semantic=options.get("semantic", False), seed=seed,
-                                     reference=reference, workers=options.get("workers", 1))
+                                     reference=reference, workers=options.get("workers", 1),
+                                     max_seconds=_left(max_seconds, start), plan=plan)
         finally:
             if bar:
                 bar.close()
-        if not any(c.n_kinks for c in report.checks) or attempt == REDRAWS - 1:
+        if (report.interrupted or not any(c.n_kinks for c in report.checks)
+                or attempt == REDRAWS - 1 or _left(max_seconds, start) == 0):
             break
         seed += 1000
     result = {"layer": target.describe(), **report.as_dict(), "seed": seed}
     return result, report
+
+
+def _left(max_seconds, start):
+    return None if max_seconds is None else max(0, max_seconds - (time.perf_counter() - start))
 
 
 def _float64_twin(target, inputs):
@@ -124,7 +135,57 @@ def render_report(result, report):
                   "not counted as failures", highlight=False)
     con.print(f"{report.forward_calls} forward and {report.backward_calls} backward calls",
               highlight=False)
+    if report.sampled:
+        con.print(sampled_note(result), markup=False, highlight=False)
+    if report.interrupted:
+        con.print(interrupted_note(result), markup=False, highlight=False)
+        return
     con.print("[green]passed[/]" if report.passed else "[red]FAILED[/]")
+
+
+def _duration(seconds):
+    if seconds is None:
+        return "?"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if seconds < 172800 else f"{seconds / 86400:.0f} days"
+
+
+def _about(estimate):
+    bound = "up to " if estimate.get("full_seconds_bound") else ""
+    return f"{bound}~{_duration(estimate.get('full_seconds'))}"
+
+
+def plan_line(plan, max_seconds):
+    """The plan in words, for stderr before the numerical work starts."""
+    whole = (f"{plan['total_entries']:,} Jacobian entries ({plan['outputs']:,} outputs x "
+             f"{plan['columns']:,} input and parameter elements)")
+    if not plan["sampled"]:
+        calls = ("at most " if plan.get("bound") else "") + f"{plan['forward_calls']:,}"
+        return f"plan: {whole}, {calls} forward calls, ~{_duration(plan['seconds'])}"
+    return (f"plan: the full check of {whole} would take {_about(plan)}, "
+            f"over --max-seconds {max_seconds:g}: checking a random sample of "
+            f"{plan['checked_entries']:,} entries ({plan['sampled_rows']:,} output rows x "
+            f"{plan['sampled_columns']:,} columns from every input and parameter) and "
+            f"{plan['projections']} random projections u^T J v per tensor, "
+            f"~{plan['forward_calls']:,} forward calls, ~{_duration(plan['seconds'])}")
+
+
+def sampled_note(result):
+    sample = result["sample"]
+    return (f"SAMPLED (to fit --max-seconds): {result['checked_entries']:,} of "
+            f"{result['total_entries']:,} Jacobian entries checked one by one, plus "
+            f"{sample['projections']} random projections u^T J v per tensor (each sees every "
+            f"entry); the full check would take {_about(sample)}: "
+            f"{result['full_command']}")
+
+
+def interrupted_note(result):
+    left = ", ".join(result["unchecked"]) or "none"
+    return (f"INTERRUPTED: partial report, {result['checked_entries']:,} of "
+            f"{result['total_entries']:,} Jacobian entries checked; not checked: {left}")
 
 
 def check_all_layers(options, quiet=False):
@@ -149,9 +210,13 @@ def check_all_layers(options, quiet=False):
         results.append(result)
         t.add_row(info.name, info.family, str(len(result["checks"])), f"{worst:.2g}",
                   "[green]ok[/]" if result["passed"] else "[red]FAIL[/]")
+        if result.get("interrupted"):  # Ctrl-C: the layers so far are the partial report
+            break
     if not quiet:
         con.print(t)
         failed = [r["layer"] for r in results if not r["passed"]]
         con.print(f"{len(results) - len(failed)}/{len(results)} layers passed"
                   + (f"; failed: {', '.join(failed)}" if failed else ""))
+        if results and results[-1].get("interrupted"):
+            con.print("INTERRUPTED: the layers after the last one were not checked")
     return results
