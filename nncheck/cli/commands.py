@@ -293,7 +293,14 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
       nncheck gradcheck my_layers.py:MyLayer 4 --in 2,4
       nncheck gradcheck --all
     """
-    from .gradcheck import check_all_layers, check_one, render_report
+    from .gradcheck import (
+        check_all_layers,
+        check_model_target,
+        check_one,
+        is_model,
+        render_model_report,
+        render_report,
+    )
 
     _device_check(device)
     options = {"dtype": dtype, "eps": eps, "atol": atol, "rtol": rtol, "seed": seed,
@@ -309,6 +316,11 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
     if not layer:
         raise UsageError("missing LAYER (or --all)")
     target = build_target(layer, args)
+    if is_model(target):  # a user's model: each module on its real inputs, then end to end
+        result, report = check_model_target(target, _shapes(in_shapes), options,
+                                            progress=not as_json)
+        (print_json if as_json else lambda r: render_model_report(r, report))(result)
+        return 0 if result["passed"] else 1
     result, report = check_one(target, _shapes(in_shapes), options, progress=not as_json)
     if as_json:
         print_json(result)

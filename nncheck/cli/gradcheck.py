@@ -155,3 +155,80 @@ def check_all_layers(options, quiet=False):
         con.print(f"{len(results) - len(failed)}/{len(results)} layers passed"
                   + (f"; failed: {', '.join(failed)}" if failed else ""))
     return results
+
+
+def is_model(target):
+    """A user's Module with submodules is checked layer by layer (registered layers that
+    happen to hold submodules, like MultiheadAttention, stay single-layer checks)."""
+    return (target.module is not None and target.info is None
+            and any(True for _ in target.module.children()))
+
+
+def check_model_target(target, shapes, options, progress=False):
+    """Check a model layer by layer; returns (JSON-ready result, ModelReport)."""
+    from ..autograd.model_check import check_model
+    from ..random import manual_seed
+    from ..tensor import Tensor
+
+    seed = options["seed"]
+    manual_seed(seed)
+    arrays = sample_inputs(target, shapes, np.dtype("float64"), seed)
+    inputs = [Tensor._wrap(a) for a in arrays]
+    bar = _ModelProgress() if progress else None
+    try:
+        report = check_model(target.module, inputs, eps=options["eps"], atol=options["atol"],
+                             rtol=options["rtol"], seed=seed,
+                             progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    return {**report.as_dict(), "layer": target.label or type(target.module).__name__,
+            "seed": seed}, report
+
+
+class _ModelProgress:
+    """One rich bar over the modules, on stderr, only when stderr is a terminal."""
+
+    def __init__(self):
+        import sys
+
+        self._bar = None
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self._bar = Progress(console=console(stderr=True), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("modules", total=None)
+
+    def update(self, done, total, name):
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total,
+                             description=f"checking {name}" if name else "done")
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def render_model_report(result, report):
+    con = console()
+    t = table(f"{result['layer']}: gradcheck layer by layer ({report.seconds:.1f} s)",
+              ["module", "type", "params", "checked", "max abs err", "max rel err",
+               "worst index", "result"])
+    for row in report.modules + [report.end_to_end]:
+        worst = row.worst
+        where = f"{worst.wrt}{worst.worst_index}" if worst is not None else ""
+        mark = ("[green]ok[/]" if row.mode != "error" else "") if row.passed else "[red]FAIL[/]"
+        checked = (f"{row.n_entries} ({row.mode})" if row.checks else row.mode)
+        t.add_row(row.name, row.type, str(row.n_params), checked, f"{row.max_abs_err:.3g}",
+                  f"{row.max_rel_err:.3g}", where, mark)
+    con.print(t)
+    failure = report.first_failure
+    if failure is None:
+        con.print(f"[green]passed[/]: {len(report.modules)} modules and the end-to-end "
+                  "check", highlight=False)
+        return
+    reason = failure.describe()
+    con.print(f"[red]FAILED[/]: first failing module {failure.name} ({failure.type}): ",
+              end="", highlight=False)
+    con.print(reason, markup=False, highlight=False)
