@@ -226,3 +226,113 @@ def test_cli_names_the_failing_module_in_the_last_line(tmp_path):
     assert [m["passed"] for m in result["modules"]] == [True, False, True]
     assert np.isclose(result["modules"][1]["checks"][0]["analytic"]
                       / result["modules"][1]["checks"][0]["numeric"], 2 / 3)
+
+
+# ---------------------------------------------------------------------- error heatmaps
+from nncheck.autograd.checker import TensorCheck, check_gradients  # noqa: E402
+from nncheck.cli.heatmap import error_grid, render  # noqa: E402
+
+
+class Bugged(Function):
+    """y = 2x with a wrong backward: ``where`` picks the wrong entries."""
+
+    where = None
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = g * 2
+        gx[Bugged.where] = gx[Bugged.where] * 1.5
+        return gx
+
+
+def _failing_check(shape, where):
+    Bugged.where = where
+    x = nncheck.randn(*shape, dtype=nncheck.float64, requires_grad=True)
+    report = check_gradients(Bugged.apply, (x,))
+    assert not report.passed
+    return report.checks[0]
+
+
+def _cells(text, grid):
+    """Per grid row, the indices of the cells drawn as failing in the rendered text."""
+    lines = text.plain.splitlines()[3:]
+    width = max(len(n) for n in grid.row_names) + 1
+    return [[c for c in range(grid.error.shape[1]) if line[width + 2 * c:width + 2 * c + 2]
+             == "██"] for line in lines]
+
+
+def test_heatmap_of_a_small_jacobian_marks_the_single_wrong_entry():
+    check = _failing_check((3, 3), (1, 2))
+    grid = error_grid(check)
+    assert grid.error.shape == (9, 9)  # the Jacobian itself: outputs x input elements
+    assert [tuple(rc) for rc in np.argwhere(grid.failed)] == [(5, 5)]
+    cells = _cells(render(grid), grid)
+    assert cells[5] == [5] and all(not row for r, row in enumerate(cells) if r != 5)
+
+
+def test_heatmap_over_elements_shows_a_border_bug_as_rows_of_the_picture():
+    check = _failing_check((1, 2, 6, 6), (slice(None), slice(None), 0))  # row 0 of each map
+    grid = error_grid(check)
+    assert grid.error.shape == (12, 6) and grid.row_names[6] == "0,1,0"
+    expected = np.zeros((12, 6), bool)
+    expected[[0, 6]] = True
+    assert np.array_equal(grid.failed, expected)
+    assert _cells(render(grid), grid) == [list(range(6)) if r in (0, 6) else []
+                                          for r in range(12)]
+
+
+def test_heatmap_of_a_large_tensor_is_reduced_by_max_over_blocks():
+    shape = (1, 3, 64, 64)
+    failed = np.zeros(shape, bool)
+    failed[0, 1] = True  # one bad channel
+    error = np.where(failed, 1.0, 1e-9)
+    check = TensorCheck("input[0]", shape, passed=False, column_error=error.reshape(-1),
+                        column_failed=failed.reshape(-1))
+    grid = error_grid(check, max_rows=32, max_cols=32)
+    assert grid.block == (6, 2) and grid.error.shape == (32, 32)
+    rows = np.nonzero(grid.failed.any(axis=1))[0]
+    # channel 1 is flat rows 64..127 of 192: cells 10..21 (cell 10 holds rows 60..65)
+    assert rows.tolist() == list(range(10, 22)) and grid.failed[rows].all()
+    assert np.isclose(grid.error.max(), 1.0)
+
+
+def test_cli_prints_the_heatmap_and_plot_needs_matplotlib(tmp_path, monkeypatch):
+    path = tmp_path / "bug.py"
+    path.write_text(textwrap.dedent("""
+        import nncheck.nn as nn
+        from nncheck.autograd import Function
+
+        class Bad(Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                gx = g * 2
+                gx[:, 1] = gx[:, 1] * 3
+                return gx
+
+        class Layer(nn.Module):
+            def forward(self, x):
+                return Bad.apply(x)
+    """))
+    code, out, _ = _invoke(["gradcheck", f"{path}:Layer", "--in", "2,3"])
+    assert code == 1 and "|analytic - numeric| for input[0]" in out and "██" in out
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
+    code, out, err = _invoke(["gradcheck", f"{path}:Layer", "--in", "2,3", "--plot",
+                              str(tmp_path / "x.png")])
+    assert code == 2 and out == "" and err.startswith("Error: --plot needs matplotlib")
+
+
+def test_plot_writes_an_image(tmp_path):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "heat.png"
+    code, _, err = _invoke(["gradcheck", _model_file(tmp_path, 2), "--in", "1,2,4,4",
+                            "--plot", str(target)])
+    assert code == 1 and "written to" in err
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

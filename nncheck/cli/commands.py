@@ -281,10 +281,13 @@ def _stats(arr):
                    "no input mutation.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Processes sharing the numerical Jacobian's columns.")
+@click.option("--plot", metavar="FILE.png",
+              help="Write the error heatmap of the first failing check as an image "
+                   "(needs matplotlib: pip install 'nncheck[plot]').")
 @device_option
 @json_option
 def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, fast, semantic,
-              workers, device, as_json):
+              workers, plot, device, as_json):
     """Compare LAYER's backward with finite differences, entry by entry.
 
     \b
@@ -303,6 +306,10 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
     )
 
     _device_check(device)
+    if plot:
+        from .heatmap import require_matplotlib
+
+        require_matplotlib()
     options = {"dtype": dtype, "eps": eps, "atol": atol, "rtol": rtol, "seed": seed,
                "fast": fast, "semantic": semantic, "workers": workers}
     if check_all:
@@ -320,13 +327,23 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
         result, report = check_model_target(target, _shapes(in_shapes), options,
                                             progress=not as_json)
         (print_json if as_json else lambda r: render_model_report(r, report))(result)
+        failure = report.first_failure
+        _plot(plot, failure.checks if failure is not None else [])
         return 0 if result["passed"] else 1
     result, report = check_one(target, _shapes(in_shapes), options, progress=not as_json)
     if as_json:
         print_json(result)
     else:
         render_report(result, report)
+    _plot(plot, report.checks)
     return 0 if result["passed"] else 1
+
+
+def _plot(path, checks):
+    if path:
+        from .gradcheck import plot_first_failure
+
+        click.echo(plot_first_failure(checks, path), err=True)
 
 
 # ---------------------------------------------------------------------- compare and bench

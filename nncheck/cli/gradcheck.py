@@ -115,6 +115,7 @@ def render_report(result, report):
     for c in report.checks:
         if not c.passed:
             con.print(c.describe(), markup=False, highlight=False)
+            print_heatmap(con, c)
     for name, outcome in report.semantic.items():
         mark = "[green]ok[/]" if outcome["passed"] else "[red]FAIL[/]"
         con.print(f"{name.replace('_', ' ')}: {mark} {outcome['detail']}", highlight=False)
@@ -228,7 +229,29 @@ def render_model_report(result, report):
         con.print(f"[green]passed[/]: {len(report.modules)} modules and the end-to-end "
                   "check", highlight=False)
         return
+    for c in failure.checks:
+        if not c.passed:
+            print_heatmap(con, c)
     reason = failure.describe()
     con.print(f"[red]FAILED[/]: first failing module {failure.name} ({failure.type}): ",
               end="", highlight=False)
     con.print(reason, markup=False, highlight=False)
+
+
+def print_heatmap(con, check):
+    from .heatmap import error_grid, render
+
+    grid = error_grid(check)
+    if grid is not None:
+        con.print(render(grid))
+
+
+def plot_first_failure(checks, path):
+    """``--plot``: the heatmap of the first failing check as an image; returns a note."""
+    from .heatmap import error_grid, save_plot
+
+    failing = next((c for c in checks if not c.passed and error_grid(c) is not None), None)
+    if failing is None:
+        return f"--plot: no failing check with an error map; {path} not written"
+    save_plot(error_grid(failing), path)
+    return f"heatmap of {failing.wrt} written to {path}"
