@@ -575,7 +575,13 @@ def check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None,
     processes (where the platform can fork).  Jacobians whose analytic and numerical
     copies would pass ``max_jacobian_bytes`` are checked a block of columns at a time
     (every VJP is then repeated per block, on one process).
+    A PyTorch callable with PyTorch tensors is checked too: PyTorch runs its forward and
+    VJPs (``torch_adapter``).
     """
+    from .torch_adapter import adapt, involves_torch
+
+    if involves_torch(func, inputs):
+        func, inputs = adapt(func, inputs)
     problem = _Problem(func, inputs)
     numeric_problem = problem
     if reference is not None:

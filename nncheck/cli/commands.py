@@ -284,10 +284,12 @@ def _stats(arr):
 @click.option("--plot", metavar="FILE.png",
               help="Write the error heatmap of the first failing check as an image "
                    "(needs matplotlib: pip install 'nncheck[plot]').")
+@click.option("--torch", "with_torch", is_flag=True,
+              help="Run FILE.py:Name with the real PyTorch; nncheck's checker checks it.")
 @device_option
 @json_option
 def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, fast, semantic,
-              workers, plot, device, as_json):
+              workers, plot, with_torch, device, as_json):
     """Compare LAYER's backward with finite differences, entry by entry.
 
     \b
@@ -300,6 +302,7 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
         check_all_layers,
         check_model_target,
         check_one,
+        check_torch_file,
         is_model,
         render_model_report,
         render_report,
@@ -322,6 +325,11 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
         return 0 if passed else 1
     if not layer:
         raise UsageError("missing LAYER (or --all)")
+    if with_torch:
+        result, report = check_torch_file(layer, args, _shapes(in_shapes), options)
+        (print_json if as_json else lambda r: render_report(r, report))(result)
+        _plot(plot, report.checks)
+        return 0 if result["passed"] else 1
     target = build_target(layer, args)
     if is_model(target):  # a user's model: each module on its real inputs, then end to end
         result, report = check_model_target(target, _shapes(in_shapes), options,

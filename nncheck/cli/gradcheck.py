@@ -255,3 +255,46 @@ def plot_first_failure(checks, path):
         return f"--plot: no failing check with an error map; {path} not written"
     save_plot(error_grid(failing), path)
     return f"heatmap of {failing.wrt} written to {path}"
+
+
+def check_torch_file(layer, tokens, shapes, options):
+    """``gradcheck FILE.py:Name --torch``: the user's PyTorch code run by the real PyTorch
+    (float64, random inputs that require grad), checked by nncheck's checker."""
+    from ..autograd.checker import check_gradients
+    from .parsing import UsageError, load_user_object, parse_layer_args
+
+    try:
+        import torch
+    except ImportError:
+        raise UsageError("--torch needs PyTorch installed (pip install torch)") from None
+    if ":" not in layer or not layer.split(":")[0].endswith(".py"):
+        raise UsageError(f"--torch checks a user's file, FILE.py:Name; got {layer!r}")
+    args, kwargs = parse_layer_args(tokens)
+    obj = load_user_object(layer)
+    if isinstance(obj, type) and issubclass(obj, torch.autograd.Function):
+        if args or kwargs:
+            raise UsageError(f"{layer} is an autograd.Function: it takes no constructor "
+                             "arguments")
+        func = obj.apply
+    elif isinstance(obj, type) and issubclass(obj, torch.nn.Module):
+        try:
+            func = obj(*args, **kwargs).double()
+        except Exception as exc:  # the user's constructor: report it in one line
+            raise UsageError(f"{layer}: constructing it failed: {type(exc).__name__}: "
+                             f"{exc}") from None
+    elif callable(obj):
+        func = obj.double() if isinstance(obj, torch.nn.Module) else obj
+    else:
+        raise UsageError(f"{layer} is neither a torch.nn.Module, an autograd.Function nor "
+                         "a callable")
+    rng = np.random.default_rng(options["seed"])
+    inputs = [torch.from_numpy(rng.standard_normal(s)).requires_grad_(True) for s in shapes]
+    torch.manual_seed(options["seed"])
+    try:
+        report = check_gradients(func, inputs, eps=options["eps"], atol=options["atol"],
+                                 rtol=options["rtol"], fast=options.get("fast", False),
+                                 semantic=options.get("semantic", False), seed=options["seed"],
+                                 workers=options.get("workers", 1))
+    except RuntimeError as exc:  # PyTorch refused the inputs (shapes): one line
+        raise UsageError(f"{layer}: {' '.join(str(exc).split())}") from None
+    return {"layer": f"{layer} (PyTorch)", **report.as_dict(), "seed": options["seed"]}, report
