@@ -306,10 +306,15 @@ def _stats(arr):
               help="When the full check would take longer, check a random sample of the "
                    "Jacobian plus random projections (and say so).")
 @click.option("--full", is_flag=True, help="Check every Jacobian entry, however long it takes.")
+@click.option("--plot", metavar="FILE.png",
+              help="Write the error heatmap of the first failing check as an image "
+                   "(needs matplotlib: pip install 'nncheck[plot]').")
+@click.option("--torch", "with_torch", is_flag=True,
+              help="Run FILE.py:Name with the real PyTorch; nncheck's checker checks it.")
 @device_option
 @json_option
 def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, fast, semantic,
-              workers, max_seconds, full, device, as_json):
+              workers, max_seconds, full, plot, with_torch, device, as_json):
     """Compare LAYER's backward with finite differences, entry by entry.
 
     \b
@@ -319,11 +324,24 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
       nncheck gradcheck my_layers.py:MyLayer 4 --in 2,4
       nncheck gradcheck --all
     """
-    from .gradcheck import check_all_layers, check_one, plan_line, render_report
+    from .gradcheck import (
+        check_all_layers,
+        check_model_target,
+        check_one,
+        check_torch_file,
+        is_model,
+        plan_line,
+        render_model_report,
+        render_report,
+    )
 
     _device_check(device)
     if not max_seconds > 0:
         raise UsageError(f"--max-seconds must be positive, got {max_seconds:g}")
+    if plot:
+        from .heatmap import require_matplotlib
+
+        require_matplotlib()
     options = {"dtype": dtype, "eps": eps, "atol": atol, "rtol": rtol, "seed": seed,
                "fast": fast, "semantic": semantic, "workers": workers,
                "max_seconds": None if full else max_seconds}
@@ -340,9 +358,21 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
     if not layer:
         raise UsageError("missing LAYER (or --all)")
     _check_tolerances(eps=eps, atol=atol, rtol=rtol)
+    shapes = _shapes(in_shapes)
+    if with_torch:
+        result, report = check_torch_file(layer, args, shapes, options)
+        (print_json if as_json else lambda r: render_report(r, report))(result)
+        _plot(plot, report.checks)
+        return 0 if result["passed"] else 1
     target = build_target(layer, args)
     check_input_count(target, in_shapes)
-    shapes = _shapes(in_shapes)
+    if is_model(target):  # a user's model: each module on its real inputs, then end to end
+        check_memory("the inputs and outputs", data_bytes(target, shapes, DTYPE_BYTES[dtype]))
+        result, report = check_model_target(target, shapes, options, progress=not as_json)
+        (print_json if as_json else lambda r: render_model_report(r, report))(result)
+        failure = report.first_failure
+        _plot(plot, failure.checks if failure is not None else [])
+        return 0 if result["passed"] else 1
     check_memory("the inputs, outputs and Jacobian",
                  data_bytes(target, shapes, DTYPE_BYTES[dtype], jacobian=True))
     err = console(stderr=True)
@@ -358,6 +388,7 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
         print_json(result)
     else:
         render_report(result, report)
+    _plot(plot, report.checks)
     if report.interrupted:
         return 130
     return 0 if result["passed"] else 1
@@ -388,6 +419,13 @@ def _full_command():
         for v in value if param.multiple else [value]:
             words += [param.opts[0]] if param.is_flag else [param.opts[0], str(v)]
     return shlex.join(words + ["--full"])
+
+
+def _plot(path, checks):
+    if path:
+        from .gradcheck import plot_first_failure
+
+        click.echo(plot_first_failure(checks, path), err=True)
 
 
 # ---------------------------------------------------------------------- compare and bench
