@@ -13,6 +13,7 @@ This module imports sympy; ``nncheck.shapes`` imports it only when a dimension i
 so the concrete shape path stays as fast as before.
 """
 
+import functools
 import itertools
 import math
 import operator
@@ -101,6 +102,7 @@ def floor_of(expr):
     return FloorDiv(sympy.expand(num), den)
 
 
+@functools.lru_cache(maxsize=4096)
 def format_expr(expr):
     """The compact formula users read: ``floor((H-1)/2)+1``."""
     return sympy.sstr(expr).replace(" ", "")
@@ -328,9 +330,11 @@ def to_python(expr):
 
 
 def _atom(expr):
+    """``to_python`` in parentheses unless it is a name, a number >= 0 or a call."""
     text = to_python(expr)
-    return text if text.replace("_", "").isalnum() or text.startswith(("min(", "max(")) \
-        else f"({text})"
+    bare = expr.is_Symbol or (expr.is_Integer and expr >= 0) or isinstance(
+        expr, (sympy.Min, sympy.Max, sympy.Abs))
+    return text if bare else f"({text})"
 
 
 def _integral_sides(diff):
@@ -344,10 +348,18 @@ def _integral_sides(diff):
 
 
 def evaluator(exprs, names):
-    """One compiled function of the symbol values: True when every condition holds."""
-    body = " and ".join(f"({to_python(e)})" for e in exprs) or "True"
-    return eval(f"lambda {', '.join(names) or '_'}: {body}",  # noqa: S307 - our own text
-                {"__builtins__": {}, "min": min, "max": max, "abs": abs})
+    """One function of the symbol values: True when every condition holds."""
+    tests = [_compiled(e, tuple(names)) for e in dict.fromkeys(exprs)]
+    return lambda *values: all(test(*values) for test in tests)
+
+
+_PYTHON_NAMES = {"__builtins__": {}, "min": min, "max": max, "abs": abs}
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(expr, names):
+    return eval(f"lambda {', '.join(names) or '_'}: {to_python(expr)}",  # noqa: S307
+                _PYTHON_NAMES)  # our own text
 
 
 # --------------------------------------------------------------------------- the analysis
@@ -381,6 +393,8 @@ class Analysis:
         self._example = None
 
     def require(self, expr, reason):
+        if any(c.expr == expr for c in self.conditions):
+            return  # the first layer that needed it is the one --explain names
         self.conditions.append(Condition("constraint", expr, self.layer, reason))
         self._example = None
 
@@ -392,14 +406,19 @@ class Analysis:
             (name,) = free
             known = [c.expr for c in self.conditions
                      if {s.name for s in c.expr.free_symbols} == free]
-            test = evaluator([expr], [name])
-            outcomes = {test(v) for v in _values(known, name, SEARCH_BOUND)}
+            test = _compiled(expr, (name,))
+            outcomes = set()
+            for v in _values(known, name, SEARCH_BOUND):
+                outcomes.add(bool(test(v)))
+                if len(outcomes) == 2:
+                    break
             if len(outcomes) == 1:
                 return outcomes.pop()
         example = self.example()
         if example is None:
             example = {s.name: 1 for s in expr.free_symbols}
-        taken = bool(evaluator([expr], sorted(example))(**example))
+        names = sorted(example)
+        taken = bool(evaluator([expr], names)(*[example[n] for n in names]))
         self.conditions.append(Condition("guard", expr if taken else sympy.Not(expr),
                                          self.layer, "branch taken by the model's code"))
         self._example = None
@@ -422,8 +441,18 @@ def record(expr, reason):
 
 # --------------------------------------------------------------------------- solving
 def _values(exprs, name, bound):
-    test = evaluator(exprs, [name])
-    return [v for v in range(1, bound + 1) if test(v)]
+    """The sizes 1..bound meeting every condition."""
+    return list(_filtered(tuple(dict.fromkeys(exprs)), name, bound))
+
+
+@functools.lru_cache(maxsize=1024)
+def _filtered(exprs, name, bound):
+    """Conditions come in one at a time during an analysis: the answer for all but the last
+    is cached, so each new condition filters only what is left."""
+    if not exprs:
+        return tuple(range(1, bound + 1))
+    test = _compiled(exprs[-1], (name,))
+    return tuple(v for v in _filtered(exprs[:-1], name, bound) if test(v))
 
 
 def _split(exprs, names):
@@ -483,7 +512,9 @@ def describe(name, values, bound=SEARCH_BOUND):
     if len(values) == hi - lo + 1:  # one interval
         if unbounded:
             return [f"{name} >= {lo}"] if lo > 1 else []
-        return [f"{name} == {lo}"] if lo == hi else [f"{lo} <= {name} <= {hi}"]
+        if lo == hi:
+            return [f"{name} == {lo}"]
+        return [f"{name} <= {hi}"] if lo == 1 else [f"{lo} <= {name} <= {hi}"]
     for period in range(2, bound // 8):
         residues = sorted({v % period for v in values})
         if len(residues) > period // 2:
@@ -700,7 +731,9 @@ def broadcast_symbolic(*shapes):
             if _lift(s) != _lift(size):
                 _require("broadcast", (size == s) | (s == 1) | (size == 1),
                          f"sizes {size} and {s} at dim {i} must be equal (or 1) to broadcast")
-                size = _size(sympy.Max(_lift(size), _lift(s)))
+                # a fixed size other than 1 is the result; two symbolic ones: the larger
+                size = size if isinstance(size, int) else s if isinstance(s, int) else \
+                    _size(sympy.Max(_lift(size), _lift(s)))
         out.append(size)
     return tuple(out)
 
@@ -810,18 +843,27 @@ class ShapeAnalysis:
                                 "reason": c.reason} for c in self.conditions]}
 
     def accepts(self, **sizes):
-        """True when the sizes meet every stated constraint and guard."""
-        names = sorted(self.symbols)
-        return bool(eval(f"lambda {', '.join(names)}: " + " and ".join(  # noqa: S307
-            f"({c})" for c in self.constraints + self.guards or ["True"]),
-            {"__builtins__": {}, "min": min, "max": max, "abs": abs})(**sizes))
+        """True when the sizes meet every stated (simplified) constraint and guard (never
+        when no size works)."""
+        names = _PYTHON_NAMES
+        return self.smallest is not None and all(
+            eval(text, names, sizes) for text in self.constraints + self.guards)  # noqa: S307
+
+    def output_at(self, **sizes):
+        """The output shapes with the sizes filled in."""
+        names = tuple(self.symbols)
+        return [tuple(s if isinstance(s, int) else _compiled(s.expr, names)(
+            *[sizes[n] for n in names]) for s in shape) for shape in self.output_shapes]
 
 
-def _simplify(conditions, symbols):
+def _simplify(conditions, symbols, context=()):
     """Per-symbol conditions become their shortest description (found over 1..bound);
-    conditions coupling several symbols stay as they are, deduplicated."""
+    conditions coupling several symbols stay, deduplicated, without the alternatives of an
+    ``or`` that no size meets together with the rest (``context``: conditions known too)."""
     exprs = [c.expr for c in conditions]
     single, multi = _split(exprs, symbols)
+    known = exprs + list(context)
+    multi = [_prune(e, known, symbols) for e in multi]
     out = []
     for name in symbols:
         if not single[name]:
@@ -836,6 +878,14 @@ def _simplify(conditions, symbols):
             seen.add(text)
             out.append(text)
     return out
+
+
+def _prune(expr, known, symbols):
+    if not isinstance(expr, sympy.Or):
+        return expr
+    others = [e for e in known if e is not expr]
+    kept = [alt for alt in expr.args if smallest(others + [alt], symbols) is not None]
+    return sympy.Or(*kept) if kept else expr
 
 
 def _at_fault(conditions, symbols):
@@ -875,9 +925,9 @@ def analyze(model, dims, *extra, hints=None):
         with _intercept(model, rows, analysis), _symbolic_functions():
             out = model(*inputs)
         outputs = [tuple(t.shape) for t in _flat(out)]
-    except ShapeError as exc:
-        failure = f"{analysis.failed_in or type(model).__name__}: {exc.reason}" + (
-            f" ({exc.hint})" if exc.hint else "")
+    except ShapeError as exc:  # a condition no size meets (fixed sizes, or sympy proved it)
+        failure = f"no input size works: {analysis.failed_in or type(model).__name__}: " \
+                  f"{exc.reason}" + (f" ({exc.hint})" if exc.hint else "")
     except (SymbolicDimensionError, RuntimeError, ValueError, TypeError, IndexError) as exc:
         failure = f"{analysis.failed_in or type(model).__name__}: {type(exc).__name__}: {exc}"
     finally:
@@ -885,8 +935,8 @@ def analyze(model, dims, *extra, hints=None):
     result = ShapeAnalysis(names, rows, outputs, analysis.conditions)
     constraints = [c for c in analysis.conditions if c.kind == "constraint"]
     guards = [c for c in analysis.conditions if c.kind == "guard"]
-    result.constraints = _simplify(constraints, names)
-    result.guards = _dedup(to_python(c.expr) for c in guards)
+    result.constraints = _simplify(constraints, names, [c.expr for c in guards])
+    result.guards = _simplify(guards, names, [c.expr for c in constraints])
     if failure is None:
         result.smallest = smallest([c.expr for c in analysis.conditions], names, hints)
         if result.smallest is None:
@@ -900,10 +950,6 @@ def analyze(model, dims, *extra, hints=None):
     else:
         result.failure = failure
     return result
-
-
-def _dedup(texts):
-    return list(dict.fromkeys(texts))
 
 
 def _flat(out):
@@ -1050,9 +1096,26 @@ def _by_module(cls_name, **fixed):
 
 
 def _pad(input, pad, mode="constant", value=None):
-    from .nn.functional.padding import pad_output_shape
-
-    shape, _ = pad_output_shape(input.shape, pad, mode, value)
+    """F.pad with computed (symbolic) amounts: the limits of nn/functional/padding.py."""
+    pads = list(pad)
+    if len(pads) % 2 or len(pads) // 2 > input.ndim:
+        raise RuntimeError(f"pad: {len(pads)} padding values for a {input.ndim}-D input")
+    shape = list(input.shape)
+    for i in range(len(pads) // 2):
+        axis = input.ndim - 1 - i
+        left, right, n = pads[2 * i], pads[2 * i + 1], shape[axis]
+        where = f"padding ({left}, {right}) of size {n} at dim {axis}"
+        kept = n - sym_max(-left, 0) - sym_max(-right, 0)
+        if mode == "reflect":
+            _require("pad", (left < n) & (right < n), f"reflect {where}: pads must be smaller "
+                                                      "than the size")
+        elif mode == "circular":
+            _require("pad", (left <= kept) & (right <= kept), f"circular {where} wraps more "
+                                                              "than once")
+        if mode in ("constant", "circular"):
+            _require("pad", kept >= 0, f"{mode} {where} crops more than the size")
+        shape[axis] = n + left + right
+        _require("pad", shape[axis] >= 0, f"{mode} {where}: the output size is negative")
     return input._like(tuple(shape))
 
 

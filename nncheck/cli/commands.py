@@ -160,9 +160,13 @@ def summary(spec, in_shapes, depth, explain, as_json):
     from .summary import build_model, summarize
 
     shapes = _shapes(in_shapes)
-    model = build_model(spec)
     if _symbolic(shapes):
+        from .. import device
+
+        with device("meta"):  # sizes only: the weights need no values
+            model = build_model(spec)
         return _summary_symbolic(model, shapes, explain, as_json)
+    model = build_model(spec)
     rows, totals, failure = summarize(model, shapes, depth)
     if as_json:
         print_json({"model": repr(model), "input_shapes": [list(s) for s in shapes],
