@@ -312,7 +312,7 @@ def to_python(expr):
         for term in sorted(expr.args, key=lambda t: t.is_Number):
             coeff, rest = term.as_coeff_Mul()
             if coeff < 0:
-                text += f" - {to_python(-term)}"
+                text += f" - {to_python(-term)}" if text else f"-{_atom(-term)}"
             else:
                 text += f" + {to_python(term)}" if text else to_python(term)
         return text
@@ -519,6 +519,7 @@ def describe(name, values, bound=SEARCH_BOUND):
         residues = sorted({v % period for v in values})
         if len(residues) > period // 2:
             continue
+        unbounded = hi + period > bound  # the pattern runs to the end of the searched range
         top = hi if not unbounded else bound
         if values != [v for v in range(lo, top + 1) if v % period in residues]:
             continue

@@ -37,6 +37,9 @@ def _device_check(device):
 in_option = click.option("--in", "in_shapes", multiple=True, metavar="SHAPE",
                          help="Input shape, e.g. 20,16,50,100 (once per input).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+hint_option = click.option("--hint", "hints", multiple=True, metavar="NAME=SIZE",
+                           help="Example size of a named dimension: the branch the model's "
+                                "code takes for it is the one analysed (e.g. --hint H=224).")
 device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu",
                              show_default=True)
 
@@ -72,8 +75,9 @@ def list_layers(family, as_json):
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @in_option
 @click.option("--explain", is_flag=True, help="Show each output dimension's formula.")
+@hint_option
 @json_option
-def shape(layer, args, in_shapes, explain, as_json):
+def shape(layer, args, in_shapes, explain, hints, as_json):
     """Print the output shapes of LAYER built from ARGS, without running it.
 
     \b
@@ -83,7 +87,7 @@ def shape(layer, args, in_shapes, explain, as_json):
     shapes = _shapes(in_shapes)
     target = build_target(layer, args, meta=True)
     if _symbolic(shapes):
-        return _shape_symbolic(target, shapes, explain, as_json)
+        return _shape_symbolic(target, shapes, _hints(hints), explain, as_json)
     lines = [] if explain else None
     outs = output_shapes(target, shapes, lines)
     params = count_params(target.module)
@@ -111,13 +115,24 @@ def _symbolic(shapes):
     return any(is_symbolic(*s) for s in shapes)
 
 
-def _shape_symbolic(target, shapes, explain, as_json):
+def _hints(values):
+    """--hint H=224 -> {"H": 224}."""
+    hints = {}
+    for text in values:
+        name, _, size = text.partition("=")
+        if not name.strip().isidentifier() or not size.strip().isdigit():
+            raise UsageError(f"--hint {text!r}: expected NAME=SIZE, e.g. H=224")
+        hints[name.strip()] = int(size)
+    return hints
+
+
+def _shape_symbolic(target, shapes, hints, explain, as_json):
     """`shape` with named sizes: output formulas and the conditions on the names."""
     from .summary import analyze_symbolic, symbolic_json, symbolic_lines
 
     if target.module is None:
         raise UsageError(f"{target.label}: symbolic sizes need a Module")
-    result = analyze_symbolic(target.module, shapes)
+    result = analyze_symbolic(target.module, shapes, hints)
     params = count_params(target.module)
     if as_json:
         print_json({"layer": target.describe(), "input_shapes": [list(s) for s in shapes],
@@ -146,8 +161,9 @@ def _shape_symbolic(target, shapes, explain, as_json):
 @click.option("--depth", default=3, show_default=True, help="Nesting depth of the table.")
 @click.option("--explain", is_flag=True, help="With named sizes: which layer imposed which "
                                               "condition.")
+@hint_option
 @json_option
-def summary(spec, in_shapes, depth, explain, as_json):
+def summary(spec, in_shapes, depth, explain, hints, as_json):
     """Per-layer table of a model: output shape, parameters, MACs, memory.
 
     \b
@@ -165,7 +181,7 @@ def summary(spec, in_shapes, depth, explain, as_json):
 
         with device("meta"):  # sizes only: the weights need no values
             model = build_model(spec)
-        return _summary_symbolic(model, shapes, explain, as_json)
+        return _summary_symbolic(model, shapes, _hints(hints), explain, as_json)
     model = build_model(spec)
     rows, totals, failure = summarize(model, shapes, depth)
     if as_json:
@@ -181,10 +197,10 @@ def summary(spec, in_shapes, depth, explain, as_json):
     return 0
 
 
-def _summary_symbolic(model, shapes, explain, as_json):
+def _summary_symbolic(model, shapes, hints, explain, as_json):
     from .summary import analyze_symbolic, render_symbolic, symbolic_json
 
-    result = analyze_symbolic(model, shapes)
+    result = analyze_symbolic(model, shapes, hints)
     if as_json:
         print_json({"model": repr(model), "input_shapes": [list(s) for s in shapes],
                     **symbolic_json(result), "error": result.failure})

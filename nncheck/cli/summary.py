@@ -234,11 +234,11 @@ def render(rows, totals, failure):
 
 
 # ---------------------------------------------------------------------- symbolic sizes
-def analyze_symbolic(model, shapes):
+def analyze_symbolic(model, shapes, hints=None):
     """``nncheck.symbolic.analyze`` for the CLI: a model whose inputs have named sizes."""
     from ..symbolic import analyze
 
-    return analyze(model, *shapes)
+    return analyze(model, *shapes, hints=hints)
 
 
 def symbolic_json(result):
