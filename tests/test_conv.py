@@ -325,7 +325,7 @@ def test_symbolic_shapes_pass_through():
     (out,) = nn.Conv2d(3, 8, 3, stride=2, padding=1).infer_shape((n, 3, h, 9))
     assert out[:2] == (n, 8) and str(out[2]) == "floor((H-1)/2)+1" and out[3] == 5
     (out,) = nn.ConvTranspose1d(3, 8, 3, stride=2, padding=1).infer_shape((n, 3, h))
-    assert str(out[2]) == "((H-1)*2)+1"
+    assert str(out[2]) == "2*H-1"
 
 
 # --------------------------------------------------------------------------- bad input

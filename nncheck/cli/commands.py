@@ -43,6 +43,9 @@ def _device_check(device):
 in_option = click.option("--in", "in_shapes", multiple=True, metavar="SHAPE",
                          help="Input shape, e.g. 20,16,50,100 (once per input).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+hint_option = click.option("--hint", "hints", multiple=True, metavar="NAME=SIZE",
+                           help="Example size of a named dimension: the branch the model's "
+                                "code takes for it is the one analysed (e.g. --hint H=224).")
 device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu",
                              show_default=True)
 
@@ -78,8 +81,9 @@ def list_layers(family, as_json):
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @in_option
 @click.option("--explain", is_flag=True, help="Show each output dimension's formula.")
+@hint_option
 @json_option
-def shape(layer, args, in_shapes, explain, as_json):
+def shape(layer, args, in_shapes, explain, hints, as_json):
     """Print the output shapes of LAYER built from ARGS, without running it.
 
     \b
@@ -89,6 +93,8 @@ def shape(layer, args, in_shapes, explain, as_json):
     shapes = _shapes(in_shapes)
     target = build_target(layer, args, meta=True)
     check_input_count(target, in_shapes)
+    if _symbolic(shapes):
+        return _shape_symbolic(target, shapes, _hints(hints), explain, as_json)
     lines = [] if explain else None
     outs = output_shapes(target, shapes, lines)
     params = count_params(target.module)
@@ -110,26 +116,80 @@ def shape(layer, args, in_shapes, explain, as_json):
     return 0
 
 
+def _symbolic(shapes):
+    from ..shapes import is_symbolic
+
+    return any(is_symbolic(*s) for s in shapes)
+
+
+def _hints(values):
+    """--hint H=224 -> {"H": 224}."""
+    hints = {}
+    for text in values:
+        name, _, size = text.partition("=")
+        if not name.strip().isidentifier() or not size.strip().isdigit():
+            raise UsageError(f"--hint {text!r}: expected NAME=SIZE, e.g. H=224")
+        hints[name.strip()] = int(size)
+    return hints
+
+
+def _shape_symbolic(target, shapes, hints, explain, as_json):
+    """`shape` with named sizes: output formulas and the conditions on the names."""
+    from .summary import analyze_symbolic, symbolic_json, symbolic_lines
+
+    if target.module is None:
+        raise UsageError(f"{target.label}: symbolic sizes need a Module")
+    result = analyze_symbolic(target.module, shapes, hints)
+    params = count_params(target.module)
+    if as_json:
+        print_json({"layer": target.describe(), "input_shapes": [list(s) for s in shapes],
+                    "output_shapes": [list(s) for s in result.output_shapes],
+                    "params": params, **{k: v for k, v in symbolic_json(result).items()
+                                         if k in ("constraints", "guards", "smallest",
+                                                  "conditions")}})
+    elif result.failure is None:
+        click.echo(target.describe())
+        for i, s in enumerate(shapes):
+            click.echo(f"input[{i}]  {list(s)}")
+        for i, s in enumerate(result.output_shapes):
+            click.echo(f"output[{i}] {list(s)}")
+        click.echo(f"params    {params:,}")
+        for line in symbolic_lines(result, explain):
+            click.echo(line)
+    if result.failure is not None:
+        raise UsageError(result.failure)
+    return 0
+
+
 # ---------------------------------------------------------------------- summary
 @cli.command()
 @click.argument("spec")
 @in_option
 @click.option("--depth", default=3, show_default=True, help="Nesting depth of the table.")
+@click.option("--explain", is_flag=True, help="With named sizes: which layer imposed which "
+                                              "condition.")
+@hint_option
 @json_option
-def summary(spec, in_shapes, depth, as_json):
+def summary(spec, in_shapes, depth, explain, hints, as_json):
     """Per-layer table of a model: output shape, parameters, MACs, memory.
 
     \b
     SPEC is a chain of layers or FILE.py:Name (a Module of yours):
       nncheck summary "Conv2d(1,20,5) ReLU() MaxPool2d(2) Flatten() Linear(2880,10)" --in 1,1,28,28
     Runs on shapes alone (no kernel), so it is instant on large models.
+    Named sizes (--in N,3,H,W) give each layer's output as formulas, the conditions the
+    model puts on the names and the smallest input meeting them.
     """
-    from ..shapes import is_symbolic
     from .summary import build_model, summarize
 
     shapes = _shapes(in_shapes)
-    if any(is_symbolic(*s) for s in shapes):
-        raise UsageError("summary needs concrete input sizes (symbolic dims work with 'shape')")
+    if _symbolic(shapes):
+        from .. import device
+
+        with device("meta"):  # sizes only: the weights need no values
+            model = build_model(spec)
+        check_input_count(Target(module=_first_layer(model)), in_shapes)
+        return _summary_symbolic(model, shapes, _hints(hints), explain, as_json)
     model = build_model(spec)
     check_input_count(Target(module=_first_layer(model)), in_shapes)
     rows, totals, failure = summarize(model, shapes, depth)
@@ -153,6 +213,20 @@ def _first_layer(model):
     while isinstance(model, Sequential) and len(model):
         model = model[0]
     return model
+
+
+def _summary_symbolic(model, shapes, hints, explain, as_json):
+    from .summary import analyze_symbolic, render_symbolic, symbolic_json
+
+    result = analyze_symbolic(model, shapes, hints)
+    if as_json:
+        print_json({"model": repr(model), "input_shapes": [list(s) for s in shapes],
+                    **symbolic_json(result), "error": result.failure})
+    else:
+        render_symbolic(result, explain)
+    if result.failure is not None:
+        raise UsageError(result.failure)
+    return 0
 
 
 # ---------------------------------------------------------------------- forward

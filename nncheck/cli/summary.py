@@ -297,3 +297,49 @@ def render(rows, totals, failure):
     if failure is not None:
         con.print(f"[red]shape error at layer {rows[-1]['name']} ({rows[-1]['layer']}):[/]")
         con.print("  " + str(failure), markup=False, highlight=False)
+
+
+# ---------------------------------------------------------------------- symbolic sizes
+def analyze_symbolic(model, shapes, hints=None):
+    """``nncheck.symbolic.analyze`` for the CLI: a model whose inputs have named sizes."""
+    from ..symbolic import analyze
+
+    return analyze(model, *shapes, hints=hints)
+
+
+def symbolic_json(result):
+    """The analysis' keys for --json: per-layer formulas, constraints, guards, smallest."""
+    return result.as_dict()
+
+
+def symbolic_lines(result, explain):
+    """Plain lines: what the input sizes must satisfy, the smallest input, and (--explain)
+    which layer imposed which condition."""
+    lines = []
+    if result.failure is None:
+        lines.append("accepts   " + ("; ".join(result.constraints) or "any size"))
+        if result.guards:
+            lines.append("guards    " + "; ".join(result.guards) + "  (branches the code took)")
+        lines.append("smallest  " + ", ".join(f"{k}={v}" for k, v in result.smallest.items()))
+    if explain:
+        lines.append("why:")
+        seen = set()
+        for c in result.conditions:
+            key = (c.layer, c.python)
+            if key not in seen:
+                seen.add(key)
+                lines.append(f"  {c.layer}: {c.python}  ({c.kind}: {c.reason})")
+    return lines
+
+
+def render_symbolic(result, explain):
+    """The per-layer table of formulas, then the conditions on the input sizes."""
+    t = table(None, ["layer", "type", "output shape", "params"])
+    for row in result.rows:
+        t.add_row(row.name, row.layer, ", ".join(
+            "[" + ", ".join(str(s) for s in shape) + "]" for shape in row.output_shapes),
+            f"{row.params:,}")
+    con = console()
+    con.print(t)
+    for line in symbolic_lines(result, explain):
+        con.print(line, markup=False, highlight=False)

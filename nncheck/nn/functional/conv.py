@@ -25,7 +25,7 @@ from ..._kernels import lazy
 from ..._lazy import family_names, np
 from ...backend import kernels
 from ...ops import Op
-from ...shapes import ShapeError, is_symbolic, note, window_output
+from ...shapes import ShapeError, is_symbolic, note, require, window_output
 from ...tensor import Tensor
 from ._validation import kernel_array
 
@@ -132,7 +132,10 @@ def transposed_output_sizes(layer, sizes, kernel, stride, padding, output_paddin
         note(explain, f"{name}_out = ({name}_in-1)*stride - 2*padding + dilation*(kernel_size-1)"
                       f" + output_padding + 1 = ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1"
                       f" = {n}")
-        if not is_symbolic(n) and n < 1:
+        if is_symbolic(n):
+            require(layer, n >= 1, f"{name}: the output size {n} must be at least 1 "
+                                   f"(padding={p})")
+        elif n < 1:
             raise ConvShapeError(
                 layer, f"{name}: the output size would be {n} (padding={p} removes more than "
                        f"the {n + 2 * p} positions the transposed convolution produces)",

@@ -10,7 +10,7 @@ import math
 from ... import factories
 from ..._lazy import family_names
 from ...registry import register
-from ...shapes import ShapeError, SymbolicDimensionError, expect_rank, is_symbolic, note
+from ...shapes import ShapeError, SymbolicDimensionError, expect_rank, is_symbolic, note, require
 from .. import functional as F
 from .. import init
 from ..functional import conv as C
@@ -111,13 +111,11 @@ class _ConvNd(Module):
         layer, nd = type(self).__name__, self._nd
         expect_rank(layer, shape, (nd + 1, nd + 2))
         channels = shape[-nd - 1]
-        if not is_symbolic(channels) and channels != self.in_channels:
-            dims = ", ".join(C.SPATIAL_NAMES[nd])
-            raise ShapeError(
-                layer, f"input has {channels} channels (dim {len(shape) - nd - 1} of "
-                       f"{list(shape)}) but in_channels={self.in_channels}",
-                f"use {layer}({channels}, ...) or feed [N, {self.in_channels}, {dims}]",
-            )
+        dims = ", ".join(C.SPATIAL_NAMES[nd])
+        require(layer, channels == self.in_channels,
+                f"input has {channels} channels (dim {len(shape) - nd - 1} of "
+                f"{list(shape)}) but in_channels={self.in_channels}",
+                f"use {layer}({channels}, ...) or feed [N, {self.in_channels}, {dims}]")
         C.check_positive(layer, "stride", self.stride)
         C.check_positive(layer, "dilation", self.dilation)
         if not isinstance(self.padding, str):
@@ -163,12 +161,12 @@ class _Conv(_ConvNd):
             before, after = pads[2 * (self._nd - 1 - i)], pads[2 * (self._nd - 1 - i) + 1]
             reflect = self.padding_mode == "reflect"
             pad = max(before, after)
-            if self.padding_mode != "replicate" and not is_symbolic(size) and pad > size - reflect:
-                raise ShapeError(layer, f"{name}: padding_mode='{self.padding_mode}' can pad at "
-                                        f"most {size - reflect} on each side of size {size}, "
-                                        f"got {pad}",
-                                 f"use an input of at least {pad + reflect} along {name} or "
-                                 "padding_mode='zeros'")
+            if self.padding_mode != "replicate":
+                require(layer, pad <= size - reflect,
+                        f"{name}: padding_mode='{self.padding_mode}' can pad at most "
+                        f"{size - reflect} on each side of size {size}, got {pad}",
+                        f"use an input of at least {pad + reflect} along {name} or "
+                        "padding_mode='zeros'")
             note(explain, f"{name}: padding_mode='{self.padding_mode}' pads {before} before and "
                           f"{after} after: {size} -> {size + (before + after)}")
             out.append(size + (before + after))
