@@ -7,6 +7,7 @@ Every driver call goes through :func:`call`, which turns a non-success ``CUresul
 """
 
 import ctypes
+import os
 import threading
 
 from .._lazy import np
@@ -27,6 +28,19 @@ class CudaError(RuntimeError):
         super().__init__(f"{call_name} failed: {name}{detail}")
 
 
+class OutOfMemoryError(CudaError):
+    """cuMemAlloc failed even after the allocator's cache was given back to the driver."""
+
+    def __init__(self, nbytes, allocator):
+        self.call, self.name, self.code = "cuMemAlloc", "CUDA_ERROR_OUT_OF_MEMORY", 2
+        self.nbytes = nbytes
+        RuntimeError.__init__(
+            self, f"CUDA out of memory: tried to allocate {nbytes} bytes on cuda:"
+            f"{allocator.device.ordinal} ({allocator.allocated_bytes} bytes held by live "
+            "arrays; the allocator's cache was emptied and the allocation retried once) "
+            "[CUDA_ERROR_OUT_OF_MEMORY]")
+
+
 class CudaUnavailableError(RuntimeError):
     """cuda-python, the NVIDIA driver or a CUDA device is missing."""
 
@@ -35,9 +49,14 @@ def bindings():
     """``(driver, nvrtc)`` from cuda-python, imported on first use.
 
     cuda-bindings >= 12.6 exposes ``cuda.bindings.{driver,nvrtc}``; older cuda-python
-    (11.x / early 12.x) only had ``cuda.cuda`` and ``cuda.nvrtc``.
+    (11.x / early 12.x) only had ``cuda.cuda`` and ``cuda.nvrtc``.  Under
+    NNCHECK_CUDA_EMULATE=1 the driver is ``emulator.driver`` (and there is no NVRTC).
     """
     global _modules
+    if _modules is None and emulated():
+        from .emulator import driver
+
+        _modules = (driver, None)
     if _modules is None:
         try:
             from cuda.bindings import driver, nvrtc
@@ -52,6 +71,22 @@ def bindings():
                 ) from None
         _modules = (driver, nvrtc)
     return _modules
+
+
+def emulated():
+    """True when NNCHECK_CUDA_EMULATE=1 makes ``cuda`` the host emulation (emulator/)."""
+    return os.environ.get("NNCHECK_CUDA_EMULATE", "") == "1"
+
+
+def reset():
+    """Forget the driver, devices and allocators, so that the next use probes again (after
+    NNCHECK_CUDA_EMULATE changed, e.g. in a test); arrays made before keep working only on
+    the emulated device, whose memory is host memory."""
+    global _modules, _init_reason
+    with _lock:
+        _modules, _init_reason = None, ...
+        _devices.clear()
+        _allocators.clear()
 
 
 def _enum_name(code):
@@ -311,7 +346,12 @@ class CachingAllocator:
             if exc.name != "CUDA_ERROR_OUT_OF_MEMORY":
                 raise
         self.empty_cache()  # give cached blocks back to the driver, then try once more
-        return int(call("cuMemAlloc", size))
+        try:
+            return int(call("cuMemAlloc", size))
+        except CudaError as exc:
+            if exc.name != "CUDA_ERROR_OUT_OF_MEMORY":
+                raise
+            raise OutOfMemoryError(size, self) from None
 
     def release(self, block):
         with _lock:
