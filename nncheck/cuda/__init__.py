@@ -46,7 +46,7 @@ __all__ = [
     "OutOfMemoryError", "Program",
     "Stream", "allocator", "cache_dir", "compile_all", "compile_family", "compile_source",
     "device_count", "empty_cache", "families", "get_device", "get_kernel", "grid_for",
-    "is_available", "module_to_cuda", "nvrtc_version", "reset", "resolve_arch", "size_class",
+    "is_available", "nvrtc_version", "reset", "resolve_arch", "size_class",
     "supported_archs", "synchronize", "unavailable_reason", "Window3", "window3",
 ]
 
@@ -95,20 +95,3 @@ def synchronize(device=None):
 def empty_cache(device=None):
     """Return cached, unused device blocks to the driver."""
     allocator(device).empty_cache()
-
-
-def module_to_cuda(module, device=None):
-    """Back of ``Module.cuda()`` and ``Tensor.to('cuda')``: says why a tensor can't go there.
-
-    Without a usable GPU: RuntimeError("nncheck: CUDA is not available (<reason>)").
-    With one, the kernels run through this package (``scripts/gpu_check.py``), but
-    Tensor has no device storage yet, so moving a model would only pretend to.
-    """
-    reason = unavailable_reason()
-    if reason is not None:
-        raise RuntimeError(f"nncheck: CUDA is not available ({reason})")
-    raise RuntimeError(
-        "nncheck: tensors cannot live on the GPU yet (Tensor has host storage only); "
-        "the CUDA kernels run through nncheck.cuda directly, see scripts/gpu_check.py"
-    )
-
