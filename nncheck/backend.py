@@ -91,3 +91,26 @@ def _device_kernels(family, arrays):
             ) from None
         found = _device[key] = (module, backend.xp)
     return found
+
+
+# ---------------------------------------------------------------- moving storage
+
+def to_device(array, device):
+    """``array`` (host or device) as storage on ``device`` (an ``nncheck.device``); itself if
+    it is already there.  Without a usable CUDA device: RuntimeError saying why."""
+    if device.type == "cpu":
+        return array.numpy() if hasattr(array, "__nncheck_backend__") else array
+    if device.type != "cuda":
+        raise RuntimeError(f"nncheck: cannot move a tensor to {device}")
+    from .cuda import _driver
+
+    reason = _driver.unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"nncheck: CUDA is not available ({reason})")
+    index = device.index or 0
+    if isinstance(array, _driver.DeviceArray):
+        if array.device.ordinal == index:
+            return array
+        array = array.numpy()
+    np = _numpy()
+    return _driver.DeviceArray.from_numpy(np.ascontiguousarray(array), index)
