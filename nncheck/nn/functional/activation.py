@@ -13,26 +13,38 @@ _k = lazy("activation")
 
 
 class _Elementwise(Op):
-    """y = f(x; a, b) with kernels ``<name>_forward`` / ``<name>_backward``."""
+    """y = f(x; a, b) with kernels ``<name>_forward`` / ``<name>_backward``.
+
+    Where f' is a function of y (``_from_output``), backward reads the saved output through
+    ``<name>_backward_from_output`` and the input need not be kept alive.
+    """
 
     @staticmethod
     def forward(ctx, x, name, a, b):
         k = kernel_array(x, name)
         out = np.empty_like(k)
         getattr(_k, name + "_forward")(k.reshape(-1), out.reshape(-1), a, b)
-        ctx.save_for_backward(x)
+        out = out.astype(x.dtype, copy=False)
+        ctx.from_output = _from_output(name, a)
+        ctx.save_for_backward(out if ctx.from_output else x)
         ctx.params = (name, a, b)
-        return out.astype(x.dtype, copy=False)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
+        (saved,) = ctx.saved_tensors
         name, a, b = ctx.params
-        k = kernel_array(x, name)
+        k = kernel_array(saved, name)
         g = np.ascontiguousarray(grad, k.dtype)
         grad_in = np.empty_like(k)
-        getattr(_k, name + "_backward")(k.reshape(-1), g.reshape(-1), grad_in.reshape(-1), a, b)
-        return grad_in.astype(x.dtype, copy=False)
+        kernel = name + ("_backward_from_output" if ctx.from_output else "_backward")
+        getattr(_k, kernel)(k.reshape(-1), g.reshape(-1), grad_in.reshape(-1), a, b)
+        return grad_in.astype(saved.dtype, copy=False)
+
+
+def _from_output(name, a):
+    """Whether f'(x) is a function of f(x): y > 0 tells x > 0 apart for a leaky slope >= 0."""
+    return name in ("relu", "hardtanh", "sigmoid", "tanh") or (name == "leaky_relu" and a >= 0)
 
 
 def _apply(input, name, a=0.0, b=0.0, inplace=False):
