@@ -5,7 +5,8 @@ import inspect
 from .. import registry
 from .._lazy import np
 from ..shapes import ShapeError, SymbolicDimensionError, infer
-from .parsing import UsageError, load_user_object, parse_layer_args
+from .parsing import UsageError, parse_layer_args
+from .user_code import is_user_target, resolve_user_target
 
 
 class Target:
@@ -30,8 +31,9 @@ def build_target(layer, tokens, meta=False):
     its shapes come from a forward pass.
     """
     args, kwargs = parse_layer_args(tokens)
-    if ":" in layer and layer.split(":")[0].endswith(".py"):
-        return _user_target(layer, args, kwargs)
+    if is_user_target(layer):
+        module, function, label = resolve_user_target(layer, args, kwargs)
+        return Target(module=module, function=function, label=label)
     try:
         info = registry.get(layer)
     except KeyError as exc:
@@ -55,25 +57,6 @@ def construct(cls, args, kwargs, meta=False):
             return cls(*args, **kwargs)
     except (TypeError, ValueError, RuntimeError, IndexError, KeyError) as exc:
         raise UsageError(f"{name}: {exc}") from None
-
-
-def _user_target(target, args, kwargs):
-    from ..autograd import Function
-    from ..nn import Module
-
-    obj = load_user_object(target)
-    if isinstance(obj, type) and issubclass(obj, Module):
-        return Target(module=construct(obj, args, kwargs), label=target)
-    if isinstance(obj, type) and issubclass(obj, Function):
-        if args or kwargs:
-            raise UsageError(f"{target} is an autograd.Function: it takes no constructor "
-                             "arguments")
-        return Target(function=obj.apply, label=f"{obj.__name__}.apply")
-    if isinstance(obj, Module):
-        return Target(module=obj, label=target)
-    if callable(obj):
-        return Target(function=obj, label=target)
-    raise UsageError(f"{target} is neither a Module subclass nor an autograd.Function")
 
 
 def output_shapes(target, shapes, explain=None):

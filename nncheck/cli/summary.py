@@ -4,8 +4,9 @@ import math
 
 from ..shapes import ShapeError, infer
 from .build import construct
-from .parsing import UsageError, load_user_object, parse_call, split_chain
+from .parsing import UsageError, parse_call, split_chain
 from .render import console, table
+from .user_code import is_user_target, resolve_user_target
 
 FLOAT_BYTES = 4
 _VIEW_LAYERS = {"Flatten", "Unflatten", "Identity"}
@@ -14,15 +15,13 @@ _VIEW_LAYERS = {"Flatten", "Unflatten", "Identity"}
 def build_model(spec):
     """A Sequential from a chain like 'Conv2d(1,20,5) ReLU()', or a user's FILE.py:Name."""
     from .. import registry
-    from ..nn import Module, Sequential
+    from ..nn import Sequential
 
-    if ":" in spec and spec.split(":")[0].endswith(".py"):
-        obj = load_user_object(spec)
-        if isinstance(obj, type) and issubclass(obj, Module):
-            return construct(obj, [], {})
-        if isinstance(obj, Module):
-            return obj
-        raise UsageError(f"{spec} is not a Module subclass")
+    if is_user_target(spec):
+        module, _, label = resolve_user_target(spec, [], {})
+        if module is None:
+            raise UsageError(f"{label} is not a Module (summary needs a model)")
+        return module
     layers = []
     for item in split_chain(spec):
         name, args, kwargs = parse_call(item)
@@ -185,6 +184,8 @@ def _hooked_pass(model, shapes):
             seen[id(mod)] = ([tuple(t.shape) for t in _flat_outputs(list(inputs))],
                              [tuple(t.shape) for t in _flat_outputs(output)])
         handles.append(m.register_forward_hook(hook))
+    was_training = model.training
+    model.eval()  # a summary changes no state (BatchNorm running statistics)
     try:
         with no_grad():
             model(*[Tensor._wrap(np.zeros(s, np.float32)) for s in shapes])
@@ -192,6 +193,7 @@ def _hooked_pass(model, shapes):
         raise UsageError(f"{type(model).__name__}: forward on shapes "
                          f"{[list(s) for s in shapes]} failed: {exc}") from None
     finally:
+        model.train(was_training)
         for h in handles:
             h.remove()
     return seen
