@@ -63,6 +63,9 @@ CONV_OPTIONS = [
     dict(stride=(2, 1, 3), padding=(1, 0, 2), dilation=(1, 2, 1)),
     dict(groups=2),
     dict(groups=4, out_channels=8),  # depthwise, multiplier 2
+    # depthwise (1-d and 2-d: direct loops) with stride, padding and dilation
+    dict(groups=4, out_channels=4, stride=(2, 1, 2), padding=(1, 2, 1), dilation=(1, 2, 1)),
+    dict(groups=4, out_channels=4, kernel_size=(7, 5, 3), padding=(3, 2, 1), bias=False),
     dict(kernel_size=1),  # 1x1 fast path: no im2col
     dict(kernel_size=1, stride=2),
     dict(padding_mode="reflect", padding=2),
@@ -104,6 +107,7 @@ TRANSPOSE_OPTIONS = [
     dict(dilation=2, output_padding=1),  # output_padding < dilation is allowed too
     dict(groups=2, stride=2, padding=1),
     dict(groups=4, out_channels=8),
+    dict(groups=4, out_channels=4, stride=(2, 1, 2), padding=1, dilation=(1, 2, 1)),
     dict(kernel_size=1),  # 1x1 fast path: no col2im
     dict(kernel_size=1, stride=3, output_padding=2),
 ]

@@ -233,6 +233,8 @@ class ConvGeometry:
         self.image_size, self.cols_size = channels * self.plane, out_channels * self.L
         self.direct = (math.prod(kernel) == 1 and all(s == 1 for s in stride)
                        and not any(front) and tuple(image) == tuple(cols))
+        # one input channel per group, 1-d or 2-d: direct loops, no im2col (depthwise_*)
+        self.depthwise = channels == groups and self.nd <= 2
         self.args = ((channels,) + pad3 + tuple(image) + (out_channels,) + pad3 + tuple(cols)
                      + pad3 + tuple(kernel) + pad3 + tuple(stride) + zero3 + tuple(front)
                      + pad3 + tuple(dilation) + (groups,))
@@ -241,19 +243,29 @@ class ConvGeometry:
         """(N, C*plane) -> (N, O*L): W @ im2col(img) (+ bias), the convolution."""
         k, xp = kernels("conv", img, weight, bias)
         out = xp.empty((img.shape[0], self.cols_size), img.dtype)
-        self._gemm_kernel(k.conv_cols, img, weight, bias, out)
+        if self._depthwise(k):
+            k.depthwise_cols(self.args, img, weight, bias, out, self._threads(img))
+        else:
+            self._gemm_kernel(k.conv_cols, img, weight, bias, out)
         return out
 
     def to_image(self, cols, weight, bias):
         """(N, O*L) -> (N, C*plane): col2im(W^T @ cols) (+ bias), the transpose."""
         k, xp = kernels("conv", cols, weight, bias)
         out = xp.empty((cols.shape[0], self.image_size), cols.dtype)
-        self._gemm_kernel(k.conv_image, cols, weight, bias, out)
+        if self._depthwise(k):
+            k.depthwise_image(self.args, cols, weight, bias, out, self._threads(cols))
+        else:
+            self._gemm_kernel(k.conv_image, cols, weight, bias, out)
         return out
 
     def weight_grad(self, img, cols):
         """(O, Cg*K): sum over samples of cols @ im2col(img)^T."""
         k, xp = kernels("conv", img, cols)
+        if self._depthwise(k):
+            grad = xp.empty((self.O, self.cgk), img.dtype)
+            k.depthwise_weight_grad(self.args, img, cols, grad, self._threads(img))
+            return grad.reshape(-1)
         threads, chunk, cblock, buf = _plan(img.shape[0], self, img.dtype, xp)
         parts = xp.zeros((threads, self.O * self.cgk), img.dtype)
         with _openmp_region(threads):
@@ -273,6 +285,13 @@ class ConvGeometry:
         out = xp.empty((cols.shape[0], self.image_size), cols.dtype)
         k.fold(self.args, cols, out, _threads_for(cols.size))
         return out
+
+    def _depthwise(self, k):
+        """Whether the depthwise loops serve this call (a device may lack them)."""
+        return self.depthwise and hasattr(k, "depthwise_cols")
+
+    def _threads(self, arrays):
+        return _threads_for(arrays.shape[0] * self.O * self.L * self.cgk)
 
     def _gemm_kernel(self, kernel, *arrays):
         xp = kernels("conv", *arrays)[1]
