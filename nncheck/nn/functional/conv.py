@@ -23,8 +23,9 @@ from contextlib import nullcontext
 
 from ..._kernels import lazy
 from ..._lazy import family_names, np
+from ...backend import kernels
 from ...ops import Op
-from ...shapes import ShapeError, is_symbolic, note, window_output
+from ...shapes import ShapeError, is_symbolic, note, require, window_output
 from ...tensor import Tensor
 from ._validation import kernel_array
 
@@ -131,7 +132,10 @@ def transposed_output_sizes(layer, sizes, kernel, stride, padding, output_paddin
         note(explain, f"{name}_out = ({name}_in-1)*stride - 2*padding + dilation*(kernel_size-1)"
                       f" + output_padding + 1 = ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1"
                       f" = {n}")
-        if not is_symbolic(n) and n < 1:
+        if is_symbolic(n):
+            require(layer, n >= 1, f"{name}: the output size {n} must be at least 1 "
+                                   f"(padding={p})")
+        elif n < 1:
             raise ConvShapeError(
                 layer, f"{name}: the output size would be {n} (padding={p} removes more than "
                        f"the {n + 2 * p} positions the transposed convolution produces)",
@@ -185,12 +189,13 @@ def _threads_for(work):
     return _max_threads() if work >= _PARALLEL_MIN_WORK else 1
 
 
-def _plan(n_samples, geom, dtype):
+def _plan(n_samples, geom, dtype, xp=np):
     """(threads, chunk, cblock, buffer) for one kernel call.
 
     Work is split into tasks (sample, group, block of ``chunk`` columns or of ``cblock``
     channels) that OpenMP threads share, each running single-threaded GEMMs; enough tasks
-    keep every thread busy even for one sample.  The buffer is one column block per thread.
+    keep every thread busy even for one sample.  The buffer is one column block per thread,
+    allocated with ``xp`` on the arrays' device (a device's launchers ignore the threads).
     """
     threads = _threads_for(n_samples * geom.O * geom.L * geom.cgk)
     if threads > 1 and _blas.blas_thread_controls() is None:
@@ -205,7 +210,7 @@ def _plan(n_samples, geom, dtype):
         cblock = -(-cg // -(-2 * threads // units))
     chunk = -(-geom.L // n_chunks)
     size = 1 if geom.direct else geom.cgk * chunk
-    return threads, chunk, cblock, np.empty((threads, size), dtype)
+    return threads, chunk, cblock, xp.empty((threads, size), dtype)
 
 
 def _openmp_region(threads):
@@ -228,44 +233,69 @@ class ConvGeometry:
         self.image_size, self.cols_size = channels * self.plane, out_channels * self.L
         self.direct = (math.prod(kernel) == 1 and all(s == 1 for s in stride)
                        and not any(front) and tuple(image) == tuple(cols))
+        # one input channel per group, 1-d or 2-d: direct loops, no im2col (depthwise_*)
+        self.depthwise = channels == groups and self.nd <= 2
         self.args = ((channels,) + pad3 + tuple(image) + (out_channels,) + pad3 + tuple(cols)
                      + pad3 + tuple(kernel) + pad3 + tuple(stride) + zero3 + tuple(front)
                      + pad3 + tuple(dilation) + (groups,))
 
     def to_cols(self, img, weight, bias):
         """(N, C*plane) -> (N, O*L): W @ im2col(img) (+ bias), the convolution."""
-        out = np.empty((img.shape[0], self.cols_size), img.dtype)
-        self._gemm_kernel(_k.conv_cols, img, weight, bias, out)
+        k, xp = kernels("conv", img, weight, bias)
+        out = xp.empty((img.shape[0], self.cols_size), img.dtype)
+        if self._depthwise(k):
+            k.depthwise_cols(self.args, img, weight, bias, out, self._threads(img))
+        else:
+            self._gemm_kernel(k.conv_cols, img, weight, bias, out)
         return out
 
     def to_image(self, cols, weight, bias):
         """(N, O*L) -> (N, C*plane): col2im(W^T @ cols) (+ bias), the transpose."""
-        out = np.empty((cols.shape[0], self.image_size), cols.dtype)
-        self._gemm_kernel(_k.conv_image, cols, weight, bias, out)
+        k, xp = kernels("conv", cols, weight, bias)
+        out = xp.empty((cols.shape[0], self.image_size), cols.dtype)
+        if self._depthwise(k):
+            k.depthwise_image(self.args, cols, weight, bias, out, self._threads(cols))
+        else:
+            self._gemm_kernel(k.conv_image, cols, weight, bias, out)
         return out
 
     def weight_grad(self, img, cols):
         """(O, Cg*K): sum over samples of cols @ im2col(img)^T."""
-        threads, chunk, cblock, buf = _plan(img.shape[0], self, img.dtype)
-        parts = np.zeros((threads, self.O * self.cgk), img.dtype)
+        k, xp = kernels("conv", img, cols)
+        if self._depthwise(k):
+            grad = xp.empty((self.O, self.cgk), img.dtype)
+            k.depthwise_weight_grad(self.args, img, cols, grad, self._threads(img))
+            return grad.reshape(-1)
+        threads, chunk, cblock, buf = _plan(img.shape[0], self, img.dtype, xp)
+        parts = xp.zeros((threads, self.O * self.cgk), img.dtype)
         with _openmp_region(threads):
-            _k.conv_weight_grad(self.args, img, cols, parts, buf, threads, chunk, cblock)
+            k.conv_weight_grad(self.args, img, cols, parts, buf, threads, chunk, cblock)
         return parts[0]
 
     def unfold(self, img):
         """(N, C*plane) -> (N, C*K*L): im2col alone (nn.Unfold)."""
-        out = np.empty((img.shape[0], self.cols_size), img.dtype)
-        _k.unfold(self.args, img, out, _threads_for(out.size))
+        k, xp = kernels("conv", img)
+        out = xp.empty((img.shape[0], self.cols_size), img.dtype)
+        k.unfold(self.args, img, out, _threads_for(out.size))
         return out
 
     def fold(self, cols):
         """(N, C*K*L) -> (N, C*plane): col2im alone (nn.Fold), overlaps summed."""
-        out = np.empty((cols.shape[0], self.image_size), cols.dtype)
-        _k.fold(self.args, cols, out, _threads_for(cols.size))
+        k, xp = kernels("conv", cols)
+        out = xp.empty((cols.shape[0], self.image_size), cols.dtype)
+        k.fold(self.args, cols, out, _threads_for(cols.size))
         return out
 
+    def _depthwise(self, k):
+        """Whether the depthwise loops serve this call (a device may lack them)."""
+        return self.depthwise and hasattr(k, "depthwise_cols")
+
+    def _threads(self, arrays):
+        return _threads_for(arrays.shape[0] * self.O * self.L * self.cgk)
+
     def _gemm_kernel(self, kernel, *arrays):
-        threads, chunk, cblock, buf = _plan(arrays[0].shape[0], self, arrays[0].dtype)
+        xp = kernels("conv", *arrays)[1]
+        threads, chunk, cblock, buf = _plan(arrays[0].shape[0], self, arrays[0].dtype, xp)
         with _openmp_region(threads):
             kernel(self.args, *arrays, buf, threads, chunk, cblock)
 
@@ -276,10 +306,11 @@ class _Convolution(Op):
     @staticmethod
     def forward(ctx, x, weight, bias, geom, transposed, out_shape, layer):
         kx = kernel_array(x, layer)
+        xp = kernels("conv", kx, weight, bias)[1]
         n = kx.shape[0] if kx.ndim == geom.nd + 2 else 1
         src = kx.reshape(n, geom.cols_size if transposed else geom.image_size)
-        w = np.ascontiguousarray(weight, kx.dtype).reshape(geom.O, geom.cgk)
-        b = np.zeros(0, kx.dtype) if bias is None else np.ascontiguousarray(bias, kx.dtype)
+        w = xp.ascontiguousarray(weight, kx.dtype).reshape(geom.O, geom.cgk)
+        b = xp.zeros(0, kx.dtype) if bias is None else xp.ascontiguousarray(bias, kx.dtype)
         out = geom.to_image(src, w, b) if transposed else geom.to_cols(src, w, b)
         ctx.save_for_backward(x, weight)
         ctx.geom, ctx.transposed, ctx.layer, ctx.n = geom, transposed, layer, n
@@ -300,9 +331,10 @@ class _Convolution(Op):
         sizes = (geom.cols_size, geom.image_size) if ctx.transposed else \
             (geom.image_size, geom.cols_size)
         src = kernel_array(x, ctx.layer).reshape(n, sizes[0])
-        g = np.ascontiguousarray(grads, src.dtype).reshape(stack, n, sizes[1])
-        w = np.ascontiguousarray(weight, src.dtype).reshape(geom.O, geom.cgk)
-        no_bias = np.zeros(0, src.dtype)
+        k, xp = kernels("conv", src, grads, weight)
+        g = xp.ascontiguousarray(grads, src.dtype).reshape(stack, n, sizes[1])
+        w = xp.ascontiguousarray(weight, src.dtype).reshape(geom.O, geom.cgk)
+        no_bias = xp.zeros(0, src.dtype)
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
             rows = g.reshape(stack * n, sizes[1])
@@ -310,14 +342,14 @@ class _Convolution(Op):
                 geom.to_image(rows, w, no_bias)
             gx = gx.reshape((stack,) + x.shape).astype(x.dtype, copy=False)
         if ctx.needs_input_grad[1]:
-            gw = np.stack([geom.weight_grad(gk, src) if ctx.transposed
+            gw = xp.stack([geom.weight_grad(gk, src) if ctx.transposed
                            else geom.weight_grad(src, gk) for gk in g])
             gw = gw.reshape((stack,) + weight.shape).astype(weight.dtype, copy=False)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             per_channel = (geom.C, geom.plane) if ctx.transposed else (geom.O, geom.L)
-            gb = np.empty((stack, per_channel[0]), src.dtype)
+            gb = xp.empty((stack, per_channel[0]), src.dtype)
             for gk, out in zip(g, gb):
-                _k.channel_sum(gk.reshape((n,) + per_channel), out, _threads_for(gk.size))
+                k.channel_sum(gk.reshape((n,) + per_channel), out, _threads_for(gk.size))
             gb = gb.astype(weight.dtype, copy=False)
         return gx, gw, gb
 
@@ -342,10 +374,11 @@ def _check_tensors(layer, nd, input, weight, bias):
         if t is not None and t.dtype != input.dtype:
             raise RuntimeError(f"{layer}: input ({input.dtype}) and {arg} ({t.dtype}) should "
                                "have the same dtype")
-    if any(s == 0 for s in weight.shape):
+    # zero input channels (weight [O, 0, *k]) are allowed as in PyTorch: see _NoInputChannels
+    if any(s == 0 for s in weight.shape[:1] + weight.shape[2:]):
         raise ConvShapeError(layer, f"weight has a zero-size dimension: {list(weight.shape)}")
     spatial = input.shape[-nd:]
-    if any(s == 0 for s in input.shape[-nd - 1:]):
+    if any(s == 0 for s in spatial) or (input.shape[-nd - 1] == 0 and weight.shape[1] != 0):
         raise ConvShapeError(layer, f"expected non-empty channel and spatial dims, got input "
                            f"of size {list(input.shape)}")
     return tuple(spatial)
@@ -394,7 +427,23 @@ def _convnd(nd, input, weight, bias, stride, padding, dilation, groups):
     geom = ConvGeometry(channels, sizes, out_channels, out_sizes, kernel, stride, front,
                         dilation, groups)
     out_shape = tuple(input.shape[:-nd - 1]) + (out_channels,) + out_sizes
+    if channels == 0:
+        return _NoInputChannels.apply(input, weight, bias, out_shape[:-nd - 1] + (0,) + out_sizes)
     return _Convolution.apply(input, weight, bias, geom, False, out_shape, layer)
+
+
+class _NoInputChannels(Op):
+    """A convolution of an input with 0 channels: PyTorch returns an empty output whose
+    channel dimension is 0 too (not out_channels), and zero gradients."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, out_shape):
+        ctx.shapes = (x.shape, weight.shape, None if bias is None else bias.shape)
+        return np.empty(out_shape, x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(None if s is None else np.zeros(s, grad.dtype) for s in ctx.shapes)
 
 
 def _conv_transposend(nd, input, weight, bias, stride, padding, output_padding, groups,

@@ -6,12 +6,10 @@ contiguous arrays and the gradients are summed back to each input's own shape.
 
 import math
 
-from ..._kernels import lazy
 from ..._lazy import family_names, np
+from ...backend import array_namespace, kernels
 from ...ops import Op, sum_to_shape
 from ._validation import kernel_array, normalize_dim, split_around
-
-_k = lazy("distance")
 
 
 def _broadcast_pair(x1, x2, layer):
@@ -24,8 +22,9 @@ def _broadcast_pair(x1, x2, layer):
         raise RuntimeError(f"{layer}: x1 of shape {list(a.shape)} and x2 of shape "
                            f"{list(b.shape)} cannot be broadcast together (sizes must match "
                            "or be 1 in every trailing dimension)") from None
-    return (np.ascontiguousarray(np.broadcast_to(a, shape), dtype),
-            np.ascontiguousarray(np.broadcast_to(b, shape), dtype))
+    xp = array_namespace(a, b)
+    return (xp.ascontiguousarray(xp.broadcast_to(a, shape), dtype),
+            xp.ascontiguousarray(xp.broadcast_to(b, shape), dtype))
 
 
 def _result_type(x1, x2):
@@ -40,9 +39,10 @@ class _PairwiseDistance(Op):
     @staticmethod
     def forward(ctx, x1, x2, p, eps, keepdim):
         a, b = _broadcast_pair(x1, x2, "pairwise_distance")
+        _k, xp = kernels("distance", a, b)
         shape = a.shape if a.ndim else (1,)
         a2, b2 = a.reshape(-1, shape[-1]), b.reshape(-1, shape[-1])
-        diff, out = np.empty_like(a2), np.empty(a2.shape[0], a2.dtype)
+        diff, out = xp.empty_like(a2), xp.empty(a2.shape[0], a2.dtype)
         _k.pairwise_forward(a2, b2, eps, p, diff, out)
         ctx.diff, ctx.dist, ctx.p = diff, out, p
         ctx.shapes = (x1, x2, a.shape)
@@ -51,11 +51,12 @@ class _PairwiseDistance(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("distance", ctx.diff, grad)
         if ctx.p == 0:  # the 0-"norm" counts non-zeros: torch leaves the gradient undefined
             return None, None, None, None, None
         x1, x2, shape = ctx.shapes
-        g = np.ascontiguousarray(grad, ctx.diff.dtype).reshape(-1)
-        g1, g2 = np.empty_like(ctx.diff), np.empty_like(ctx.diff)
+        g = xp.ascontiguousarray(grad, ctx.diff.dtype).reshape(-1)
+        g1, g2 = xp.empty_like(ctx.diff), xp.empty_like(ctx.diff)
         _k.pairwise_backward(ctx.diff, ctx.dist, g, ctx.p, g1, g2, ctx.needs_input_grad[1])
         return (_reduce_back(g1.reshape(shape), x1) if ctx.needs_input_grad[0] else None,
                 _reduce_back(g2.reshape(shape), x2) if ctx.needs_input_grad[1] else None,
@@ -70,10 +71,11 @@ class _CosineSimilarity(Op):
     @staticmethod
     def forward(ctx, x1, x2, dim, eps):
         a, b = _broadcast_pair(x1, x2, "cosine_similarity")
+        _k, xp = kernels("distance", a, b)
         view = split_around(a.shape, dim)
         a3, b3 = a.reshape(view), b.reshape(view)
-        n1, n2 = np.empty((view[0], view[2])), np.empty((view[0], view[2]))
-        out = np.empty((view[0], view[2]), a.dtype)
+        n1, n2 = xp.empty((view[0], view[2])), xp.empty((view[0], view[2]))
+        out = xp.empty((view[0], view[2]), a.dtype)
         _k.cosine_forward(a3, b3, eps, n1, n2, out)
         ctx.save_for_backward(x1, x2)
         ctx.state = (a3, b3, n1, n2, out, eps, a.shape)
@@ -83,9 +85,10 @@ class _CosineSimilarity(Op):
     @staticmethod
     def backward(ctx, grad):
         x1, x2 = ctx.saved_tensors
+        _k, xp = kernels("distance", x1, x2, grad)
         a3, b3, n1, n2, out, eps, shape = ctx.state
-        g = np.ascontiguousarray(grad, a3.dtype).reshape(out.shape)
-        g1, g2 = np.empty_like(a3), np.empty_like(b3)
+        g = xp.ascontiguousarray(grad, a3.dtype).reshape(out.shape)
+        g1, g2 = xp.empty_like(a3), xp.empty_like(b3)
         _k.cosine_backward(a3, b3, n1, n2, out, g, eps, g1, g2)
         return (_reduce_back(g1.reshape(shape), x1), _reduce_back(g2.reshape(shape), x2),
                 None, None)
@@ -101,9 +104,10 @@ class _Pdist(Op):
     @staticmethod
     def forward(ctx, x, p):
         k = kernel_array(x, "pdist")
+        _k, xp = kernels("distance", k)
         n = k.shape[0]
-        out = np.empty(n * (n - 1) // 2, k.dtype)
-        _k.pdist_forward(k, p, np.empty_like(k), out)
+        out = xp.empty(n * (n - 1) // 2, k.dtype)
+        _k.pdist_forward(k, p, xp.empty_like(k), out)
         ctx.save_for_backward(x)
         ctx.dist, ctx.p = out, p
         return out.astype(x.dtype, copy=False)
@@ -111,9 +115,10 @@ class _Pdist(Op):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
+        _k, xp = kernels("distance", x, grad)
         k = kernel_array(x, "pdist")
-        gx = np.empty_like(k)
-        _k.pdist_backward(k, ctx.dist, np.ascontiguousarray(grad, k.dtype), ctx.p, gx)
+        gx = xp.empty_like(k)
+        _k.pdist_backward(k, ctx.dist, xp.ascontiguousarray(grad, k.dtype), ctx.p, gx)
         return gx.astype(x.dtype, copy=False), None
 
 

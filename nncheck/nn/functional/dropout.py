@@ -9,13 +9,11 @@ itself, and p = 1 multiplies by zero without drawing.
 import math
 import warnings
 
-from ..._kernels import lazy
 from ..._lazy import family_names, np
+from ...backend import kernels
 from ...ops import Op
 from ...random import generator
 from ._validation import kernel_array
-
-_k = lazy("dropout")
 
 # SELU's negative saturation -lambda*alpha, where alpha dropout sends dropped units
 _ALPHA = 1.7580993408473766
@@ -26,6 +24,7 @@ class _Dropout(Op):
 
     @staticmethod
     def forward(ctx, x, p, alpha, channel_dims):
+        _k, xp = kernels("dropout", x)
         k = kernel_array(x, "dropout")
         rows = k.size if channel_dims is None else math.prod(k.shape[:channel_dims])
         k2 = k.reshape(rows, k.size // rows)
@@ -34,15 +33,16 @@ class _Dropout(Op):
         else:
             draws = generator().random(rows)
             a, c_keep, c_drop = _coefficients(p, alpha)
-        mask, out = np.empty(rows, np.uint8), np.empty_like(k2)
+        mask, out = xp.empty(rows, np.uint8), xp.empty_like(k2)
         _k.dropout_forward(k2, draws, 1.0 - p, a, c_keep, c_drop, mask, out)
         ctx.mask, ctx.a, ctx.shape = mask, a, k2.shape
         return out.reshape(x.shape).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("dropout", grad)
         g = kernel_array(grad, "dropout").reshape(ctx.shape)
-        gx = np.empty_like(g)
+        gx = xp.empty_like(g)
         _k.dropout_backward(g, ctx.mask, ctx.a, gx)
         return gx.reshape(grad.shape).astype(grad.dtype, copy=False)
 

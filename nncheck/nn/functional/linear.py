@@ -1,11 +1,10 @@
 """linear and bilinear on the GEMM kernels in ``nncheck._kernels.linear``."""
 
-from ..._kernels import lazy
 from ..._lazy import family_names, np
+from ...backend import kernels
 from ...ops import Op
 from ._validation import kernel_array
 
-_k = lazy("linear")
 
 def _rows(a):
     """View (..., K) as a matrix (M, K); explicit sizes so that K == 0 works too."""
@@ -16,11 +15,12 @@ class _Linear(Op):
     @staticmethod
     def forward(ctx, x, weight, bias):
         kx = kernel_array(x, "linear")
+        _k, xp = kernels("linear", kx, weight, bias)
         dtype = kx.dtype
-        w = np.ascontiguousarray(weight, dtype)
-        b = np.zeros(0, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
+        w = xp.ascontiguousarray(weight, dtype)
+        b = xp.zeros(0, dtype) if bias is None else xp.ascontiguousarray(bias, dtype)
         x2 = _rows(kx)
-        out = np.empty((x2.shape[0], w.shape[0]), dtype)
+        out = xp.empty((x2.shape[0], w.shape[0]), dtype)
         _k.linear_forward(x2, w, b, out)
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
@@ -36,23 +36,24 @@ class _Linear(Op):
         all K * rows, the weight's and bias's one call per cotangent."""
         x, weight = ctx.saved_tensors
         kx = kernel_array(x, "linear")
+        _k, xp = kernels("linear", kx, weight, grads)
         dtype = kx.dtype
-        w = np.ascontiguousarray(weight, dtype)
+        w = xp.ascontiguousarray(weight, dtype)
         x2 = _rows(kx)
         stack = grads.shape[0]
-        g = np.ascontiguousarray(grads, dtype).reshape(stack, x2.shape[0], w.shape[0])
+        g = xp.ascontiguousarray(grads, dtype).reshape(stack, x2.shape[0], w.shape[0])
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gx = np.empty((stack * x2.shape[0], x2.shape[1]), dtype)
+            gx = xp.empty((stack * x2.shape[0], x2.shape[1]), dtype)
             _k.linear_backward_input(g.reshape(gx.shape[0], w.shape[0]), w, gx)
             gx = gx.reshape((stack,) + x.shape).astype(x.dtype, copy=False)
         if ctx.needs_input_grad[1]:
-            gw = np.empty((stack,) + w.shape, dtype)
+            gw = xp.empty((stack,) + w.shape, dtype)
             for gk, out in zip(g, gw):
                 _k.linear_backward_weight(gk, x2, out)
             gw = gw.astype(weight.dtype, copy=False)
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            gb = np.empty((stack, w.shape[0]), dtype)
+            gb = xp.empty((stack, w.shape[0]), dtype)
             for gk, out in zip(g, gb):
                 _k.bias_backward(gk, out)
         return gx, gw, gb
@@ -81,15 +82,16 @@ class _Bilinear(Op):
     @staticmethod
     def forward(ctx, x1, x2, weight, bias):
         k1 = kernel_array(x1, "bilinear", "input1")
+        _k, xp = kernels("linear", k1, x2, weight, bias)
         dtype = k1.dtype
-        k2 = np.ascontiguousarray(x2, dtype)
-        w = np.ascontiguousarray(weight, dtype)
-        b = np.zeros(0, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
+        k2 = xp.ascontiguousarray(x2, dtype)
+        w = xp.ascontiguousarray(weight, dtype)
+        b = xp.zeros(0, dtype) if bias is None else xp.ascontiguousarray(bias, dtype)
         lead = k1.shape[:-1]
         a1, a2 = _rows(k1), _rows(k2)
         n, o, j = a1.shape[0], w.shape[0], w.shape[2]
-        out = np.empty((n, o), dtype)
-        _k.bilinear_forward(a1, a2, w, b, np.empty((n, o * j), dtype), out)
+        out = xp.empty((n, o), dtype)
+        _k.bilinear_forward(a1, a2, w, b, xp.empty((n, o * j), dtype), out)
         ctx.save_for_backward(x1, x2, weight)
         ctx.has_bias = bias is not None
         return out.reshape(lead + (o,)).astype(x1.dtype, copy=False)
@@ -98,14 +100,15 @@ class _Bilinear(Op):
     def backward(ctx, grad):
         x1, x2, weight = ctx.saved_tensors
         k1 = kernel_array(x1, "bilinear", "input1")
+        _k, xp = kernels("linear", k1, x2, weight, grad)
         dtype = k1.dtype
         a1 = _rows(k1)
-        a2 = _rows(np.ascontiguousarray(x2, dtype))
-        w = np.ascontiguousarray(weight, dtype)
+        a2 = _rows(xp.ascontiguousarray(x2, dtype))
+        w = xp.ascontiguousarray(weight, dtype)
         n, o, j = a1.shape[0], w.shape[0], w.shape[2]
-        g = np.ascontiguousarray(grad, dtype).reshape(n, o)
-        g1, g2, gw = np.empty_like(a1), np.empty_like(a2), np.empty_like(w)
-        _k.bilinear_backward(a1, a2, w, g, np.empty((n, o * j), dtype), g1, g2, gw)
+        g = xp.ascontiguousarray(grad, dtype).reshape(n, o)
+        g1, g2, gw = xp.empty_like(a1), xp.empty_like(a2), xp.empty_like(w)
+        _k.bilinear_backward(a1, a2, w, g, xp.empty((n, o * j), dtype), g1, g2, gw)
         gb = g.sum(axis=0) if ctx.has_bias else None
         return (g1.reshape(x1.shape).astype(x1.dtype, copy=False),
                 g2.reshape(x2.shape).astype(x2.dtype, copy=False),

@@ -18,14 +18,12 @@ import math
 import warnings
 from typing import NamedTuple
 
-from ..._kernels import lazy
 from ..._lazy import family_names, np
 from ...autograd.grad_mode import is_grad_enabled
+from ...backend import kernels
 from ...ops import Op, sum_to_shape
 from ...tensor import Tensor
 from ._validation import kernel_array
-
-_k = lazy("loss")
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -164,17 +162,18 @@ def _scaled(unit, grad, outer=1, inner=1):
     A scalar ``grad`` scales everything; otherwise ``unit`` is viewed as (outer, mid,
     inner) and ``grad`` as (outer, inner), one upstream gradient per output element.
     """
+    _k, xp = kernels("loss", unit, grad)
     if unit.size == 0:
         return unit
     g = np.asarray(grad, unit.dtype)
     if g.size == 1:
         if g.reshape(-1)[0] == 1:
             return unit
-        out = np.empty_like(unit)
+        out = xp.empty_like(unit)
         _k.scale(unit.reshape(-1), float(g.reshape(-1)[0]), out.reshape(-1))
         return out
-    out = np.empty_like(unit)
-    _k.scale_rows(unit.reshape(outer, -1, inner), np.ascontiguousarray(g).reshape(outer, inner),
+    out = xp.empty_like(unit)
+    _k.scale_rows(unit.reshape(outer, -1, inner), xp.ascontiguousarray(g).reshape(outer, inner),
                   out.reshape(outer, -1, inner))
     return out
 
@@ -185,14 +184,15 @@ class _Pointwise(Op):
     @staticmethod
     def forward(ctx, x, y, z, w, spec):
         k = kernel_array(x, spec.fn)
+        _k, xp = kernels("loss", x, y, z, w)
         ops = (x, y, z, w)
         shape = tuple(np.broadcast_shapes(*(a.shape for a in ops if a is not None)))
         out_shape = {"none": shape, "rows": shape[:-1], "all": ()}[spec.mode]
         n, nseg = math.prod(shape), math.prod(out_shape)
         frozen = dict(spec.frozen)
         want = [spec.grad and ctx.needs_input_grad[i] and i not in frozen for i in range(4)]
-        units = [np.empty(n, k.dtype) if want[i] else np.zeros(0, k.dtype) for i in range(4)]
-        out = np.empty(nseg, k.dtype)
+        units = [xp.empty(n, k.dtype) if want[i] else xp.zeros(0, k.dtype) for i in range(4)]
+        out = xp.empty(nseg, k.dtype)
         flat = [_operand(a, shape, k.dtype) for a in ops]
         getattr(_k, spec.kernel + "_forward")(*flat, out, n // nseg if nseg else 0, spec.divisor,
                                               *units, *spec.params)
@@ -493,6 +493,7 @@ class _CrossEntropy(Op):
 
     @staticmethod
     def forward(ctx, x, weight, target, ignore_index, smoothing, reduction, grad):
+        _k, xp = kernels("loss", x)
         k = kernel_array(x, "cross_entropy")
         N, C, inner = _class_layout(k.shape)
         w = _kernel_weight(weight, k.dtype)
@@ -500,9 +501,9 @@ class _CrossEntropy(Op):
         if reduction == "mean":  # sum of w[target] over the targets that are not ignored
             valid = target[target != ignore_index]
             divisor = float(w[valid].sum(dtype=np.float64) if w.size else valid.size)
-        loss = np.empty(N * inner, k.dtype)
+        loss = xp.empty(N * inner, k.dtype)
         want_unit = grad and ctx.needs_input_grad[0]
-        ctx.unit = np.empty(k.size if want_unit else 0, k.dtype)
+        ctx.unit = xp.empty(k.size if want_unit else 0, k.dtype)
         with np.errstate(divide="ignore"):
             unit_scale = np.float64(1.0) / divisor if reduction == "mean" else 1.0
         _k.cross_entropy_forward(k.reshape(-1), target, w, C, inner, ignore_index, smoothing,
@@ -524,12 +525,13 @@ class _CrossEntropyProb(Op):
 
     @staticmethod
     def forward(ctx, x, y, weight, smoothing, reduction, grad):
+        _k, xp = kernels("loss", x)
         k = kernel_array(x, "cross_entropy")
         N, C, inner = _class_layout(k.shape)
-        ky = np.ascontiguousarray(y, k.dtype).reshape(-1)
-        loss = np.empty(N * inner, k.dtype)
-        units = [np.empty(k.size, k.dtype) if grad and ctx.needs_input_grad[i] else
-                 np.zeros(0, k.dtype) for i in (0, 1)]
+        ky = xp.ascontiguousarray(y, k.dtype).reshape(-1)
+        loss = xp.empty(N * inner, k.dtype)
+        units = [xp.empty(k.size, k.dtype) if grad and ctx.needs_input_grad[i] else
+                 xp.zeros(0, k.dtype) for i in (0, 1)]
         with np.errstate(divide="ignore"):
             unit_scale = np.float64(1.0) / (N * inner) if reduction == "mean" else 1.0
         _k.cross_entropy_prob_forward(k.reshape(-1), ky, _kernel_weight(weight, k.dtype), C, inner,
@@ -551,9 +553,10 @@ class _CrossEntropyProb(Op):
 class _NLL(Op):
     @staticmethod
     def forward(ctx, x, weight, target, ignore_index, reduction):
+        _k, xp = kernels("loss", x)
         k = kernel_array(x, "nll_loss")
         N, C, inner = _class_layout(k.shape)
-        loss, used = np.empty(N * inner, k.dtype), np.empty(N * inner, k.dtype)
+        loss, used = xp.empty(N * inner, k.dtype), xp.empty(N * inner, k.dtype)
         _k.nll_forward(k.reshape(-1), target, _kernel_weight(weight, k.dtype), C, inner,
                        ignore_index, loss, used)
         out_shape = () if k.ndim == 1 else k.shape[:1] + k.shape[2:]
@@ -565,11 +568,12 @@ class _NLL(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("loss", grad)
         _frozen(ctx, "nll_loss", (1, "weight"))
         x, weight = ctx.saved_tensors
         dtype = kernel_array(x, "nll_loss").dtype
         N, C, inner = _class_layout(x.shape)
-        gx = np.zeros(x.size, dtype)
+        gx = xp.zeros(x.size, dtype)
         _k.nll_backward(ctx.target, _kernel_weight(weight, dtype), C, inner, ctx.ignore_index,
                         _grad_rows(grad, dtype), ctx.divisor, gx)
         return gx.reshape(x.shape).astype(x.dtype, copy=False), None
@@ -584,6 +588,17 @@ def _class_scores(fn, input, weight):
     return C
 
 
+_SCALAR_TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half"}
+
+
+def _weight_of_input_dtype(fn, input, weight):
+    """The class-index kernels read weight in the input's dtype: PyTorch refuses others."""
+    if weight is not None and weight.dtype != input.dtype:
+        names = (_SCALAR_TYPE_NAMES.get(d.name, d.name) for d in (input.dtype, weight.dtype))
+        raise RuntimeError(f"{fn}: expected scalar type {next(names)} but found {next(names)} "
+                           "(weight must have the input's dtype)")
+
+
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """-w[t] * input[t]; 'mean' divides by the sum of w[t] over non-ignored targets."""
@@ -591,6 +606,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = _reduction(fn, size_average, reduce, reduction)
     _tensors(fn, input=input, target=target, weight=weight)
     _class_scores(fn, input, weight)
+    _weight_of_input_dtype(fn, input, weight)
     t = _class_targets(fn, input, target, ignore_index)
     return _NLL.apply(input, weight, t, int(ignore_index), reduction)
 
@@ -614,6 +630,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                                f"(got ignore_index={ignore_index})")
         return _CrossEntropyProb.apply(input, target, weight, float(label_smoothing), reduction,
                                        is_grad_enabled())
+    _weight_of_input_dtype(fn, input, weight)
     t = _class_targets(fn, input, target, ignore_index)
     return _CrossEntropy.apply(input, weight, t, int(ignore_index), float(label_smoothing),
                                reduction, is_grad_enabled())
@@ -633,9 +650,10 @@ class _Rows(Op):
         *arrays, spec = args
         name, fn, extra, reduction, out_shape, n_diff = spec
         k = kernel_array(arrays[0], fn)
-        ops = [np.ascontiguousarray(a, k.dtype) for a in arrays[:n_diff]]
+        _k, xp = kernels("loss", *arrays)
+        ops = [xp.ascontiguousarray(a, k.dtype) for a in arrays[:n_diff]]
         rows = ops[0].shape[0]
-        loss = np.empty(rows, k.dtype)
+        loss = xp.empty(rows, k.dtype)
         saved = _ROW_SAVED[name](rows, k.dtype)
         getattr(_k, name + "_forward")(*ops, *_kernel_extra(extra, k.dtype), loss, *saved)
         out, ctx.divisor = _reduce(loss, reduction, out_shape)
@@ -649,8 +667,9 @@ class _Rows(Op):
         arrays = ctx.saved_tensors
         _frozen(ctx, fn, *[(i, "weight") for i in range(n_diff, ctx.n_args)])
         dtype = kernel_array(arrays[0], fn).dtype
-        ops = [np.ascontiguousarray(a, dtype) for a in arrays]
-        grads = [np.zeros_like(a) for a in ops]
+        _k, xp = kernels("loss", *arrays, grad)
+        ops = [xp.ascontiguousarray(a, dtype) for a in arrays]
+        grads = [xp.zeros_like(a) for a in ops]
         getattr(_k, name + "_backward")(*ops, *_kernel_extra(extra, dtype), *ctx.saved,
                                         _grad_rows(grad, dtype), ctx.divisor, *grads)
         return (*(g.astype(a.dtype, copy=False) if ctx.needs_input_grad[i] else None
@@ -724,9 +743,10 @@ def _index_array(fn, target):
 class _MultiLabelMargin(Op):
     @staticmethod
     def forward(ctx, x, target, reduction, out_shape):
-        k = np.ascontiguousarray(kernel_array(x, "multilabel_margin_loss"))
-        is_target = np.zeros(k.shape, np.uint8)
-        loss = np.empty(k.shape[0], k.dtype)
+        _k, xp = kernels("loss", x)
+        k = xp.ascontiguousarray(kernel_array(x, "multilabel_margin_loss"))
+        is_target = xp.zeros(k.shape, np.uint8)
+        loss = xp.empty(k.shape[0], k.dtype)
         _k.multilabel_margin_forward(k, target, is_target, loss)
         out, ctx.divisor = _reduce(loss, reduction, out_shape)
         ctx.save_for_backward(x)
@@ -735,9 +755,10 @@ class _MultiLabelMargin(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("loss", grad)
         (x,) = ctx.saved_tensors
         k = kernel_array(x, "multilabel_margin_loss")
-        gx = np.empty_like(k)
+        gx = xp.empty_like(k)
         _k.multilabel_margin_backward(k, ctx.target, ctx.is_target, _grad_rows(grad, k.dtype),
                                       ctx.divisor, gx)
         return gx.astype(x.dtype, copy=False)
@@ -843,11 +864,12 @@ class _CTC(Op):
     @staticmethod
     def forward(ctx, log_probs, targets, offsets, input_lengths, target_lengths, blank, reduction,
                 zero_infinity, out_shape):
+        _k, xp = kernels("loss", log_probs)
         k = kernel_array(log_probs, "ctc_loss")
         T, N, C = k.shape
         width = 2 * int(target_lengths.max(initial=0)) + 1
-        log_alpha = np.empty((N, T, width), k.dtype)
-        nll = np.empty(N, k.dtype)
+        log_alpha = xp.empty((N, T, width), k.dtype)
+        nll = xp.empty(N, k.dtype)
         _k.ctc_forward(k, targets, offsets, input_lengths, target_lengths, blank, log_alpha, nll)
         loss = np.where(zero_infinity & (nll == np.inf), 0, nll).astype(k.dtype)
         if reduction == "mean":
@@ -855,7 +877,7 @@ class _CTC(Op):
             out = np.asarray((loss / per_char).mean(dtype=np.float64), k.dtype)
             scale = 1.0 / (per_char * N)
         elif reduction == "sum":
-            out, scale = np.asarray(loss.sum(dtype=np.float64), k.dtype), np.ones(N)
+            out, scale = np.asarray(loss.sum(dtype=np.float64), k.dtype), xp.ones(N)
         else:
             out, scale = loss.reshape(out_shape), None
         ctx.save_for_backward(log_probs)
@@ -865,15 +887,16 @@ class _CTC(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("loss", grad)
         (log_probs,) = ctx.saved_tensors
         targets, offsets, input_lengths, target_lengths, blank, log_alpha, nll, scale, zinf = \
             ctx.state
         k = kernel_array(log_probs, "ctc_loss")
         g = np.asarray(grad, np.float64).reshape(-1)
-        per_sample = np.ascontiguousarray(g if scale is None else g[0] * scale, k.dtype)
-        gx = np.empty_like(k)
+        per_sample = xp.ascontiguousarray(g if scale is None else g[0] * scale, k.dtype)
+        gx = xp.empty_like(k)
         _k.ctc_backward(k, targets, offsets, input_lengths, target_lengths, blank, log_alpha, nll,
-                        per_sample, bool(zinf), np.empty_like(log_alpha), gx)
+                        per_sample, bool(zinf), xp.empty_like(log_alpha), gx)
         return gx.astype(log_probs.dtype, copy=False)
 
 

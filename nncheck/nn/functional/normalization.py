@@ -11,13 +11,10 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from ..._kernels import lazy
 from ..._lazy import family_names, np
+from ...backend import kernels
 from ...ops import Op
 from ._validation import kernel_array, normalize_dim, split_around
-
-_dk = lazy("distance")
-_k = lazy("normalization")
 
 _LN_ROW_BLOCK = 16  # rows per partial weight gradient: ROW_BLOCK in the kernel
 
@@ -74,19 +71,21 @@ def _as_3d(k):
 class _ChannelNorm(Op):
     @staticmethod
     def forward(ctx, x, weight, bias, plan):
+        _k, xp = kernels("normalization", x, weight, bias)
         k3 = _as_3d(kernel_array(x, plan.layer))
         n, c = k3.shape[:2]
         groups = c // plan.group_channels * (1 if plan.reduce_batch else n)
-        mean, var, invstd = np.empty(groups), np.empty(groups), np.empty(groups)
+        mean, var, invstd = xp.empty(groups), xp.empty(groups), xp.empty(groups)
         if not plan.batch_stats:
             mean[:] = plan.running[0]._data
             var[:] = plan.running[1]._data
-        out = np.empty_like(k3)
+        out = xp.empty_like(k3)
         _k.channel_norm_forward(k3, plan.group_channels, plan.reduce_batch, plan.eps,
                                 _vector(weight, c, k3.dtype, 1), _vector(bias, c, k3.dtype, 0),
-                                plan.batch_stats, mean, var, invstd, np.empty((n, c)),
-                                np.empty((n, c)), out)
-        if plan.batch_stats and plan.running is not None:
+                                plan.batch_stats, mean, var, invstd, xp.empty((n, c)),
+                                xp.empty((n, c)), out)
+        # an empty batch has no statistics: PyTorch leaves the running ones as they are
+        if plan.batch_stats and plan.running is not None and k3.size:
             _update_running(plan, mean, var, k3.size // max(groups, 1), c)
         ctx.save_for_backward(x, weight, bias)
         ctx.plan, ctx.mean, ctx.invstd = plan, mean, invstd
@@ -101,17 +100,18 @@ class _ChannelNorm(Op):
     def backward_stacked(ctx, grads):
         """Gradients for K cotangents (leading axis), one kernel call each: the statistics
         couple every element of a group, so cotangents cannot share a call."""
+        _k, xp = kernels("normalization", grads)
         x, weight, bias = ctx.saved_tensors
         plan = ctx.plan
         k3 = _as_3d(kernel_array(x, plan.layer))
         n, c = k3.shape[:2]
         stack, groups = grads.shape[0], ctx.mean.shape[0]
-        g = np.ascontiguousarray(grads, k3.dtype).reshape((stack,) + k3.shape)
+        g = xp.ascontiguousarray(grads, k3.dtype).reshape((stack,) + k3.shape)
         need_x = ctx.needs_input_grad[0]
-        gx = np.empty(g.shape if need_x else (stack, 0, 0, 0), k3.dtype)
-        gw, gb = np.empty((stack, c), k3.dtype), np.empty((stack, c), k3.dtype)
+        gx = xp.empty(g.shape if need_x else (stack, 0, 0, 0), k3.dtype)
+        gw, gb = xp.empty((stack, c), k3.dtype), xp.empty((stack, c), k3.dtype)
         w = _vector(weight, c, k3.dtype, 1)
-        scratch = (np.empty((n, c)), np.empty((n, c)), np.empty(groups), np.empty(groups))
+        scratch = (xp.empty((n, c)), xp.empty((n, c)), xp.empty(groups), xp.empty(groups))
         for k in range(stack):
             _k.channel_norm_backward(k3, g[k], plan.group_channels, plan.reduce_batch,
                                      plan.batch_stats, w, ctx.mean, ctx.invstd, *scratch,
@@ -233,9 +233,10 @@ class _LayerNorm(Op):
 
     @staticmethod
     def forward(ctx, x, weight, bias, d, eps, centered):
+        _k, xp = kernels("normalization", x, weight, bias)
         k = kernel_array(x, "layer_norm").reshape(-1, d)
-        mean, invstd = np.empty(k.shape[0]), np.empty(k.shape[0])
-        out = np.empty_like(k)
+        mean, invstd = xp.empty(k.shape[0]), xp.empty(k.shape[0])
+        out = xp.empty_like(k)
         _k.layer_norm_forward(k, _vector(weight, d, k.dtype, 1), _vector(bias, d, k.dtype, 0),
                               eps, centered, mean, invstd, out)
         ctx.save_for_backward(x, weight, bias)
@@ -244,17 +245,18 @@ class _LayerNorm(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("normalization", grad)
         x, weight, bias = ctx.saved_tensors
         d = ctx.d
         k = kernel_array(x, "layer_norm").reshape(-1, d)
-        g = np.ascontiguousarray(grad, k.dtype).reshape(k.shape)
+        g = xp.ascontiguousarray(grad, k.dtype).reshape(k.shape)
         need_x, need_affine = ctx.needs_input_grad[0], any(ctx.needs_input_grad[1:3])
-        gx = np.empty_like(k) if need_x else np.empty((0, 0), k.dtype)
-        gw, gb = np.empty(d, k.dtype), np.empty(d, k.dtype)
+        gx = xp.empty_like(k) if need_x else xp.empty((0, 0), k.dtype)
+        gw, gb = xp.empty(d, k.dtype), xp.empty(d, k.dtype)
         part = (-(-k.shape[0] // _LN_ROW_BLOCK), d if need_affine else 0)
         _k.layer_norm_backward(k, g, _vector(weight, d, k.dtype, 1), ctx.centered, ctx.mean,
-                               ctx.invstd, need_x, gx, need_affine, np.empty(part, k.dtype),
-                               np.empty(part, k.dtype), np.empty(d), np.empty(d), gw, gb)
+                               ctx.invstd, need_x, gx, need_affine, xp.empty(part, k.dtype),
+                               xp.empty(part, k.dtype), xp.empty(d), xp.empty(d), gw, gb)
         return _grads(ctx, (gx, gw, gb), (x, weight, bias)) + (None, None, None)
 
 
@@ -308,8 +310,9 @@ def _shape_tuple(shape):
 class _LocalResponseNorm(Op):
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k):
+        _k, xp = kernels("normalization", x)
         k3 = _as_3d(kernel_array(x, "local_response_norm"))
-        denom, out = np.empty_like(k3), np.empty_like(k3)
+        denom, out = xp.empty_like(k3), xp.empty_like(k3)
         _k.lrn_forward(k3, size, alpha, beta, k, denom, out)
         ctx.save_for_backward(x)
         ctx.denom, ctx.params = denom, (size, alpha, beta)
@@ -317,11 +320,12 @@ class _LocalResponseNorm(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("normalization", grad)
         (x,) = ctx.saved_tensors
         k3 = _as_3d(kernel_array(x, "local_response_norm"))
-        g = np.ascontiguousarray(grad, k3.dtype).reshape(k3.shape)
-        gx = np.empty_like(k3)
-        _k.lrn_backward(k3, ctx.denom, g, *ctx.params, np.empty_like(k3), gx)
+        g = xp.ascontiguousarray(grad, k3.dtype).reshape(k3.shape)
+        gx = xp.empty_like(k3)
+        _k.lrn_backward(k3, ctx.denom, g, *ctx.params, xp.empty_like(k3), gx)
         return _like(gx, x)
 
 
@@ -342,23 +346,25 @@ class _Normalize(Op):
 
     @staticmethod
     def forward(ctx, x, p, dim, eps):
+        _k, xp = kernels("distance", x)
         k = kernel_array(x, "normalize")
         k3 = k.reshape(split_around(k.shape, dim))
-        norm, out = np.empty((k3.shape[0], k3.shape[2]), k.dtype), np.empty_like(k3)
-        _dk.normalize_forward(k3, p, eps, norm, out)
+        norm, out = xp.empty((k3.shape[0], k3.shape[2]), k.dtype), xp.empty_like(k3)
+        _k.normalize_forward(k3, p, eps, norm, out)
         ctx.save_for_backward(x)
         ctx.norm, ctx.params = norm, (p, eps, dim)
         return _like(out, x)
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("distance", grad)
         (x,) = ctx.saved_tensors
         p, eps, dim = ctx.params
         k = kernel_array(x, "normalize")
         k3 = k.reshape(split_around(k.shape, dim))
-        g = np.ascontiguousarray(grad, k.dtype).reshape(k3.shape)
-        gx = np.empty_like(k3)
-        _dk.normalize_backward(k3, ctx.norm, g, p, eps, gx)
+        g = xp.ascontiguousarray(grad, k.dtype).reshape(k3.shape)
+        gx = xp.empty_like(k3)
+        _k.normalize_backward(k3, ctx.norm, g, p, eps, gx)
         return _like(gx, x)
 
 

@@ -9,12 +9,10 @@ import functools
 import math
 import operator
 
-from ..._kernels import lazy
 from ..._lazy import family_names, np
+from ...backend import kernels
 from ...ops import Op
 from ._validation import kernel_array
-
-_k = lazy("padding")
 
 MODES = ("constant", "reflect", "replicate", "circular")
 _WORD = {1: "uint8", 2: "uint16", 4: "uint32", 8: "uint64"}
@@ -141,7 +139,8 @@ class _Pad(Op):
 
     @staticmethod
     def forward(ctx, x, first, maps, fill):
-        x = np.ascontiguousarray(x)
+        _k, xp = kernels("padding", x)
+        x = xp.ascontiguousarray(x)
         last = first + len(maps) - 1
         in_view, inner = _view4(x.shape, first, last)
         out_shape = x.shape[:first] + tuple(len(m) for m in maps) + x.shape[last + 1:]
@@ -152,7 +151,7 @@ class _Pad(Op):
             last_map[maps[2] < 0] = -1
             maps[2] = last_map.reshape(-1)
         ctx.maps, ctx.in_view, ctx.out_view, ctx.in_shape = maps, in_view, out_view, x.shape
-        out = np.empty(out_shape, x.dtype)
+        out = xp.empty(out_shape, x.dtype)
         word = _WORD[x.dtype.itemsize]
         fill_word = np.asarray(fill).astype(x.dtype).reshape(1).view(word)[0]
         _k.pad_forward(x.view(word).reshape(in_view), out.view(word).reshape(out_view),
@@ -161,8 +160,9 @@ class _Pad(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("padding", grad)
         g = kernel_array(grad, "pad", "grad_output")
-        grad_in = np.empty(ctx.in_view, g.dtype)
+        grad_in = xp.empty(ctx.in_view, g.dtype)
         _k.pad_backward(g.reshape(ctx.out_view), grad_in, *ctx.maps)
         return grad_in.reshape(ctx.in_shape).astype(grad.dtype, copy=False), None, None, None
 

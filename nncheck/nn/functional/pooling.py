@@ -9,15 +9,13 @@ one of a few ``Op``s: window max, window average, LP pooling, unpooling.
 import math
 import operator
 
-from ..._kernels import lazy
 from ..._lazy import family_names, np
 from ...autograd.grad_mode import is_grad_enabled
+from ...backend import kernels
 from ...ops import Op
 from ...random import generator
 from ...shapes import ShapeError, note, window_output
 from ._validation import kernel_array
-
-_k = lazy("pooling")
 
 _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -168,13 +166,14 @@ class _WindowMax(Op):
     @staticmethod
     def forward(ctx, x, layer, nd, tables, steps, out_spatial, return_indices, track):
         kx = kernel_array(x, layer)
+        _k, xp = kernels("pooling", kx)
         lead = kx.shape[:-nd]
-        out = np.empty(_view(lead + out_spatial, nd), kx.dtype)
-        idx = np.empty(out.shape if (return_indices or track) else (0, 0, 0, 0), np.int64)
+        out = xp.empty(_view(lead + out_spatial, nd), kx.dtype)
+        idx = xp.empty(out.shape if (return_indices or track) else (0, 0, 0, 0), np.int64)
         view = _view(kx.shape, nd)
         # int32 argmax scratch vectorizes; planes of 2**31 elements or more need int64
         narrow = idx.size and math.prod(view[1:]) < 2**31
-        scratch = np.empty((out.shape[0], out.shape[3]) if narrow else (0, 0), np.int32)
+        scratch = xp.empty((out.shape[0], out.shape[3]) if narrow else (0, 0), np.int32)
         flat = [t for pair in tables for t in pair]
         _k.max_pool_forward(kx.reshape(view), out, idx, scratch, *flat, *steps)
         ctx.idx, ctx.in_shape, ctx.nd = idx, x.shape, nd
@@ -194,19 +193,21 @@ class _WindowMax(Op):
         """Gradients for K cotangents (leading axis): one scatter over K copies of the
         index planes."""
         g = kernel_array(grads, "max_pool", "grad_output")
+        _k, xp = kernels("pooling", g, ctx.idx)
         stack = g.shape[0]
         planes, per_plane = _rows(g.shape[1:], ctx.nd)
         idx = ctx.idx.reshape(planes, per_plane)
         if stack > 1:
             idx = np.tile(idx, (stack, 1))
         in_planes, in_per_plane = _rows(ctx.in_shape, ctx.nd)
-        grad_in = np.empty((stack * in_planes, in_per_plane), g.dtype)
+        grad_in = xp.empty((stack * in_planes, in_per_plane), g.dtype)
         _k.index_scatter(g.reshape(stack * planes, per_plane), idx, grad_in, True)
         return grad_in.reshape((stack,) + tuple(ctx.in_shape)).astype(grads.dtype, copy=False)
 
 
 def _avg_backward(grad_out, grad_in, args):
-    share = np.empty((grad_out.shape[0], grad_out.shape[3]), grad_out.dtype)  # kernel scratch
+    _k, xp = kernels("pooling", grad_out, grad_in)
+    share = xp.empty((grad_out.shape[0], grad_out.shape[3]), grad_out.dtype)  # kernel scratch
     _k.avg_pool_backward(grad_out, grad_in, share, *args)
 
 
@@ -216,8 +217,9 @@ class _WindowAvg(Op):
     @staticmethod
     def forward(ctx, x, layer, nd, tables, divisor_override, out_spatial):
         kx = kernel_array(x, layer)
+        _k, xp = kernels("pooling", kx)
         lead = kx.shape[:-nd]
-        out = np.empty(_view(lead + out_spatial, nd), kx.dtype)
+        out = xp.empty(_view(lead + out_spatial, nd), kx.dtype)
         ctx.args = [t for triple in tables for t in triple] + [divisor_override or 0]
         ctx.in_shape, ctx.nd = x.shape, nd
         _k.avg_pool_forward(kx.reshape(_view(kx.shape, nd)), out, *ctx.args)
@@ -237,13 +239,14 @@ class _LPPool(Op):
     @staticmethod
     def forward(ctx, x, layer, nd, tables, out_spatial, norm, volume):
         kx = kernel_array(x, layer)
+        _k, xp = kernels("pooling", kx)
         lead = kx.shape[:-nd]
-        powered = np.empty_like(kx)
+        powered = xp.empty_like(kx)
         _k.lp_power(kx.reshape(-1), norm, powered.reshape(-1))
-        sums = np.empty(_view(lead + out_spatial, nd), kx.dtype)
+        sums = xp.empty(_view(lead + out_spatial, nd), kx.dtype)
         ctx.args = [t for triple in tables for t in triple] + [0]
         _k.avg_pool_forward(powered.reshape(_view(kx.shape, nd)), sums, *ctx.args)
-        out = np.empty_like(sums)
+        out = xp.empty_like(sums)
         _k.lp_root(sums.reshape(-1), volume, norm, out.reshape(-1))
         ctx.save_for_backward(x)
         ctx.sums, ctx.norm, ctx.volume, ctx.nd = sums, norm, volume, nd
@@ -252,14 +255,15 @@ class _LPPool(Op):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
+        _k, xp = kernels("pooling", x, grad)
         kx = kernel_array(x, "lp_pool")
-        g = np.ascontiguousarray(grad, kx.dtype)
-        grad_sums = np.empty_like(ctx.sums)
+        g = xp.ascontiguousarray(grad, kx.dtype)
+        grad_sums = xp.empty_like(ctx.sums)
         _k.lp_root_backward(ctx.sums.reshape(-1), g.reshape(-1), ctx.volume, ctx.norm,
                             grad_sums.reshape(-1))
-        grad_powered = np.empty(_view(kx.shape, ctx.nd), kx.dtype)
+        grad_powered = xp.empty(_view(kx.shape, ctx.nd), kx.dtype)
         _avg_backward(grad_sums, grad_powered, ctx.args)
-        grad_in = np.empty_like(kx)
+        grad_in = xp.empty_like(kx)
         _k.lp_power_backward(kx.reshape(-1), grad_powered.reshape(-1), ctx.norm,
                              grad_in.reshape(-1))
         return grad_in.astype(x.dtype, copy=False)
@@ -271,9 +275,10 @@ class _MaxUnpool(Op):
     @staticmethod
     def forward(ctx, x, indices, layer, nd, out_spatial):
         kx = kernel_array(x, layer)
+        _k, xp = kernels("pooling", kx, indices)
         rows = _rows(kx.shape, nd)
-        out = np.empty((rows[0], math.prod(out_spatial)), kx.dtype)
-        idx = np.ascontiguousarray(indices).reshape(rows)
+        out = xp.empty((rows[0], math.prod(out_spatial)), kx.dtype)
+        idx = xp.ascontiguousarray(indices).reshape(rows)
         _k.index_scatter(kx.reshape(rows), idx, out, False)
         ctx.idx, ctx.in_shape, ctx.nd = idx, x.shape, nd
         return out.reshape(kx.shape[:-nd] + out_spatial).astype(x.dtype, copy=False)
@@ -281,7 +286,8 @@ class _MaxUnpool(Op):
     @staticmethod
     def backward(ctx, grad):
         g = kernel_array(grad, "max_unpool", "grad_output")
-        grad_in = np.empty(ctx.idx.shape, g.dtype)
+        _k, xp = kernels("pooling", g, ctx.idx)
+        grad_in = xp.empty(ctx.idx.shape, g.dtype)
         _k.index_gather(g.reshape(_rows(g.shape, ctx.nd)), ctx.idx, grad_in)
         return grad_in.reshape(ctx.in_shape).astype(grad.dtype, copy=False), None
 
@@ -525,6 +531,7 @@ def fractional_pool_shape(layer, shape, nd, kernel_size, output_size=None, outpu
 
 def _fractional_max(nd, input, kernel_size, output_size, output_ratio, return_indices,
                     _random_samples):
+    _k = kernels("pooling")[0]  # the window tables are planned on the host
     layer = f"fractional_max_pool{nd}d"
     lead, spatial, out, kernel = fractional_pool_shape(layer, input.shape, nd, kernel_size,
                                                        output_size, output_ratio)

@@ -5,13 +5,11 @@ well-formed) so that the gather and scatter-add kernels never leave the weight t
 The weight gradient is always returned dense, also when ``sparse=True`` is passed.
 """
 
-from ..._kernels import lazy
 from ..._lazy import family_names, np
+from ...backend import kernels
 from ...ops import Op
 from ...tensor import Tensor
 from ._validation import kernel_array
-
-_k = lazy("sparse")
 
 _MODES = {"sum": 0, "mean": 1, "max": 2}
 
@@ -51,6 +49,7 @@ def _check_weight(weight, layer):
 
 def _renorm(weight, idx, max_norm, norm_type, layer):
     """Rescale in place, without recording it, the looked-up rows longer than max_norm."""
+    _k = kernels("sparse", weight._data)[0]
     if not norm_type > 0:
         raise ValueError(f"{layer}: norm_type must be positive for max_norm, got {norm_type}")
     w = weight._data
@@ -64,8 +63,9 @@ def _renorm(weight, idx, max_norm, norm_type, layer):
 class _Embedding(Op):
     @staticmethod
     def forward(ctx, weight, idx, out_shape, padding_idx, scale_grad_by_freq):
+        _k, xp = kernels("sparse", weight, idx)
         w = kernel_array(weight, "embedding", "weight")
-        out = np.empty((idx.shape[0], w.shape[1]), w.dtype)
+        out = xp.empty((idx.shape[0], w.shape[1]), w.dtype)
         _k.embedding_forward(w, idx, out)
         ctx.idx, ctx.w_shape = idx, w.shape
         ctx.opts = (-1 if padding_idx is None else padding_idx, scale_grad_by_freq)
@@ -74,11 +74,12 @@ class _Embedding(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("sparse", grad, ctx.idx)
         g = kernel_array(grad, "embedding", "grad").reshape(-1, ctx.w_shape[1])
-        gw = np.zeros(ctx.w_shape, g.dtype)
+        gw = xp.zeros(ctx.w_shape, g.dtype)
         padding, freq = ctx.opts
         _k.embedding_backward(g, ctx.idx, padding, freq,
-                              np.empty(ctx.w_shape[0] if freq else 0, np.int64), gw)
+                              xp.empty(ctx.w_shape[0] if freq else 0, np.int64), gw)
         return gw.astype(ctx.w_dtype, copy=False), None, None, None, None
 
 
@@ -104,13 +105,14 @@ class _EmbeddingBag(Op):
     @staticmethod
     def forward(ctx, weight, per_sample_weights, idx, offsets, mode, padding_idx,
                 scale_grad_by_freq):
+        _k, xp = kernels("sparse", weight, per_sample_weights, idx)
         w = kernel_array(weight, "embedding_bag", "weight")
-        psw = (np.zeros(0, w.dtype) if per_sample_weights is None
-               else np.ascontiguousarray(per_sample_weights, w.dtype).reshape(-1))
+        psw = (xp.zeros(0, w.dtype) if per_sample_weights is None
+               else xp.ascontiguousarray(per_sample_weights, w.dtype).reshape(-1))
         bags = offsets.shape[0] - 1
-        out = np.empty((bags, w.shape[1]), w.dtype)
-        bag_size = np.empty(bags, np.int64)
-        max_index = np.empty((bags, w.shape[1] if mode == _MODES["max"] else 0), np.int64)
+        out = xp.empty((bags, w.shape[1]), w.dtype)
+        bag_size = xp.empty(bags, np.int64)
+        max_index = xp.empty((bags, w.shape[1] if mode == _MODES["max"] else 0), np.int64)
         padding = -1 if padding_idx is None else padding_idx
         _k.embedding_bag_forward(w, idx, offsets, mode, psw, padding, bag_size, max_index, out)
         ctx.save_for_backward(weight, per_sample_weights)
@@ -119,18 +121,19 @@ class _EmbeddingBag(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("sparse", grad)
         weight, per_sample_weights = ctx.saved_tensors
         idx, offsets, mode, psw, padding, bag_size, max_index, freq = ctx.bag
         w = kernel_array(weight, "embedding_bag", "weight")
-        g = np.ascontiguousarray(grad, w.dtype)
+        g = xp.ascontiguousarray(grad, w.dtype)
         gw = gpsw = None
         if ctx.needs_input_grad[0]:
-            gw = np.zeros(w.shape, w.dtype)
+            gw = xp.zeros(w.shape, w.dtype)
             _k.embedding_bag_backward(g, idx, offsets, mode, psw, padding, bag_size, max_index,
-                                      freq, np.empty(w.shape[0] if freq else 0, np.int64), gw)
+                                      freq, xp.empty(w.shape[0] if freq else 0, np.int64), gw)
             gw = gw.astype(weight.dtype, copy=False)
         if ctx.needs_input_grad[1]:
-            gpsw = np.empty(idx.shape[0], w.dtype)
+            gpsw = xp.empty(idx.shape[0], w.dtype)
             _k.embedding_bag_sample_weights_backward(g, w, idx, offsets, padding, gpsw)
             gpsw = gpsw.reshape(per_sample_weights.shape).astype(per_sample_weights.dtype,
                                                                  copy=False)
@@ -209,6 +212,7 @@ def _bag_bounds(offsets, n, include_last_offset, layer):
 
 # ---------------------------------------------------------------- one_hot
 def one_hot(tensor, num_classes=-1):
+    _k, xp = kernels("sparse", tensor._data)
     if tensor.dtype.name != "int64":
         raise RuntimeError(f"one_hot is only applicable to index tensor of type LongTensor, "
                            f"got {tensor.dtype}")
@@ -223,8 +227,8 @@ def one_hot(tensor, num_classes=-1):
     if idx.size and idx.max() >= num_classes:
         raise RuntimeError(f"one_hot: Class values must be smaller than num_classes "
                            f"({num_classes}), got {int(idx.max())}")
-    out = np.zeros((idx.size, num_classes), np.int64)
-    _k.one_hot(np.ascontiguousarray(idx), out)
+    out = xp.zeros((idx.size, num_classes), np.int64)
+    _k.one_hot(xp.ascontiguousarray(idx), out)
     return Tensor._wrap(out.reshape(tuple(tensor.shape) + (num_classes,)))
 
 

@@ -10,13 +10,11 @@ import math
 import numbers
 import warnings
 
-from ..._kernels import lazy
 from ..._lazy import family_names, np
+from ...backend import kernels
 from ...ops import Op
-from ...shapes import is_symbolic, note
+from ...shapes import is_symbolic, note, require
 from ._validation import kernel_array
-
-_k = lazy("vision")
 
 _NEAREST = ("nearest", "nearest-exact")
 _NO_ALIGN = ("nearest", "area", "nearest-exact")
@@ -115,7 +113,9 @@ def resample_plan(shape, size=None, scale_factor=None, mode="nearest", align_cor
             note(explain, f"{a}_out = floor({a}_in * scale_factor) = floor({n} * {f}) = {o}")
         recompute = recompute_scale_factor or mode == "area"
         scales = None if recompute else tuple(float(f) for f in factors)
-    # symbolic CLI sizes (--in N,C,H,W) have no value to check
+    for n in spatial + out:  # symbolic sizes (--in N,C,H,W): recorded for the analysis
+        if is_symbolic(n):
+            require("interpolate", n >= 1, f"interpolate: output size {n} must be at least 1")
     if any(not is_symbolic(n) and n < 1 for n in spatial + out):
         raise RuntimeError(
             f"interpolate: input and output sizes should be greater than 0, but got input "
@@ -127,6 +127,7 @@ def resample_plan(shape, size=None, scale_factor=None, mode="nearest", align_cor
 
 def _axis_table(mode, n_in, n_out, scale, align_corners, antialias, rank, dtype):
     """(indices, weights) of one axis, or 0-column arrays when the axis is copied unchanged."""
+    _k = kernels("vision")[0]  # the tables are planned on the host
     scale = -1.0 if scale is None else scale
     if mode in _NEAREST:
         idx = np.empty((n_out, 1), np.int64)
@@ -160,6 +161,7 @@ class _Resample(Op):
 
     @staticmethod
     def forward(ctx, x, out_spatial, scales, mode, align_corners, antialias):
+        _k, xp = kernels("vision", x)
         shape = x.shape
         spatial = shape[2:]
         lead = (1,) * (5 - x.ndim)
@@ -170,7 +172,7 @@ class _Resample(Op):
                                      x.ndim, np.dtype(np.float64))
                 if idx.shape[1]:
                     out = np.take(out, idx[:, 0], axis=axis + 2)
-            return np.ascontiguousarray(out)
+            return xp.ascontiguousarray(out)
         kx = kernel_array(x, "interpolate")
         tables = []
         for axis, (n_in, n_out) in enumerate(zip(lead + spatial, lead + tuple(out_spatial))):
@@ -179,17 +181,18 @@ class _Resample(Op):
                                   kx.dtype)
         planes = shape[0] * shape[1]
         src = kx.reshape((planes,) + lead + spatial)
-        out = np.empty((planes,) + lead + tuple(out_spatial), kx.dtype)
+        out = xp.empty((planes,) + lead + tuple(out_spatial), kx.dtype)
         _k.resample_forward(src, out, *tables)
         ctx.tables, ctx.in_shape, ctx.src_shape = tables, shape, src.shape
         return out.reshape(shape[:2] + tuple(out_spatial)).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("vision", grad)
         dtype = ctx.tables[1].dtype
-        g = np.ascontiguousarray(grad, dtype)
+        g = xp.ascontiguousarray(grad, dtype)
         g = g.reshape(ctx.src_shape[:1] + (1,) * (5 - grad.ndim) + g.shape[2:])
-        grad_in = np.empty(ctx.src_shape, dtype)
+        grad_in = xp.empty(ctx.src_shape, dtype)
         _k.resample_backward(g, grad_in, *ctx.tables)
         return grad_in.reshape(ctx.in_shape).astype(grad.dtype, copy=False)
 
@@ -329,11 +332,12 @@ def _count(shape):
 class _GridSample(Op):
     @staticmethod
     def forward(ctx, x, grid, mode, padding, align_corners):
+        _k, xp = kernels("vision", x, grid)
         kx = kernel_array(x, "grid_sample")
-        kg = np.ascontiguousarray(grid, kx.dtype)
+        kg = xp.ascontiguousarray(grid, kx.dtype)
         n, c = x.shape[:2]
         points = kg.reshape(n, _count(grid.shape[1:-1]), grid.shape[-1])
-        out = np.empty((n, c, points.shape[1]), kx.dtype)
+        out = xp.empty((n, c, points.shape[1]), kx.dtype)
         if mode == _GRID_MODES["bicubic"]:
             _k.grid_sample_bicubic_forward(kx, points, out, padding, align_corners)
         else:
@@ -345,21 +349,22 @@ class _GridSample(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("vision", grad)
         x, grid = ctx.saved_tensors
         mode, padding, align_corners = ctx.args
         kx = kernel_array(x, "grid_sample")
         n, c = x.shape[:2]
         p = _count(grid.shape[1:-1])
-        points = np.ascontiguousarray(grid, kx.dtype).reshape(n, p, grid.shape[-1])
-        g = np.ascontiguousarray(grad, kx.dtype).reshape(n, c, p)
-        grad_grid = np.empty_like(points)
+        points = xp.ascontiguousarray(grid, kx.dtype).reshape(n, p, grid.shape[-1])
+        g = xp.ascontiguousarray(grad, kx.dtype).reshape(n, c, p)
+        grad_grid = xp.empty_like(points)
         if mode == _GRID_MODES["bicubic"]:
-            grad_in = np.empty_like(kx)
+            grad_in = xp.empty_like(kx)
             _k.grid_sample_bicubic_backward(kx, points, g, grad_in, grad_grid, padding,
                                             align_corners)
         else:
             volume = kx.reshape((n, c) + (1,) * (5 - x.ndim) + x.shape[2:])
-            grad_in = np.empty_like(volume)
+            grad_in = xp.empty_like(volume)
             _k.grid_sample_backward(volume, points, g, grad_in, grad_grid, mode, padding,
                                     align_corners)
         return (grad_in.reshape(x.shape).astype(x.dtype, copy=False),
@@ -435,10 +440,11 @@ def _base_grid(spatial, align_corners, dtype):
 class _AffineGrid(Op):
     @staticmethod
     def forward(ctx, theta, spatial, align_corners):
+        _k, xp = kernels("vision", theta)
         kt = kernel_array(theta, "affine_grid", "theta")
         base = _base_grid(spatial, align_corners, kt.dtype)
         k = len(spatial)
-        out = np.empty((kt.shape[0], base.shape[0], k), kt.dtype)
+        out = xp.empty((kt.shape[0], base.shape[0], k), kt.dtype)
         _k.affine_grid_forward(kt, base, out)
         ctx.base, ctx.theta_dtype = base, theta.dtype
         return out.reshape((kt.shape[0],) + tuple(spatial) + (k,)).astype(theta.dtype,
@@ -446,10 +452,11 @@ class _AffineGrid(Op):
 
     @staticmethod
     def backward(ctx, grad):
+        _k, xp = kernels("vision", grad)
         base = ctx.base
         n, k = grad.shape[0], grad.shape[-1]
-        g = np.ascontiguousarray(grad, base.dtype).reshape(n, base.shape[0], k)
-        grad_theta = np.empty((n, k, k + 1), base.dtype)
+        g = xp.ascontiguousarray(grad, base.dtype).reshape(n, base.shape[0], k)
+        grad_theta = xp.empty((n, k, k + 1), base.dtype)
         _k.affine_grid_backward(g, base, grad_theta)
         return grad_theta.astype(ctx.theta_dtype, copy=False)
 

@@ -15,8 +15,8 @@ import warnings
 
 from ... import factories
 from ... import random as _random
-from ..._kernels import lazy
 from ..._lazy import family_names, np
+from ...backend import kernels
 from ...ops import Op
 from ...registry import register
 from ...shapes import ShapeError, note
@@ -26,8 +26,6 @@ from ..functional._validation import kernel_array
 from ..parameter import Parameter
 from ..utils.rnn import PackedSequence, _checked_batch_sizes
 from .module import Module
-
-_k = lazy("rnn")
 
 __all__ = family_names(__name__)
 
@@ -108,33 +106,34 @@ class _Recurrent(Op):
 
     @staticmethod
     def forward(ctx, plan, x, h0, c0, *weights):
+        _k, xp = kernels("rnn", x, h0, c0)
         kx = kernel_array(x, plan.mode)
         dt = kx.dtype
         lstm = plan.mode == "LSTM"
         n_states = plan.num_layers * plan.directions
-        h = (np.zeros((n_states, plan.batch, plan.out), dt) if h0 is None
+        h = (xp.zeros((n_states, plan.batch, plan.out), dt) if h0 is None
              else plan.state_in(h0, dt))
         c = None
         if lstm:
-            c = (np.zeros((n_states, plan.batch, plan.hidden), dt) if c0 is None
+            c = (xp.zeros((n_states, plan.batch, plan.hidden), dt) if c0 is None
                  else plan.state_in(c0, dt))
         inp = plan.rows(kx)
         ctx.plan, ctx.dtype, ctx.lstm = plan, dt, lstm
         ctx.layer_inputs, ctx.saved, ctx.masks = [], [], []
-        ctx.weights = [tuple(None if w is None else np.ascontiguousarray(w, dt) for w in ws)
+        ctx.weights = [tuple(None if w is None else xp.ascontiguousarray(w, dt) for w in ws)
                        for ws in plan.split_weights(weights)]
         ctx.save_for_backward(x, h0, c0, *weights)
         for layer in range(plan.num_layers):
-            y = np.empty((plan.rows_total, plan.directions * plan.out), dt)
+            y = xp.empty((plan.rows_total, plan.directions * plan.out), dt)
             for d in range(plan.directions):
                 k = layer * plan.directions + d
                 ctx.saved.append(_run_forward(plan, ctx.weights[k], inp, h[k],
-                                              c[k] if lstm else np.empty((0, 0), dt), y, d, dt))
+                                              c[k] if lstm else xp.empty((0, 0), dt), y, d, dt))
             ctx.layer_inputs.append(inp)
             inp = y
             if plan.dropout and layer < plan.num_layers - 1:
                 mask = _dropout_mask(y.shape, plan.dropout, dt)
-                inp = np.empty_like(y)
+                inp = xp.empty_like(y)
                 _k.scale_rows(y, mask, inp)
                 ctx.masks.append(mask)
         states = (plan.state_out(h), plan.state_out(c)) if lstm else (plan.state_out(h),)
@@ -145,13 +144,14 @@ class _Recurrent(Op):
     def backward(ctx, *grads):
         plan, dt = ctx.plan, ctx.dtype
         x, h0, c0, *weights = ctx.saved_tensors
+        _k, xp = kernels("rnn", x, h0, c0)
         if not plan.is_cell:
             d_out, grads = grads[0], grads[1:]
             dy = plan.rows(np.asarray(d_out, dt))
         else:
-            dy = np.zeros((plan.rows_total, plan.out), dt)
+            dy = xp.zeros((plan.rows_total, plan.out), dt)
         dh = plan.state_in(grads[0], dt)
-        dc = plan.state_in(grads[1], dt) if ctx.lstm else np.empty((1, 0, 0), dt)
+        dc = plan.state_in(grads[1], dt) if ctx.lstm else xp.empty((1, 0, 0), dt)
         need = ctx.needs_input_grad
         per = len(weights) // len(ctx.weights)
         weight_grads = [None] * len(weights)
@@ -159,7 +159,7 @@ class _Recurrent(Op):
         for layer in reversed(range(plan.num_layers)):
             inp = ctx.layer_inputs[layer]
             want_dx = layer > 0 or need[1]
-            dx = np.empty_like(inp) if want_dx else None
+            dx = xp.empty_like(inp) if want_dx else None
             for d in range(plan.directions):
                 k = layer * plan.directions + d
                 wants = need[4 + k * per:4 + (k + 1) * per]
@@ -201,46 +201,48 @@ def _biases(plan, b_ih, b_hh, gates, dt):
 
 def _run_forward(plan, weights, inp, h, c, y, d, dt):
     """One layer and direction; returns the arrays its backward needs."""
+    _k, xp = kernels("rnn", inp)
     w_ih, w_hh, b_ih, b_hh, w_hr = weights
     n, g = plan.rows_total, w_ih.shape[0]
     lstm, gru = plan.mode == "LSTM", plan.mode == "GRU"
     bias_x, b_hn = _biases(plan, b_ih, b_hh, g, dt)
-    empty = np.empty((0, 0), dt)
-    gates = np.empty((n, g), dt)
-    cell = np.empty((n, plan.hidden), dt) if lstm or gru else empty
-    prev = np.empty((n, plan.out), dt)
-    cprev = np.empty((n, plan.hidden), dt) if lstm else empty
-    hraw = np.empty((n, plan.hidden), dt) if plan.proj else empty
+    empty = xp.empty((0, 0), dt)
+    gates = xp.empty((n, g), dt)
+    cell = xp.empty((n, plan.hidden), dt) if lstm or gru else empty
+    prev = xp.empty((n, plan.out), dt)
+    cprev = xp.empty((n, plan.hidden), dt) if lstm else empty
+    hraw = xp.empty((n, plan.hidden), dt) if plan.proj else empty
     if n:
         _k.rnn_forward(_k.MODES[plan.mode], inp, w_ih, w_hh, bias_x, b_hn,
                        empty if w_hr is None else w_hr, plan.batch_sizes, plan.offsets, d == 1,
                        h, c, y, d * plan.out, gates, cell, prev, cprev, hraw,
-                       np.empty((plan.batch, g), dt))
+                       xp.empty((plan.batch, g), dt))
     return gates, cell, prev, cprev, hraw
 
 
 def _run_backward(plan, weights, saved, inp, dy, dh, dc, d, dt, wants, dx):
     """BPTT for one layer and direction: dh/dc become dh0/dc0, dx gets (+=) the input
     gradient, and the requested weight gradients are returned in parameter order."""
+    _k, xp = kernels("rnn", inp)
     w_ih, w_hh, b_ih, b_hh, w_hr = weights
     gates, cell, prev, cprev, hraw = saved
     n, g = plan.rows_total, w_ih.shape[0]
-    empty = np.empty((0, 0), dt)
-    dgx = np.empty((n, g), dt)
-    dgh = np.empty((n, g), dt) if plan.mode == "GRU" else dgx
-    dhout = np.empty((n, plan.out), dt) if plan.proj else empty
+    empty = xp.empty((0, 0), dt)
+    dgx = xp.empty((n, g), dt)
+    dgh = xp.empty((n, g), dt) if plan.mode == "GRU" else dgx
+    dhout = xp.empty((n, plan.out), dt) if plan.proj else empty
     if n:
         _k.rnn_backward(_k.MODES[plan.mode], w_hh, empty if w_hr is None else w_hr,
                         plan.batch_sizes, plan.offsets, d == 1, gates, cell, prev, cprev,
                         dy, d * plan.out, dh, dc, dgx, dgh, dhout,
-                        np.empty((plan.batch, plan.hidden), dt) if plan.proj else empty)
+                        xp.empty((plan.batch, plan.hidden), dt) if plan.proj else empty)
     names = ["w_ih", "w_hh"] + (["b_ih", "b_hh"] if plan.bias else []) + (
         ["w_hr"] if plan.proj else [])
     shapes = {"w_ih": w_ih.shape, "w_hh": w_hh.shape, "b_ih": (g,), "b_hh": (g,),
               "w_hr": (0, 0) if w_hr is None else w_hr.shape}
     wanted = dict(zip(names, wants))
     # a gradient nobody asked for gets a 0-row placeholder, which the kernel skips
-    out = {name: np.zeros(shape if wanted.get(name) else (0,) * len(shape), dt)
+    out = {name: xp.zeros(shape if wanted.get(name) else (0,) * len(shape), dt)
            for name, shape in shapes.items()}
     if n:
         _k.rnn_weight_grads(inp, prev, hraw, dgx, dgh, dhout, out["w_ih"], out["w_hh"],
