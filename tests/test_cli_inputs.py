@@ -121,6 +121,16 @@ def test_valid_counts_still_work_optional_tensors_included():
     assert code == 0
     assert [o["shape"] for o in json.loads(text)["outputs"]] == [list(ref_out.shape),
                                                                  list(ref_w.shape)]
+    # the shape rule takes the mask too, and checks it as PyTorch's forward does
+    code, text, _ = _invoke(["shape", "MultiheadAttention", "8", "2", *_ins(["4,2,8"] * 3),
+                             "--in", "2,4", "--json"])
+    assert code == 0 and json.loads(text)["output_shapes"] == [list(ref_out.shape),
+                                                               list(ref_w.shape)]
+    with pytest.raises(AssertionError, match="key_padded_mask.shape"):  # PyTorch's word
+        mha(q, q, q, torch.zeros(2, 5))
+    code, _, err = _invoke(["shape", "MultiheadAttention", "8", "2", *_ins(["4,2,8"] * 3),
+                            "--in", "2,5"])
+    assert code == 2 and "key_padding_mask has shape [2, 5], expected [2, 4]" in err
 
 
 def test_every_registered_example_has_a_count_its_forward_accepts():
