@@ -395,12 +395,13 @@ def test_summary_shape_trace_equals_a_real_forward(case):
         by_name(real, _forward_pass(real, shapes, zeros=True))
 
 
-def test_summary_of_a_torch_resnet18_imports_neither_numpy_nor_kernels():
+@pytest.mark.parametrize("command", ["summary", "shape"])
+def test_shapes_of_a_torch_resnet18_import_neither_numpy_nor_kernels(command):
     code = textwrap.dedent(f"""
         import sys
         from nncheck.cli import main
         try:
-            main(["summary", "{MODELS}/resnet.py:resnet18", "--in", "1,3,224,224", "--json"])
+            main(["{command}", "{MODELS}/resnet.py:resnet18", "--in", "1,3,224,224", "--json"])
         except SystemExit as exc:
             assert exc.code == 0, exc.code
         loaded = [m for m in sys.modules if m == "numpy" or m.startswith("nncheck._kernels.")
@@ -410,5 +411,8 @@ def test_summary_of_a_torch_resnet18_imports_neither_numpy_nor_kernels():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["totals"]["params"] == 11689512  # torchvision's resnet18
-    assert [r["output_shapes"] for r in data["layers"] if r["name"] == "fc"] == [[[1, 1000]]]
+    if command == "shape":
+        assert data["output_shapes"] == [[1, 1000]] and data["params"] == 11689512
+    else:
+        assert data["totals"]["params"] == 11689512  # torchvision's resnet18
+        assert [r["output_shapes"] for r in data["layers"] if r["name"] == "fc"] == [[[1, 1000]]]
