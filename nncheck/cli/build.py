@@ -4,7 +4,7 @@ import inspect
 
 from .. import registry
 from .._lazy import np
-from ..shapes import ShapeError, Sym, SymbolicDimensionError, infer
+from ..shapes import ShapeError, SymbolicDimensionError, infer, is_symbolic
 from .parsing import UsageError, parse_layer_args
 from .user_code import is_user_target, resolve_user_target
 
@@ -66,7 +66,7 @@ def output_shapes(target, shapes, explain=None):
     """Output shapes by the layer's analytic rule (or a zero-input pass for user code)."""
     if target.module is None:
         return _function_shapes(target, shapes)
-    if target.info is None and not any(isinstance(d, Sym) for s in shapes for d in s):
+    if target.info is None and not any(is_symbolic(*s) for s in shapes):
         return _user_module_shapes(target.module, shapes, explain)
     try:
         return infer(target.module, shapes, explain)
