@@ -26,6 +26,7 @@ from .shapes import ShapeError, SymbolicDimensionError, broadcast_shapes
 from .tensor import MetaStorage, Tensor
 
 SEARCH_BOUND = 4096  # sizes 1..SEARCH_BOUND are searched for the smallest input / simplified
+COMBINATIONS = 1 << 16  # at most this many size combinations of names tied by one condition
 
 
 # --------------------------------------------------------------------------- expressions
@@ -110,11 +111,18 @@ def format_expr(expr):
 
 def sym_min(*values):
     """min() of sizes without deciding which is smaller (Python's min would branch)."""
-    return _size(sympy.Min(*map(_lift, values)))
+    return _extreme(sympy.Min, min, values)
 
 
 def sym_max(*values):
-    return _size(sympy.Max(*map(_lift, values)))
+    return _extreme(sympy.Max, max, values)
+
+
+def _extreme(symbolic, concrete, values):
+    if not any(is_sym(v) for v in values):
+        return concrete(values)
+    # unevaluated: sympy's Min/Max simplification costs seconds on nested sizes
+    return SymInt(symbolic(*map(_lift, values), evaluate=False))
 
 
 class SymInt:
@@ -338,19 +346,18 @@ def _atom(expr):
 
 
 def _integral_sides(diff):
-    """lhs - rhs with rational coefficients -> (lhs, rhs) of integers, one side positive."""
-    num, den = sympy.fraction(sympy.together(diff))
-    if not den.is_Integer:
-        num = diff
-    num = sympy.expand(num) if not num.has(FloorDiv, sympy.Mod, sympy.Min, sympy.Max) else num
-    constant, variable = num.as_coeff_Add()
+    """lhs - rhs -> (terms, -constant); rational coefficients are cleared first."""
+    if any(not r.is_Integer for r in diff.atoms(sympy.Rational)):
+        num, den = sympy.fraction(sympy.together(diff))
+        if den.is_Integer:
+            diff = sympy.expand(num)
+    constant, variable = diff.as_coeff_Add()
     return variable, -constant
 
 
 def evaluator(exprs, names):
-    """One function of the symbol values: True when every condition holds."""
-    tests = [_compiled(e, tuple(names)) for e in dict.fromkeys(exprs)]
-    return lambda *values: all(test(*values) for test in tests)
+    """One compiled function of the symbol values: True when every condition holds."""
+    return _compiled(sympy.And(*dict.fromkeys(exprs)), tuple(names))
 
 
 _PYTHON_NAMES = {"__builtins__": {}, "min": min, "max": max, "abs": abs}
@@ -470,7 +477,9 @@ def _split(exprs, names):
 def smallest(exprs, names, hints=None, bound=SEARCH_BOUND):
     """The smallest sizes (1..bound each; fewest in total) meeting every condition, or None.
 
-    Hinted names are fixed to their hint when it meets the conditions."""
+    Names tied together by a condition are searched among the first sizes each allows on its
+    own, up to COMBINATIONS combinations.  Hinted names are fixed to their hint when it meets
+    the conditions."""
     single, multi = _split(exprs, names)
     candidates = {}
     for n in names:
@@ -496,7 +505,7 @@ def smallest(exprs, names, hints=None, bound=SEARCH_BOUND):
             found.update(zip(coupled, best))
             return found
         if all(len(p) == len(candidates[n]) for p, n in zip(pools, coupled)) or \
-                width ** len(coupled) > 2_000_000:
+                width ** len(coupled) > COMBINATIONS:
             return None
         width *= 2
 
@@ -651,7 +660,7 @@ class SymbolicTensor(Tensor):
     float = double = half = cpu = cuda = to
 
     # elementwise and broadcasting
-    def _broadcast(self, other, *_):
+    def _broadcast(self, other, *_, **__):
         other_shape = other.shape if isinstance(other, Tensor) else ()
         return self._like(broadcast_symbolic(self.shape, other_shape))
 
@@ -794,9 +803,12 @@ def _slice_length(size, key):
         v = _lift(v)
         if v.is_Integer and v < 0:
             v = n + v
-        return sympy.Min(sympy.Max(v, 0), n)
+        if v.is_Integer and v == 0 or v == n:
+            return v
+        # unevaluated: sympy's Min/Max simplification costs seconds on nested sizes
+        return sympy.Min(sympy.Max(v, 0, evaluate=False), n, evaluate=False)
 
-    return _size(sympy.Max(clamp(stop, n) - clamp(start, sympy.Integer(0)), 0))
+    return _size(sympy.Max(clamp(stop, n) - clamp(start, sympy.Integer(0)), 0, evaluate=False))
 
 
 # --------------------------------------------------------------------------- the result
@@ -929,7 +941,7 @@ def analyze(model, dims, *extra, hints=None):
     except ShapeError as exc:  # a condition no size meets (fixed sizes, or sympy proved it)
         failure = f"no input size works: {analysis.failed_in or type(model).__name__}: " \
                   f"{exc.reason}" + (f" ({exc.hint})" if exc.hint else "")
-    except (SymbolicDimensionError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the model's own code may raise anything: reported
         failure = f"{analysis.failed_in or type(model).__name__}: {type(exc).__name__}: {exc}"
     finally:
         _active.pop()
