@@ -978,6 +978,16 @@ def _flat(out):
 _CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 
 
+def _rule_describes(module):
+    """nncheck's shape rules speak for nncheck's forwards: a user's subclass that overrides
+    ``forward`` (a LayerNorm2d that permutes first) runs its own code instead."""
+    mro = type(module).__mro__
+    rule_owner = next((c for c in mro if "infer_shape" in c.__dict__), None)
+    forward_owner = next((c for c in mro if "forward" in c.__dict__), None)
+    return rule_owner is not None and (forward_owner.__module__.startswith("nncheck.")
+                                       or issubclass(rule_owner, forward_owner))
+
+
 class _intercept:
     """While the analysis runs, a layer with a shape rule answers from the rule (its
     ``forward`` is shadowed on the instance); a module without one runs its own code on
@@ -991,7 +1001,7 @@ class _intercept:
         for name, module in self.model.named_modules():
             kind = type(module).__name__
             label = f"{name} ({kind})" if name else kind
-            rule = getattr(module, "infer_shape", None)
+            rule = getattr(module, "infer_shape", None) if _rule_describes(module) else None
             saved = (module.__dict__["_parameters"], module.__dict__["_buffers"])
             self.patched.append((module, saved))
             if kind not in _CONTAINERS:
@@ -1010,6 +1020,7 @@ class _intercept:
             module.__dict__["_parameters"], module.__dict__["_buffers"] = parameters, buffers
 
     def _by_rule(self, module, label, rule):
+        """A layer answering from its shape rule (and recording a row of the table)."""
         analysis, rows = self.analysis, self.rows
         params = sum(p.numel() for p in module.parameters())
 
@@ -1161,6 +1172,18 @@ def _flatten(input, start_dim=0, end_dim=-1):
     return input.flatten(start_dim, end_dim)
 
 
+def _layer_norm(input, normalized_shape, *args, **kwargs):
+    normalized = tuple(normalized_shape) if isinstance(normalized_shape, (tuple, list)) \
+        else (normalized_shape,)
+    tail = tuple(input.shape[input.ndim - len(normalized):])
+    _require("layer_norm", len(tail) == len(normalized) and all(
+        a == b for a, b in zip(tail, normalized)) if not any(map(is_sym, tail)) else
+        _truth(sympy.And(*[sympy.Eq(_lift(a), b) for a, b in zip(tail, normalized)])),
+        f"layer_norm: the input's last dimensions {list(tail)} must be normalized_shape "
+        f"{list(normalized)}")
+    return input._like(input.shape)
+
+
 def _linear(input, weight, bias=None):
     _require("linear", input.shape[-1] == weight.shape[-1],
              f"linear: the input's last dimension {input.shape[-1]} must equal in_features="
@@ -1172,10 +1195,11 @@ def _functional_rules():
     elementwise = ("relu", "relu6", "gelu", "silu", "mish", "sigmoid", "tanh", "hardtanh",
                    "leaky_relu", "elu", "selu", "celu", "softplus", "hardswish",
                    "hardsigmoid", "dropout", "dropout1d", "dropout2d", "dropout3d",
-                   "alpha_dropout", "softmax", "log_softmax", "layer_norm", "group_norm",
+                   "alpha_dropout", "softmax", "log_softmax", "group_norm",
                    "batch_norm", "instance_norm", "normalize")
     rules = {name: _same_shape for name in elementwise}
-    rules.update(pad=_pad, linear=_linear, interpolate=_by_module("Upsample"),
+    rules.update(pad=_pad, linear=_linear, layer_norm=_layer_norm,
+                 interpolate=_by_module("Upsample"),
                  pixel_shuffle=_by_module("PixelShuffle"),
                  pixel_unshuffle=_by_module("PixelUnshuffle"))
     for d in (1, 2, 3):

@@ -245,6 +245,26 @@ def test_vit_position_embedding_fixes_the_patch_count():
         check_sizes(TinyViT(), (2, 1, "H", "W"), result, {"H": h, "W": 8})
 
 
+# --------------------------------------------------------------------------- user subclasses
+class LayerNorm2d(nn.LayerNorm):
+    """Overrides forward: LayerNorm's shape rule no longer describes it, its code runs."""
+
+    def forward(self, x):
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias)
+        return x.permute(0, 3, 1, 2)
+
+
+def test_a_subclass_that_overrides_forward_runs_its_own_code():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), LayerNorm2d(4))
+    dims = (1, 1, "H", "W")
+    result = analyze(model, dims)
+    assert result.failure is None and result.constraints == ["H >= 3", "W >= 3"]
+    for h in range(1, 9):
+        check_sizes(model, dims, result, {"H": h, "W": 5})
+    wrong = analyze(nn.Sequential(nn.Conv2d(1, 4, 3), LayerNorm2d(5)), dims)
+    assert wrong.smallest is None and "layer_norm" in wrong.failure
+
+
 # --------------------------------------------------------------------------- CLI
 def _invoke(argv, capsys):
     try:

@@ -179,7 +179,10 @@ def summary(spec, in_shapes, depth, explain, hints, as_json):
     if _symbolic(shapes):
         from .. import device
 
-        with device("meta"):  # sizes only: the weights need no values
+        try:
+            with device("meta"):  # sizes only: the weights need no values
+                model = build_model(spec)
+        except UsageError:  # its __init__ computes with tensors: build it for real
             model = build_model(spec)
         return _summary_symbolic(model, shapes, _hints(hints), explain, as_json)
     model = build_model(spec)
