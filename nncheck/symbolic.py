@@ -795,6 +795,8 @@ def _slice_length(size, key):
         return len(range(*slice(start, stop, step).indices(size)))
     if step != 1:
         raise SymbolicDimensionError(f"a slice with step {step} of a symbolic size")
+    if start in (None, 0) and stop is None:  # x[:, ...]: the whole dimension
+        return size
     n = _lift(size)
 
     def clamp(v, default):
@@ -819,6 +821,7 @@ class LayerRow:
     input_shapes: list
     output_shapes: list
     params: int = 0
+    notes: list = field(default_factory=list)  # the rule's formulas (--explain)
 
     def as_dict(self):
         return {"name": self.name, "layer": self.layer, "params": self.params,
@@ -1029,9 +1032,10 @@ class _intercept:
             previous, analysis.layer = analysis.layer, label
             try:
                 in_shapes = [tuple(t.shape) for t in tensors]
-                outs = rule(*in_shapes)
+                notes = []
+                outs = rule(*in_shapes, explain=notes)
                 rows.append(LayerRow(label, type(module).__name__, in_shapes, list(outs),
-                                     params))
+                                     params, notes))
             except Exception:
                 analysis.failed_in = analysis.failed_in or label
                 raise
