@@ -795,7 +795,8 @@ def _slice_length(size, key):
         return len(range(*slice(start, stop, step).indices(size)))
     if step != 1:
         raise SymbolicDimensionError(f"a slice with step {step} of a symbolic size")
-    if start in (None, 0) and stop is None:  # x[:, ...]: the whole dimension
+    whole = start is None or isinstance(start, int) and start == 0  # no guard on a SymInt
+    if whole and stop is None:  # x[:, ...]: the whole dimension
         return size
     n = _lift(size)
 
