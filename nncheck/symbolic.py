@@ -808,10 +808,16 @@ def _slice_length(size, key):
             v = n + v
         if v.is_Integer and v == 0 or v == n:
             return v
-        # unevaluated: sympy's Min/Max simplification costs seconds on nested sizes
-        return sympy.Min(sympy.Max(v, 0, evaluate=False), n, evaluate=False)
+        return _bounded(sympy.Min, _bounded(sympy.Max, v, 0), n)
 
-    return _size(sympy.Max(clamp(stop, n) - clamp(start, sympy.Integer(0)), 0, evaluate=False))
+    return _size(_bounded(sympy.Max, clamp(stop, n) - clamp(start, sympy.Integer(0)), 0))
+
+
+def _bounded(extreme, a, b):
+    """Min/Max simplified by sympy on small sizes; left unevaluated on large nested ones,
+    where sympy's simplification costs seconds (U-Net skips cropped to size)."""
+    small = sympy.count_ops(a) + sympy.count_ops(b) <= 8
+    return extreme(a, b, evaluate=small)
 
 
 # --------------------------------------------------------------------------- the result
