@@ -447,19 +447,25 @@ def record(expr, reason):
 
 
 # --------------------------------------------------------------------------- solving
+_FILTERED = {}  # (conditions, name, bound) -> the sizes meeting them
+
+
 def _values(exprs, name, bound):
-    """The sizes 1..bound meeting every condition."""
-    return list(_filtered(tuple(dict.fromkeys(exprs)), name, bound))
-
-
-@functools.lru_cache(maxsize=1024)
-def _filtered(exprs, name, bound):
-    """Conditions come in one at a time during an analysis: the answer for all but the last
-    is cached, so each new condition filters only what is left."""
-    if not exprs:
-        return tuple(range(1, bound + 1))
-    test = _compiled(exprs[-1], (name,))
-    return tuple(v for v in _filtered(exprs[:-1], name, bound) if test(v))
+    """The sizes 1..bound meeting every condition.  Conditions come in one at a time during
+    an analysis, so the answer for each prefix is kept: a new condition filters only what
+    the ones before it left."""
+    exprs = tuple(dict.fromkeys(exprs))
+    if len(_FILTERED) > 4096:
+        _FILTERED.clear()
+    known = len(exprs)
+    while known and (exprs[:known], name, bound) not in _FILTERED:
+        known -= 1
+    values = _FILTERED.get((exprs[:known], name, bound), range(1, bound + 1))
+    for i in range(known, len(exprs)):
+        test = _compiled(exprs[i], (name,))
+        values = tuple(v for v in values if test(v))
+        _FILTERED[exprs[:i + 1], name, bound] = values
+    return list(values)
 
 
 def _split(exprs, names):
