@@ -186,7 +186,10 @@ def summary(spec, in_shapes, depth, explain, hints, as_json):
     if _symbolic(shapes):
         from .. import device
 
-        with device("meta"):  # sizes only: the weights need no values
+        try:
+            with device("meta"):  # sizes only: the weights need no values
+                model = build_model(spec)
+        except UsageError:  # its __init__ computes with tensors: build it for real
             model = build_model(spec)
         check_input_count(Target(module=_first_layer(model)), in_shapes)
         return _summary_symbolic(model, shapes, _hints(hints), explain, as_json)

@@ -316,6 +316,8 @@ def symbolic_lines(result, explain):
         lines.append("smallest  " + ", ".join(f"{k}={v}" for k, v in result.smallest.items()))
     if explain:
         lines.append("why:")
+        if len(result.rows) == 1:  # one layer (`shape`): its formulas first
+            lines += ["  " + note for note in result.rows[0].notes]
         seen = set()
         for c in result.conditions:
             key = (c.layer, c.python)
