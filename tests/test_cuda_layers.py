@@ -92,3 +92,25 @@ def test_layer_on_emulated_cuda_equals_cpu(emulated, name, dtype):
             scale = max(1.0, float(np.abs(want).max(initial=0)))
             np.testing.assert_allclose(got, want, rtol=tol, atol=tol * scale)
     assert all(p.device.type == "cuda" for p in device_module.parameters())
+
+
+GRADCHECK_LAYERS = [
+    ("ReLU", (), [(3, 4)]), ("GELU", (), [(3, 4)]), ("Tanh", (), [(3, 4)]),
+    ("Softmax", (1,), [(2, 5)]), ("LogSoftmax", (1,), [(2, 5)]), ("PReLU", (3,), [(2, 3, 2)]),
+    ("GLU", (), [(2, 4)]), ("Linear", (4, 3), [(2, 4)]), ("Bilinear", (3, 2, 2), [(2, 3), (2, 2)]),
+    ("Conv1d", (2, 2, 3), [(1, 2, 5)]), ("Conv2d", (2, 2, 2), [(1, 2, 3, 3)]),
+    ("ConvTranspose2d", (2, 1, 2), [(1, 2, 2, 2)]), ("ReflectionPad1d", (2,), [(1, 2, 4)]),
+    ("Unfold", (2,), [(1, 2, 3, 3)]),
+]
+
+
+@pytest.mark.parametrize("name, args, shapes", GRADCHECK_LAYERS,
+                         ids=[g[0] for g in GRADCHECK_LAYERS])
+def test_gradcheck_on_emulated_cuda(emulated, name, args, shapes):
+    module = registry.get(name).cls(*args).double().cuda()
+    rng = np.random.default_rng(0)
+    inputs = [nncheck.from_numpy(rng.standard_normal(s)).cuda().requires_grad_()
+              for s in shapes]
+    before = launchers.stats["launches"]
+    assert nncheck.gradcheck(module, tuple(inputs))
+    assert launchers.stats["launches"] > before

@@ -479,6 +479,13 @@ class DeviceArray:
             raise ValueError(f"reshape: cannot view {self.shape} as {shape}")
         return DeviceArray(self._block, self.ptr, shape, self.dtype, self.device, self.stream)
 
+    def view(self, dtype):
+        """The same memory read as another dtype of the same size (a bitwise view)."""
+        dtype = np.dtype(dtype)
+        if dtype.itemsize != self.dtype.itemsize:
+            raise ValueError(f"view: {self.dtype} and {dtype} differ in size")
+        return DeviceArray(self._block, self.ptr, self.shape, dtype, self.device, self.stream)
+
     def offset(self, elements, shape):
         """A view starting ``elements`` into this array (for per-sample slices)."""
         return DeviceArray(self._block, self.ptr + elements * self.dtype.itemsize, shape,
