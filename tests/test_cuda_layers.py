@@ -7,6 +7,7 @@ layers run by their kernels count.
 
 import copy
 import importlib.util
+import json
 import os
 import shutil
 
@@ -114,3 +115,46 @@ def test_gradcheck_on_emulated_cuda(emulated, name, args, shapes):
     before = launchers.stats["launches"]
     assert nncheck.gradcheck(module, tuple(inputs))
     assert launchers.stats["launches"] > before
+
+
+def _invoke(argv):
+    """(exit code, stdout, stderr) of ``nncheck ARGV``, run in this process."""
+    import contextlib
+    import io
+
+    from nncheck.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("command", [
+    ["forward", "Conv2d", "2", "3", "3", "--in", "1,2,6,6", "--dtype", "float64"],
+    ["gradcheck", "Linear", "3", "2", "--in", "2,3"],
+    ["compare", "ReflectionPad2d", "1", "--in", "1,2,3,3"],
+    ["bench", "GELU", "--in", "8,8", "--repeat", "1"],
+])
+def test_cli_device_cuda(emulated, command):
+    code, out, err = _invoke([*command, "--device", "cuda", "--json"])
+    assert code == 0, err
+    assert json.loads(out).get("passed", True)
+
+
+def test_cli_device_cuda_without_cuda_is_one_error_line(monkeypatch):
+    monkeypatch.delenv("NNCHECK_CUDA_EMULATE", raising=False)
+    cuda.reset()
+    try:
+        if cuda.is_available():
+            pytest.skip("this machine has a CUDA device")
+        code, out, err = _invoke(["forward", "ReLU", "--in", "2,3", "--device", "cuda"])
+    finally:
+        cuda.reset()
+    assert code == 2 and not out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: --device cuda: CUDA is not available")
