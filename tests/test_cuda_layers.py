@@ -80,6 +80,8 @@ def test_layer_on_emulated_cuda_equals_cpu(emulated, name, dtype):
     before = launchers.stats["launches"]
     try:
         got_out, got_grads = _run(device_module, arrays, wrt, 1, "cuda")
+    except NotImplementedError as exc:  # a kernel the family's launchers lack
+        pytest.skip(str(exc))
     except Exception:
         if importlib.util.find_spec(f"nncheck.cuda.launchers.{info.family}") is None:
             pytest.skip(f"family {info.family!r} has no CUDA launchers yet")
