@@ -53,11 +53,38 @@ def openmp_flags():
     return [flag], ([] if sys.platform == "win32" else [flag])
 
 
+def libmvec_available():
+    """True when glibc's vector math library links (x86-64 Linux): float32 loops then call
+    its SIMD expf/erff/... (see _kernels/vecmath.h)."""
+    if os.environ.get("NNCHECK_NO_LIBMVEC") or sys.platform != "linux":
+        return False
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    probe = ("#include <math.h>\nfloat expf(float) __attribute__((simd(\"notinbranch\")));\n"
+             "float x[64];\nint main(void){for(int i=0;i<64;i++) x[i]=expf(x[i]);"
+             "return x[0] > 1.0f;}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "probe.c"
+        src.write_text(probe)
+        cmd = cc.split() + ["-O3", "-fno-math-errno", "-fopenmp-simd", str(src),
+                            "-o", str(Path(tmp) / "probe"), "-lmvec", "-lm"]
+        try:
+            return subprocess.run(cmd, capture_output=True).returncode == 0
+        except OSError:
+            return False
+
+
 def extensions():
     expand_templates()
     wanted = {k for k in os.environ.get("NNCHECK_KERNELS", "").split(",") if k}
     compile_flags, link_flags = openmp_flags()
-    compile_flags = compile_flags + ["-O3"] if sys.platform != "win32" else compile_flags
+    if sys.platform != "win32":
+        # errno is never read after a libm call: without it gcc inlines sqrt and vectorises
+        compile_flags = compile_flags + ["-O3", "-fno-math-errno"]
+    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+    libraries = []
+    if libmvec_available():
+        macros.append(("NNCHECK_LIBMVEC", "1"))
+        libraries = ["mvec", "m"]
     exts = []
     for pyx in sorted(KERNEL_DIR.glob("*.pyx")):
         name = pyx.stem
@@ -68,7 +95,8 @@ def extensions():
                 f"nncheck._kernels.{name}",
                 [str(pyx)],
                 include_dirs=[numpy.get_include(), str(KERNEL_DIR)],
-                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+                define_macros=macros,
+                libraries=libraries,
                 extra_compile_args=compile_flags,
                 extra_link_args=link_flags,
             )

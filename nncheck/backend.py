@@ -93,8 +93,14 @@ def _device_kernels(family, arrays):
     return found
 
 
+class MissingLauncher(NotImplementedError, AttributeError):
+    """A kernel a backend has no launcher for: NotImplementedError for the user, and an
+    AttributeError so that ``hasattr(k, name)`` can ask whether an optional fast path
+    (e.g. depthwise convolution) exists on this device."""
+
+
 class _Launchers:
-    """A backend's launcher module, where a kernel it lacks raises NotImplementedError."""
+    """A backend's launcher module, where a kernel it lacks raises MissingLauncher."""
 
     def __init__(self, module, family):
         self._module, self._family = module, family
@@ -103,7 +109,7 @@ class _Launchers:
         try:
             value = getattr(self._module, name)
         except AttributeError:
-            raise NotImplementedError(
+            raise MissingLauncher(
                 f"nncheck: {self._family}.{name} has no {self._module.__name__} launcher yet"
             ) from None
         setattr(self, name, value)

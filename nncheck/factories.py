@@ -161,3 +161,85 @@ __all__ = [
     "empty_like", "rand_like", "randn_like", "full_like", "FloatTensor", "DoubleTensor",
     "HalfTensor", "LongTensor", "IntTensor", "ByteTensor", "BoolTensor",
 ]
+
+
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
+    return _finish(np.logspace(start, end, steps, base=base).astype(_dtype(dtype).np),
+                   requires_grad)
+
+
+def _triangle_indices(upper):
+    def indices(row, col, offset=0, dtype=None, device=None):
+        rows, cols = (np.triu_indices if upper else np.tril_indices)(row, offset, col)
+        return Tensor._wrap(np.stack([rows, cols]).astype(_dtype(dtype, dt.int64).np))
+
+    indices.__name__ = "triu_indices" if upper else "tril_indices"
+    indices.__doc__ = f"The 2 x N coordinates of the {'upper' if upper else 'lower'} " \
+        "triangle of a row x col matrix."
+    return indices
+
+
+tril_indices, triu_indices = _triangle_indices(False), _triangle_indices(True)
+
+
+def scalar_tensor(s, dtype=None, device=None, requires_grad=False):
+    return _finish(np.asarray(s, _dtype(dtype).np), requires_grad)
+
+
+def empty_strided(size, stride, dtype=None, device=None, requires_grad=False):
+    """An empty tensor of ``size``; nncheck's storage is always contiguous, so ``stride``
+    only has to be valid."""
+    if len(stride) != len(size):
+        raise RuntimeError(f"mismatch in length of strides and shape ({len(stride)} vs "
+                           f"{len(size)})")
+    return empty(tuple(size), dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def randint_like(input, low=0, high=None, dtype=None, device=None, requires_grad=False):
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device)
+
+
+def _window(name, coefficients):
+    """A window of ``window_length`` samples: the generalised cosine window with
+    ``coefficients`` (periodic: one sample longer, the last dropped, as PyTorch)."""
+    def window(window_length, periodic=True, *, dtype=None, device=None,
+               requires_grad=False):
+        n = window_length + 1 if periodic else window_length
+        if window_length == 1:
+            return ones(1, dtype=dtype, requires_grad=requires_grad)
+        k = np.arange(n) * 2 * np.pi / max(n - 1, 1)
+        values = sum((-1) ** i * c * np.cos(i * k) for i, c in enumerate(coefficients))
+        return _finish(np.asarray(values[:window_length], _dtype(dtype).np), requires_grad)
+
+    window.__name__ = name
+    return window
+
+
+hann_window = _window("hann_window", (0.5, 0.5))
+hamming_window = _window("hamming_window", (0.54, 0.46))
+blackman_window = _window("blackman_window", (0.42, 0.5, 0.08))
+
+
+def bartlett_window(window_length, periodic=True, *, dtype=None, device=None,
+                    requires_grad=False):
+    n = window_length + 1 if periodic else window_length
+    if window_length == 1:
+        return ones(1, dtype=dtype, requires_grad=requires_grad)
+    values = 1 - np.abs(2 * np.arange(n) / (n - 1) - 1)
+    return _finish(np.asarray(values[:window_length], _dtype(dtype).np), requires_grad)
+
+
+def kaiser_window(window_length, periodic=True, beta=12.0, *, dtype=None, device=None,
+                  requires_grad=False):
+    n = window_length + 1 if periodic else window_length
+    if window_length == 1:
+        return ones(1, dtype=dtype, requires_grad=requires_grad)
+    values = np.kaiser(n, beta)
+    return _finish(np.asarray(values[:window_length], _dtype(dtype).np), requires_grad)
+
+
+__all__ += ["logspace", "tril_indices", "triu_indices", "scalar_tensor", "empty_strided",
+            "randint_like", "hann_window", "hamming_window", "blackman_window",
+            "bartlett_window", "kaiser_window"]

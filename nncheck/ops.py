@@ -533,18 +533,3 @@ class IndexPut(Op):
         gv = sum_to_shape(np.ascontiguousarray(g[ctx.key]), ctx.vshape)
         return ga, gv
 
-
-class Gather(Op):
-    @staticmethod
-    def forward(ctx, a, dim, index):
-        ctx.shape, ctx.dim, ctx.index = a.shape, dim, index
-        return np.take_along_axis(a, index, axis=dim)
-
-    @staticmethod
-    def backward(ctx, g):
-        out = np.zeros(ctx.shape, g.dtype)
-        idx = np.indices(ctx.index.shape, sparse=True)
-        idx = list(idx)
-        idx[ctx.dim] = ctx.index
-        np.add.at(out, tuple(idx), g)
-        return out, None, None

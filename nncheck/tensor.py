@@ -54,6 +54,9 @@ class MetaStorage:
     def copy(self):  # deepcopy of a meta module: TransformerEncoder clones its layer
         return MetaStorage(self.shape, self.dtype)
 
+    def astype(self, dtype, copy=True):  # Module.double()/.to(dtype) of a meta or Lazy module
+        return MetaStorage(self.shape, dt.get_dtype(dtype))
+
     def _refuse(self, *args, **kwargs):
         raise meta_error("read the data of")
 
@@ -229,7 +232,9 @@ class Tensor:
     def numpy(self, force=False):
         if self.is_meta:
             raise meta_error("call numpy() on")
-        if self.requires_grad and not force:
+        # as PyTorch: refused only where autograd records (so a custom Function's forward
+        # and backward, which run with grad mode off, may call it)
+        if self.requires_grad and not force and is_grad_enabled():
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."
@@ -842,9 +847,6 @@ class Tensor:
     def unbind(self, dim=0):
         d = self._dim(dim)
         return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
-
-    def gather(self, dim, index):
-        return ops.Gather.apply(self, self._dim(dim), index._data)
 
     def masked_fill(self, mask, value):
         return where(mask, Tensor._wrap(np.asarray(_raw(value), self._data.dtype)), self)

@@ -1,6 +1,7 @@
 """Shared harness of the side-by-side benchmarks: one step per library, timed interleaved."""
 
 import argparse
+import math
 import os
 import time
 
@@ -55,20 +56,42 @@ def best_ms(steps, repeat, block=20):
     return [b * 1e3 for b in best]
 
 
+def print_row(title, ours, theirs, width):
+    print(f"{title:{width}s} {ours:11.2f} {theirs:9.2f} {ours / theirs:6.2f}", flush=True)
+
+
+def print_header(width):
+    print(f"{'case':{width}s} {'nncheck ms':>11s} {'torch ms':>9s} {'ratio':>6s}")
+
+
+def print_geomean(rows, width):
+    """The geometric mean of the rows' ratios (when there are several rows)."""
+    if len(rows) > 1:
+        mean = math.exp(sum(math.log(ours / theirs) for _, ours, theirs in rows) / len(rows))
+        print(f"{'geometric mean':{width}s} {'':11s} {'':9s} {mean:6.2f}")
+
+
 def print_table(rows, width):
     """rows: (title, nncheck step, torch step) triples, timed with ``best_ms``."""
-    print(f"{'case':{width}s} {'nncheck ms':>11s} {'torch ms':>9s} {'ratio':>6s}")
-    for title, ours, theirs in rows:
-        print(f"{title:{width}s} {ours:11.2f} {theirs:9.2f} {ours / theirs:6.2f}")
+    print_header(width)
+    for row in rows:
+        print_row(*row, width)
+    print_geomean(rows, width)
 
 
-def run(doc, cases, width, repeat=10):
+def run(doc, cases, width, repeat=10, block=20):
     """The command line of a side-by-side benchmark script: ``cases`` are (title, build)
-    pairs, ``build(lib, rng)`` giving ``fwd_bwd_step``'s (fn, arrays, params, grad_inputs)."""
+    pairs, ``build(lib, rng)`` giving ``fwd_bwd_step``'s (fn, arrays, params, grad_inputs).
+    Rows print as they are timed; ``--only a,b`` keeps the cases whose title contains one
+    of the substrings (case-insensitive)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=repeat)
+    parser.add_argument("--block", type=int, default=block, help="steps timed together")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", default="", help="comma-separated title substrings")
     args = parser.parse_args()
+    wanted = [w.lower() for w in args.only.split(",") if w]
+    cases = [(t, b) for t, b in cases if not wanted or any(w in t.lower() for w in wanted)]
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # nncheck's OpenMP threads
     import torch
 
@@ -76,8 +99,10 @@ def run(doc, cases, width, repeat=10):
 
     torch.set_num_threads(args.threads)
     rows = []
+    print_header(width)
     for title, build in cases:
         steps = [fwd_bwd_step(lib, *build(lib, np.random.default_rng(0)))
                  for lib in (nncheck, torch)]
-        rows.append((title, *best_ms(steps, args.repeat)))
-    print_table(rows, width)
+        rows.append((title, *best_ms(steps, args.repeat, args.block)))
+        print_row(*rows[-1], width)
+    print_geomean(rows, width)

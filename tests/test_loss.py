@@ -473,6 +473,19 @@ BAD = [
 ]
 
 
+@pytest.mark.parametrize("fn", ["nll_loss", "cross_entropy"])
+@pytest.mark.parametrize("shape,target,weight", [((3, 4), [0, 1, 2], "float32"),
+                                                 ((0, 0), [], "float16")])
+def test_class_weight_of_another_dtype_raises_like_torch(fn, shape, target, weight):
+    x = np.zeros(shape)
+    calls = [(lib, getattr(lib.nn.functional, fn), lib.tensor(target, dtype=lib.int64))
+             for lib in (torch, nncheck)]
+    for lib, f, t in calls:
+        with pytest.raises(RuntimeError, match=f"expected scalar type Double but found "
+                                               f"{'Float' if weight == 'float32' else 'Half'}"):
+            f(lib.tensor(x), t, weight=lib.ones(shape[1], dtype=getattr(lib, weight)))
+
+
 @pytest.mark.parametrize("call,error,match", BAD)
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):

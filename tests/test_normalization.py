@@ -97,6 +97,16 @@ def test_batchnorm_matches_torch_over_training_steps(name, shape, affine, bias, 
     train_steps(nc, to, shape)
 
 
+@pytest.mark.parametrize("name,shape", [("BatchNorm1d", (0, 4)), ("BatchNorm1d", (3, 4, 0)),
+                                        ("BatchNorm2d", (0, 4, 3, 5)),
+                                        ("BatchNorm3d", (0, 4, 2, 3, 2))])
+def test_batchnorm_empty_batch_keeps_running_stats_like_torch(name, shape):
+    nc, to = pair(name, 4)
+    _step(nc, to, randn(3, *shape[1:]) if shape[0] == 0 else randn(3, 4, 2), 1e-9, 1e-11)
+    _step(nc, to, randn(*shape), 1e-9, 1e-11)  # running stats no longer at their defaults
+    assert_same_state(nc, to)
+
+
 def test_batchnorm_running_update_uses_unbiased_variance():
     m = nn.BatchNorm1d(2, momentum=1.0).double()
     x = np.array([[1.0, 10.0], [3.0, 10.0], [5.0, 13.0]])

@@ -313,3 +313,124 @@ def fold(tuple geom, const floating[:, ::1] cols, floating[:, ::1] img, int nthr
             c = <int> (i % q.C)
             memset(&img[i // q.C, c * q.plane], 0, q.plane * sizeof(floating))
             col2im(&q, &cols[i // q.C, c * q.K * q.L], &img[i // q.C, 0], c, 1, 0, q.L)
+
+
+# ----------------------------------------------------------------------------- depthwise
+# One input channel per group (MobileNet's, ConvNeXt's and ShuffleNet's depthwise layers,
+# Og = channel multiplier outputs each): a GEMM per channel would have one row, so these
+# are direct loops over kernel taps and output rows, the innermost loop running along a row
+# (contiguous for stride 1, where gcc vectorises it).  2-d and 1-d geometries (D = KD = 1).
+# Tasks are whole planes, so no two threads write the same element.
+
+cdef void depthwise_plane(const Geom* q, const floating* img, const floating* w,
+                          floating* out, floating bias) noexcept nogil:
+    """out (OH*OW) = bias + the KH*KW taps w of one image plane (H*W)."""
+    cdef Py_ssize_t i
+    cdef int kh, kw, oh, ow, lo_h, hi_h, lo_w, hi_w, off
+    cdef floating wv
+    cdef floating* orow
+    cdef const floating* irow
+    for i in range(q.L):
+        out[i] = bias
+    for kh in range(q.KH):
+        valid_span(kh * q.DH - q.PH, q.SH, q.H, q.OH, &lo_h, &hi_h)
+        for kw in range(q.KW):
+            off = kw * q.DW - q.PW
+            valid_span(off, q.SW, q.W, q.OW, &lo_w, &hi_w)
+            wv = w[kh * q.KW + kw]
+            for oh in range(lo_h, hi_h):
+                orow = out + <Py_ssize_t> oh * q.OW
+                irow = img + <Py_ssize_t> (oh * q.SH + kh * q.DH - q.PH) * q.W
+                if q.SW == 1:
+                    for ow in range(lo_w, hi_w):
+                        orow[ow] += wv * irow[ow + off]
+                else:
+                    for ow in range(lo_w, hi_w):
+                        orow[ow] += wv * irow[ow * q.SW + off]
+
+
+cdef void depthwise_plane_transposed(const Geom* q, const floating* cols, const floating* w,
+                                     floating* img) noexcept nogil:
+    """img (H*W) += the taps w scattered from one column plane (OH*OW): the transpose."""
+    cdef int kh, kw, oh, ow, lo_h, hi_h, lo_w, hi_w, off
+    cdef floating wv
+    cdef const floating* grow
+    cdef floating* irow
+    for kh in range(q.KH):
+        valid_span(kh * q.DH - q.PH, q.SH, q.H, q.OH, &lo_h, &hi_h)
+        for kw in range(q.KW):
+            off = kw * q.DW - q.PW
+            valid_span(off, q.SW, q.W, q.OW, &lo_w, &hi_w)
+            wv = w[kh * q.KW + kw]
+            for oh in range(lo_h, hi_h):
+                grow = cols + <Py_ssize_t> oh * q.OW
+                irow = img + <Py_ssize_t> (oh * q.SH + kh * q.DH - q.PH) * q.W
+                if q.SW == 1:
+                    for ow in range(lo_w, hi_w):
+                        irow[ow + off] += wv * grow[ow]
+                else:
+                    for ow in range(lo_w, hi_w):
+                        irow[ow * q.SW + off] += wv * grow[ow]
+
+
+def depthwise_cols(tuple geom, const floating[:, ::1] img, const floating[:, ::1] weight,
+                   const floating[::1] bias, floating[:, ::1] cols, int nthreads):
+    """conv_cols for Cg == 1: cols[n] (O*L) = the depthwise convolution of img[n]."""
+    cdef Geom q = make_geom(geom, 1, 1)
+    cdef Py_ssize_t t, i, o
+    cdef const floating* b = bias_ptr(bias)
+    for t in prange(img.shape[0] * q.O, nogil=True, num_threads=nthreads, schedule="static"):
+        i, o = t // q.O, t % q.O
+        depthwise_plane(&q, &img[i, (o // q.Og) * q.plane], &weight[o, 0], &cols[i, o * q.L],
+                        b[o] if b != NULL else 0)
+
+
+def depthwise_image(tuple geom, const floating[:, ::1] cols, const floating[:, ::1] weight,
+                    const floating[::1] bias, floating[:, ::1] img, int nthreads):
+    """conv_image for Cg == 1: img[n] (C*plane) = the transpose of the depthwise convolution
+    (+ bias, C entries or none); a task is one image plane and its Og column planes."""
+    cdef Geom q = make_geom(geom, 1, 1)
+    cdef Py_ssize_t t, i, c, j, o
+    cdef const floating* b = bias_ptr(bias)
+    for t in prange(img.shape[0] * q.C, nogil=True, num_threads=nthreads, schedule="static"):
+        i, c = t // q.C, t % q.C
+        for j in range(q.plane):
+            img[i, c * q.plane + j] = b[c] if b != NULL else 0
+        for o in range(c * q.Og, (c + 1) * q.Og):
+            depthwise_plane_transposed(&q, &cols[i, o * q.L], &weight[o, 0],
+                                       &img[i, c * q.plane])
+
+
+def depthwise_weight_grad(tuple geom, const floating[:, ::1] img, const floating[:, ::1] cols,
+                          floating[:, ::1] grad_weight, int nthreads):
+    """conv_weight_grad for Cg == 1: grad_weight (O, K) = sum over samples and positions of
+    cols * the tap's image values; a row's products are summed in the tensor's type (that
+    loop vectorises), the rows in double.  Tasks are output channels."""
+    cdef Geom q = make_geom(geom, 1, 1)
+    cdef Py_ssize_t o, i
+    cdef int kh, kw, oh, ow, lo_h, hi_h, lo_w, hi_w, off
+    cdef double acc
+    cdef floating row
+    cdef const floating* grow
+    cdef const floating* irow
+    for o in prange(q.O, nogil=True, num_threads=nthreads, schedule="static"):
+        for kh in range(q.KH):
+            valid_span(kh * q.DH - q.PH, q.SH, q.H, q.OH, &lo_h, &hi_h)
+            for kw in range(q.KW):
+                off = kw * q.DW - q.PW
+                valid_span(off, q.SW, q.W, q.OW, &lo_w, &hi_w)
+                acc = 0
+                for i in range(img.shape[0]):
+                    for oh in range(lo_h, hi_h):
+                        grow = &cols[i, o * q.L + <Py_ssize_t> oh * q.OW]
+                        irow = &img[i, (o // q.Og) * q.plane
+                                    + <Py_ssize_t> (oh * q.SH + kh * q.DH - q.PH) * q.W]
+                        row = 0
+                        if q.SW == 1:
+                            for ow in range(lo_w, hi_w):
+                                row = row + grow[ow] * irow[ow + off]
+                        else:
+                            for ow in range(lo_w, hi_w):
+                                row = row + grow[ow] * irow[ow * q.SW + off]
+                        acc = acc + row
+                grad_weight[o, kh * q.KW + kw] = <floating> acc

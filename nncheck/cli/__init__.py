@@ -30,24 +30,26 @@ def cli():
 
 def main(argv=None):
     """Console entry point: run the CLI and map every failure to the exit-code contract."""
+    from .._torch_compat import TorchNameMissing
     from . import commands  # noqa: F401  (registers the commands on `cli`)
 
     try:
         code = cli.main(args=argv, prog_name="nncheck", standalone_mode=False)
-    except UsageError as exc:
+    except (UsageError, TorchNameMissing) as exc:  # the latter: a user's torch file
         _fail(str(exc))
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
         _fail(exc.format_message())
-    except click.Abort:
-        _fail("aborted")
-    except KeyboardInterrupt:
-        _fail("interrupted")
+    except click.Abort as exc:  # click turns Ctrl-C into Abort
+        _fail(*(("interrupted", 130) if isinstance(exc.__cause__, KeyboardInterrupt)
+                else ("aborted",)))
+    except KeyboardInterrupt:  # Ctrl-C: the shell's convention, 128 + SIGINT
+        _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _fail(message):
+def _fail(message, code=2):
     first = " ".join(str(message).split("\n")[0].split()) or "failed"
     click.echo(f"Error: {first}", err=True)
-    sys.exit(2)
+    sys.exit(code)

@@ -11,7 +11,11 @@ from ._validation import kernel_array, normalize_dim, split_around
 
 
 class _Elementwise(Op):
-    """y = f(x; a, b) with kernels ``<name>_forward`` / ``<name>_backward``."""
+    """y = f(x; a, b) with kernels ``<name>_forward`` / ``<name>_backward``.
+
+    Where f' is a function of y (``_from_output``), backward reads the saved output through
+    ``<name>_backward_from_output`` and the input need not be kept alive.
+    """
 
     @staticmethod
     def forward(ctx, x, name, a, b):
@@ -19,20 +23,30 @@ class _Elementwise(Op):
         _k, xp = kernels("activation", k)
         out = xp.empty_like(k)
         getattr(_k, name + "_forward")(k.reshape(-1), out.reshape(-1), a, b)
-        ctx.save_for_backward(x)
+        out = out.astype(x.dtype, copy=False)
+        ctx.from_output = _from_output(name, a, _k)
+        ctx.save_for_backward(out if ctx.from_output else x)
         ctx.params = (name, a, b)
-        return out.astype(x.dtype, copy=False)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
+        (saved,) = ctx.saved_tensors
         name, a, b = ctx.params
-        k = kernel_array(x, name)
+        k = kernel_array(saved, name)
         _k, xp = kernels("activation", k, grad)
         g = xp.ascontiguousarray(grad, k.dtype)
         grad_in = xp.empty_like(k)
-        getattr(_k, name + "_backward")(k.reshape(-1), g.reshape(-1), grad_in.reshape(-1), a, b)
-        return grad_in.astype(x.dtype, copy=False)
+        kernel = name + ("_backward_from_output" if ctx.from_output else "_backward")
+        getattr(_k, kernel)(k.reshape(-1), g.reshape(-1), grad_in.reshape(-1), a, b)
+        return grad_in.astype(saved.dtype, copy=False)
+
+
+def _from_output(name, a, kernels):
+    """Whether backward reads the output: f'(x) is a function of f(x) (y > 0 tells x > 0
+    apart for a leaky slope >= 0) and the device's kernels have that backward."""
+    return (name in ("relu", "hardtanh", "sigmoid", "tanh") or (name == "leaky_relu" and a >= 0)
+            ) and hasattr(kernels, name + "_backward_from_output")
 
 
 def _apply(input, name, a=0.0, b=0.0, inplace=False):

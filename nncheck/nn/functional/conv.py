@@ -25,7 +25,7 @@ from ..._kernels import lazy
 from ..._lazy import family_names, np
 from ...backend import kernels
 from ...ops import Op
-from ...shapes import ShapeError, is_symbolic, note, window_output
+from ...shapes import ShapeError, is_symbolic, note, require, window_output
 from ...tensor import Tensor
 from ._validation import kernel_array
 
@@ -132,7 +132,10 @@ def transposed_output_sizes(layer, sizes, kernel, stride, padding, output_paddin
         note(explain, f"{name}_out = ({name}_in-1)*stride - 2*padding + dilation*(kernel_size-1)"
                       f" + output_padding + 1 = ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1"
                       f" = {n}")
-        if not is_symbolic(n) and n < 1:
+        if is_symbolic(n):
+            require(layer, n >= 1, f"{name}: the output size {n} must be at least 1 "
+                                   f"(padding={p})")
+        elif n < 1:
             raise ConvShapeError(
                 layer, f"{name}: the output size would be {n} (padding={p} removes more than "
                        f"the {n + 2 * p} positions the transposed convolution produces)",
@@ -230,6 +233,8 @@ class ConvGeometry:
         self.image_size, self.cols_size = channels * self.plane, out_channels * self.L
         self.direct = (math.prod(kernel) == 1 and all(s == 1 for s in stride)
                        and not any(front) and tuple(image) == tuple(cols))
+        # one input channel per group, 1-d or 2-d: direct loops, no im2col (depthwise_*)
+        self.depthwise = channels == groups and self.nd <= 2
         self.args = ((channels,) + pad3 + tuple(image) + (out_channels,) + pad3 + tuple(cols)
                      + pad3 + tuple(kernel) + pad3 + tuple(stride) + zero3 + tuple(front)
                      + pad3 + tuple(dilation) + (groups,))
@@ -238,19 +243,29 @@ class ConvGeometry:
         """(N, C*plane) -> (N, O*L): W @ im2col(img) (+ bias), the convolution."""
         k, xp = kernels("conv", img, weight, bias)
         out = xp.empty((img.shape[0], self.cols_size), img.dtype)
-        self._gemm_kernel(k.conv_cols, img, weight, bias, out)
+        if self._depthwise(k):
+            k.depthwise_cols(self.args, img, weight, bias, out, self._threads(img))
+        else:
+            self._gemm_kernel(k.conv_cols, img, weight, bias, out)
         return out
 
     def to_image(self, cols, weight, bias):
         """(N, O*L) -> (N, C*plane): col2im(W^T @ cols) (+ bias), the transpose."""
         k, xp = kernels("conv", cols, weight, bias)
         out = xp.empty((cols.shape[0], self.image_size), cols.dtype)
-        self._gemm_kernel(k.conv_image, cols, weight, bias, out)
+        if self._depthwise(k):
+            k.depthwise_image(self.args, cols, weight, bias, out, self._threads(cols))
+        else:
+            self._gemm_kernel(k.conv_image, cols, weight, bias, out)
         return out
 
     def weight_grad(self, img, cols):
         """(O, Cg*K): sum over samples of cols @ im2col(img)^T."""
         k, xp = kernels("conv", img, cols)
+        if self._depthwise(k):
+            grad = xp.empty((self.O, self.cgk), img.dtype)
+            k.depthwise_weight_grad(self.args, img, cols, grad, self._threads(img))
+            return grad.reshape(-1)
         threads, chunk, cblock, buf = _plan(img.shape[0], self, img.dtype, xp)
         parts = xp.zeros((threads, self.O * self.cgk), img.dtype)
         with _openmp_region(threads):
@@ -270,6 +285,13 @@ class ConvGeometry:
         out = xp.empty((cols.shape[0], self.image_size), cols.dtype)
         k.fold(self.args, cols, out, _threads_for(cols.size))
         return out
+
+    def _depthwise(self, k):
+        """Whether the depthwise loops serve this call (a device may lack them)."""
+        return self.depthwise and hasattr(k, "depthwise_cols")
+
+    def _threads(self, arrays):
+        return _threads_for(arrays.shape[0] * self.O * self.L * self.cgk)
 
     def _gemm_kernel(self, kernel, *arrays):
         xp = kernels("conv", *arrays)[1]
@@ -352,10 +374,11 @@ def _check_tensors(layer, nd, input, weight, bias):
         if t is not None and t.dtype != input.dtype:
             raise RuntimeError(f"{layer}: input ({input.dtype}) and {arg} ({t.dtype}) should "
                                "have the same dtype")
-    if any(s == 0 for s in weight.shape):
+    # zero input channels (weight [O, 0, *k]) are allowed as in PyTorch: see _NoInputChannels
+    if any(s == 0 for s in weight.shape[:1] + weight.shape[2:]):
         raise ConvShapeError(layer, f"weight has a zero-size dimension: {list(weight.shape)}")
     spatial = input.shape[-nd:]
-    if any(s == 0 for s in input.shape[-nd - 1:]):
+    if any(s == 0 for s in spatial) or (input.shape[-nd - 1] == 0 and weight.shape[1] != 0):
         raise ConvShapeError(layer, f"expected non-empty channel and spatial dims, got input "
                            f"of size {list(input.shape)}")
     return tuple(spatial)
@@ -404,7 +427,23 @@ def _convnd(nd, input, weight, bias, stride, padding, dilation, groups):
     geom = ConvGeometry(channels, sizes, out_channels, out_sizes, kernel, stride, front,
                         dilation, groups)
     out_shape = tuple(input.shape[:-nd - 1]) + (out_channels,) + out_sizes
+    if channels == 0:
+        return _NoInputChannels.apply(input, weight, bias, out_shape[:-nd - 1] + (0,) + out_sizes)
     return _Convolution.apply(input, weight, bias, geom, False, out_shape, layer)
+
+
+class _NoInputChannels(Op):
+    """A convolution of an input with 0 channels: PyTorch returns an empty output whose
+    channel dimension is 0 too (not out_channels), and zero gradients."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, out_shape):
+        ctx.shapes = (x.shape, weight.shape, None if bias is None else bias.shape)
+        return np.empty(out_shape, x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(None if s is None else np.zeros(s, grad.dtype) for s in ctx.shapes)
 
 
 def _conv_transposend(nd, input, weight, bias, stride, padding, output_padding, groups,

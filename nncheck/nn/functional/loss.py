@@ -588,6 +588,17 @@ def _class_scores(fn, input, weight):
     return C
 
 
+_SCALAR_TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half"}
+
+
+def _weight_of_input_dtype(fn, input, weight):
+    """The class-index kernels read weight in the input's dtype: PyTorch refuses others."""
+    if weight is not None and weight.dtype != input.dtype:
+        names = (_SCALAR_TYPE_NAMES.get(d.name, d.name) for d in (input.dtype, weight.dtype))
+        raise RuntimeError(f"{fn}: expected scalar type {next(names)} but found {next(names)} "
+                           "(weight must have the input's dtype)")
+
+
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """-w[t] * input[t]; 'mean' divides by the sum of w[t] over non-ignored targets."""
@@ -595,6 +606,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = _reduction(fn, size_average, reduce, reduction)
     _tensors(fn, input=input, target=target, weight=weight)
     _class_scores(fn, input, weight)
+    _weight_of_input_dtype(fn, input, weight)
     t = _class_targets(fn, input, target, ignore_index)
     return _NLL.apply(input, weight, t, int(ignore_index), reduction)
 
@@ -618,6 +630,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                                f"(got ignore_index={ignore_index})")
         return _CrossEntropyProb.apply(input, target, weight, float(label_smoothing), reduction,
                                        is_grad_enabled())
+    _weight_of_input_dtype(fn, input, weight)
     t = _class_targets(fn, input, target, ignore_index)
     return _CrossEntropy.apply(input, weight, t, int(ignore_index), float(label_smoothing),
                                reduction, is_grad_enabled())

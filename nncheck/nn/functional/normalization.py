@@ -84,7 +84,8 @@ class _ChannelNorm(Op):
                                 _vector(weight, c, k3.dtype, 1), _vector(bias, c, k3.dtype, 0),
                                 plan.batch_stats, mean, var, invstd, xp.empty((n, c)),
                                 xp.empty((n, c)), out)
-        if plan.batch_stats and plan.running is not None:
+        # an empty batch has no statistics: PyTorch leaves the running ones as they are
+        if plan.batch_stats and plan.running is not None and k3.size:
             _update_running(plan, mean, var, k3.size // max(groups, 1), c)
         ctx.save_for_backward(x, weight, bias)
         ctx.plan, ctx.mean, ctx.invstd = plan, mean, invstd
