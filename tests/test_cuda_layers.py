@@ -118,3 +118,32 @@ def test_cli_device_cuda_without_cuda_is_one_error_line(monkeypatch):
     assert code == 2 and not out
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: --device cuda: CUDA is not available")
+
+
+def test_factories_state_dict_and_device_errors(emulated):
+    import nncheck.nn as nn
+
+    z = nncheck.zeros(2, 3, device="cuda")
+    assert z.device == nncheck.device("cuda:0") and z.is_cuda and not z.cpu().numpy().any()
+    np.testing.assert_array_equal(nncheck.tensor([1.0, 2.0], device="cuda").cpu().numpy(),
+                                  [1.0, 2.0])
+    assert nncheck.ones_like(z).is_cuda and nncheck.arange(4, device="cuda").is_cuda
+    with pytest.raises(TypeError, match="can't convert cuda:0 device type tensor to numpy"):
+        z.numpy()
+    with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device"):
+        z + nncheck.ones(2, 3)
+
+    model = nn.Linear(3, 2).cuda()
+    state = model.state_dict()
+    assert list(state) == ["weight", "bias"] and all(v.is_cuda for v in state.values())
+    host = nn.Linear(3, 2)
+    host.load_state_dict({k: v.cpu() for k, v in state.items()})
+    np.testing.assert_array_equal(host.weight.detach().numpy(),
+                                  model.weight.detach().cpu().numpy())
+    again = nn.Linear(3, 2).cuda()
+    again.load_state_dict(host.state_dict())
+    assert again.weight.is_cuda
+    np.testing.assert_array_equal(again.bias.detach().cpu().numpy(), host.bias.detach().numpy())
+    x = nncheck.randn(4, 3, device="cuda", requires_grad=True)
+    again(x).sum().backward()
+    assert x.grad.is_cuda and again.weight.grad.is_cuda

@@ -549,6 +549,13 @@ class DeviceArray:
         return _upload_like(result, self)
 
     def __array_function__(self, func, types, args, kwargs):
+        if func is np.copyto and isinstance(args[0], DeviceArray):  # in place: write back
+            host = args[0].numpy()
+            np.copyto(host, *_host(args[1:]), **_host(kwargs))
+            args[0].copy_(host)
+            return None
+        if isinstance(kwargs.get("out"), DeviceArray):
+            raise NotImplementedError(f"nncheck.cuda: {func.__name__}(out=<device array>)")
         return _upload_like(func(*_host(args), **_host(kwargs)), self)
 
     def __array__(self, dtype=None, copy=None):
