@@ -15,8 +15,9 @@ def _prepare(target, shapes, options):
     arrays = sample_inputs(target, shapes, np.dtype(options["dtype"]), options["seed"])
     want = set(grad_input_indices(target, arrays))
     inputs = []
+    device = options.get("device", "cpu")
     for i, a in enumerate(arrays):
-        t = Tensor._wrap(a)
+        t = Tensor._wrap(a).to(device)
         if i in want and a.dtype.kind == "f":
             t.requires_grad_(True)
         inputs.append(t)
@@ -24,6 +25,7 @@ def _prepare(target, shapes, options):
     if module is not None:
         getattr(module, {"float16": "half", "float32": "float", "float64": "double"}[
             options["dtype"]])()
+        module.to(device)
         info = target.info
         module.train(info.train if info is not None else True)
     return inputs
