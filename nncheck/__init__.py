@@ -28,6 +28,7 @@ from ._dtype import (
     short,
     uint8,
 )
+from ._torch_compat import as_torch
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .factories import *  # noqa: F403
 from .factories import __all__ as _factory_names
@@ -107,3 +108,4 @@ __all__ = [
     "is_tensor", "numel", "maximum", "minimum", "reshape", "permute", "gradcheck", "gradgradcheck",
     *_factory_names, *_TENSOR_FUNCTIONS, *(d.name for d in _dtype.ALL_DTYPES),
 ]
+__all__.append("as_torch")  # with nncheck.as_torch(): import torch gives nncheck

@@ -200,9 +200,9 @@ class Function(metaclass=FunctionMeta):
         Tensor, np = _runtime()
         tensors = [a if isinstance(a, Tensor) else None for a in args]
         if any(t is not None and t.is_meta for t in tensors):
-            from ..tensor import meta_error
+            from .._meta_ops import apply_on_meta  # shapes only, or "cannot compute"
 
-            raise meta_error(f"compute {cls.__name__} on")
+            return apply_on_meta(cls, args, kwargs)
         ctx = FunctionCtx()
         ctx._name = cls.__name__
         ctx.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)

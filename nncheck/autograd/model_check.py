@@ -262,7 +262,8 @@ def _guard(row, check):
 
 
 def _check_module(row, module, call, eps, atol, rtol, seed, full_entries, columns, directions):
-    func = _WithKeywords(module, call["kwargs"]) if call["kwargs"] else module
+    in_place = getattr(module, "inplace", False) is True
+    func = _Call(module, call["kwargs"], in_place) if call["kwargs"] or in_place else module
     inputs = call["args"]
     sizes = [getattr(a, "numel", lambda: 0)() for a in inputs if getattr(a, "requires_grad",
                                                                           False)]
@@ -286,15 +287,18 @@ def _check_module(row, module, call, eps, atol, rtol, seed, full_entries, column
             c.wrt = c.wrt.removeprefix("module.")
 
 
-class _WithKeywords(Module):
-    """A module called with keyword arguments, as one callable of positional inputs
-    (the checker differentiates positional inputs and the module's parameters)."""
+class _Call(Module):
+    """A module as the checker calls it: with the keyword arguments it was called with,
+    on copies of its inputs when it works in place (the checker differentiates positional
+    inputs and the module's parameters, and needs them unchanged by each call)."""
 
-    def __init__(self, module, kwargs):
+    def __init__(self, module, kwargs, copy_inputs):
         super().__init__()
-        self.module, self._kwargs = module, kwargs
+        self.module, self._kwargs, self._copy = module, kwargs, copy_inputs
 
     def forward(self, *args):
+        if self._copy:
+            args = [a.clone() if hasattr(a, "clone") else a for a in args]
         return self.module(*args, **self._kwargs)
 
 

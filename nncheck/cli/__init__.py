@@ -30,11 +30,12 @@ def cli():
 
 def main(argv=None):
     """Console entry point: run the CLI and map every failure to the exit-code contract."""
+    from .._torch_compat import TorchNameMissing
     from . import commands  # noqa: F401  (registers the commands on `cli`)
 
     try:
         code = cli.main(args=argv, prog_name="nncheck", standalone_mode=False)
-    except UsageError as exc:
+    except (UsageError, TorchNameMissing) as exc:  # the latter: a user's torch file
         _fail(str(exc))
     except click.exceptions.Exit as exc:
         code = exc.exit_code

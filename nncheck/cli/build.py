@@ -5,7 +5,8 @@ import inspect
 from .. import registry
 from .._lazy import np
 from ..shapes import ShapeError, SymbolicDimensionError, infer
-from .parsing import UsageError, load_user_object, parse_layer_args
+from .parsing import UsageError, parse_layer_args
+from .user_code import is_user_target, resolve_user_target
 
 
 class Target:
@@ -30,12 +31,17 @@ def build_target(layer, tokens, meta=False):
     its shapes come from a forward pass.
     """
     args, kwargs = parse_layer_args(tokens)
-    if ":" in layer and layer.split(":")[0].endswith(".py"):
-        return _user_target(layer, args, kwargs)
+    if is_user_target(layer):
+        module, function, label = resolve_user_target(layer, args, kwargs)
+        return Target(module=module, function=function, label=label)
     try:
         info = registry.get(layer)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
+    if not meta:  # size the parameters on meta tensors before allocating them
+        shell = construct(info.cls, args, kwargs, meta=True)
+        check_memory(f"{layer}'s parameters",
+                     sum(p.numel() * p.element_size() for p in shell.parameters()))
     return Target(module=construct(info.cls, args, kwargs, meta), info=info)
 
 
@@ -55,25 +61,6 @@ def construct(cls, args, kwargs, meta=False):
             return cls(*args, **kwargs)
     except (TypeError, ValueError, RuntimeError, IndexError, KeyError) as exc:
         raise UsageError(f"{name}: {exc}") from None
-
-
-def _user_target(target, args, kwargs):
-    from ..autograd import Function
-    from ..nn import Module
-
-    obj = load_user_object(target)
-    if isinstance(obj, type) and issubclass(obj, Module):
-        return Target(module=construct(obj, args, kwargs), label=target)
-    if isinstance(obj, type) and issubclass(obj, Function):
-        if args or kwargs:
-            raise UsageError(f"{target} is an autograd.Function: it takes no constructor "
-                             "arguments")
-        return Target(function=obj.apply, label=f"{obj.__name__}.apply")
-    if isinstance(obj, Module):
-        return Target(module=obj, label=target)
-    if callable(obj):
-        return Target(function=obj, label=target)
-    raise UsageError(f"{target} is neither a Module subclass nor an autograd.Function")
 
 
 def output_shapes(target, shapes, explain=None):
@@ -103,8 +90,62 @@ def _function_shapes(target, shapes):
     return [tuple(t.shape) for t in _flat_outputs(out)]
 
 
+def available_memory():
+    """Bytes of memory available to a new allocation (MemAvailable), None if unknown."""
+    import os
+
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def format_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} PiB"
+
+
+def check_memory(what, needed):
+    """Stop before allocating ``needed`` bytes that the machine does not have."""
+    available = available_memory()
+    if available is not None and needed > available:
+        raise UsageError(f"{what} need {format_bytes(needed)} ({needed:,} bytes) but "
+                         f"{format_bytes(available)} of memory is available")
+
+
+def data_bytes(target, shapes, itemsize, jacobian=False):
+    """Bytes of the sample inputs, the outputs (by the layer's shape rule, where it has
+    one) and, with ``jacobian``, gradcheck's analytic and numerical Jacobian blocks."""
+    import math
+
+    from ..autograd.checker import JACOBIAN_BYTES
+
+    n_in = sum(math.prod(s) for s in shapes)
+    n_out = 0
+    module = target.module
+    if module is not None and getattr(module, "infer_shape", None) is not None:
+        n_out = sum(math.prod(s) for s in output_shapes(target, shapes))
+    needed = (n_in + n_out) * itemsize
+    if jacobian:
+        n_cols = n_in + count_params(module)
+        # float64 analytic + numerical copies, in column blocks of at most JACOBIAN_BYTES
+        needed += min(16 * n_out * n_cols, max(JACOBIAN_BYTES, 32 * n_out))
+    return needed
+
+
 def sample_inputs(target, shapes, np_dtype, seed):
     """Random inputs of the given shapes; the layer's own sampler where it needs one."""
+    check_memory("the sample inputs and outputs", data_bytes(target, shapes, np_dtype.itemsize))
     rng = np.random.default_rng(seed)
     info = target.info
     if info is not None and info.make_inputs is not None:

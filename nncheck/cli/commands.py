@@ -7,7 +7,9 @@ import click
 from . import cli
 from .build import (
     build_target,
+    check_memory,
     count_params,
+    data_bytes,
     output_shapes,
     sample_inputs,
 )
@@ -15,6 +17,7 @@ from .parsing import UsageError, parse_shape
 from .render import console, print_json, table
 
 DTYPES = ("float16", "float32", "float64")
+DTYPE_BYTES = {"float16": 2, "float32": 4, "float64": 8}
 
 
 def _shapes(values):
@@ -325,20 +328,23 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
         return 0 if passed else 1
     if not layer:
         raise UsageError("missing LAYER (or --all)")
+    _check_tolerances(eps=eps, atol=atol, rtol=rtol)
+    shapes = _shapes(in_shapes)
     if with_torch:
-        result, report = check_torch_file(layer, args, _shapes(in_shapes), options)
+        result, report = check_torch_file(layer, args, shapes, options)
         (print_json if as_json else lambda r: render_report(r, report))(result)
         _plot(plot, report.checks)
         return 0 if result["passed"] else 1
     target = build_target(layer, args)
     if is_model(target):  # a user's model: each module on its real inputs, then end to end
-        result, report = check_model_target(target, _shapes(in_shapes), options,
-                                            progress=not as_json)
+        result, report = check_model_target(target, shapes, options, progress=not as_json)
         (print_json if as_json else lambda r: render_model_report(r, report))(result)
         failure = report.first_failure
         _plot(plot, failure.checks if failure is not None else [])
         return 0 if result["passed"] else 1
-    result, report = check_one(target, _shapes(in_shapes), options, progress=not as_json)
+    check_memory("the inputs, outputs and Jacobian",
+                 data_bytes(target, shapes, DTYPE_BYTES[dtype], jacobian=True))
+    result, report = check_one(target, shapes, options, progress=not as_json)
     if as_json:
         print_json(result)
     else:
@@ -354,6 +360,17 @@ def _plot(path, checks):
         click.echo(plot_first_failure(checks, path), err=True)
 
 
+def _check_tolerances(**values):
+    """gradcheck's step must be positive, its tolerances non-negative, all finite."""
+    import math
+
+    for name, value in values.items():
+        low_ok = value > 0 if name == "eps" else value >= 0
+        if not (math.isfinite(value) and low_ok):
+            expected = "a positive number" if name == "eps" else "a number >= 0"
+            raise UsageError(f"--{name} {value}: expected {expected}")
+
+
 # ---------------------------------------------------------------------- compare and bench
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("layer")
@@ -367,6 +384,7 @@ def compare(layer, args, in_shapes, seed, rtol, atol, as_json):
     """Run LAYER in nncheck and in PyTorch (same weights, same inputs); report differences."""
     from .compare import compare_with_torch, render
 
+    _check_tolerances(atol=atol, rtol=rtol)
     target = build_target(layer, args)
     result = compare_with_torch(target, layer, args, _shapes(in_shapes), seed, rtol, atol)
     if as_json:

@@ -22,21 +22,19 @@ def compare_with_torch(target, layer, tokens, shapes, seed, rtol, atol):
 
     torch = _torch()
     module = target.module
-    if module is None or target.info is None:
-        raise UsageError("compare works on registered layers (see 'nncheck list')")
-    name = type(module).__name__
-    torch_cls = getattr(torch.nn, name, None)
-    if torch_cls is None:
-        raise UsageError(f"torch.nn has no {name}")
-    args, kwargs = parse_layer_args(tokens)
     torch.manual_seed(seed)
-    ref = torch_cls(*args, **kwargs).double()
+    ref = _torch_twin(torch, target, layer, tokens)
+    ref.double()
     module.double()
-    module.load_state_dict({k: Tensor._wrap(v.detach().numpy().copy())
-                            for k, v in ref.state_dict().items()})
-    info = target.info
-    module.train(info.train)
-    ref.train(info.train)
+    try:
+        module.load_state_dict({k: Tensor._wrap(v.detach().numpy().copy())
+                                for k, v in ref.state_dict().items()})
+    except RuntimeError as exc:  # a user's file whose state_dict keys differ from torch's
+        raise UsageError(f"{target.describe()}: PyTorch's weights do not load: "
+                         f"{' '.join(str(exc).split())}") from None
+    training = target.info.train if target.info is not None else False
+    module.train(training)
+    ref.train(training)
     arrays = sample_inputs(target, shapes, np.dtype(np.float64), seed)
     want = set(grad_input_indices(target, arrays))
     ours = [Tensor._wrap(a.copy()) for a in arrays]
@@ -46,7 +44,11 @@ def compare_with_torch(target, layer, tokens, shapes, seed, rtol, atol):
             ours[i].requires_grad_(True)
             theirs[i].requires_grad_(True)
     rows = []
-    out_ours, out_theirs = _flat_outputs(module(*ours)), _flat_torch(ref(*theirs), torch)
+    try:
+        out_ours, out_theirs = _flat_outputs(module(*ours)), _flat_torch(ref(*theirs), torch)
+    except (ValueError, RuntimeError, TypeError, IndexError) as exc:
+        raise UsageError(f"{layer} on inputs of shapes "
+                         f"{[list(s) for s in shapes]}: {' '.join(str(exc).split())}") from None
     for i, (a, b) in enumerate(zip(out_ours, out_theirs)):
         rows.append(_diff(f"output[{i}]", a.detach().numpy(), b.detach().numpy(), rtol, atol))
     pairs = [(a, b) for a, b in zip(out_ours, out_theirs) if b.requires_grad and a.requires_grad]
@@ -68,6 +70,27 @@ def compare_with_torch(target, layer, tokens, shapes, seed, rtol, atol):
                      "passed": False, "note": f"{len(out_ours)} vs {len(out_theirs)} outputs"})
     return {"layer": repr(module), "torch": torch.__version__, "rtol": rtol, "atol": atol,
             "passed": all(r["passed"] for r in rows), "comparisons": rows}
+
+
+def _torch_twin(torch, target, layer, tokens):
+    """The same layer built by PyTorch: torch.nn's class, or the user's file run on torch."""
+    from .user_code import is_user_target, resolve_user_target
+
+    args, kwargs = parse_layer_args(tokens)
+    if is_user_target(layer):
+        if target.module is None:
+            raise UsageError(f"{layer}: compare needs a Module (a class or a function "
+                             "returning one)")
+        ref, _, _ = resolve_user_target(layer, args, kwargs, real_torch=True)
+        return ref
+    if target.module is None or target.info is None:
+        raise UsageError("compare works on registered layers (see 'nncheck list') and "
+                         "FILE.py:Name models")
+    name = type(target.module).__name__
+    torch_cls = getattr(torch.nn, name, None)
+    if torch_cls is None:
+        raise UsageError(f"torch.nn has no {name}")
+    return torch_cls(*args, **kwargs)
 
 
 def _flat_torch(out, torch):

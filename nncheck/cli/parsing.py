@@ -5,9 +5,7 @@ syntax of ``summary`` chains) — never ``eval``: no argument is run as code.
 """
 
 import ast
-import importlib.util
 import re
-from pathlib import Path
 
 from ..shapes import Sym
 
@@ -104,21 +102,3 @@ def parse_call(item):
     except ValueError:
         raise UsageError(f"layer {item!r}: arguments must be literals") from None
     return node.func.id, args, kwargs
-
-
-def load_user_object(target):
-    """Import ``Name`` from ``FILE.py`` (the user's own code, as they asked us to run it)."""
-    path_text, _, name = target.rpartition(":")
-    path = Path(path_text)
-    if not path.is_file():
-        raise UsageError(f"{target}: file {path_text!r} not found")
-    spec = importlib.util.spec_from_file_location(f"nncheck_user_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # the user's file failed to import: report it in one line
-        raise UsageError(f"{target}: importing {path_text} failed: "
-                         f"{type(exc).__name__}: {exc}") from None
-    if not hasattr(module, name):
-        raise UsageError(f"{target}: {path_text} defines no {name!r}")
-    return getattr(module, name)

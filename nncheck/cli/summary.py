@@ -4,8 +4,9 @@ import math
 
 from ..shapes import ShapeError, infer
 from .build import construct
-from .parsing import UsageError, load_user_object, parse_call, split_chain
+from .parsing import UsageError, parse_call, split_chain
 from .render import console, table
+from .user_code import is_user_target, resolve_user_target
 
 FLOAT_BYTES = 4
 _VIEW_LAYERS = {"Flatten", "Unflatten", "Identity"}
@@ -14,15 +15,10 @@ _VIEW_LAYERS = {"Flatten", "Unflatten", "Identity"}
 def build_model(spec):
     """A Sequential from a chain like 'Conv2d(1,20,5) ReLU()', or a user's FILE.py:Name."""
     from .. import registry
-    from ..nn import Module, Sequential
+    from ..nn import Sequential
 
-    if ":" in spec and spec.split(":")[0].endswith(".py"):
-        obj = load_user_object(spec)
-        if isinstance(obj, type) and issubclass(obj, Module):
-            return construct(obj, [], {})
-        if isinstance(obj, Module):
-            return obj
-        raise UsageError(f"{spec} is not a Module subclass")
+    if is_user_target(spec):
+        return _user_model(spec)
     layers = []
     for item in split_chain(spec):
         name, args, kwargs = parse_call(item)
@@ -34,6 +30,21 @@ def build_model(spec):
     if not layers:
         raise UsageError("empty model spec")
     return Sequential(*layers)
+
+
+def _user_model(spec):
+    """A user's model built on meta tensors (no data, no numpy), or for real where its
+    constructor computes on tensors."""
+    from .. import device
+
+    try:
+        with device("meta"):
+            module, _, label = resolve_user_target(spec, [], {})
+    except UsageError:  # the constructor computed on a meta tensor; build it for real
+        module, _, label = resolve_user_target(spec, [], {})
+    if module is None:
+        raise UsageError(f"{label} is not a Module (summary needs a model)")
+    return module
 
 
 def count_macs(module, in_shapes, out_shapes):
@@ -172,9 +183,55 @@ def _row(name, module, in_shapes, out_shapes, explain, seen_params):
 
 
 def _hooked_pass(model, shapes):
-    """A user's Module without shape rules: one forward on zeros, shapes caught by hooks."""
-    import numpy as np
+    """A user's Module without shape rules: one forward, shapes caught by hooks.
 
+    A model built on meta tensors runs on shapes alone (layers answer from their shape
+    rules, the code between them from nncheck._meta_ops); where that meets an op without
+    a shape rule, its parameters become zeros and the forward runs on zeros.
+    """
+    from ..tensor import MetaStorage
+
+    if any(isinstance(p._data, MetaStorage) for p in model.parameters()):
+        try:
+            return _traced_pass(model, shapes)
+        except Exception:  # an op without a shape rule, or the user's code wanted values
+            import numpy as np
+
+            model._apply(lambda a: np.zeros(a.shape, a.dtype.np)
+                         if isinstance(a, MetaStorage) else a)
+    return _forward_pass(model, shapes, zeros=True)
+
+
+def _traced_pass(model, shapes):
+    """The forward on ShapeTracer inputs, each layer with a shape rule answering from it."""
+    from .._meta_ops import tracer
+
+    def from_rule(module):
+        def forward(*inputs, **kwargs):
+            if kwargs or not all(hasattr(t, "shape") for t in inputs):
+                raise TypeError("not a plain call on tensors")
+            outs = module.infer_shape(*[tuple(t.shape) for t in inputs])
+            if len(outs) != 1:
+                raise TypeError("several outputs: their nesting is the layer's forward's")
+            return tracer(outs[0], inputs[0].dtype)
+        return forward
+
+    # nncheck's own leaf layers only: a user's subclass may have a forward of its own
+    ruled = [m for m in model.modules() if getattr(m, "infer_shape", None) is not None
+             and type(m).forward.__module__.startswith("nncheck.")
+             and not any(True for _ in m.children())]
+    for m in ruled:
+        m.forward = from_rule(m)
+    try:
+        return _forward_pass(model, shapes, zeros=False)
+    finally:
+        for m in ruled:
+            del m.forward
+
+
+def _forward_pass(model, shapes, zeros):
+    from .. import float32
+    from .._meta_ops import tracer
     from ..autograd.checker import _flat_outputs
     from ..autograd.grad_mode import no_grad
     from ..tensor import Tensor
@@ -185,13 +242,24 @@ def _hooked_pass(model, shapes):
             seen[id(mod)] = ([tuple(t.shape) for t in _flat_outputs(list(inputs))],
                              [tuple(t.shape) for t in _flat_outputs(output)])
         handles.append(m.register_forward_hook(hook))
+    was_training = model.training
+    model.eval()  # a summary changes no state (BatchNorm running statistics)
+    if zeros:
+        import numpy as np
+
+        inputs = [Tensor._wrap(np.zeros(s, np.float32)) for s in shapes]
+    else:
+        inputs = [tracer(s, float32) for s in shapes]
     try:
         with no_grad():
-            model(*[Tensor._wrap(np.zeros(s, np.float32)) for s in shapes])
+            model(*inputs)
     except Exception as exc:  # the user's forward failed: one line, with the layer's words
+        if not zeros:
+            raise  # the shape-only pass gives way to a real one
         raise UsageError(f"{type(model).__name__}: forward on shapes "
                          f"{[list(s) for s in shapes]} failed: {exc}") from None
     finally:
+        model.train(was_training)
         for h in handles:
             h.remove()
     return seen
