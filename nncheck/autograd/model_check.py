@@ -126,6 +126,12 @@ def check_model(model, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, progress=
     The model and inputs are copied to float64 first (the caller's stay untouched).
     ``progress(done, total, name)`` is called before each module's check.
     """
+    from .torch_adapter import involves_torch
+
+    if involves_torch(model, inputs):
+        raise TypeError("check_model takes an nncheck model and tensors; load a PyTorch model "
+                        "file with nncheck.as_torch() (what `nncheck gradcheck FILE.py:Name` "
+                        "does) to check it layer by layer")
     start = time.perf_counter()
     model = copy.deepcopy(model).double()
     inputs = [_float64_copy(x, grad=True) for x in _as_tuple(inputs)]
