@@ -156,7 +156,8 @@ def data_bytes(target, shapes, itemsize, jacobian=False):
 
 def sample_inputs(target, shapes, np_dtype, seed):
     """Random inputs of the given shapes; the layer's own sampler where it needs one."""
-    check_memory("the sample inputs and outputs", data_bytes(target, shapes, np.dtype(np_dtype).itemsize))
+    itemsize = np.dtype(np_dtype).itemsize
+    check_memory("the sample inputs and outputs", data_bytes(target, shapes, itemsize))
     rng = np.random.default_rng(seed)
     info = target.info
     if info is not None and info.make_inputs is not None:
