@@ -89,8 +89,31 @@ def _device_kernels(family, arrays):
                 f"{device_name(next(a for a in arrays if a is not None))} yet "
                 f"({package} has no {family} launchers)"
             ) from None
-        found = _device[key] = (module, backend.xp)
+        found = _device[key] = (_Launchers(module, family), backend.xp)
     return found
+
+
+class MissingLauncher(NotImplementedError, AttributeError):
+    """A kernel a backend has no launcher for: NotImplementedError for the user, and an
+    AttributeError so that ``hasattr(k, name)`` can ask whether an optional fast path
+    (e.g. depthwise convolution) exists on this device."""
+
+
+class _Launchers:
+    """A backend's launcher module, where a kernel it lacks raises MissingLauncher."""
+
+    def __init__(self, module, family):
+        self._module, self._family = module, family
+
+    def __getattr__(self, name):
+        try:
+            value = getattr(self._module, name)
+        except AttributeError:
+            raise MissingLauncher(
+                f"nncheck: {self._family}.{name} has no {self._module.__name__} launcher yet"
+            ) from None
+        setattr(self, name, value)
+        return value
 
 
 # ---------------------------------------------------------------- moving storage

@@ -6,7 +6,12 @@ from .random import generator
 from .tensor import DEFAULT_FLOAT, MetaStorage, Tensor, _sizes, _to_array, as_tensor
 
 
-def _finish(arr, requires_grad):
+def _finish(arr, requires_grad, device=None):
+    """The tensor of ``arr``, moved to ``device`` when that is a CUDA device."""
+    if device is not None and dt.device(device).type == "cuda":
+        from .backend import to_device
+
+        arr = to_device(arr, dt.device(device))
     t = Tensor._wrap(arr)
     if requires_grad:
         t.requires_grad_(True)
@@ -27,14 +32,14 @@ def _new(size, dtype, device, requires_grad, make):
     shape = _sizes(size)
     if _on_meta(device):
         return _finish(MetaStorage(shape, dtype), requires_grad)
-    return _finish(make(shape, dtype.np), requires_grad)
+    return _finish(make(shape, dtype.np), requires_grad, device)
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
     if _on_meta(device):
         return _finish(_meta_of(data, dtype), requires_grad)
     arr = np.array(_to_array(data, dtype), copy=True)
-    return _finish(arr, requires_grad)
+    return _finish(arr, requires_grad, device)
 
 
 _SCALAR_DTYPES = {bool: dt.bool, int: dt.int64, float: DEFAULT_FLOAT, complex: dt.complex128}
@@ -109,15 +114,16 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     integral = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
     arr = np.arange(start, end, step)
     return _finish(arr.astype(_dtype(dtype, dt.int64 if integral else DEFAULT_FLOAT).np),
-                   requires_grad)
+                   requires_grad, device)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
-    return _finish(np.linspace(start, end, steps).astype(_dtype(dtype).np), requires_grad)
+    return _finish(np.linspace(start, end, steps).astype(_dtype(dtype).np), requires_grad,
+                   device)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
-    return _finish(np.eye(n, m, dtype=_dtype(dtype).np), requires_grad)
+    return _finish(np.eye(n, m, dtype=_dtype(dtype).np), requires_grad, device)
 
 
 def _like(fn):

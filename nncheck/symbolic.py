@@ -26,6 +26,7 @@ from .shapes import ShapeError, SymbolicDimensionError, broadcast_shapes
 from .tensor import MetaStorage, Tensor
 
 SEARCH_BOUND = 4096  # sizes 1..SEARCH_BOUND are searched for the smallest input / simplified
+COMBINATIONS = 1 << 16  # at most this many size combinations of names tied by one condition
 
 
 # --------------------------------------------------------------------------- expressions
@@ -110,11 +111,18 @@ def format_expr(expr):
 
 def sym_min(*values):
     """min() of sizes without deciding which is smaller (Python's min would branch)."""
-    return _size(sympy.Min(*map(_lift, values)))
+    return _extreme(sympy.Min, min, values)
 
 
 def sym_max(*values):
-    return _size(sympy.Max(*map(_lift, values)))
+    return _extreme(sympy.Max, max, values)
+
+
+def _extreme(symbolic, concrete, values):
+    if not any(is_sym(v) for v in values):
+        return concrete(values)
+    # unevaluated: sympy's Min/Max simplification costs seconds on nested sizes
+    return SymInt(symbolic(*map(_lift, values), evaluate=False))
 
 
 class SymInt:
@@ -338,19 +346,18 @@ def _atom(expr):
 
 
 def _integral_sides(diff):
-    """lhs - rhs with rational coefficients -> (lhs, rhs) of integers, one side positive."""
-    num, den = sympy.fraction(sympy.together(diff))
-    if not den.is_Integer:
-        num = diff
-    num = sympy.expand(num) if not num.has(FloorDiv, sympy.Mod, sympy.Min, sympy.Max) else num
-    constant, variable = num.as_coeff_Add()
+    """lhs - rhs -> (terms, -constant); rational coefficients are cleared first."""
+    if any(not r.is_Integer for r in diff.atoms(sympy.Rational)):
+        num, den = sympy.fraction(sympy.together(diff))
+        if den.is_Integer:
+            diff = sympy.expand(num)
+    constant, variable = diff.as_coeff_Add()
     return variable, -constant
 
 
 def evaluator(exprs, names):
-    """One function of the symbol values: True when every condition holds."""
-    tests = [_compiled(e, tuple(names)) for e in dict.fromkeys(exprs)]
-    return lambda *values: all(test(*values) for test in tests)
+    """One compiled function of the symbol values: True when every condition holds."""
+    return _compiled(sympy.And(*dict.fromkeys(exprs)), tuple(names))
 
 
 _PYTHON_NAMES = {"__builtins__": {}, "min": min, "max": max, "abs": abs}
@@ -440,19 +447,25 @@ def record(expr, reason):
 
 
 # --------------------------------------------------------------------------- solving
+_FILTERED = {}  # (conditions, name, bound) -> the sizes meeting them
+
+
 def _values(exprs, name, bound):
-    """The sizes 1..bound meeting every condition."""
-    return list(_filtered(tuple(dict.fromkeys(exprs)), name, bound))
-
-
-@functools.lru_cache(maxsize=1024)
-def _filtered(exprs, name, bound):
-    """Conditions come in one at a time during an analysis: the answer for all but the last
-    is cached, so each new condition filters only what is left."""
-    if not exprs:
-        return tuple(range(1, bound + 1))
-    test = _compiled(exprs[-1], (name,))
-    return tuple(v for v in _filtered(exprs[:-1], name, bound) if test(v))
+    """The sizes 1..bound meeting every condition.  Conditions come in one at a time during
+    an analysis, so the answer for each prefix is kept: a new condition filters only what
+    the ones before it left."""
+    exprs = tuple(dict.fromkeys(exprs))
+    if len(_FILTERED) > 4096:
+        _FILTERED.clear()
+    known = len(exprs)
+    while known and (exprs[:known], name, bound) not in _FILTERED:
+        known -= 1
+    values = _FILTERED.get((exprs[:known], name, bound), range(1, bound + 1))
+    for i in range(known, len(exprs)):
+        test = _compiled(exprs[i], (name,))
+        values = tuple(v for v in values if test(v))
+        _FILTERED[exprs[:i + 1], name, bound] = values
+    return list(values)
 
 
 def _split(exprs, names):
@@ -470,7 +483,9 @@ def _split(exprs, names):
 def smallest(exprs, names, hints=None, bound=SEARCH_BOUND):
     """The smallest sizes (1..bound each; fewest in total) meeting every condition, or None.
 
-    Hinted names are fixed to their hint when it meets the conditions."""
+    Names tied together by a condition are searched among the first sizes each allows on its
+    own, up to COMBINATIONS combinations.  Hinted names are fixed to their hint when it meets
+    the conditions."""
     single, multi = _split(exprs, names)
     candidates = {}
     for n in names:
@@ -496,7 +511,7 @@ def smallest(exprs, names, hints=None, bound=SEARCH_BOUND):
             found.update(zip(coupled, best))
             return found
         if all(len(p) == len(candidates[n]) for p, n in zip(pools, coupled)) or \
-                width ** len(coupled) > 2_000_000:
+                width ** len(coupled) > COMBINATIONS:
             return None
         width *= 2
 
@@ -651,7 +666,7 @@ class SymbolicTensor(Tensor):
     float = double = half = cpu = cuda = to
 
     # elementwise and broadcasting
-    def _broadcast(self, other, *_):
+    def _broadcast(self, other, *_, **__):
         other_shape = other.shape if isinstance(other, Tensor) else ()
         return self._like(broadcast_symbolic(self.shape, other_shape))
 
@@ -786,6 +801,9 @@ def _slice_length(size, key):
         return len(range(*slice(start, stop, step).indices(size)))
     if step != 1:
         raise SymbolicDimensionError(f"a slice with step {step} of a symbolic size")
+    whole = start is None or isinstance(start, int) and start == 0  # no guard on a SymInt
+    if whole and stop is None:  # x[:, ...]: the whole dimension
+        return size
     n = _lift(size)
 
     def clamp(v, default):
@@ -794,9 +812,18 @@ def _slice_length(size, key):
         v = _lift(v)
         if v.is_Integer and v < 0:
             v = n + v
-        return sympy.Min(sympy.Max(v, 0), n)
+        if v.is_Integer and v == 0 or v == n:
+            return v
+        return _bounded(sympy.Min, _bounded(sympy.Max, v, 0), n)
 
-    return _size(sympy.Max(clamp(stop, n) - clamp(start, sympy.Integer(0)), 0))
+    return _size(_bounded(sympy.Max, clamp(stop, n) - clamp(start, sympy.Integer(0)), 0))
+
+
+def _bounded(extreme, a, b):
+    """Min/Max simplified by sympy on small sizes; left unevaluated on large nested ones,
+    where sympy's simplification costs seconds (U-Net skips cropped to size)."""
+    small = sympy.count_ops(a) + sympy.count_ops(b) <= 8
+    return extreme(a, b, evaluate=small)
 
 
 # --------------------------------------------------------------------------- the result
@@ -807,6 +834,7 @@ class LayerRow:
     input_shapes: list
     output_shapes: list
     params: int = 0
+    notes: list = field(default_factory=list)  # the rule's formulas (--explain)
 
     def as_dict(self):
         return {"name": self.name, "layer": self.layer, "params": self.params,
@@ -929,7 +957,7 @@ def analyze(model, dims, *extra, hints=None):
     except ShapeError as exc:  # a condition no size meets (fixed sizes, or sympy proved it)
         failure = f"no input size works: {analysis.failed_in or type(model).__name__}: " \
                   f"{exc.reason}" + (f" ({exc.hint})" if exc.hint else "")
-    except (SymbolicDimensionError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the model's own code may raise anything: reported
         failure = f"{analysis.failed_in or type(model).__name__}: {type(exc).__name__}: {exc}"
     finally:
         _active.pop()
@@ -966,6 +994,16 @@ def _flat(out):
 _CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 
 
+def _rule_describes(module):
+    """nncheck's shape rules speak for nncheck's forwards: a user's subclass that overrides
+    ``forward`` (a LayerNorm2d that permutes first) runs its own code instead."""
+    mro = type(module).__mro__
+    rule_owner = next((c for c in mro if "infer_shape" in c.__dict__), None)
+    forward_owner = next((c for c in mro if "forward" in c.__dict__), None)
+    return rule_owner is not None and (forward_owner.__module__.startswith("nncheck.")
+                                       or issubclass(rule_owner, forward_owner))
+
+
 class _intercept:
     """While the analysis runs, a layer with a shape rule answers from the rule (its
     ``forward`` is shadowed on the instance); a module without one runs its own code on
@@ -979,7 +1017,7 @@ class _intercept:
         for name, module in self.model.named_modules():
             kind = type(module).__name__
             label = f"{name} ({kind})" if name else kind
-            rule = getattr(module, "infer_shape", None)
+            rule = getattr(module, "infer_shape", None) if _rule_describes(module) else None
             saved = (module.__dict__["_parameters"], module.__dict__["_buffers"])
             self.patched.append((module, saved))
             if kind not in _CONTAINERS:
@@ -998,6 +1036,7 @@ class _intercept:
             module.__dict__["_parameters"], module.__dict__["_buffers"] = parameters, buffers
 
     def _by_rule(self, module, label, rule):
+        """A layer answering from its shape rule (and recording a row of the table)."""
         analysis, rows = self.analysis, self.rows
         params = sum(p.numel() for p in module.parameters())
 
@@ -1006,9 +1045,10 @@ class _intercept:
             previous, analysis.layer = analysis.layer, label
             try:
                 in_shapes = [tuple(t.shape) for t in tensors]
-                outs = rule(*in_shapes)
+                notes = []
+                outs = rule(*in_shapes, explain=notes)
                 rows.append(LayerRow(label, type(module).__name__, in_shapes, list(outs),
-                                     params))
+                                     params, notes))
             except Exception:
                 analysis.failed_in = analysis.failed_in or label
                 raise
@@ -1149,6 +1189,18 @@ def _flatten(input, start_dim=0, end_dim=-1):
     return input.flatten(start_dim, end_dim)
 
 
+def _layer_norm(input, normalized_shape, *args, **kwargs):
+    normalized = tuple(normalized_shape) if isinstance(normalized_shape, (tuple, list)) \
+        else (normalized_shape,)
+    tail = tuple(input.shape[input.ndim - len(normalized):])
+    _require("layer_norm", len(tail) == len(normalized) and all(
+        a == b for a, b in zip(tail, normalized)) if not any(map(is_sym, tail)) else
+        _truth(sympy.And(*[sympy.Eq(_lift(a), b) for a, b in zip(tail, normalized)])),
+        f"layer_norm: the input's last dimensions {list(tail)} must be normalized_shape "
+        f"{list(normalized)}")
+    return input._like(input.shape)
+
+
 def _linear(input, weight, bias=None):
     _require("linear", input.shape[-1] == weight.shape[-1],
              f"linear: the input's last dimension {input.shape[-1]} must equal in_features="
@@ -1160,10 +1212,11 @@ def _functional_rules():
     elementwise = ("relu", "relu6", "gelu", "silu", "mish", "sigmoid", "tanh", "hardtanh",
                    "leaky_relu", "elu", "selu", "celu", "softplus", "hardswish",
                    "hardsigmoid", "dropout", "dropout1d", "dropout2d", "dropout3d",
-                   "alpha_dropout", "softmax", "log_softmax", "layer_norm", "group_norm",
+                   "alpha_dropout", "softmax", "log_softmax", "group_norm",
                    "batch_norm", "instance_norm", "normalize")
     rules = {name: _same_shape for name in elementwise}
-    rules.update(pad=_pad, linear=_linear, interpolate=_by_module("Upsample"),
+    rules.update(pad=_pad, linear=_linear, layer_norm=_layer_norm,
+                 interpolate=_by_module("Upsample"),
                  pixel_shuffle=_by_module("PixelShuffle"),
                  pixel_unshuffle=_by_module("PixelUnshuffle"))
     for d in (1, 2, 3):

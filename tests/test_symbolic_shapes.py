@@ -245,6 +245,53 @@ def test_vit_position_embedding_fixes_the_patch_count():
         check_sizes(TinyViT(), (2, 1, "H", "W"), result, {"H": h, "W": 8})
 
 
+# --------------------------------------------------------------------------- size arithmetic
+class Reshaper(nn.Module):
+    """view(b, -1), unflatten with -1 (divisibility), a half-width crop, expand."""
+
+    def __init__(self, rows):
+        super().__init__()
+        self.rows = rows
+
+    def forward(self, x):
+        b = x.size(0)
+        half = x[..., : x.shape[-1] // 2]
+        y = half.flatten(2).unflatten(2, (self.rows, -1))  # rows must divide h*(w//2)
+        z = y.view(b, -1)
+        return z.unsqueeze(1).expand(b, 3, z.size(1))
+
+
+@PROPERTY
+@given(st.integers(1, 6), st.lists(st.tuples(SIZES, SIZES), min_size=6, max_size=6))
+def test_view_unflatten_expand_arithmetic(rows, sizes):
+    model = Reshaper(rows)
+    dims = (2, 1, "H", "W")
+    result = analyze(model, dims)
+    assert result.guards == []
+    for h, w in sizes:
+        check_sizes(model, dims, result, {"H": h, "W": w})
+
+
+# --------------------------------------------------------------------------- user subclasses
+class LayerNorm2d(nn.LayerNorm):
+    """Overrides forward: LayerNorm's shape rule no longer describes it, its code runs."""
+
+    def forward(self, x):
+        x = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias)
+        return x.permute(0, 3, 1, 2)
+
+
+def test_a_subclass_that_overrides_forward_runs_its_own_code():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), LayerNorm2d(4))
+    dims = (1, 1, "H", "W")
+    result = analyze(model, dims)
+    assert result.failure is None and result.constraints == ["H >= 3", "W >= 3"]
+    for h in range(1, 9):
+        check_sizes(model, dims, result, {"H": h, "W": 5})
+    wrong = analyze(nn.Sequential(nn.Conv2d(1, 4, 3), LayerNorm2d(5)), dims)
+    assert wrong.smallest is None and "layer_norm" in wrong.failure
+
+
 # --------------------------------------------------------------------------- CLI
 def _invoke(argv, capsys):
     try:

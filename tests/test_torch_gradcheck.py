@@ -160,3 +160,10 @@ def test_cli_torch_runs_the_file_with_pytorch(tmp_path, factor, passed):
         assert all("1.01 x numerical" in c["signature"] for c in result["checks"])
     code, _, err = _invoke(["gradcheck", f"{path}:Net", "5", "--torch", "--in", "2,4"])
     assert code == 2 and err.startswith("Error: ") and "shapes cannot be multiplied" in err
+
+
+def test_check_model_refuses_pytorch_objects_with_a_clear_error():
+    from nncheck.autograd.model_check import check_model
+
+    with pytest.raises(TypeError, match="as_torch"):
+        check_model(torch.nn.Sequential(torch.nn.Linear(2, 2)), torch.randn(1, 2))

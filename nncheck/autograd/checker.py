@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from .. import random as _random
 from .._lazy import np
+from ..backend import array_namespace
 from .grad_mode import no_grad
 from .sampling import (
     Budget,
@@ -171,7 +172,9 @@ class _Problem:
     def values(self):
         """All differentiable outputs of a fresh forward, concatenated, in float64."""
         with no_grad():
-            outs = [o._data.reshape(-1) for o in self.run() if o._data.dtype.kind == "f"]
+            # np.asarray: a device tensor's values come back to the host for the comparison
+            outs = [np.asarray(o._data).reshape(-1) for o in self.run()
+                    if o._data.dtype.kind == "f"]
         if not outs:
             return np.zeros(0)
         return np.concatenate(outs).astype(np.float64, copy=False)
@@ -208,6 +211,7 @@ class _Problem:
                 onehots = np.zeros((len(part),) + tuple(out.shape), out._data.dtype)
                 onehots.reshape(len(part), -1)[np.arange(len(part)),
                                                rows[part] - self.offsets[k]] = 1
+                onehots = array_namespace(out._data).asarray(onehots)  # on out's device
                 for ti, g in vjp(out, onehots):
                     if jac[ti] is not None:
                         g = g.reshape(len(part), -1)
@@ -222,7 +226,7 @@ class _Problem:
 
         grads = autograd_grad(out, [t for _, t in self.targets], Tensor._wrap(onehots[0]),
                               retain_graph=True, allow_unused=True)
-        return [(ti, g._data) for ti, g in enumerate(grads) if g is not None]
+        return [(ti, np.asarray(g._data)) for ti, g in enumerate(grads) if g is not None]
 
     def _node_vjp(self):
         """When every output comes from one node whose inputs are the targets themselves
@@ -256,7 +260,7 @@ class _Problem:
                     buf = [None] * node.n_outputs
                     buf[out._output_nr] = onehots[0]
                     grads = node.apply(buf)
-            return [(ti, getattr(g, "_data", g)) for ti, g in zip(slots, grads)
+            return [(ti, np.asarray(getattr(g, "_data", g))) for ti, g in zip(slots, grads)
                     if ti is not None and g is not None]
 
         return vjp, (256 if stacked else 1)

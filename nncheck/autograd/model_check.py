@@ -12,7 +12,10 @@ the element.  Last, the whole model is checked end to end by random projections 
 Memory stays at a few copies of the outputs per module: no model Jacobian is ever built.
 """
 
+import contextlib
 import copy
+import ctypes
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -123,12 +126,26 @@ def check_model(model, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, progress=
     The model and inputs are copied to float64 first (the caller's stay untouched).
     ``progress(done, total, name)`` is called before each module's check.
     """
+    from .torch_adapter import involves_torch
+
+    if involves_torch(model, inputs):
+        raise TypeError("check_model takes an nncheck model and tensors; load a PyTorch model "
+                        "file with nncheck.as_torch() (what `nncheck gradcheck FILE.py:Name` "
+                        "does) to check it layer by layer")
     start = time.perf_counter()
     model = copy.deepcopy(model).double()
     inputs = [_float64_copy(x, grad=True) for x in _as_tuple(inputs)]
     named = checked_modules(model)
     rng_state = _random.get_rng_state()
     seen = _record_calls(model, inputs, named)
+    with _one_kernel_thread():
+        rows, end = _check_all(model, inputs, named, seen, rng_state, eps, atol, rtol, seed,
+                               progress, full_entries, columns, directions)
+    return ModelReport(type(model).__name__, rows, end, time.perf_counter() - start)
+
+
+def _check_all(model, inputs, named, seen, rng_state, eps, atol, rtol, seed, progress,
+               full_entries, columns, directions):
     rows, total = [], len(named) + 1
     order = sorted(named, key=lambda nm: seen[id(nm[1])]["order"] if id(nm[1]) in seen
                    else len(named))
@@ -158,7 +175,31 @@ def check_model(model, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, progress=
     if progress is not None:
         progress(total, total, "")
     _random.set_rng_state(rng_state)
-    return ModelReport(type(model).__name__, rows, end, time.perf_counter() - start)
+    return rows, end
+
+
+@contextlib.contextmanager
+def _one_kernel_thread():
+    """Run the kernels and the BLAS on one thread meanwhile: the checks are thousands of
+    small forward calls, where waking thread teams costs more than it saves, and far more
+    on a busy machine (a Conv-BN-ReLU 16x32x32 model on 2 shared cores: 88 s with the
+    default threads, 1.7 s on one)."""
+    from .._kernels.blas_threads import blas_thread_controls, numpy_blas_thread_controls
+
+    controls = [c for c in (blas_thread_controls(), numpy_blas_thread_controls()) if c]
+    try:
+        gomp = ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD)
+        controls.append((gomp.omp_get_max_threads, gomp.omp_set_num_threads))
+    except OSError:  # no OpenMP runtime loaded: nothing to set
+        pass
+    before = [get() for get, _ in controls]
+    for _, set_ in controls:
+        set_(1)
+    try:
+        yield
+    finally:
+        for (_, set_), n in zip(controls, before):
+            set_(n)
 
 
 def _as_tuple(x):
@@ -227,10 +268,10 @@ def _guard(row, check):
 
 
 def _check_module(row, module, call, eps, atol, rtol, seed, full_entries, columns, directions):
-    func = _WithKeywords(module, call["kwargs"]) if call["kwargs"] else module
+    in_place = getattr(module, "inplace", False) is True
+    func = _Call(module, call["kwargs"], in_place) if call["kwargs"] or in_place else module
     inputs = call["args"]
-    sizes = [getattr(a, "numel", lambda: 0)() for a in inputs if getattr(a, "requires_grad",
-                                                                          False)]
+    sizes = [a.numel() for a in inputs if getattr(a, "requires_grad", False)]
     sizes += [p.numel() for p in module.parameters() if p.requires_grad]
     if not sizes:
         row.mode = "nothing to check"
@@ -251,15 +292,18 @@ def _check_module(row, module, call, eps, atol, rtol, seed, full_entries, column
             c.wrt = c.wrt.removeprefix("module.")
 
 
-class _WithKeywords(Module):
-    """A module called with keyword arguments, as one callable of positional inputs
-    (the checker differentiates positional inputs and the module's parameters)."""
+class _Call(Module):
+    """A module as the checker calls it: with the keyword arguments it was called with,
+    on copies of its inputs when it works in place (the checker differentiates positional
+    inputs and the module's parameters, and needs them unchanged by each call)."""
 
-    def __init__(self, module, kwargs):
+    def __init__(self, module, kwargs, copy_inputs):
         super().__init__()
-        self.module, self._kwargs = module, kwargs
+        self.module, self._kwargs, self._copy = module, kwargs, copy_inputs
 
     def forward(self, *args):
+        if self._copy:
+            args = [a.clone() if hasattr(a, "clone") else a for a in args]
         return self.module(*args, **self._kwargs)
 
 

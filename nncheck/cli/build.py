@@ -4,7 +4,7 @@ import inspect
 
 from .. import registry
 from .._lazy import np
-from ..shapes import ShapeError, SymbolicDimensionError, infer
+from ..shapes import ShapeError, SymbolicDimensionError, infer, is_symbolic
 from .parsing import UsageError, parse_layer_args
 from .user_code import is_user_target, resolve_user_target
 
@@ -26,13 +26,12 @@ class Target:
 def build_target(layer, tokens, meta=False):
     """The layer (or user object) LAYER built from TOKENS.
 
-    ``meta``: build a registered layer on meta tensors (shapes without data), for
-    commands that only read shapes; a user's Module is always built for real, since
-    its shapes come from a forward pass.
+    ``meta``: build the layer on meta tensors (shapes without data), for commands that
+    only read shapes (a user's Module where its constructor allows).
     """
     args, kwargs = parse_layer_args(tokens)
     if is_user_target(layer):
-        module, function, label = resolve_user_target(layer, args, kwargs)
+        module, function, label = resolve_user_target(layer, args, kwargs, meta=meta)
         return Target(module=module, function=function, label=label)
     try:
         info = registry.get(layer)
@@ -67,12 +66,24 @@ def output_shapes(target, shapes, explain=None):
     """Output shapes by the layer's analytic rule (or a zero-input pass for user code)."""
     if target.module is None:
         return _function_shapes(target, shapes)
+    if target.info is None and not any(is_symbolic(*s) for s in shapes):
+        return _user_module_shapes(target.module, shapes, explain)
     try:
         return infer(target.module, shapes, explain)
     except ShapeError as exc:
         raise UsageError(str(exc)) from None
     except SymbolicDimensionError as exc:
         raise UsageError(f"{type(target.module).__name__}: {exc}") from None
+
+
+def _user_module_shapes(module, shapes, explain):
+    """A user's model: its forward traced on shapes (or run on zeros), as summary does."""
+    from .summary import _hooked_pass
+
+    outs = _hooked_pass(module, shapes)[id(module)][1]
+    if explain is not None:
+        explain.append(f"shapes from a forward pass: {[list(s) for s in outs]}")
+    return outs
 
 
 def _function_shapes(target, shapes):
@@ -145,7 +156,8 @@ def data_bytes(target, shapes, itemsize, jacobian=False):
 
 def sample_inputs(target, shapes, np_dtype, seed):
     """Random inputs of the given shapes; the layer's own sampler where it needs one."""
-    check_memory("the sample inputs and outputs", data_bytes(target, shapes, np_dtype.itemsize))
+    itemsize = np.dtype(np_dtype).itemsize
+    check_memory("the sample inputs and outputs", data_bytes(target, shapes, itemsize))
     rng = np.random.default_rng(seed)
     info = target.info
     if info is not None and info.make_inputs is not None:

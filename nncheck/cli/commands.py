@@ -30,14 +30,13 @@ def _shapes(values):
 
 
 def _device_check(device):
+    """--device cuda needs cuda-python and a GPU (or NNCHECK_CUDA_EMULATE=1): say which."""
     if device == "cuda":
         from .. import cuda
 
-        if not cuda.is_available():
-            raise UsageError("--device cuda: no CUDA device is available (needs an NVIDIA GPU "
-                             "and `pip install nncheck[cuda]`)")
-        raise UsageError("--device cuda: tensors on the GPU are not wired into the CLI yet; "
-                         "use nncheck.cuda from Python")
+        reason = cuda.unavailable_reason()
+        if reason is not None:
+            raise UsageError(f"--device cuda: CUDA is not available: {reason}")
 
 
 in_option = click.option("--in", "in_shapes", multiple=True, metavar="SHAPE",
@@ -186,7 +185,10 @@ def summary(spec, in_shapes, depth, explain, hints, as_json):
     if _symbolic(shapes):
         from .. import device
 
-        with device("meta"):  # sizes only: the weights need no values
+        try:
+            with device("meta"):  # sizes only: the weights need no values
+                model = build_model(spec)
+        except UsageError:  # its __init__ computes with tensors: build it for real
             model = build_model(spec)
         check_input_count(Target(module=_first_layer(model)), in_shapes)
         return _summary_symbolic(model, shapes, _hints(hints), explain, as_json)
@@ -269,9 +271,10 @@ def forward(layer, args, in_shapes, input_files, weights, dtype, seed, save, tra
             _load_weights(module, weights)
         _cast_module(module, dtype)
         module.train(train)
+        module.to(device)
     preload()  # the timing below is the layer's, not the first import of its kernels
     manual_seed(seed)
-    inputs = [Tensor._wrap(a) for a in arrays]
+    inputs = [Tensor._wrap(a).to(device) for a in arrays]
     start = time.perf_counter()
     try:
         out = target.callable(*inputs)
@@ -279,11 +282,11 @@ def forward(layer, args, in_shapes, input_files, weights, dtype, seed, save, tra
         raise UsageError(f"{layer}: {exc}") from None
     elapsed = (time.perf_counter() - start) * 1e3
     outs = _flat_outputs(out)
-    stats = [_stats(t.detach().numpy()) for t in outs]
+    stats = [_stats(t.detach().cpu().numpy()) for t in outs]
     if save:
         if not outs:
             raise UsageError("--save: the layer returned no tensor")
-        np.save(save, outs[0].detach().numpy())
+        np.save(save, outs[0].detach().cpu().numpy())
     if as_json:
         print_json({"layer": target.describe(), "input_shapes": [list(a.shape) for a in arrays],
                     "outputs": stats, "time_ms": elapsed})
@@ -297,7 +300,7 @@ def forward(layer, args, in_shapes, input_files, weights, dtype, seed, save, tra
                     for k in ("min", "max", "mean", "std")))
     con.print(t)
     for i, o in enumerate(outs):
-        preview = np.array2string(o.detach().numpy().reshape(-1)[:8], precision=4,
+        preview = np.array2string(o.detach().cpu().numpy().reshape(-1)[:8], precision=4,
                                   separator=", ")
         con.print(f"output[{i}] first values: {preview}", markup=False, highlight=False)
     con.print(f"forward time: {elapsed:.3f} ms", highlight=False)
@@ -418,7 +421,7 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
         require_matplotlib()
     options = {"dtype": dtype, "eps": eps, "atol": atol, "rtol": rtol, "seed": seed,
                "fast": fast, "semantic": semantic, "workers": workers,
-               "max_seconds": None if full else max_seconds}
+               "max_seconds": None if full else max_seconds, "device": device}
     if check_all:
         if layer:
             raise UsageError("--all takes no LAYER")
@@ -510,15 +513,18 @@ def _plot(path, checks):
 @click.option("--seed", default=0, show_default=True)
 @click.option("--rtol", default=1e-7, show_default=True)
 @click.option("--atol", default=1e-9, show_default=True)
+@device_option
 @json_option
-def compare(layer, args, in_shapes, seed, rtol, atol, as_json):
+def compare(layer, args, in_shapes, seed, rtol, atol, device, as_json):
     """Run LAYER in nncheck and in PyTorch (same weights, same inputs); report differences."""
     from .compare import compare_with_torch, render
 
+    _device_check(device)
     _check_tolerances(atol=atol, rtol=rtol)
     target = build_target(layer, args)
     check_input_count(target, in_shapes)
-    result = compare_with_torch(target, layer, args, _shapes(in_shapes), seed, rtol, atol)
+    result = compare_with_torch(target, layer, args, _shapes(in_shapes), seed, rtol, atol,
+                                device)
     if as_json:
         print_json(result)
     else:
@@ -543,7 +549,7 @@ def bench(layer, args, in_shapes, dtype, repeat, device, as_json):
         raise UsageError(f"--repeat must be at least 1, got {repeat}")
     target = build_target(layer, args)
     check_input_count(target, in_shapes)
-    result = run_bench(target, _shapes(in_shapes), dtype, repeat)
+    result = run_bench(target, _shapes(in_shapes), dtype, repeat, device)
     if as_json:
         print_json(result)
     else:

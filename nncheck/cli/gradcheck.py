@@ -15,8 +15,9 @@ def _prepare(target, shapes, options):
     arrays = sample_inputs(target, shapes, np.dtype(options["dtype"]), options["seed"])
     want = set(grad_input_indices(target, arrays))
     inputs = []
+    device = options.get("device", "cpu")
     for i, a in enumerate(arrays):
-        t = Tensor._wrap(a)
+        t = Tensor._wrap(a).to(device)
         if i in want and a.dtype.kind == "f":
             t.requires_grad_(True)
         inputs.append(t)
@@ -24,6 +25,7 @@ def _prepare(target, shapes, options):
     if module is not None:
         getattr(module, {"float16": "half", "float32": "float", "float64": "double"}[
             options["dtype"]])()
+        module.to(device)
         info = target.info
         module.train(info.train if info is not None else True)
     return inputs
@@ -235,6 +237,7 @@ def check_model_target(target, shapes, options, progress=False):
     from ..autograd.model_check import check_model
     from ..random import manual_seed
     from ..tensor import Tensor
+    from .parsing import UsageError
 
     seed = options["seed"]
     manual_seed(seed)
@@ -245,6 +248,9 @@ def check_model_target(target, shapes, options, progress=False):
         report = check_model(target.module, inputs, eps=options["eps"], atol=options["atol"],
                              rtol=options["rtol"], seed=seed,
                              progress=bar.update if bar else None)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:  # the recording run
+        raise UsageError(f"{target.label}: forward on shapes {[list(s) for s in shapes]} "
+                         f"failed: {' '.join(str(exc).split())}") from None
     finally:
         if bar:
             bar.close()
@@ -326,32 +332,18 @@ def check_torch_file(layer, tokens, shapes, options):
     """``gradcheck FILE.py:Name --torch``: the user's PyTorch code run by the real PyTorch
     (float64, random inputs that require grad), checked by nncheck's checker."""
     from ..autograd.checker import check_gradients
-    from .parsing import UsageError, load_user_object, parse_layer_args
+    from .parsing import UsageError, parse_layer_args
+    from .user_code import is_user_target, resolve_user_target
 
+    if not is_user_target(layer):
+        raise UsageError(f"--torch checks a user's file, FILE.py:Name; got {layer!r}")
     try:
         import torch
     except ImportError:
         raise UsageError("--torch needs PyTorch installed (pip install torch)") from None
-    if ":" not in layer or not layer.split(":")[0].endswith(".py"):
-        raise UsageError(f"--torch checks a user's file, FILE.py:Name; got {layer!r}")
     args, kwargs = parse_layer_args(tokens)
-    obj = load_user_object(layer)
-    if isinstance(obj, type) and issubclass(obj, torch.autograd.Function):
-        if args or kwargs:
-            raise UsageError(f"{layer} is an autograd.Function: it takes no constructor "
-                             "arguments")
-        func = obj.apply
-    elif isinstance(obj, type) and issubclass(obj, torch.nn.Module):
-        try:
-            func = obj(*args, **kwargs).double()
-        except Exception as exc:  # the user's constructor: report it in one line
-            raise UsageError(f"{layer}: constructing it failed: {type(exc).__name__}: "
-                             f"{exc}") from None
-    elif callable(obj):
-        func = obj.double() if isinstance(obj, torch.nn.Module) else obj
-    else:
-        raise UsageError(f"{layer} is neither a torch.nn.Module, an autograd.Function nor "
-                         "a callable")
+    module, function, label = resolve_user_target(layer, args, kwargs, real_torch=True)
+    func = module.double() if module is not None else function
     rng = np.random.default_rng(options["seed"])
     inputs = [torch.from_numpy(rng.standard_normal(s)).requires_grad_(True) for s in shapes]
     torch.manual_seed(options["seed"])
@@ -362,4 +354,4 @@ def check_torch_file(layer, tokens, shapes, options):
                                  workers=options.get("workers", 1))
     except RuntimeError as exc:  # PyTorch refused the inputs (shapes): one line
         raise UsageError(f"{layer}: {' '.join(str(exc).split())}") from None
-    return {"layer": f"{layer} (PyTorch)", **report.as_dict(), "seed": options["seed"]}, report
+    return {"layer": f"{label} (PyTorch)", **report.as_dict(), "seed": options["seed"]}, report

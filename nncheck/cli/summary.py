@@ -33,15 +33,8 @@ def build_model(spec):
 
 
 def _user_model(spec):
-    """A user's model built on meta tensors (no data, no numpy), or for real where its
-    constructor computes on tensors."""
-    from .. import device
-
-    try:
-        with device("meta"):
-            module, _, label = resolve_user_target(spec, [], {})
-    except UsageError:  # the constructor computed on a meta tensor; build it for real
-        module, _, label = resolve_user_target(spec, [], {})
+    """A user's model built on meta tensors (no data, no numpy) where it can be."""
+    module, _, label = resolve_user_target(spec, [], {}, meta=True)
     if module is None:
         raise UsageError(f"{label} is not a Module (summary needs a model)")
     return module
@@ -323,6 +316,8 @@ def symbolic_lines(result, explain):
         lines.append("smallest  " + ", ".join(f"{k}={v}" for k, v in result.smallest.items()))
     if explain:
         lines.append("why:")
+        if len(result.rows) == 1:  # one layer (`shape`): its formulas first
+            lines += ["  " + note for note in result.rows[0].notes]
         seen = set()
         for c in result.conditions:
             key = (c.layer, c.python)

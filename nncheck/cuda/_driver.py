@@ -479,6 +479,13 @@ class DeviceArray:
             raise ValueError(f"reshape: cannot view {self.shape} as {shape}")
         return DeviceArray(self._block, self.ptr, shape, self.dtype, self.device, self.stream)
 
+    def view(self, dtype):
+        """The same memory read as another dtype of the same size (a bitwise view)."""
+        dtype = np.dtype(dtype)
+        if dtype.itemsize != self.dtype.itemsize:
+            raise ValueError(f"view: {self.dtype} and {dtype} differ in size")
+        return DeviceArray(self._block, self.ptr, self.shape, dtype, self.device, self.stream)
+
     def offset(self, elements, shape):
         """A view starting ``elements`` into this array (for per-sample slices)."""
         return DeviceArray(self._block, self.ptr + elements * self.dtype.itemsize, shape,
@@ -542,6 +549,13 @@ class DeviceArray:
         return _upload_like(result, self)
 
     def __array_function__(self, func, types, args, kwargs):
+        if func is np.copyto and isinstance(args[0], DeviceArray):  # in place: write back
+            host = args[0].numpy()
+            np.copyto(host, *_host(args[1:]), **_host(kwargs))
+            args[0].copy_(host)
+            return None
+        if isinstance(kwargs.get("out"), DeviceArray):
+            raise NotImplementedError(f"nncheck.cuda: {func.__name__}(out=<device array>)")
         return _upload_like(func(*_host(args), **_host(kwargs)), self)
 
     def __array__(self, dtype=None, copy=None):

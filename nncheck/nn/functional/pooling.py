@@ -228,7 +228,7 @@ class _WindowAvg(Op):
     @staticmethod
     def backward(ctx, grad):
         g = kernel_array(grad, "avg_pool", "grad_output")
-        grad_in = np.empty(_view(ctx.in_shape, ctx.nd), g.dtype)
+        grad_in = kernels("pooling", g)[1].empty(_view(ctx.in_shape, ctx.nd), g.dtype)
         _avg_backward(g.reshape(_view(g.shape, ctx.nd)), grad_in, ctx.args)
         return grad_in.reshape(ctx.in_shape).astype(grad.dtype, copy=False)
 
@@ -642,7 +642,7 @@ def _max_unpool(nd, input, indices, kernel_size, stride, padding, output_size):
                            f"{list(input.shape)}, got {list(indices.shape)}")
     out_spatial = out_shape[-nd:]
     size = math.prod(out_spatial)
-    idx = indices.detach().numpy()
+    idx = np.asarray(indices.detach()._data)  # checked on the host, wherever it lives
     if idx.size:
         bad = idx[(idx < 0) | (idx >= size)]
         if bad.size:
