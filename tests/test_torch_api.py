@@ -296,6 +296,17 @@ CASES = [
     ("where_method", lambda m, x, y: x.where(x > 0, y), (R(3, 4), R(4))),
     ("fill_diagonal_", lambda m, x: (x * 1).fill_diagonal_(2.5), (R(4, 3),)),
     ("fill_diagonal_wrap", lambda m, x: (x * 1).fill_diagonal_(-1.0, wrap=True), (R(7, 3),)),
+    ("all_any_keepdim", lambda m, x: (x.all(1, keepdim=True), x.any((0, 2)), m.all(x, -1),
+                                      x.any(dim=0, keepdim=True)), (B(3, 4, 2),)),
+    ("softmax_dtype", lambda m, x: (x.softmax(-1, dtype=m.float64),
+                                    x.log_softmax(0, dtype=m.float64)), (R(3, 4),)),
+    ("new_kwargs", lambda m, x: (x.new_zeros((2, 3), dtype=m.int64, device=x.device),
+                                 x.new_ones(2, device="cpu"), x.new_full((2,), 7.0,
+                                                                         device=x.device),
+                                 x.new_tensor([1, 2], dtype=m.int32), x.new_empty(3).shape),
+     (R(3, 4),)),
+    ("flip_dims_keyword", lambda m, x: (x.flip(dims=[0, 1]), m.flip(x, dims=(1,))),
+     (R(3, 4),)),
     ("comparison_aliases", lambda m, a, b: (a.greater(b), m.greater_equal(a, b), a.less(b),
                                             m.less_equal(a, b), a.not_equal(b), m.absolute(a)),
      (I(3, 5) * 1.0, I(3, 5) * 1.0)),
@@ -650,3 +661,17 @@ def test_sampling_support_shapes_and_seed():
     first = nncheck.rand(4).bernoulli()
     nncheck.manual_seed(5)
     assert nncheck.rand(4).bernoulli().equal(first)
+
+
+def test_runtime_switches():
+    nncheck._assert(True, "never raised")
+    with pytest.raises(AssertionError, match="shape"):
+        nncheck._assert(False, "shape")
+    model = nncheck.nn.Linear(2, 2)
+    assert nncheck.compile(model) is model and nncheck.compile()(model) is model
+    x = nncheck.ones(2, requires_grad=True)
+    with nncheck.autocast("cpu", enabled=False):
+        assert (x * 2).requires_grad and not nncheck.is_autocast_enabled()
+    with pytest.raises(NotImplementedError, match="autocast"):
+        nncheck.autocast("cpu", dtype=nncheck.float16)
+    assert x.new_zeros(2, requires_grad=True).requires_grad

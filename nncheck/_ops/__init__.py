@@ -8,6 +8,7 @@
     shape.py        roll/flip, repeat_interleave, broadcast_to, meshgrid, unfold, *stack
     sampling.py     bernoulli, multinomial, poisson, random_/cauchy_/... fills
     attributes.py   legacy new/casts, is_* flags, conj/H/mH, fill_diagonal_, apply_
+    runtime.py      _assert, compile, autocast: no-ops where nncheck has nothing to switch
 
 Each function takes the tensor first (``torch.topk(x, 3)``), so the same function is
 the method (``x.topk(3)``).  The tables below say which functions are ``nncheck.*``
@@ -69,6 +70,10 @@ _FAMILIES = {
         ("bernoulli", "multinomial"),
         ("poisson",),
         ("random_", "log_normal_", "cauchy_", "geometric_")),
+    "runtime": (
+        (),
+        ("_assert", "compile", "autocast", "is_autocast_enabled"),
+        ()),
     "attributes": (
         ("is_complex", "is_signed", "is_nonzero", "is_same_size", "is_inference", "is_conj",
          "is_neg", "conj", "resolve_conj", "resolve_neg", "conj_physical", "adjoint",

@@ -52,8 +52,10 @@ class Flip(Op):
         return np.flip(g, ctx.axes)
 
 
-def flip(input, *dims):
-    axes = _dims(input, _sizes(dims)) if input.ndim else ()
+def flip(input, *args, dims=None):
+    """``flip(x, dims)``, ``x.flip(*dims)`` or ``x.flip(dims=...)``."""
+    dims = _sizes(args) if dims is None else _sizes((dims,))
+    axes = _dims(input, dims) if input.ndim else ()
     if len(set(axes)) != len(axes):
         raise RuntimeError("flip(): dims has duplicates")
     return Flip.apply(input, axes)
