@@ -675,3 +675,87 @@ def test_runtime_switches():
     with pytest.raises(NotImplementedError, match="autocast"):
         nncheck.autocast("cpu", dtype=nncheck.float16)
     assert x.new_zeros(2, requires_grad=True).requires_grad
+
+
+# ---------------------------------------------------------------------- model code
+# Written once, the way Hugging Face / torchvision / DETR code is written, and run with
+# m = torch and m = nncheck: outputs and all input gradients must agree.
+def llama_attention(m, x, wq, wk, wv, wo, gamma):
+    F = m.nn.functional
+    b, n, d = x.shape
+    heads, kv_heads = 4, 2
+    hd = d // heads
+    var = x.pow(2).mean(-1, keepdim=True)  # RMSNorm
+    h = gamma * (x * m.rsqrt(var + 1e-6))
+    q = F.linear(h, wq).view(b, n, heads, hd).transpose(1, 2)
+    k = F.linear(h, wk).view(b, n, kv_heads, hd).transpose(1, 2)
+    v = F.linear(h, wv).view(b, n, kv_heads, hd).transpose(1, 2)
+    inv_freq = 1.0 / (10000 ** (m.arange(0, hd, 2, dtype=m.int64).float().double() / hd))
+    t = m.arange(n, dtype=m.int64).type_as(inv_freq)
+    emb = m.cat((m.outer(t, inv_freq),) * 2, dim=-1)
+    cos, sin = emb.cos()[None, None], emb.sin()[None, None]
+
+    def rotate_half(z):
+        return m.cat((-z[..., z.shape[-1] // 2:], z[..., : z.shape[-1] // 2]), dim=-1)
+
+    q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+    k = m.repeat_interleave(k, heads // kv_heads, dim=1)
+    v = v[:, :, None].expand(b, kv_heads, heads // kv_heads, n, hd).reshape(b, heads, n, hd)
+    scores = m.einsum("bhqd,bhkd->bhqk", q, k) / hd ** 0.5
+    causal = m.triu(m.ones(n, n, dtype=m.bool), diagonal=1)
+    scores = scores.masked_fill(causal, m.finfo(scores.dtype).min)
+    attn = scores.softmax(-1, dtype=m.float64)
+    out = m.baddbmm(m.zeros(1, 1, 1, dtype=m.float64), attn.reshape(b * heads, n, n),
+                    v.reshape(b * heads, n, hd), beta=0)
+    return x + F.linear(out.view(b, heads, n, hd).transpose(1, 2).reshape(b, n, d), wo)
+
+
+def swin_window_attention(m, x, table):
+    ws, shift = 2, 1
+    B, H, W, C = x.shape
+    coords = m.stack(m.meshgrid(m.arange(ws), m.arange(ws), indexing="ij"))
+    flat = m.flatten(coords, 1)
+    rel = (flat[:, :, None] - flat[:, None, :]).permute(1, 2, 0).contiguous()
+    rel[:, :, 0] += ws - 1
+    rel[:, :, 1] += ws - 1
+    rel[:, :, 0] *= 2 * ws - 1
+    bias = table[rel.sum(-1).flatten()].view(ws * ws, ws * ws, -1).permute(2, 0, 1)
+    x = m.roll(x, shifts=(-shift, -shift), dims=(1, 2))
+    win = x.view(B, H // ws, ws, W // ws, ws, C).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, C)
+    attn = (win @ win.transpose(-2, -1) / C ** 0.5)[:, None] + bias.unsqueeze(0)
+    out = (attn.softmax(-1).mean(1) @ win).view(B, H // ws, W // ws, ws, ws, C)
+    out = out.permute(0, 1, 3, 2, 4, 5).reshape(B, H, W, C)
+    return m.roll(out, shifts=(shift, shift), dims=(1, 2))
+
+
+def detr_position_and_loss(m, logits, features, target, pad):
+    not_mask = ~pad
+    y = not_mask.cumsum(1, dtype=m.float64)
+    x = not_mask.cumsum(2, dtype=m.float64)
+    y = y / (y[:, -1:, :] + 1e-6)
+    x = x / (x[:, :, -1:] + 1e-6)
+    dim_t = m.arange(4, dtype=m.float64)
+    dim_t = 100 ** (2 * m.div(dim_t, 2, rounding_mode="floor") / 4)
+    pos_x, pos_y = x[:, :, :, None] / dim_t, y[:, :, :, None] / dim_t
+    pos_x = m.stack((pos_x[..., 0::2].sin(), pos_x[..., 1::2].cos()), dim=4).flatten(3)
+    pos_y = m.stack((pos_y[..., 0::2].sin(), pos_y[..., 1::2].cos()), dim=4).flatten(3)
+    pos = m.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+    logp = logits - m.logsumexp(logits, -1, keepdim=True)
+    smooth = m.full_like(logp, 0.1 / (logp.shape[-1] - 1)).scatter(1, target[:, None], 0.9)
+    loss = -(smooth * logp).sum(-1).mean() + 0.01 * logits.topk(2, -1).values.sum()
+    picked = features.flatten(1).index_select(1, target) * pos.flatten(1)[:, : len(target)]
+    return loss + picked.sum() + m.where(pad, 0.0, features.sum(1)).std()
+
+
+MODELS = [
+    ("llama_attention", llama_attention, (R(2, 5, 8), R(8, 8) / 3, R(4, 8) / 3, R(4, 8) / 3,
+                                          R(8, 8) / 3, P(8))),
+    ("swin_window_attention", swin_window_attention, (R(2, 4, 4, 3), R(9, 2))),
+    ("detr_position_and_loss", detr_position_and_loss,
+     (R(4, 6), R(2, 3, 3, 4), I(6, 4), np.arange(24).reshape(2, 3, 4) % 5 == 0)),
+]
+
+
+@pytest.mark.parametrize("fn,inputs", [c[1:] for c in MODELS], ids=[c[0] for c in MODELS])
+def test_model_code_against_torch(fn, inputs):
+    compare_function(lambda *xs: fn(nncheck, *xs), lambda *xs: fn(torch, *xs), *inputs)
