@@ -124,6 +124,15 @@ CASES = [
     ("quantile_all", lambda m, x: m.quantile(x, 0.75), (D(3, 4),)),
     ("quantile_all_keepdim", lambda m, x: m.quantile(x, m.tensor([0.2, 0.6], dtype=m.float64),
                                                      keepdim=True), (D(3, 4),)),
+    ("trapezoid", lambda m, y, x: (m.trapezoid(y), m.trapezoid(y, x), m.trapezoid(y, dx=0.5,
+                                                                                  dim=0)),
+     (R(3, 5), np.sort(R(5)))),
+    ("trapz_cumulative", lambda m, y: (m.trapz(y, dim=0), m.cumulative_trapezoid(y, dx=2.0)),
+     (R(3, 5),)),
+    ("cov_corrcoef", lambda m, x: (m.cov(x), x.cov(correction=0), m.corrcoef(x), m.cov(x[0])),
+     (R(3, 6),)),
+    ("cov_weights", lambda m, x, f, a: m.cov(x, fweights=f, aweights=a), (R(3, 6), I(4, 6) + 1,
+                                                                          P(6))),
     ("dist", lambda m, a, b: (m.dist(a, b), a.dist(b, 3)), (R(3, 4), R(4))),
     ("histc", lambda m, x: (m.histc(x, 5), x.histc(4, -1, 1)), (R(20),)),
     # ------------------------------------------------------------------ indexing
@@ -237,6 +246,18 @@ CASES = [
     ("diagonal_neg", lambda m, x: x.diagonal(-1, -1, -2), (R(2, 4, 3),)),
     ("diag_embed", lambda m, x: m.diag_embed(x, 1, 0, 2), (R(3, 2),)),
     ("trace", lambda m, x: m.trace(x), (R(3, 4),)),
+    ("det", lambda m, a: (m.det(a), a.det()), (R(2, 3, 3),)),
+    ("det_singular", lambda m, a: m.det(a * m.tensor([1.0, 1.0, 0.0], dtype=m.float64)),
+     (R(3, 3),)),
+    ("inverse", lambda m, a: m.inverse(a), (R(2, 3, 3) + 3 * np.eye(3),)),
+    ("slogdet", lambda m, a: m.slogdet(a), (R(2, 3, 3),)),
+    ("logdet", lambda m, a: (m.logdet(a @ a.mT), a.logdet()), (R(3, 3),)),
+    ("cholesky", lambda m, a: m.cholesky(a @ a.mT + m.eye(3, dtype=m.float64)), (R(2, 3, 3),)),
+    ("cholesky_upper", lambda m, a: (a @ a.mT + m.eye(3, dtype=m.float64)).cholesky(upper=True),
+     (R(3, 3),)),
+    ("matrix_exp", lambda m, a: m.matrix_exp(a), (R(2, 3, 3),)),
+    *[(f"matrix_power_{n}", lambda m, a, n=n: m.matrix_power(a, n), (R(2, 3, 3) + 2 * np.eye(3),))
+      for n in (0, 1, 3, 6, -2)],
     ("inner", lambda m, a, b: (m.inner(a, b), m.inner(a[0, 0], b)), (R(2, 3, 4), R(5, 4))),
     ("vdot_ger", lambda m, a, b: (m.vdot(a, b), m.ger(a, b)), (R(4), R(4))),
     ("diagflat", lambda m, x: (m.diagflat(x), x.diagflat(-1)), (R(2, 2),)),
@@ -383,6 +404,7 @@ def test_in_place_functions_against_torch(name):
     compare_function(lambda x: run(nncheck, x), lambda x: run(torch, x), P(3, 4))
 
 
+@pytest.mark.filterwarnings("ignore:torch.cholesky is deprecated")
 @pytest.mark.parametrize("fn,inputs", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_against_torch(fn, inputs):
     compare_function(lambda *xs: fn(nncheck, *xs), lambda *xs: fn(torch, *xs), *inputs)

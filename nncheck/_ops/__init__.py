@@ -38,8 +38,8 @@ _FAMILIES = {
         ("__xor__",)),
     "reductions": (
         ("cumsum", "cumprod", "cummax", "cummin", "logsumexp", "nansum", "nanmean", "aminmax",
-         "diff", "logcumsumexp", "quantile", "dist", "bincount", "histc"),
-        ("var_mean", "std_mean"),
+         "diff", "logcumsumexp", "quantile", "dist", "bincount", "histc", "cov", "corrcoef"),
+        ("var_mean", "std_mean", "trapezoid", "trapz", "cumulative_trapezoid"),
         ()),
     "indexing": (
         ("gather", "scatter", "scatter_add", "index_select", "index_add", "index_copy",
@@ -55,7 +55,8 @@ _FAMILIES = {
     "linalg": (
         ("tensordot", "outer", "mv", "addmm", "addmv", "addr", "baddbmm", "addbmm", "kron",
          "cross", "tril", "triu", "diagonal", "diag_embed", "diag", "trace", "inner", "vdot",
-         "ger", "diagflat"),
+         "ger", "diagflat", "det", "inverse", "slogdet", "logdet", "cholesky", "matrix_exp",
+         "matrix_power"),
         ("einsum", "cdist", "vander"),
         ()),
     "shape": (

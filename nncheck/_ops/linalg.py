@@ -1,7 +1,9 @@
 """Products and matrix structure: einsum, tensordot, outer, addmm/addmv/addr/baddbmm/
-addbmm, mv, cdist, diag/diagonal/diag_embed, tril/triu, trace, cross, kron."""
+addbmm, mv, cdist, diag/diagonal/diag_embed, tril/triu, trace, cross, kron; matrix
+functions det/inverse/slogdet/logdet/cholesky/matrix_exp/matrix_power."""
 
 import string
+from collections import namedtuple
 
 from .._lazy import np
 from ..ops import Op, sum_to_shape
@@ -425,3 +427,184 @@ def vander(x, N=None, increasing=False):
     for _ in range(1, n):
         columns.append(columns[-1] * x)
     return stack([columns[k] for k in powers], 1)
+
+
+# --------------------------------------------------------------------------- matrix functions
+def _square(what, A):
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"{what}: A must be batches of square matrices, but they are "
+                           f"{A.shape[-2] if A.ndim >= 2 else 1} by {A.shape[-1]} matrices")
+    if not A.dtype.is_floating_point:
+        raise RuntimeError(f"{what}: Expected a floating point tensor as input. Got "
+                           f"{A.dtype.name.capitalize()}")
+
+
+def _mT(a):
+    return np.swapaxes(a, -1, -2)
+
+
+def _cofactors(a):
+    """The cofactor matrices (d det / d a) of a batch of square matrices, singular ones
+    included (a determinant of each minor)."""
+    n = a.shape[-1]
+    out = np.empty_like(a)
+    if n == 1:
+        return np.ones_like(a)
+    for i in range(n):
+        for j in range(n):
+            minor = np.delete(np.delete(a, i, -2), j, -1)
+            out[..., i, j] = (-1) ** (i + j) * np.linalg.det(minor)
+    return out
+
+
+class Det(Op):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.linalg.det(a)
+        ctx.save_for_backward(a, out)
+        return np.asarray(out)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        if np.all(out != 0):
+            cof = _mT(np.linalg.inv(a)) * out[..., None, None]
+        else:  # singular: the cofactors are the gradient (inv does not exist)
+            cof = _cofactors(a)
+        return g[..., None, None] * cof
+
+
+class Inverse(Op):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.linalg.inv(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (inv,) = ctx.saved_tensors
+        return -_mT(inv) @ g @ _mT(inv)
+
+
+class LogAbsDet(Op):
+    """log|det A| and its sign (whose gradient is zero, but which is in the graph, as in
+    PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        sign, logabs = np.linalg.slogdet(a)
+        ctx.save_for_backward(a)
+        return np.asarray(sign), np.asarray(logabs)
+
+    @staticmethod
+    def backward(ctx, g_sign, g):
+        (a,) = ctx.saved_tensors
+        return g[..., None, None] * _mT(np.linalg.inv(a))
+
+
+class Cholesky(Op):
+    @staticmethod
+    def forward(ctx, a, upper):
+        try:
+            low = np.linalg.cholesky(a)
+        except np.linalg.LinAlgError:
+            raise RuntimeError("linalg.cholesky: The factorization could not be completed "
+                               "because the input is not positive-definite.") from None
+        ctx.upper = upper
+        ctx.save_for_backward(low)
+        return _mT(low).copy() if upper else low
+
+    @staticmethod
+    def backward(ctx, g):
+        # Murray (2016): with P = Phi(L^T G) (lower triangle, diagonal halved),
+        # dA = sym(L^-T P L^-1)
+        (low,) = ctx.saved_tensors
+        if ctx.upper:
+            g = _mT(g)
+        p = np.tril(_mT(low) @ g)
+        p[..., np.arange(p.shape[-1]), np.arange(p.shape[-1])] *= 0.5
+        inv = np.linalg.inv(low)
+        s = _mT(inv) @ p @ inv
+        return (s + _mT(s)) / 2
+
+
+class MatrixExp(Op):
+    @staticmethod
+    def forward(ctx, a):
+        from scipy.linalg import expm
+
+        ctx.save_for_backward(a)
+        return np.asarray([expm(m) for m in a.reshape(-1, *a.shape[-2:])]).reshape(a.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        # the gradient is the upper-right block of exp([[A^T, G], [0, A^T]])
+        from scipy.linalg import expm
+
+        (a,) = ctx.saved_tensors
+        n = a.shape[-1]
+        out = []
+        for m, gm in zip(a.reshape(-1, n, n), g.reshape(-1, n, n)):
+            block = np.zeros((2 * n, 2 * n), a.dtype)
+            block[:n, :n] = block[n:, n:] = m.T
+            block[:n, n:] = gm
+            out.append(expm(block)[:n, n:])
+        return np.asarray(out).reshape(a.shape)
+
+
+def det(A):
+    _square("linalg.det", A)
+    return Det.apply(A)
+
+
+def inverse(A):
+    _square("linalg.inv", A)
+    if np.any(np.linalg.det(A._data) == 0):
+        raise RuntimeError("linalg.inv: The diagonal element 1 is zero, the inversion could "
+                           "not be completed because the input matrix is singular.")
+    return Inverse.apply(A)
+
+
+SignLogAbsDet = namedtuple("slogdet", ["sign", "logabsdet"])
+
+
+def slogdet(A):
+    _square("linalg.slogdet", A)
+    return SignLogAbsDet(*LogAbsDet.apply(A))
+
+
+def logdet(A):
+    """log(det A): NaN where det < 0, -inf where it is 0 (as PyTorch)."""
+    sign, logabs = slogdet(A)
+    return logabs + where(sign < 0, float("nan"), 0.0)
+
+
+def cholesky(A, upper=False):
+    _square("linalg.cholesky", A)
+    return Cholesky.apply(A, upper)
+
+
+def matrix_exp(A):
+    _square("linalg.matrix_exp", A)
+    return MatrixExp.apply(A)
+
+
+def matrix_power(A, n):
+    """A to the integer power n, by repeated squaring (A^-1 first for n < 0)."""
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"linalg.matrix_power: A must be batches of square matrices, but "
+                           f"they are {A.shape[-2] if A.ndim >= 2 else 1} by {A.shape[-1]} "
+                           "matrices")
+    if n == 0:  # the identity, in the graph with a zero gradient (as in PyTorch)
+        eye = np.broadcast_to(np.eye(A.shape[-1], dtype=A._data.dtype), A.shape)
+        return where(False, A, Tensor._wrap(eye.copy()))
+    base = inverse(A) if n < 0 else A
+    result, n = None, abs(n)
+    while n:
+        if n & 1:
+            result = base if result is None else matmul(result, base)
+        n >>= 1
+        if n:
+            base = matmul(base, base)
+    return result
