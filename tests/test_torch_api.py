@@ -328,6 +328,40 @@ CASES = [
      (R(3, 4),)),
     ("flip_dims_keyword", lambda m, x: (x.flip(dims=[0, 1]), m.flip(x, dims=(1,))),
      (R(3, 4),)),
+    ("view_in_place", lambda m, x: ((x * 1).unsqueeze_(0), (x * 1).t_(), (x * 1).transpose_(0, 1),
+                                    (x * 1).unsqueeze_(-1).squeeze_(), (x * 1).swapdims_(1, 0)),
+     (R(3, 4),)),
+    ("copies", lambda m, x: (m.expand_copy(x[:1], (2, 4)), m.permute_copy(x, (1, 0)),
+                             m.view_copy(x, (4, 3)), m.t_copy(x), m.diagonal_copy(x),
+                             m.select_copy(x, 1, 2), m.slice_copy(x, 1, 1, 4, 2),
+                             m.split_copy(x, 2), m.unbind_copy(x, 1), m.alias_copy(x),
+                             m.unfold_copy(x, 1, 2, 1)), (R(3, 4),)),
+    ("select_slice_scatter", lambda m, x, a, b: (m.select_scatter(x, a, 0, -1),
+                                                 x.slice_scatter(b, 1, 0, 4, 2)),
+     (R(3, 4), R(4), R(3, 2))),
+    ("diagonal_scatter", lambda m, x, d: m.diagonal_scatter(x, d, 1), (R(3, 4), R(3))),
+    ("index_reduce", lambda m, x, s: (m.index_reduce(x, 0, m.tensor([0, 2, 0]), s, "amax"),
+                                      x.index_reduce(1, m.tensor([1, 1]), s[:, :2], "mean",
+                                                     include_self=False)),
+     (D(3, 4), D(3, 4) + 0.05)),
+    ("nonzero_static", lambda m, x: (m.nonzero_static(x, size=4), x.nonzero_static(size=20,
+                                                                                  fill_value=7)),
+     (B(3, 4),)),
+    ("unravel_index", lambda m, i: m.unravel_index(i - 30, (4, 3, 5)), (I(60, 7),)),
+    ("renorm", lambda m, x: (m.renorm(x, 2, 0, 1.5), x.renorm(1, 1, 2.0)), (R(3, 4),)),
+    ("frobenius_norm", lambda m, x: (m.frobenius_norm(x, (0, 1)), m.frobenius_norm(x, (1,), True)),
+     (R(3, 4),)),
+    ("chain_matmul", lambda m, a, b, c: m.chain_matmul(a, b, c), (R(2, 3), R(3, 4), R(4, 2))),
+    ("angle", lambda m, x: m.angle(x) * x, (R(6),)),
+    ("mvlgamma", lambda m, x: (m.mvlgamma(x, 3), x.mvlgamma(1)), (P(5) + 1.5,)),
+    ("rsub", lambda m, a, b: (m.rsub(a, b, alpha=2), m.rsub(a, 3.0)), (R(3), R(3))),
+    ("fill", lambda m, x: m.fill(x, 2.5) + x, (R(3, 2),)),
+    ("frexp", lambda m, x: m.frexp(x * 100), (R(5),)),
+    ("shifts", lambda m, a, b: (m.bitwise_left_shift(a, b), a.bitwise_right_shift(b)),
+     (I(100, 5), I(4, 5))),
+    ("real_dim_order", lambda m, x: (x.real, x.transpose(0, 1).dim_order(), x.hardshrink(0.3),
+                                     x.prelu(m.tensor([0.25], dtype=m.float64))), (R(3, 4),)),
+    ("constant_pad_nd", lambda m, x: m.constant_pad_nd(x, (1, 2, 0, 1), 0.5), (R(2, 3),)),
     ("comparison_aliases", lambda m, a, b: (a.greater(b), m.greater_equal(a, b), a.less(b),
                                             m.less_equal(a, b), a.not_equal(b), m.absolute(a)),
      (I(3, 5) * 1.0, I(3, 5) * 1.0)),
@@ -404,7 +438,10 @@ def test_in_place_functions_against_torch(name):
     compare_function(lambda x: run(nncheck, x), lambda x: run(torch, x), P(3, 4))
 
 
-@pytest.mark.filterwarnings("ignore:torch.cholesky is deprecated")
+@pytest.mark.filterwarnings("ignore:torch.cholesky is deprecated",
+                            "ignore:torch.chain_matmul is deprecated",
+                            "ignore:.*frobenius_norm is deprecated",
+                            "ignore:index_reduce\\(\\) is in beta")
 @pytest.mark.parametrize("fn,inputs", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_against_torch(fn, inputs):
     compare_function(lambda *xs: fn(nncheck, *xs), lambda *xs: fn(torch, *xs), *inputs)
@@ -434,6 +471,12 @@ NO_GRAD = [
     ("bincount", lambda m, x, w: (m.bincount(x), x.bincount(w, minlength=9)), (I(6, 10), R(10))),
     ("vander", lambda m, x: (m.vander(x), m.vander(x, 3, increasing=True)),
      (np.array([0.0, 1.5, -2.0, 0.5]),)),
+    ("histogram", lambda m, x, w: (m.histogram(x, 5), x.histogram(4, range=(-1.0, 1.0), weight=w,
+                                                                 density=True)),
+     (R(30), P(30))),
+    ("histogram_edges", lambda m, x: m.histogram(x, m.tensor([-2.0, 0.0, 0.5, 3.0],
+                                                             dtype=m.float64)), (R(30),)),
+    ("nextafter", lambda m, a, b: m.nextafter(a, b), (R(5), R(5))),
 ]
 
 
@@ -781,3 +824,21 @@ MODELS = [
 @pytest.mark.parametrize("fn,inputs", [c[1:] for c in MODELS], ids=[c[0] for c in MODELS])
 def test_model_code_against_torch(fn, inputs):
     compare_function(lambda *xs: fn(nncheck, *xs), lambda *xs: fn(torch, *xs), *inputs)
+
+
+def test_misc_predicates():
+    x = nncheck.ones(2)
+    assert nncheck.typename(x) == "nncheck.FloatTensor" and torch.typename(torch.ones(2)) == \
+        "torch.FloatTensor" and nncheck.typename(3) == torch.typename(3)
+    assert not nncheck.is_storage(x) and nncheck.get_device(x) == -1
+    for a, b in (("float32", "int32"), ("int32", "float32"), ("int64", "bool"), ("bool", "int8"),
+                 ("float64", "float16"), ("complex64", "float64"), ("float16", "complex64")):
+        assert nncheck.can_cast(getattr(nncheck, a), getattr(nncheck, b)) == \
+            torch.can_cast(getattr(torch, a), getattr(torch, b)), (a, b)
+    with pytest.raises(RuntimeError, match="imag is not implemented"):
+        _ = x.imag
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        nncheck.ones(2, requires_grad=True).unsqueeze_(0)
+    nncheck.manual_seed(0)
+    draws = nncheck.binomial(nncheck.full((5000,), 10.0), nncheck.full((5000,), 0.3))
+    assert abs(draws.mean().item() - 3.0) < 0.1 and draws.max().item() <= 10

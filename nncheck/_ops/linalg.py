@@ -608,3 +608,15 @@ def matrix_power(A, n):
         if n:
             base = matmul(base, base)
     return result
+
+
+def chain_matmul(*matrices):
+    """The product of 2-D matrices, left to right."""
+    if not matrices:
+        raise RuntimeError("chain_matmul(): Expected one or more matrices")
+    for m in matrices:
+        _need_ndim("chain_matmul", matrix=(m, 2))
+    out = matrices[0]
+    for m in matrices[1:]:
+        out = matmul(out, m)
+    return out

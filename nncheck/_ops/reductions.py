@@ -339,3 +339,32 @@ def corrcoef(input):
         return c / c
     d = c.diagonal().sqrt()
     return (c / d[:, None] / d[None, :]).clamp(-1, 1)
+
+
+def renorm(input, p, dim, maxnorm):
+    """Each slice along ``dim`` whose p-norm exceeds ``maxnorm`` scaled down to it."""
+    d = input._dim(dim)
+    if p <= 0:
+        raise RuntimeError(f"renorm: non-positive-norm not supported (got p={p})")
+    if maxnorm < 0:
+        raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    others = tuple(i for i in range(input.ndim) if i != d)
+    norms = input.norm(p, others, keepdim=True) if others else input.abs()
+    scale = where(norms > maxnorm, maxnorm / (norms + 1e-7), 1.0)
+    return input * scale
+
+
+def frobenius_norm(input, dim=(), keepdim=False):
+    return input.norm(2, dim if dim else None, keepdim)
+
+
+Histogram = namedtuple("histogram", ["hist", "bin_edges"])
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False):
+    """Counts (or weights) in ``bins`` bins (or at the edges given), and the edges."""
+    edges = bins._data if isinstance(bins, Tensor) else bins
+    w = None if weight is None else weight._data
+    hist, edges = np.histogram(input._data, edges, range=range, weights=w, density=density)
+    dtype = input._data.dtype
+    return Histogram(Tensor._wrap(hist.astype(dtype)), Tensor._wrap(edges.astype(dtype)))
