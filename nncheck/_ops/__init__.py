@@ -92,7 +92,7 @@ _FAMILIES = {
         ("is_storage", "typename"),
         ("new", "byte", "char", "short", "cfloat", "cdouble", "is_pinned", "is_shared",
          "is_cpu", "is_sparse", "is_quantized", "is_nested", "is_mkldnn", "itemsize", "nbytes",
-         "output_nr", "get_device", "data_ptr", "pin_memory", "share_memory_", "H", "mH",
+         "output_nr", "data_ptr", "pin_memory", "share_memory_", "H", "mH",
          "fill_diagonal_", "apply_", "map_", "where", "new_empty_strided", "real", "imag",
          "dim_order", "hardshrink", "prelu")),
 }

@@ -19,7 +19,7 @@ class Einsum(Op):
     def forward(ctx, inputs, output, *operands):
         ctx.inputs, ctx.output = inputs, output
         ctx.save_for_backward(*operands)
-        return np.asarray(np.einsum(f"{','.join(inputs)}->{output}", *operands))
+        return _einsum(inputs, operands, output)
 
     @staticmethod
     def backward(ctx, g):
@@ -33,8 +33,8 @@ class Einsum(Op):
             known = set(ctx.output).union(*(s for s, _ in others))
             # letters of this operand, once each; those only it has get broadcast back
             letters = "".join(dict.fromkeys(c for c in subs if c in known))
-            spec = ",".join([ctx.output, *(s for s, _ in others)]) + "->" + letters
-            partial = np.einsum(spec, g, *(o for _, o in others))
+            partial = _einsum([ctx.output, *(s for s, _ in others)],
+                              [g, *(o for _, o in others)], letters)
             sizes = {c: n for c, n in zip(subs, op.shape)}
             full = "".join(dict.fromkeys(subs))
             partial = np.broadcast_to(
@@ -48,6 +48,36 @@ class Einsum(Op):
                 out[tuple(grid[full.index(c)] for c in subs)] = partial
                 grads.append(out)
         return tuple(grads)
+
+
+def _einsum(inputs, operands, output):
+    """``np.einsum`` of explicit subscripts; two operands go through one batched matmul
+    (numpy's einsum does not use BLAS for batch letters, as attention's have)."""
+    if len(operands) != 2 or any(len(set(t)) != len(t) for t in inputs):
+        return np.asarray(np.einsum(f"{','.join(inputs)}->{output}", *operands,
+                                    optimize=True))
+    (sa, sb), (a, b) = inputs, operands
+    # letters only one operand has and the output lacks are summed out first
+    a = a.sum(tuple(i for i, c in enumerate(sa) if c not in sb and c not in output))
+    sa = "".join(c for c in sa if c in sb or c in output)
+    b = b.sum(tuple(i for i, c in enumerate(sb) if c not in sa and c not in output))
+    sb = "".join(c for c in sb if c in sa or c in output)
+    batch = [c for c in sa if c in sb and c in output]
+    left = [c for c in sa if c not in sb]
+    right = [c for c in sb if c not in sa]
+    inner = [c for c in sa if c in sb and c not in output]
+    size = {**dict(zip(sa, a.shape)), **dict(zip(sb, b.shape))}
+
+    def prod(letters):
+        return int(np.prod([size[c] for c in letters], dtype=np.int64))
+
+    a = a.transpose([sa.index(c) for c in batch + left + inner]).reshape(
+        prod(batch), prod(left), prod(inner))
+    b = b.transpose([sb.index(c) for c in batch + inner + right]).reshape(
+        prod(batch), prod(inner), prod(right))
+    out = np.matmul(a, b).reshape([size[c] for c in batch + left + right])
+    order = batch + left + right
+    return np.ascontiguousarray(out.transpose([order.index(c) for c in output]))
 
 
 def _parse_einsum(equation, shapes):
@@ -220,7 +250,13 @@ class CDist(Op):
     """p-norm distance between each row of ``x1`` and each row of ``x2`` (batched)."""
 
     @staticmethod
-    def forward(ctx, x1, x2, p):
+    def forward(ctx, x1, x2, p, use_mm):
+        ctx.p = p
+        if use_mm:  # PyTorch's way for larger inputs: |a|^2 + |b|^2 - 2 a.b in one matmul
+            sq = (x1 * x1).sum(-1)[..., :, None] + (x2 * x2).sum(-1)[..., None, :]
+            out = np.sqrt(np.maximum(sq - 2 * (x1 @ np.swapaxes(x2, -1, -2)), 0))
+            ctx.save_for_backward(x1, x2, out)
+            return out
         diff = x1[..., :, None, :] - x2[..., None, :, :]
         ad = np.abs(diff)
         if p == np.inf:
@@ -229,7 +265,6 @@ class CDist(Op):
             out = (ad != 0).sum(-1).astype(x1.dtype)
         else:
             out = (ad ** p).sum(-1) ** (1.0 / p)
-        ctx.p = p
         ctx.save_for_backward(x1, x2, out)
         return out
 
@@ -237,6 +272,13 @@ class CDist(Op):
     def backward(ctx, g):
         x1, x2, out = ctx.saved_tensors
         p = ctx.p
+        if p == 2:  # sum_j w_ij (x1_i - x2_j) with w = g / dist: two matmuls, no P x R x M
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = np.where(out == 0, 0, g / out)
+            g1 = x1 * w.sum(-1)[..., None] - w @ x2 if ctx.needs_input_grad[0] else None
+            g2 = x2 * w.sum(-2)[..., None] - np.swapaxes(w, -1, -2) @ x1 \
+                if ctx.needs_input_grad[1] else None
+            return _unbroadcast(g1, x1.shape), _unbroadcast(g2, x2.shape)
         diff = x1[..., :, None, :] - x2[..., None, :, :]
         dist = out[..., None]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -271,7 +313,11 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
                            f"{x1.shape[-1]} X2: {x2.shape[-1]}")
     if p < 0:
         raise RuntimeError("cdist only supports non-negative p values")
-    return CDist.apply(x1, x2, float(p))
+    # as PyTorch's default compute_mode: the matmul form for p = 2 beyond 25 rows
+    use_mm = p == 2 and (compute_mode == "use_mm_for_euclid_dist" or (
+        compute_mode in (None, "use_mm_for_euclid_dist_if_necessary")
+        and (x1.shape[-2] > 25 or x2.shape[-2] > 25)))
+    return CDist.apply(x1, x2, float(p), use_mm)
 
 
 # --------------------------------------------------------------------------- structure
@@ -575,9 +621,10 @@ def slogdet(A):
 
 
 def logdet(A):
-    """log(det A): NaN where det < 0, -inf where it is 0 (as PyTorch)."""
+    """log(det A): -inf where det is 0; NaN, with a zero gradient, where it is negative
+    (as PyTorch)."""
     sign, logabs = slogdet(A)
-    return logabs + where(sign < 0, float("nan"), 0.0)
+    return where(sign < 0, float("nan"), logabs)
 
 
 def cholesky(A, upper=False):
