@@ -8,6 +8,7 @@ from . import _dtype, _ops
 from ._dtype import (
     Size,
     bool,
+    can_cast,
     complex64,
     complex128,
     device,
@@ -85,7 +86,7 @@ _TENSOR_FUNCTIONS = (
     "tan_", "sinh_", "cosh_", "asin_", "acos_", "atan_", "asinh_", "acosh_", "atanh_",
     "arcsin_", "arccos_", "arctan_", "arcsinh_", "arccosh_", "arctanh_", "sinc_", "deg2rad_",
     "rad2deg_", "frac_", "trunc_", "fix_", "i0_", "nan_to_num_", "xlogy_", "logit_", "ldexp_",
-    "gcd_", "lcm_", "addmv_",
+    "gcd_", "lcm_", "addmv_", "index_put_",
 )
 
 # torch.<name> that is nn.functional's function of that name (the same signature)
@@ -95,6 +96,7 @@ _FUNCTIONAL = (
     "alpha_dropout", "feature_alpha_dropout", "layer_norm", "group_norm", "rms_norm",
     "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "prelu", "selu", "celu", "rrelu",
     "threshold", "hardshrink", "bilinear", "cosine_similarity", "pairwise_distance", "pdist",
+    "celu_", "selu_", "threshold_", "rrelu_",
 )
 for _name in _TENSOR_FUNCTIONS:
     globals()[_name] = _method(_name)
@@ -146,7 +148,8 @@ __all__ = [
     "set_rng_state", "save", "load", "cat", "concat", "stack", "matmul", "as_tensor",
     "is_tensor", "numel", "reshape", "permute", "gradcheck", "gradgradcheck",
     *_factory_names, *_TENSOR_FUNCTIONS, *(d.name for d in _dtype.ALL_DTYPES),
-    *_ops.FUNCTIONS, "inference_mode", "is_inference_mode_enabled", "finfo", "iinfo",
-    "promote_types", "get_default_dtype", "is_floating_point", *_FUNCTIONAL,
+    *(name for name in _ops.FUNCTIONS if not name.startswith("_")), "inference_mode",
+    "is_inference_mode_enabled", "finfo", "iinfo",
+    "promote_types", "can_cast", "get_default_dtype", "is_floating_point", *_FUNCTIONAL,
 ]
 __all__.append("as_torch")  # with nncheck.as_torch(): import torch gives nncheck

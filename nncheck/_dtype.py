@@ -213,3 +213,13 @@ def promote_types(type1, type2):
     if a.is_floating_point != b.is_floating_point:
         return a if a.is_floating_point else b
     return get_dtype(found)
+
+
+def can_cast(from_, to):
+    """Whether PyTorch casts ``from_`` to ``to`` implicitly: never to a lower category
+    (complex > floating > integral > bool)."""
+    def category(kind):
+        return 3 if kind.is_complex else 2 if kind.is_floating_point else \
+            0 if kind is bool else 1
+
+    return category(get_dtype(from_)) <= category(get_dtype(to))

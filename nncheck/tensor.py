@@ -424,20 +424,23 @@ class Tensor:
     def type_as(self, other):
         return self.to(other.dtype)
 
-    def new_tensor(self, data):
-        return Tensor._wrap(_to_array(data, self.dtype))
+    # new_*: self's dtype unless given; ``device`` is accepted as model code passes it
+    # (``x.new_zeros(shape, device=x.device)``) and, as with factories, names cpu here
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        return _new_result(_to_array(data, dtype or self.dtype), requires_grad)
 
-    def new_zeros(self, *size, dtype=None):
-        return Tensor._wrap(np.zeros(_sizes(size), (dtype or self.dtype).np))
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return _new_result(np.zeros(_sizes(size), (dtype or self.dtype).np), requires_grad)
 
-    def new_ones(self, *size, dtype=None):
-        return Tensor._wrap(np.ones(_sizes(size), (dtype or self.dtype).np))
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return _new_result(np.ones(_sizes(size), (dtype or self.dtype).np), requires_grad)
 
-    def new_full(self, size, fill_value, dtype=None):
-        return Tensor._wrap(np.full(_sizes((size,)), fill_value, (dtype or self.dtype).np))
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        return _new_result(np.full(_sizes((size,)), fill_value, (dtype or self.dtype).np),
+                           requires_grad)
 
-    def new_empty(self, *size, dtype=None):
-        return self.new_zeros(*size, dtype=dtype)
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_zeros(*size, dtype=dtype, requires_grad=requires_grad)
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
@@ -581,15 +584,15 @@ class Tensor:
 
         return F.tanh(self)
 
-    def softmax(self, dim):
+    def softmax(self, dim, dtype=None):
         from .nn import functional as F
 
-        return F.softmax(self, dim)
+        return F.softmax(self if dtype is None else self.to(dtype), dim)
 
-    def log_softmax(self, dim):
+    def log_softmax(self, dim, dtype=None):
         from .nn import functional as F
 
-        return F.log_softmax(self, dim)
+        return F.log_softmax(self if dtype is None else self.to(dtype), dim)
 
     # comparisons: no gradient
     def __eq__(self, other):
@@ -702,13 +705,13 @@ class Tensor:
         p = 2 if p in ("fro", None) else p
         return ops.Norm.apply(self, builtins.float(p), dim, keepdim)
 
-    def all(self, dim=None):
-        axis = None if dim is None else self._dim(dim)
-        return Tensor._wrap(np.asarray(np.all(self._data, axis=axis)))
+    def all(self, dim=None, keepdim=False):
+        axes = ops._axes(dim, self.ndim)
+        return Tensor._wrap(np.asarray(np.all(self._data, axis=axes, keepdims=keepdim)))
 
-    def any(self, dim=None):
-        axis = None if dim is None else self._dim(dim)
-        return Tensor._wrap(np.asarray(np.any(self._data, axis=axis)))
+    def any(self, dim=None, keepdim=False):
+        axes = ops._axes(dim, self.ndim)
+        return Tensor._wrap(np.asarray(np.any(self._data, axis=axes, keepdims=keepdim)))
 
     # ------------------------------------------------------------------ shape / views
     def _view_result(self, out):
@@ -1060,6 +1063,11 @@ def _infer_shape(shape, numel):
     if builtins.int(np.prod(shape)) != numel:
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
     return shape
+
+
+def _new_result(arr, requires_grad):
+    t = Tensor._wrap(arr)
+    return t.requires_grad_(True) if requires_grad else t
 
 
 def _index_key(key):

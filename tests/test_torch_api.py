@@ -124,6 +124,15 @@ CASES = [
     ("quantile_all", lambda m, x: m.quantile(x, 0.75), (D(3, 4),)),
     ("quantile_all_keepdim", lambda m, x: m.quantile(x, m.tensor([0.2, 0.6], dtype=m.float64),
                                                      keepdim=True), (D(3, 4),)),
+    ("trapezoid", lambda m, y, x: (m.trapezoid(y), m.trapezoid(y, x), m.trapezoid(y, dx=0.5,
+                                                                                  dim=0)),
+     (R(3, 5), np.sort(R(5)))),
+    ("trapz_cumulative", lambda m, y: (m.trapz(y, dim=0), m.cumulative_trapezoid(y, dx=2.0)),
+     (R(3, 5),)),
+    ("cov_corrcoef", lambda m, x: (m.cov(x), x.cov(correction=0), m.corrcoef(x), m.cov(x[0])),
+     (R(3, 6),)),
+    ("cov_weights", lambda m, x, f, a: m.cov(x, fweights=f, aweights=a), (R(3, 6), I(4, 6) + 1,
+                                                                          P(6))),
     ("dist", lambda m, a, b: (m.dist(a, b), a.dist(b, 3)), (R(3, 4), R(4))),
     ("histc", lambda m, x: (m.histc(x, 5), x.histc(4, -1, 1)), (R(20),)),
     # ------------------------------------------------------------------ indexing
@@ -179,6 +188,10 @@ CASES = [
     *[(f"topk_{largest}", lambda m, x, largest=largest: m.topk(x, 3, 0, largest),
        (D(6, 4),)) for largest in (True, False)],
     ("topk_method", lambda m, x: x.topk(2), (D(3, 5),)),
+    *[(f"topk_partition_{largest}", lambda m, x, largest=largest: x.topk(3, 1, largest),
+       (D(4, 20),)) for largest in (True, False)],
+    # which of equal values PyTorch's topk returns is unspecified: values only
+    ("topk_partition_ties", lambda m, x: m.topk(x, 4).values, (I(3, 5, 30),)),
     ("topk_0d", lambda m, x: m.topk(x, 1), (np.array(1.5),)),
     ("kthvalue", lambda m, x: m.kthvalue(x, 2, 1, keepdim=True), (D(3, 5),)),
     ("median_all", lambda m, x: m.median(x), (D(3, 4),)),
@@ -229,6 +242,9 @@ CASES = [
       for p in (2.0, 1.0, 3.0, float("inf"))],
     ("cdist_zero_distance", lambda m, a: m.cdist(a, a), (R(4, 3),)),
     ("cdist_broadcast", lambda m, a, b: m.cdist(a, b), (R(2, 4, 3), R(5, 3))),
+    ("cdist_mm", lambda m, a, b: m.cdist(a, b), (R(30, 4), R(27, 4))),
+    ("cdist_mm_forced", lambda m, a, b: m.cdist(a, b, compute_mode="use_mm_for_euclid_dist"),
+     (R(2, 5, 3), R(2, 4, 3))),
     *[(f"tril_{k}", lambda m, x, k=k: m.tril(x, k), (R(2, 4, 5),)) for k in (0, 1, -2)],
     *[(f"triu_{k}", lambda m, x, k=k: x.triu(k), (R(4, 5),)) for k in (0, 2, -1)],
     ("diag_vector", lambda m, x: (m.diag(x), m.diag(x, -2)), (R(4),)),
@@ -237,6 +253,21 @@ CASES = [
     ("diagonal_neg", lambda m, x: x.diagonal(-1, -1, -2), (R(2, 4, 3),)),
     ("diag_embed", lambda m, x: m.diag_embed(x, 1, 0, 2), (R(3, 2),)),
     ("trace", lambda m, x: m.trace(x), (R(3, 4),)),
+    ("det", lambda m, a: (m.det(a), a.det()), (R(2, 3, 3),)),
+    ("det_singular", lambda m, a: m.det(a * m.tensor([1.0, 1.0, 0.0], dtype=m.float64)),
+     (R(3, 3),)),
+    ("inverse", lambda m, a: m.inverse(a), (R(2, 3, 3) + 3 * np.eye(3),)),
+    ("slogdet", lambda m, a: m.slogdet(a), (R(2, 3, 3),)),
+    ("logdet", lambda m, a: (m.logdet(a @ a.mT), (a @ a.mT + m.eye(3, dtype=m.float64)).logdet()),
+     (R(3, 3),)),
+    ("logdet_negative_det", lambda m, a: m.logdet(a),
+     (np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, -2.0]]),)),
+    ("cholesky", lambda m, a: m.cholesky(a @ a.mT + m.eye(3, dtype=m.float64)), (R(2, 3, 3),)),
+    ("cholesky_upper", lambda m, a: (a @ a.mT + m.eye(3, dtype=m.float64)).cholesky(upper=True),
+     (R(3, 3),)),
+    ("matrix_exp", lambda m, a: m.matrix_exp(a), (R(2, 3, 3),)),
+    *[(f"matrix_power_{n}", lambda m, a, n=n: m.matrix_power(a, n), (R(2, 3, 3) + 2 * np.eye(3),))
+      for n in (0, 1, 3, 6, -2)],
     ("inner", lambda m, a, b: (m.inner(a, b), m.inner(a[0, 0], b)), (R(2, 3, 4), R(5, 4))),
     ("vdot_ger", lambda m, a, b: (m.vdot(a, b), m.ger(a, b)), (R(4), R(4))),
     ("diagflat", lambda m, x: (m.diagflat(x), x.diagflat(-1)), (R(2, 2),)),
@@ -296,6 +327,51 @@ CASES = [
     ("where_method", lambda m, x, y: x.where(x > 0, y), (R(3, 4), R(4))),
     ("fill_diagonal_", lambda m, x: (x * 1).fill_diagonal_(2.5), (R(4, 3),)),
     ("fill_diagonal_wrap", lambda m, x: (x * 1).fill_diagonal_(-1.0, wrap=True), (R(7, 3),)),
+    ("all_any_keepdim", lambda m, x: (x.all(1, keepdim=True), x.any((0, 2)), m.all(x, -1),
+                                      x.any(dim=0, keepdim=True)), (B(3, 4, 2),)),
+    ("softmax_dtype", lambda m, x: (x.softmax(-1, dtype=m.float64),
+                                    x.log_softmax(0, dtype=m.float64)), (R(3, 4),)),
+    ("new_kwargs", lambda m, x: (x.new_zeros((2, 3), dtype=m.int64, device=x.device),
+                                 x.new_ones(2, device="cpu"), x.new_full((2,), 7.0,
+                                                                         device=x.device),
+                                 x.new_tensor([1, 2], dtype=m.int32), x.new_empty(3).shape),
+     (R(3, 4),)),
+    ("flip_dims_keyword", lambda m, x: (x.flip(dims=[0, 1]), m.flip(x, dims=(1,))),
+     (R(3, 4),)),
+    ("view_in_place", lambda m, x: ((x * 1).unsqueeze_(0), (x * 1).t_(), (x * 1).transpose_(0, 1),
+                                    (x * 1).unsqueeze_(-1).squeeze_(), (x * 1).swapdims_(1, 0)),
+     (R(3, 4),)),
+    ("copies", lambda m, x: (m.expand_copy(x[:1], (2, 4)), m.permute_copy(x, (1, 0)),
+                             m.view_copy(x, (4, 3)), m.t_copy(x), m.diagonal_copy(x),
+                             m.select_copy(x, 1, 2), m.slice_copy(x, 1, 1, 4, 2),
+                             m.split_copy(x, 2), m.unbind_copy(x, 1), m.alias_copy(x),
+                             m.unfold_copy(x, 1, 2, 1)), (R(3, 4),)),
+    ("select_slice_scatter", lambda m, x, a, b: (m.select_scatter(x, a, 0, -1),
+                                                 x.slice_scatter(b, 1, 0, 4, 2)),
+     (R(3, 4), R(4), R(3, 2))),
+    ("diagonal_scatter", lambda m, x, d: m.diagonal_scatter(x, d, 1), (R(3, 4), R(3))),
+    ("index_reduce", lambda m, x, s: (m.index_reduce(x, 0, m.tensor([0, 2, 0]), s, "amax"),
+                                      x.index_reduce(1, m.tensor([1, 1]), s[:, :2], "mean",
+                                                     include_self=False)),
+     (D(3, 4), D(3, 4) + 0.05)),
+    ("nonzero_static", lambda m, x: (m.nonzero_static(x, size=4), x.nonzero_static(size=20,
+                                                                                  fill_value=7)),
+     (B(3, 4),)),
+    ("unravel_index", lambda m, i: m.unravel_index(i - 30, (4, 3, 5)), (I(60, 7),)),
+    ("renorm", lambda m, x: (m.renorm(x, 2, 0, 1.5), x.renorm(1, 1, 2.0)), (R(3, 4),)),
+    ("frobenius_norm", lambda m, x: (m.frobenius_norm(x, (0, 1)), m.frobenius_norm(x, (1,), True)),
+     (R(3, 4),)),
+    ("chain_matmul", lambda m, a, b, c: m.chain_matmul(a, b, c), (R(2, 3), R(3, 4), R(4, 2))),
+    ("angle", lambda m, x: m.angle(x) * x, (R(6),)),
+    ("mvlgamma", lambda m, x: (m.mvlgamma(x, 3), x.mvlgamma(1)), (P(5) + 1.5,)),
+    ("rsub", lambda m, a, b: (m.rsub(a, b, alpha=2), m.rsub(a, 3.0)), (R(3), R(3))),
+    ("fill", lambda m, x: m.fill(x, 2.5) + x, (R(3, 2),)),
+    ("frexp", lambda m, x: m.frexp(x * 100), (R(5),)),
+    ("shifts", lambda m, a, b: (m.bitwise_left_shift(a, b), a.bitwise_right_shift(b)),
+     (I(100, 5), I(4, 5))),
+    ("real_dim_order", lambda m, x: (x.real, x.transpose(0, 1).dim_order(), x.hardshrink(0.3),
+                                     x.prelu(m.tensor([0.25], dtype=m.float64))), (R(3, 4),)),
+    ("constant_pad_nd", lambda m, x: m.constant_pad_nd(x, (1, 2, 0, 1), 0.5), (R(2, 3),)),
     ("comparison_aliases", lambda m, a, b: (a.greater(b), m.greater_equal(a, b), a.less(b),
                                             m.less_equal(a, b), a.not_equal(b), m.absolute(a)),
      (I(3, 5) * 1.0, I(3, 5) * 1.0)),
@@ -372,6 +448,10 @@ def test_in_place_functions_against_torch(name):
     compare_function(lambda x: run(nncheck, x), lambda x: run(torch, x), P(3, 4))
 
 
+@pytest.mark.filterwarnings("ignore:torch.cholesky is deprecated",
+                            "ignore:torch.chain_matmul is deprecated",
+                            "ignore:.*frobenius_norm is deprecated",
+                            "ignore:index_reduce\\(\\) is in beta")
 @pytest.mark.parametrize("fn,inputs", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_against_torch(fn, inputs):
     compare_function(lambda *xs: fn(nncheck, *xs), lambda *xs: fn(torch, *xs), *inputs)
@@ -401,6 +481,12 @@ NO_GRAD = [
     ("bincount", lambda m, x, w: (m.bincount(x), x.bincount(w, minlength=9)), (I(6, 10), R(10))),
     ("vander", lambda m, x: (m.vander(x), m.vander(x, 3, increasing=True)),
      (np.array([0.0, 1.5, -2.0, 0.5]),)),
+    ("histogram", lambda m, x, w: (m.histogram(x, 5), x.histogram(4, range=(-1.0, 1.0), weight=w,
+                                                                 density=True)),
+     (R(30), P(30))),
+    ("histogram_edges", lambda m, x: m.histogram(x, m.tensor([-2.0, 0.0, 0.5, 3.0],
+                                                             dtype=m.float64)), (R(30),)),
+    ("nextafter", lambda m, a, b: m.nextafter(a, b), (R(5), R(5))),
 ]
 
 
@@ -650,3 +736,119 @@ def test_sampling_support_shapes_and_seed():
     first = nncheck.rand(4).bernoulli()
     nncheck.manual_seed(5)
     assert nncheck.rand(4).bernoulli().equal(first)
+
+
+def test_runtime_switches():
+    nncheck._assert(True, "never raised")
+    with pytest.raises(AssertionError, match="shape"):
+        nncheck._assert(False, "shape")
+    model = nncheck.nn.Linear(2, 2)
+    assert nncheck.compile(model) is model and nncheck.compile()(model) is model
+    x = nncheck.ones(2, requires_grad=True)
+    with nncheck.autocast("cpu", enabled=False):
+        assert (x * 2).requires_grad and not nncheck.is_autocast_enabled()
+    with pytest.raises(NotImplementedError, match="autocast"):
+        nncheck.autocast("cpu", dtype=nncheck.float16)
+    assert x.new_zeros(2, requires_grad=True).requires_grad
+
+
+# ---------------------------------------------------------------------- model code
+# Written once, the way Hugging Face / torchvision / DETR code is written, and run with
+# m = torch and m = nncheck: outputs and all input gradients must agree.
+def llama_attention(m, x, wq, wk, wv, wo, gamma):
+    F = m.nn.functional
+    b, n, d = x.shape
+    heads, kv_heads = 4, 2
+    hd = d // heads
+    var = x.pow(2).mean(-1, keepdim=True)  # RMSNorm
+    h = gamma * (x * m.rsqrt(var + 1e-6))
+    q = F.linear(h, wq).view(b, n, heads, hd).transpose(1, 2)
+    k = F.linear(h, wk).view(b, n, kv_heads, hd).transpose(1, 2)
+    v = F.linear(h, wv).view(b, n, kv_heads, hd).transpose(1, 2)
+    inv_freq = 1.0 / (10000 ** (m.arange(0, hd, 2, dtype=m.int64).float().double() / hd))
+    t = m.arange(n, dtype=m.int64).type_as(inv_freq)
+    emb = m.cat((m.outer(t, inv_freq),) * 2, dim=-1)
+    cos, sin = emb.cos()[None, None], emb.sin()[None, None]
+
+    def rotate_half(z):
+        return m.cat((-z[..., z.shape[-1] // 2:], z[..., : z.shape[-1] // 2]), dim=-1)
+
+    q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+    k = m.repeat_interleave(k, heads // kv_heads, dim=1)
+    v = v[:, :, None].expand(b, kv_heads, heads // kv_heads, n, hd).reshape(b, heads, n, hd)
+    scores = m.einsum("bhqd,bhkd->bhqk", q, k) / hd ** 0.5
+    causal = m.triu(m.ones(n, n, dtype=m.bool), diagonal=1)
+    scores = scores.masked_fill(causal, m.finfo(scores.dtype).min)
+    attn = scores.softmax(-1, dtype=m.float64)
+    out = m.baddbmm(m.zeros(1, 1, 1, dtype=m.float64), attn.reshape(b * heads, n, n),
+                    v.reshape(b * heads, n, hd), beta=0)
+    return x + F.linear(out.view(b, heads, n, hd).transpose(1, 2).reshape(b, n, d), wo)
+
+
+def swin_window_attention(m, x, table):
+    ws, shift = 2, 1
+    B, H, W, C = x.shape
+    coords = m.stack(m.meshgrid(m.arange(ws), m.arange(ws), indexing="ij"))
+    flat = m.flatten(coords, 1)
+    rel = (flat[:, :, None] - flat[:, None, :]).permute(1, 2, 0).contiguous()
+    rel[:, :, 0] += ws - 1
+    rel[:, :, 1] += ws - 1
+    rel[:, :, 0] *= 2 * ws - 1
+    bias = table[rel.sum(-1).flatten()].view(ws * ws, ws * ws, -1).permute(2, 0, 1)
+    x = m.roll(x, shifts=(-shift, -shift), dims=(1, 2))
+    win = x.view(B, H // ws, ws, W // ws, ws, C).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, C)
+    attn = (win @ win.transpose(-2, -1) / C ** 0.5)[:, None] + bias.unsqueeze(0)
+    out = (attn.softmax(-1).mean(1) @ win).view(B, H // ws, W // ws, ws, ws, C)
+    out = out.permute(0, 1, 3, 2, 4, 5).reshape(B, H, W, C)
+    return m.roll(out, shifts=(shift, shift), dims=(1, 2))
+
+
+def detr_position_and_loss(m, logits, features, target, pad):
+    not_mask = ~pad
+    y = not_mask.cumsum(1, dtype=m.float64)
+    x = not_mask.cumsum(2, dtype=m.float64)
+    y = y / (y[:, -1:, :] + 1e-6)
+    x = x / (x[:, :, -1:] + 1e-6)
+    dim_t = m.arange(4, dtype=m.float64)
+    dim_t = 100 ** (2 * m.div(dim_t, 2, rounding_mode="floor") / 4)
+    pos_x, pos_y = x[:, :, :, None] / dim_t, y[:, :, :, None] / dim_t
+    pos_x = m.stack((pos_x[..., 0::2].sin(), pos_x[..., 1::2].cos()), dim=4).flatten(3)
+    pos_y = m.stack((pos_y[..., 0::2].sin(), pos_y[..., 1::2].cos()), dim=4).flatten(3)
+    pos = m.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+    logp = logits - m.logsumexp(logits, -1, keepdim=True)
+    smooth = m.full_like(logp, 0.1 / (logp.shape[-1] - 1)).scatter(1, target[:, None], 0.9)
+    loss = -(smooth * logp).sum(-1).mean() + 0.01 * logits.topk(2, -1).values.sum()
+    picked = features.flatten(1).index_select(1, target) * pos.flatten(1)[:, : len(target)]
+    return loss + picked.sum() + m.where(pad, 0.0, features.sum(1)).std()
+
+
+MODELS = [
+    ("llama_attention", llama_attention, (R(2, 5, 8), R(8, 8) / 3, R(4, 8) / 3, R(4, 8) / 3,
+                                          R(8, 8) / 3, P(8))),
+    ("swin_window_attention", swin_window_attention, (R(2, 4, 4, 3), R(9, 2))),
+    ("detr_position_and_loss", detr_position_and_loss,
+     (R(4, 6), R(2, 3, 3, 4), I(6, 4), np.arange(24).reshape(2, 3, 4) % 5 == 0)),
+]
+
+
+@pytest.mark.parametrize("fn,inputs", [c[1:] for c in MODELS], ids=[c[0] for c in MODELS])
+def test_model_code_against_torch(fn, inputs):
+    compare_function(lambda *xs: fn(nncheck, *xs), lambda *xs: fn(torch, *xs), *inputs)
+
+
+def test_misc_predicates():
+    x = nncheck.ones(2)
+    assert nncheck.typename(x) == "nncheck.FloatTensor" and torch.typename(torch.ones(2)) == \
+        "torch.FloatTensor" and nncheck.typename(3) == torch.typename(3)
+    assert not nncheck.is_storage(x) and nncheck.get_device(x) == -1
+    for a, b in (("float32", "int32"), ("int32", "float32"), ("int64", "bool"), ("bool", "int8"),
+                 ("float64", "float16"), ("complex64", "float64"), ("float16", "complex64")):
+        assert nncheck.can_cast(getattr(nncheck, a), getattr(nncheck, b)) == \
+            torch.can_cast(getattr(torch, a), getattr(torch, b)), (a, b)
+    with pytest.raises(RuntimeError, match="imag is not implemented"):
+        _ = x.imag
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        nncheck.ones(2, requires_grad=True).unsqueeze_(0)
+    nncheck.manual_seed(0)
+    draws = nncheck.binomial(nncheck.full((5000,), 10.0), nncheck.full((5000,), 0.3))
+    assert abs(draws.mean().item() - 3.0) < 0.1 and draws.max().item() <= 10

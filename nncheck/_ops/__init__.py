@@ -8,6 +8,7 @@
     shape.py        roll/flip, repeat_interleave, broadcast_to, meshgrid, unfold, *stack
     sampling.py     bernoulli, multinomial, poisson, random_/cauchy_/... fills
     attributes.py   legacy new/casts, is_* flags, conj/H/mH, fill_diagonal_, apply_
+    runtime.py      _assert, compile, autocast: no-ops where nncheck has nothing to switch
 
 Each function takes the tensor first (``torch.topk(x, 3)``), so the same function is
 the method (``x.topk(3)``).  The tables below say which functions are ``nncheck.*``
@@ -32,19 +33,24 @@ _FAMILIES = {
          "logical_not", "logical_and", "logical_or", "logical_xor", "bitwise_not",
          "bitwise_and", "bitwise_or", "bitwise_xor", "isclose", "isneginf", "isposinf",
          "isreal", "xlogy", "copysign", "fmax", "fmin", "maximum", "minimum", "logit", "ldexp",
-         "polygamma", "gcd", "lcm"),
-        ("where",),
+         "polygamma", "gcd", "lcm", "angle", "mvlgamma", "frexp", "nextafter",
+         "bitwise_left_shift", "bitwise_right_shift"),
+        ("where", "rsub", "fill"),
         ("__xor__",)),
     "reductions": (
         ("cumsum", "cumprod", "cummax", "cummin", "logsumexp", "nansum", "nanmean", "aminmax",
-         "diff", "logcumsumexp", "quantile", "dist", "bincount", "histc"),
-        ("var_mean", "std_mean"),
+         "diff", "logcumsumexp", "quantile", "dist", "bincount", "histc", "cov", "corrcoef",
+         "renorm", "histogram"),
+        ("var_mean", "std_mean", "trapezoid", "trapz", "cumulative_trapezoid",
+         "frobenius_norm"),
         ()),
     "indexing": (
         ("gather", "scatter", "scatter_add", "index_select", "index_add", "index_copy",
          "index_fill", "masked_select", "masked_scatter", "nonzero", "argwhere",
-         "count_nonzero", "take", "take_along_dim", "scatter_reduce", "index_put", "put"),
-        (),
+         "count_nonzero", "take", "take_along_dim", "scatter_reduce", "index_put", "put",
+         "select_scatter", "slice_scatter", "diagonal_scatter", "index_reduce",
+         "nonzero_static"),
+        ("unravel_index",),
         ()),
     "sorting": (
         ("sort", "argsort", "msort", "topk", "kthvalue", "median", "mode", "unique",
@@ -54,8 +60,9 @@ _FAMILIES = {
     "linalg": (
         ("tensordot", "outer", "mv", "addmm", "addmv", "addr", "baddbmm", "addbmm", "kron",
          "cross", "tril", "triu", "diagonal", "diag_embed", "diag", "trace", "inner", "vdot",
-         "ger", "diagflat"),
-        ("einsum", "cdist", "vander"),
+         "ger", "diagflat", "det", "inverse", "slogdet", "logdet", "cholesky", "matrix_exp",
+         "matrix_power"),
+        ("einsum", "cdist", "vander", "chain_matmul"),
         ()),
     "shape": (
         ("roll", "flip", "fliplr", "flipud", "rot90", "repeat_interleave", "tile",
@@ -63,21 +70,31 @@ _FAMILIES = {
          "hsplit", "vsplit", "dsplit", "split_with_sizes"),
         ("broadcast_shapes", "broadcast_tensors", "meshgrid", "atleast_1d", "atleast_2d",
          "atleast_3d", "hstack", "vstack", "dstack", "column_stack", "row_stack", "block_diag",
-         "cartesian_prod", "combinations"),
-        ("unfold", "sum_to_size", "storage_offset")),
+         "cartesian_prod", "combinations", "constant_pad_nd", "slice_copy", "alias_copy",
+         *(f"{name}_copy" for name in ("expand", "permute", "view", "t", "transpose",
+                                       "squeeze", "unsqueeze", "diagonal", "detach", "select",
+                                       "split", "split_with_sizes", "unbind", "unfold"))),
+        ("unfold", "sum_to_size", "storage_offset", "squeeze_", "unsqueeze_", "t_",
+         "transpose_", "swapaxes_", "swapdims_")),
     "sampling": (
         ("bernoulli", "multinomial"),
-        ("poisson",),
+        ("poisson", "binomial"),
         ("random_", "log_normal_", "cauchy_", "geometric_")),
+    "runtime": (
+        (),
+        ("_assert", "compile", "autocast", "is_autocast_enabled"),
+        ()),
     "attributes": (
         ("is_complex", "is_signed", "is_nonzero", "is_same_size", "is_inference", "is_conj",
          "is_neg", "conj", "resolve_conj", "resolve_neg", "conj_physical", "adjoint",
-         "narrow_copy", "unsafe_chunk", "unsafe_split", "unsafe_split_with_sizes"),
-        (),
+         "narrow_copy", "unsafe_chunk", "unsafe_split", "unsafe_split_with_sizes",
+         "get_device"),
+        ("is_storage", "typename"),
         ("new", "byte", "char", "short", "cfloat", "cdouble", "is_pinned", "is_shared",
          "is_cpu", "is_sparse", "is_quantized", "is_nested", "is_mkldnn", "itemsize", "nbytes",
-         "output_nr", "get_device", "data_ptr", "pin_memory", "share_memory_", "H", "mH",
-         "fill_diagonal_", "apply_", "map_", "where", "new_empty_strided")),
+         "output_nr", "data_ptr", "pin_memory", "share_memory_", "H", "mH",
+         "fill_diagonal_", "apply_", "map_", "where", "new_empty_strided", "real", "imag",
+         "dim_order", "hardshrink", "prelu")),
 }
 # Tensor.<name>_ (in place) for these
 _INPLACE = (
@@ -87,7 +104,8 @@ _INPLACE = (
     "bitwise_and", "bitwise_or", "bitwise_xor", "cumsum", "cumprod", "scatter", "scatter_add",
     "index_add", "index_copy", "index_fill", "masked_scatter", "addmm", "addmv", "addr",
     "baddbmm", "addbmm", "tril", "triu", "sgn", "xlogy", "copysign", "logit", "ldexp", "gcd",
-    "lcm", "polygamma", "scatter_reduce", "index_put", "put",
+    "lcm", "polygamma", "scatter_reduce", "index_put", "put", "renorm", "index_reduce",
+    "nextafter", "bitwise_left_shift", "bitwise_right_shift", "mvlgamma",
 )
 # Tensor.<name>_ for methods of tensor.py itself, and PyTorch's other names for them
 _CORE_INPLACE = ("abs", "absolute", "ceil", "floor", "round", "cos", "sin", "log",

@@ -165,3 +165,45 @@ def where(self, condition, y):
 
 def new_empty_strided(self, size, stride, dtype=None):
     return self.new_zeros(_sizes((size,)), dtype=dtype)
+
+
+def _real(self):
+    return Tensor._wrap(self._data.real) if self.dtype.is_complex else self
+
+
+def _imag(self):
+    if not self.dtype.is_complex:
+        raise RuntimeError("imag is not implemented for tensors with non-complex dtypes.")
+    return Tensor._wrap(self._data.imag)
+
+
+real, imag = property(_real), property(_imag)
+
+
+def dim_order(self):
+    """The dimensions from the outermost in memory (largest stride) to the innermost."""
+    strides = self.stride()
+    return tuple(sorted(range(self.ndim), key=lambda d: -strides[d]))
+
+
+def hardshrink(self, lambd=0.5):
+    from ..nn import functional as F
+
+    return F.hardshrink(self, lambd)
+
+
+def prelu(self, weight):
+    from ..nn import functional as F
+
+    return F.prelu(self, weight)
+
+
+def is_storage(obj):
+    return False  # nncheck has no storage objects: a tensor owns its array
+
+
+def typename(obj):
+    if isinstance(obj, Tensor):
+        return obj.type()
+    cls = type(obj)
+    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"

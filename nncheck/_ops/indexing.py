@@ -446,3 +446,66 @@ def put(input, index, source, accumulate=False):
     flat_index = index.reshape(-1)
     return index_put(input.reshape(-1), (flat_index,), source.reshape(-1),
                      accumulate).reshape(input.shape)
+
+
+# --------------------------------------------------------------------------- *_scatter
+def _embed(input, src, key, what):
+    """``input`` with ``src`` written at ``key`` (out of place, differentiable in both)."""
+    if tuple(np.empty(input.shape, bool)[key].shape) != tuple(src.shape):
+        raise RuntimeError(f"{what}(): expected src to have a size equal to the slice of self. "
+                           f"src size = {list(src.shape)}, slice size = "
+                           f"{list(np.empty(input.shape, bool)[key].shape)}")
+    return IndexPut.apply(input, src, key)
+
+
+def select_scatter(input, src, dim, index):
+    d = input._dim(dim)
+    n = input.shape[d]
+    if not -n <= index < n:
+        raise IndexError(f"select_scatter(): index {index} out of range for tensor of size "
+                         f"{list(input.shape)} at dimension {d}")
+    return _embed(input, src, (slice(None),) * d + (index,), "select_scatter")
+
+
+def slice_scatter(input, src, dim=0, start=None, end=None, step=1):
+    d = input._dim(dim)
+    return _embed(input, src, (slice(None),) * d + (slice(start, end, step),), "slice_scatter")
+
+
+def diagonal_scatter(input, src, offset=0, dim1=0, dim2=1):
+    from .linalg import _diagonal_key
+
+    d1, d2 = input._dim(dim1), input._dim(dim2)
+    return _embed(input, src, _diagonal_key(tuple(input.shape), offset, d1, d2),
+                  "diagonal_scatter")
+
+
+def index_reduce(input, dim, index, source, reduce, *, include_self=True):
+    """scatter_reduce with one index per slice of ``source`` along ``dim``."""
+    if reduce not in ("prod", "mean", "amax", "amin"):
+        raise RuntimeError(f"index_reduce(): Expected reduce to be one of prod, mean, amax or "
+                           f"amin but got {reduce}.")
+    d, idx = _index_1d(input, dim, index, "index_reduce")
+    _rows_like(input, d, idx, source, "index_reduce")
+    shape = [1] * source.ndim
+    shape[d] = len(idx)
+    expanded = np.broadcast_to(idx.reshape(shape), source.shape)
+    return scatter_reduce(input, d, Tensor._wrap(np.ascontiguousarray(expanded)), source,
+                          reduce, include_self=include_self)
+
+
+def nonzero_static(input, *, size, fill_value=-1):
+    """nonzero padded with ``fill_value`` (or cut) to exactly ``size`` rows."""
+    positions = np.argwhere(input._data).astype(np.int64)[:size]
+    out = np.full((size, input.ndim), fill_value, np.int64)
+    out[:len(positions)] = positions
+    return Tensor._wrap(out)
+
+
+def unravel_index(indices, shape):
+    flat = index_array(as_tensor_arg(indices), "unravel_index")
+    total = int(np.prod(shape))
+    if flat.size and (flat.min() < -total or flat.max() >= total):
+        raise RuntimeError("unravel_index: index out of bounds of the shape")
+    flat = np.where(flat < 0, flat + total, flat)
+    return tuple(Tensor._wrap(np.asarray(c, np.int64)) for c in np.unravel_index(flat, shape))

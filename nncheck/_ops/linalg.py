@@ -1,7 +1,9 @@
 """Products and matrix structure: einsum, tensordot, outer, addmm/addmv/addr/baddbmm/
-addbmm, mv, cdist, diag/diagonal/diag_embed, tril/triu, trace, cross, kron."""
+addbmm, mv, cdist, diag/diagonal/diag_embed, tril/triu, trace, cross, kron; matrix
+functions det/inverse/slogdet/logdet/cholesky/matrix_exp/matrix_power."""
 
 import string
+from collections import namedtuple
 
 from .._lazy import np
 from ..ops import Op, sum_to_shape
@@ -17,7 +19,7 @@ class Einsum(Op):
     def forward(ctx, inputs, output, *operands):
         ctx.inputs, ctx.output = inputs, output
         ctx.save_for_backward(*operands)
-        return np.asarray(np.einsum(f"{','.join(inputs)}->{output}", *operands))
+        return _einsum(inputs, operands, output)
 
     @staticmethod
     def backward(ctx, g):
@@ -31,8 +33,8 @@ class Einsum(Op):
             known = set(ctx.output).union(*(s for s, _ in others))
             # letters of this operand, once each; those only it has get broadcast back
             letters = "".join(dict.fromkeys(c for c in subs if c in known))
-            spec = ",".join([ctx.output, *(s for s, _ in others)]) + "->" + letters
-            partial = np.einsum(spec, g, *(o for _, o in others))
+            partial = _einsum([ctx.output, *(s for s, _ in others)],
+                              [g, *(o for _, o in others)], letters)
             sizes = {c: n for c, n in zip(subs, op.shape)}
             full = "".join(dict.fromkeys(subs))
             partial = np.broadcast_to(
@@ -46,6 +48,36 @@ class Einsum(Op):
                 out[tuple(grid[full.index(c)] for c in subs)] = partial
                 grads.append(out)
         return tuple(grads)
+
+
+def _einsum(inputs, operands, output):
+    """``np.einsum`` of explicit subscripts; two operands go through one batched matmul
+    (numpy's einsum does not use BLAS for batch letters, as attention's have)."""
+    if len(operands) != 2 or any(len(set(t)) != len(t) for t in inputs):
+        return np.asarray(np.einsum(f"{','.join(inputs)}->{output}", *operands,
+                                    optimize=True))
+    (sa, sb), (a, b) = inputs, operands
+    # letters only one operand has and the output lacks are summed out first
+    a = a.sum(tuple(i for i, c in enumerate(sa) if c not in sb and c not in output))
+    sa = "".join(c for c in sa if c in sb or c in output)
+    b = b.sum(tuple(i for i, c in enumerate(sb) if c not in sa and c not in output))
+    sb = "".join(c for c in sb if c in sa or c in output)
+    batch = [c for c in sa if c in sb and c in output]
+    left = [c for c in sa if c not in sb]
+    right = [c for c in sb if c not in sa]
+    inner = [c for c in sa if c in sb and c not in output]
+    size = {**dict(zip(sa, a.shape)), **dict(zip(sb, b.shape))}
+
+    def prod(letters):
+        return int(np.prod([size[c] for c in letters], dtype=np.int64))
+
+    a = a.transpose([sa.index(c) for c in batch + left + inner]).reshape(
+        prod(batch), prod(left), prod(inner))
+    b = b.transpose([sb.index(c) for c in batch + inner + right]).reshape(
+        prod(batch), prod(inner), prod(right))
+    out = np.matmul(a, b).reshape([size[c] for c in batch + left + right])
+    order = batch + left + right
+    return np.ascontiguousarray(out.transpose([order.index(c) for c in output]))
 
 
 def _parse_einsum(equation, shapes):
@@ -218,7 +250,13 @@ class CDist(Op):
     """p-norm distance between each row of ``x1`` and each row of ``x2`` (batched)."""
 
     @staticmethod
-    def forward(ctx, x1, x2, p):
+    def forward(ctx, x1, x2, p, use_mm):
+        ctx.p = p
+        if use_mm:  # PyTorch's way for larger inputs: |a|^2 + |b|^2 - 2 a.b in one matmul
+            sq = (x1 * x1).sum(-1)[..., :, None] + (x2 * x2).sum(-1)[..., None, :]
+            out = np.sqrt(np.maximum(sq - 2 * (x1 @ np.swapaxes(x2, -1, -2)), 0))
+            ctx.save_for_backward(x1, x2, out)
+            return out
         diff = x1[..., :, None, :] - x2[..., None, :, :]
         ad = np.abs(diff)
         if p == np.inf:
@@ -227,7 +265,6 @@ class CDist(Op):
             out = (ad != 0).sum(-1).astype(x1.dtype)
         else:
             out = (ad ** p).sum(-1) ** (1.0 / p)
-        ctx.p = p
         ctx.save_for_backward(x1, x2, out)
         return out
 
@@ -235,6 +272,13 @@ class CDist(Op):
     def backward(ctx, g):
         x1, x2, out = ctx.saved_tensors
         p = ctx.p
+        if p == 2:  # sum_j w_ij (x1_i - x2_j) with w = g / dist: two matmuls, no P x R x M
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = np.where(out == 0, 0, g / out)
+            g1 = x1 * w.sum(-1)[..., None] - w @ x2 if ctx.needs_input_grad[0] else None
+            g2 = x2 * w.sum(-2)[..., None] - np.swapaxes(w, -1, -2) @ x1 \
+                if ctx.needs_input_grad[1] else None
+            return _unbroadcast(g1, x1.shape), _unbroadcast(g2, x2.shape)
         diff = x1[..., :, None, :] - x2[..., None, :, :]
         dist = out[..., None]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -269,7 +313,11 @@ def cdist(x1, x2, p=2.0, compute_mode=None):
                            f"{x1.shape[-1]} X2: {x2.shape[-1]}")
     if p < 0:
         raise RuntimeError("cdist only supports non-negative p values")
-    return CDist.apply(x1, x2, float(p))
+    # as PyTorch's default compute_mode: the matmul form for p = 2 beyond 25 rows
+    use_mm = p == 2 and (compute_mode == "use_mm_for_euclid_dist" or (
+        compute_mode in (None, "use_mm_for_euclid_dist_if_necessary")
+        and (x1.shape[-2] > 25 or x2.shape[-2] > 25)))
+    return CDist.apply(x1, x2, float(p), use_mm)
 
 
 # --------------------------------------------------------------------------- structure
@@ -425,3 +473,197 @@ def vander(x, N=None, increasing=False):
     for _ in range(1, n):
         columns.append(columns[-1] * x)
     return stack([columns[k] for k in powers], 1)
+
+
+# --------------------------------------------------------------------------- matrix functions
+def _square(what, A):
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"{what}: A must be batches of square matrices, but they are "
+                           f"{A.shape[-2] if A.ndim >= 2 else 1} by {A.shape[-1]} matrices")
+    if not A.dtype.is_floating_point:
+        raise RuntimeError(f"{what}: Expected a floating point tensor as input. Got "
+                           f"{A.dtype.name.capitalize()}")
+
+
+def _mT(a):
+    return np.swapaxes(a, -1, -2)
+
+
+def _cofactors(a):
+    """The cofactor matrices (d det / d a) of a batch of square matrices, singular ones
+    included (a determinant of each minor)."""
+    n = a.shape[-1]
+    out = np.empty_like(a)
+    if n == 1:
+        return np.ones_like(a)
+    for i in range(n):
+        for j in range(n):
+            minor = np.delete(np.delete(a, i, -2), j, -1)
+            out[..., i, j] = (-1) ** (i + j) * np.linalg.det(minor)
+    return out
+
+
+class Det(Op):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.linalg.det(a)
+        ctx.save_for_backward(a, out)
+        return np.asarray(out)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        if np.all(out != 0):
+            cof = _mT(np.linalg.inv(a)) * out[..., None, None]
+        else:  # singular: the cofactors are the gradient (inv does not exist)
+            cof = _cofactors(a)
+        return g[..., None, None] * cof
+
+
+class Inverse(Op):
+    @staticmethod
+    def forward(ctx, a):
+        out = np.linalg.inv(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (inv,) = ctx.saved_tensors
+        return -_mT(inv) @ g @ _mT(inv)
+
+
+class LogAbsDet(Op):
+    """log|det A| and its sign (whose gradient is zero, but which is in the graph, as in
+    PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        sign, logabs = np.linalg.slogdet(a)
+        ctx.save_for_backward(a)
+        return np.asarray(sign), np.asarray(logabs)
+
+    @staticmethod
+    def backward(ctx, g_sign, g):
+        (a,) = ctx.saved_tensors
+        return g[..., None, None] * _mT(np.linalg.inv(a))
+
+
+class Cholesky(Op):
+    @staticmethod
+    def forward(ctx, a, upper):
+        try:
+            low = np.linalg.cholesky(a)
+        except np.linalg.LinAlgError:
+            raise RuntimeError("linalg.cholesky: The factorization could not be completed "
+                               "because the input is not positive-definite.") from None
+        ctx.upper = upper
+        ctx.save_for_backward(low)
+        return _mT(low).copy() if upper else low
+
+    @staticmethod
+    def backward(ctx, g):
+        # Murray (2016): with P = Phi(L^T G) (lower triangle, diagonal halved),
+        # dA = sym(L^-T P L^-1)
+        (low,) = ctx.saved_tensors
+        if ctx.upper:
+            g = _mT(g)
+        p = np.tril(_mT(low) @ g)
+        p[..., np.arange(p.shape[-1]), np.arange(p.shape[-1])] *= 0.5
+        inv = np.linalg.inv(low)
+        s = _mT(inv) @ p @ inv
+        return (s + _mT(s)) / 2
+
+
+class MatrixExp(Op):
+    @staticmethod
+    def forward(ctx, a):
+        from scipy.linalg import expm
+
+        ctx.save_for_backward(a)
+        return np.asarray([expm(m) for m in a.reshape(-1, *a.shape[-2:])]).reshape(a.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        # the gradient is the upper-right block of exp([[A^T, G], [0, A^T]])
+        from scipy.linalg import expm
+
+        (a,) = ctx.saved_tensors
+        n = a.shape[-1]
+        out = []
+        for m, gm in zip(a.reshape(-1, n, n), g.reshape(-1, n, n)):
+            block = np.zeros((2 * n, 2 * n), a.dtype)
+            block[:n, :n] = block[n:, n:] = m.T
+            block[:n, n:] = gm
+            out.append(expm(block)[:n, n:])
+        return np.asarray(out).reshape(a.shape)
+
+
+def det(A):
+    _square("linalg.det", A)
+    return Det.apply(A)
+
+
+def inverse(A):
+    _square("linalg.inv", A)
+    if np.any(np.linalg.det(A._data) == 0):
+        raise RuntimeError("linalg.inv: The diagonal element 1 is zero, the inversion could "
+                           "not be completed because the input matrix is singular.")
+    return Inverse.apply(A)
+
+
+SignLogAbsDet = namedtuple("slogdet", ["sign", "logabsdet"])
+
+
+def slogdet(A):
+    _square("linalg.slogdet", A)
+    return SignLogAbsDet(*LogAbsDet.apply(A))
+
+
+def logdet(A):
+    """log(det A): -inf where det is 0; NaN, with a zero gradient, where it is negative
+    (as PyTorch)."""
+    sign, logabs = slogdet(A)
+    return where(sign < 0, float("nan"), logabs)
+
+
+def cholesky(A, upper=False):
+    _square("linalg.cholesky", A)
+    return Cholesky.apply(A, upper)
+
+
+def matrix_exp(A):
+    _square("linalg.matrix_exp", A)
+    return MatrixExp.apply(A)
+
+
+def matrix_power(A, n):
+    """A to the integer power n, by repeated squaring (A^-1 first for n < 0)."""
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(f"linalg.matrix_power: A must be batches of square matrices, but "
+                           f"they are {A.shape[-2] if A.ndim >= 2 else 1} by {A.shape[-1]} "
+                           "matrices")
+    if n == 0:  # the identity, in the graph with a zero gradient (as in PyTorch)
+        eye = np.broadcast_to(np.eye(A.shape[-1], dtype=A._data.dtype), A.shape)
+        return where(False, A, Tensor._wrap(eye.copy()))
+    base = inverse(A) if n < 0 else A
+    result, n = None, abs(n)
+    while n:
+        if n & 1:
+            result = base if result is None else matmul(result, base)
+        n >>= 1
+        if n:
+            base = matmul(base, base)
+    return result
+
+
+def chain_matmul(*matrices):
+    """The product of 2-D matrices, left to right."""
+    if not matrices:
+        raise RuntimeError("chain_matmul(): Expected one or more matrices")
+    for m in matrices:
+        _need_ndim("chain_matmul", matrix=(m, 2))
+    out = matrices[0]
+    for m in matrices[1:]:
+        out = matmul(out, m)
+    return out

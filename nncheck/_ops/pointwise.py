@@ -6,6 +6,7 @@ A unary op is one line of the table below: its numpy function and its derivative
 """
 
 import math
+from collections import namedtuple
 
 from .. import _dtype as dt
 from .._lazy import LazyModule, np
@@ -447,3 +448,49 @@ def polygamma(n, input):
 
 gcd = _elementwise("gcd", "gcd", integral_only=True)
 lcm = _elementwise("lcm", "lcm", integral_only=True)
+
+
+Angle = _unary_op("Angle", lambda a: np.where(np.isnan(a), a, np.where(a < 0, np.pi, 0.0))
+                  .astype(a.dtype), lambda a, out: np.zeros_like(a))
+
+
+def angle(input):
+    """The argument of a real number: pi below zero, else 0 (zero gradient)."""
+    return Angle.apply(_floating(input))
+
+
+def mvlgamma(input, p):
+    """The multivariate log-gamma of dimension p."""
+    if p < 1:
+        raise RuntimeError("p has to be greater than or equal to 1")
+    x = _floating(input)
+    if (x._data <= (p - 1) / 2).any():
+        raise RuntimeError(f"All elements must be greater than (p-1)/2 = {(p - 1) / 2}")
+    terms = sum(_OPS["lgamma"].apply(x - j / 2) for j in range(p))
+    return terms + p * (p - 1) / 4 * math.log(math.pi)
+
+
+def rsub(input, other, alpha=1):
+    """``other - alpha * input``."""
+    return other - (input * alpha if alpha != 1 else input)
+
+
+def fill(input, value):
+    """A tensor like ``input`` full of ``value``; input gets a zero gradient."""
+    return _where(True, as_tensor_arg(value, input).to(input.dtype), input)
+
+
+Frexp = namedtuple("frexp", ["mantissa", "exponent"])
+
+
+def frexp(input):
+    """``input = mantissa * 2 ** exponent`` with |mantissa| in [0.5, 1); the mantissa is
+    differentiable."""
+    exponent = np.frexp(input._data)[1]
+    mantissa = input * Tensor._wrap(np.ldexp(np.ones((), input._data.dtype), -exponent))
+    return Frexp(mantissa, Tensor._wrap(exponent.astype(np.int32)))
+
+
+nextafter = _elementwise("nextafter", "nextafter")
+bitwise_left_shift = _elementwise("bitwise_left_shift", "left_shift", integral_only=True)
+bitwise_right_shift = _elementwise("bitwise_right_shift", "right_shift", integral_only=True)

@@ -279,3 +279,92 @@ def histc(input, bins=100, min=0, max=0):
         raise RuntimeError("torch.histc: max must be larger than min")
     counts, _ = np.histogram(a, bins=bins, range=(lo, hi))
     return Tensor._wrap(counts.astype(a.dtype))
+
+
+def _trapezoids(y, x, dx, d):
+    """The area of each trapezoid between neighbouring samples along ``d``."""
+    n = max(y.shape[d] - 1, 0)
+    mid = (y.narrow(d, 1, n) + y.narrow(d, 0, n)) / 2 if y.shape[d] else y
+    if x is not None:
+        step = x.diff(dim=-1 if x.ndim == 1 else d)
+        return mid * (step.reshape([-1 if i == d else 1 for i in range(y.ndim)])
+                      if x.ndim == 1 else step)
+    return mid * dx if dx is not None else mid
+
+
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """The trapezoidal rule along ``dim`` (samples at ``x``, or spaced ``dx``, default 1)."""
+    d = y._dim(dim)
+    return _trapezoids(y, x, dx, d).sum(d)
+
+
+def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
+    d = y._dim(dim)
+    return cumsum(_trapezoids(y, x, dx, d), d)
+
+
+trapz = trapezoid
+
+
+def cov(input, *, correction=1, fweights=None, aweights=None):
+    """Covariance of the variables in the rows of ``input`` (observations in columns)."""
+    if input.ndim > 2:
+        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an "
+                           f"input with {input.ndim} dimensions")
+    x = input.reshape(1, -1) if input.ndim < 2 else input
+    if not x.dtype.is_floating_point:
+        x = x.to(dt.float32)
+    w = None
+    for weights in (fweights, aweights):
+        if weights is not None:
+            w = weights if w is None else w * weights
+    if w is None:
+        n = x.shape[1]
+        centred = x - x.mean(1, keepdim=True)
+        out = centred @ centred.t() / (n - correction)
+    else:
+        w = w.to(x.dtype)
+        total = w.sum()
+        mean = (x * w).sum(1, keepdim=True) / total
+        centred = x - mean
+        norm = total - correction * ((w * aweights).sum() / total if aweights is not None
+                                     else 1)
+        out = (centred * w) @ centred.t() / norm
+    return out.squeeze() if input.ndim < 2 else out
+
+
+def corrcoef(input):
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = c.diagonal().sqrt()
+    return (c / d[:, None] / d[None, :]).clamp(-1, 1)
+
+
+def renorm(input, p, dim, maxnorm):
+    """Each slice along ``dim`` whose p-norm exceeds ``maxnorm`` scaled down to it."""
+    d = input._dim(dim)
+    if p <= 0:
+        raise RuntimeError(f"renorm: non-positive-norm not supported (got p={p})")
+    if maxnorm < 0:
+        raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    others = tuple(i for i in range(input.ndim) if i != d)
+    norms = input.norm(p, others, keepdim=True) if others else input.abs()
+    scale = where(norms > maxnorm, maxnorm / (norms + 1e-7), 1.0)
+    return input * scale
+
+
+def frobenius_norm(input, dim=(), keepdim=False):
+    return input.norm(2, dim if dim else None, keepdim)
+
+
+Histogram = namedtuple("histogram", ["hist", "bin_edges"])
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False):
+    """Counts (or weights) in ``bins`` bins (or at the edges given), and the edges."""
+    edges = bins._data if isinstance(bins, Tensor) else bins
+    w = None if weight is None else weight._data
+    hist, edges = np.histogram(input._data, edges, range=range, weights=w, density=density)
+    dtype = input._data.dtype
+    return Histogram(Tensor._wrap(hist.astype(dtype)), Tensor._wrap(edges.astype(dtype)))

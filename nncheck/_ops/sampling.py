@@ -63,3 +63,8 @@ def cauchy_(self, median=0.0, sigma=1.0):
 
 def geometric_(self, p):
     return self._fill_raw(lambda: rng().geometric(p, self.shape))
+
+
+def binomial(count, prob, generator=None):
+    return Tensor._wrap(rng().binomial(count._data.astype(np.int64), prob._data)
+                        .astype(count._data.dtype))

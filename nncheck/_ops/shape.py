@@ -52,8 +52,10 @@ class Flip(Op):
         return np.flip(g, ctx.axes)
 
 
-def flip(input, *dims):
-    axes = _dims(input, _sizes(dims)) if input.ndim else ()
+def flip(input, *args, dims=None):
+    """``flip(x, dims)``, ``x.flip(*dims)`` or ``x.flip(dims=...)``."""
+    dims = _sizes(args) if dims is None else _sizes((dims,))
+    axes = _dims(input, dims) if input.ndim else ()
     if len(set(axes)) != len(axes):
         raise RuntimeError("flip(): dims has duplicates")
     return Flip.apply(input, axes)
@@ -398,3 +400,60 @@ def combinations(input, r=2, with_replacement=False):
     if r == 0:
         return input.new_zeros(0)
     return IndexSelect.apply(input, 0, rows.reshape(-1)).reshape(-1, r)
+
+
+# --------------------------------------------------------------------------- in place / copies
+def _view_in_place(name):
+    """``x.<name>_(...)``: x itself takes the new shape (a leaf that requires grad refuses,
+    as in PyTorch)."""
+    def method(self, *args, **kwargs):
+        self._check_writable()
+        out = getattr(self, name)(*args, **kwargs)
+        self._data = out._data
+        if out.requires_grad:
+            self.grad_fn, self._output_nr = out.grad_fn, out._output_nr
+        return self
+
+    method.__name__ = name + "_"
+    return method
+
+
+squeeze_, unsqueeze_, t_, transpose_, swapaxes_, swapdims_ = (
+    _view_in_place(n) for n in ("squeeze", "unsqueeze", "t", "transpose", "swapaxes",
+                                "swapdims"))
+
+
+def slice_view(input, dim=0, start=None, end=None, step=1):
+    """``input[..., start:end:step, ...]`` along ``dim`` (what ``torch.slice_copy`` copies)."""
+    d = input._dim(dim)
+    return input[(slice(None),) * d + (slice(start, end, step),)]
+
+
+def _copy_of(view):
+    """``torch.<view>_copy``: the view op's result in new memory."""
+    def function(input, *args, **kwargs):
+        out = view(input, *args, **kwargs)
+        return tuple(t.clone() for t in out) if isinstance(out, tuple) else out.clone()
+
+    return function
+
+
+def _method_view(name):
+    def view(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+
+    return view
+
+
+_COPIED_VIEWS = ("expand", "permute", "view", "t", "transpose", "squeeze", "unsqueeze",
+                 "diagonal", "detach", "select", "split", "split_with_sizes", "unbind",
+                 "unfold")
+globals().update({f"{name}_copy": _copy_of(_method_view(name)) for name in _COPIED_VIEWS})
+slice_copy = _copy_of(slice_view)
+alias_copy = _copy_of(lambda input: input)
+
+
+def constant_pad_nd(input, pad, value=0):
+    from ..nn import functional as F
+
+    return F.pad(input, pad, value=value)

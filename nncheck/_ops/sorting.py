@@ -72,7 +72,18 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     if not 0 <= k <= input.shape[d]:
         raise RuntimeError(f"selected index k out of range (k={k}, dimension {d} has size "
                            f"{input.shape[d]})")
-    order = _stable_argsort(input._data, d, descending=largest)
+    a = input._data
+    n = a.shape[d]
+    if 0 < k < n // 2:
+        # pick the k (argpartition, linear time), then order only those; the picked are
+        # kept in input order first, so that equal values come out as a stable sort's
+        kth, first = (n - k, n - k) if largest else (k - 1, 0)
+        chosen = np.take(np.argpartition(a, kth, axis=d), np.arange(first, first + k), d)
+        chosen = np.sort(chosen, axis=d)
+        order = np.take_along_axis(
+            chosen, _stable_argsort(np.take_along_axis(a, chosen, d), d, largest), d)
+        return TopkResult(*_along(input, d, order))
+    order = _stable_argsort(a, d, descending=largest)
     return TopkResult(*_along(input, d, np.take(order, np.arange(k), axis=d)))
 
 
