@@ -14,6 +14,7 @@ hands C-contiguous arrays to a kernel.  Four kinds of op cover every loss:
 backward then only multiplies them by the upstream gradient (not at all for the usual 1).
 """
 
+import dataclasses
 import math
 import warnings
 from typing import NamedTuple
@@ -24,6 +25,7 @@ from ...autograd.grad_mode import is_grad_enabled
 from ...ops import Op, sum_to_shape
 from ...tensor import Tensor
 from ._validation import kernel_array
+from .linear import linear
 
 _k = lazy("loss")
 
@@ -463,8 +465,12 @@ def _class_targets(fn, input, target, ignore_index):
     """Validate class-index targets against the scores; return them as flat int64."""
     shape, tshape = tuple(input.shape), tuple(target.shape)
     expected = () if len(shape) == 1 else shape[:1] + shape[2:]
+    if len(shape) >= 2 and tshape and tshape[0] != shape[0]:  # PyTorch checks this first
+        raise ValueError(f"{fn}: Expected input batch_size ({shape[0]}) to match target "
+                         f"batch_size ({tshape[0]}).")
     if target._data.dtype.kind not in "iu":
-        raise RuntimeError(f"{fn}: expected target to hold class indices (an integer tensor of "
+        raise RuntimeError(f"{fn}: expected target dtype to be Long or Byte, but got "
+                           f"{target.dtype}: targets hold class indices (an integer tensor of "
                            f"shape {list(expected)}) or class probabilities (a float tensor of the "
                            f"input's shape {list(shape)}), got a {target.dtype} tensor of shape "
                            f"{list(tshape)}")
@@ -473,9 +479,6 @@ def _class_targets(fn, input, target, ignore_index):
             raise RuntimeError(f"{fn}: 0D or 1D target tensor expected, multi-target not "
                                f"supported (unbatched input of shape {list(shape)} takes a 0-D "
                                f"target, got shape {list(tshape)})")
-        if len(shape) == 2 and len(tshape) == 1:
-            raise ValueError(f"{fn}: Expected input batch_size ({shape[0]}) to match target "
-                             f"batch_size ({tshape[0]}).")
         raise RuntimeError(f"{fn}: Expected target size {list(expected)}, got {list(tshape)} "
                            f"(input has shape {list(shape)}: (N, C, d1, ..., dK) takes targets "
                            "(N, d1, ..., dK))")
@@ -632,6 +635,76 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                                reduction, is_grad_enabled())
 
 
+@dataclasses.dataclass(slots=True, frozen=True)
+class LinearCrossEntropyOptions:
+    """torch.nn.LinearCrossEntropyOptions: how PyTorch's chunked linear_cross_entropy
+    splits the batch.  Validated as PyTorch does; nncheck always computes the reference
+    path (linear, then cross_entropy), which gives the same values and gradients."""
+
+    allow_retain_graph: bool = False
+    batch_chunk_size: int | None = None
+    chunking_method: str | None = "auto"
+    acc_policy: str = "auto"
+    acc_dtype: object = None
+
+    def __post_init__(self):
+        if self.acc_policy not in {"auto", "accurate", "balanced", "compact"}:
+            raise ValueError(f"invalid acc_policy: {self.acc_policy!r}")
+        if self.chunking_method is not None and self.chunking_method != "auto":
+            name, sep, factor = self.chunking_method.partition(":")
+            factor = factor if sep else "1"
+            if not (name == "aspect_ratio" and factor.isdigit() and int(factor) > 0):
+                raise ValueError(f"invalid chunking_method: {self.chunking_method!r}")
+        size = self.batch_chunk_size
+        if not (size is None or (isinstance(size, int) and size > 0)):
+            raise ValueError(f"batch_chunk_size must be positive int or None, got {size!r}")
+        if self.acc_dtype is not None and getattr(self.acc_dtype, "name", None) not in (
+                "float16", "bfloat16", "float32", "float64"):
+            raise ValueError(f"acc_dtype must be one of {{None, float16, bfloat16, float32, "
+                             f"float64}}, got {self.acc_dtype!r}")
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
+                         reduction="mean", ignore_index=None, label_smoothing=0.0, options=None):
+    """cross_entropy(linear(input, linear_weight, linear_bias), target, ...) with a
+    (C, d1, ..., dK, in_features) weight for K-dimensional losses (PyTorch 2.13)."""
+    fn = "linear_cross_entropy"
+    _tensors(fn, input=input, linear_weight=linear_weight, target=target,
+             linear_bias=linear_bias, weight=weight)
+    if options is not None and not isinstance(options, LinearCrossEntropyOptions):
+        raise TypeError(f"{fn}: options must be a LinearCrossEntropyOptions or None, got "
+                        f"{type(options).__name__}")
+    if input.dim() < 1 or input.dim() > 2:
+        raise RuntimeError(f"expected input with dimensionality 1 or 2, got {input.dim()}")
+    if linear_weight.dim() < 2:
+        raise RuntimeError("expected linear_weight with dimensionality at least 2, got "
+                           f"{linear_weight.dim()}")
+    batch, in_features = tuple(input.shape[:-1]), input.shape[-1]
+    if in_features != linear_weight.shape[-1]:
+        raise RuntimeError("expected equal input and linear_weight last dimensions "
+                           f"(in_features), got {in_features} and {linear_weight.shape[-1]}, "
+                           "respectively")
+    num_classes, out_features = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    if linear_bias is not None and tuple(linear_bias.shape) != (num_classes, *out_features):
+        raise RuntimeError(f"expected linear_bias shape {(num_classes, *out_features)}, got "
+                           f"{tuple(linear_bias.shape)}")
+    if out_features and not batch:
+        raise RuntimeError(f"K-dimensional loss defined by linear_weight shape "
+                           f"{tuple(linear_weight.shape)} requires batched input, "
+                           f"(N, {in_features}), got unbatched input with shape "
+                           f"{tuple(input.shape)}")
+    logits_shape = (*batch, num_classes, *out_features)
+    if tuple(target.shape) == logits_shape and ignore_index is not None:
+        raise RuntimeError("ignore_index cannot be specified when target contains probabilities")
+    rows = math.prod(out_features, start=num_classes)
+    logits = linear(input, linear_weight.reshape(rows, in_features),
+                    None if linear_bias is None else linear_bias.reshape(rows))
+    return cross_entropy(logits.reshape(logits_shape), target, weight=weight,
+                         reduction=reduction,
+                         ignore_index=-100 if ignore_index is None else ignore_index,
+                         label_smoothing=label_smoothing)
+
+
 # ---------------------------------------------------------------- margin and embedding losses
 
 class _Rows(Op):
@@ -712,7 +785,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     N = input.shape[0] if input.ndim == 2 else 1
     C = input.shape[-1] if input.ndim else 1
     if target.ndim > 1 or target.numel() != N:
-        raise RuntimeError(f"{fn}: inconsistent target size, expected {N} but got "
+        raise RuntimeError(f"{fn}: inconsistent target size: target tensor should be 1-D with "
+                           f"size equal to the batch size. Expected target size [{N}], but got "
                            f"{list(target.shape)}")
     if weight is not None and weight.numel() != C:
         raise RuntimeError(f"{fn}: inconsistent weight size, expected {C} but got "

@@ -33,7 +33,8 @@ _FAMILIES = {
         "GaussianNLLLoss", "HingeEmbeddingLoss", "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss",
         "MarginRankingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
         "NLLLoss", "NLLLoss2d", "PoissonNLLLoss", "SmoothL1Loss", "SoftMarginLoss",
-        "TripletMarginLoss", "TripletMarginWithDistanceLoss",
+        "TripletMarginLoss", "TripletMarginWithDistanceLoss", "LinearCrossEntropyLoss",
+        "LinearCrossEntropyOptions",
     ),
     "module": ("Module",),
     "normalization": (
