@@ -51,6 +51,16 @@ def _name(mi):
     return mi.module_cls.__name__
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _torch_on_one_thread():
+    """The samples are tiny: PyTorch's intra-op threads only wait on each other (10x slower
+    on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # ------------------------------------------------------------------ torch -> nncheck values
 def _encoder_layer(layer):
     """A torch TransformerEncoderLayer instance (TransformerEncoder's argument) rebuilt
@@ -188,7 +198,7 @@ def test_samples_match_torch(mi):
 _WITH_ERRORS = [mi for mi in _HAVE if mi.module_error_inputs_func is not None]
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")  # torch's regexes
 @pytest.mark.parametrize("mi", _WITH_ERRORS, ids=[mi.name for mi in _WITH_ERRORS])
 def test_error_inputs_raise_like_torch(mi):
     failures = []
