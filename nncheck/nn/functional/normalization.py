@@ -337,6 +337,69 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     return _LocalResponseNorm.apply(input, int(size), float(alpha), float(beta), float(k))
 
 
+class _CrossMapLRN2d(Op):
+    """torch.nn.CrossMapLRN2d's legacy (Lua torch) algorithm, reproduced as PyTorch runs it.
+
+    Its channel window is a running sum whose first channel is never subtracted for
+    ``c <= pre_pad``, so the forward differs from local_response_norm, and its backward is
+    the gradient of LocalResponseNorm's formula, not of this forward (PyTorch's own
+    gradcheck of it fails).  Both are kept as PyTorch computes them so that models using
+    the layer get PyTorch's numbers; the layer is left out of ``gradcheck --all``."""
+
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k):
+        channels = x.shape[1]
+        square = x * x
+        pre_pad = int((size - 1) / 2 + 1)
+        scale = np.empty_like(x)
+        scale[:, 0] = square[:, :min(pre_pad, channels)].sum(axis=1)
+        for c in range(1, channels):  # add the next channel, drop the one before the window
+            scale[:, c] = scale[:, c - 1]
+            if c < channels - pre_pad + 1:
+                scale[:, c] += square[:, c + pre_pad - 1]
+            if c > pre_pad:
+                scale[:, c] -= square[:, c - pre_pad]
+        scale = scale * (alpha / size) + k
+        out = scale ** -beta * x
+        ctx.save_for_backward(x, out)
+        ctx.scale, ctx.params = scale, (size, alpha, beta)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        size, alpha, beta = ctx.params
+        n, channels = x.shape[:2]
+        start = int(size - (size - 1) / 2)
+        if start + channels > channels + size - 1:
+            raise RuntimeError(f"CrossMapLRN2d: start ({start}) + length ({channels}) exceeds "
+                               f"dimension size ({channels + size - 1}) (PyTorch's backward "
+                               f"fails for size={size} too)")
+        padded = np.zeros((n, channels + size - 1) + x.shape[2:], x.dtype)
+        padded[:, start:start + channels] = grad * out / ctx.scale
+        grad_in = ctx.scale ** -beta * grad
+        accum = padded[:, :size - 1].sum(axis=1)
+        for c in range(channels):
+            accum += padded[:, c + size - 1]
+            grad_in[:, c] -= (2 * alpha * beta / size) * x[:, c] * accum
+            accum -= padded[:, c]
+        return grad_in
+
+
+def cross_map_lrn2d(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """CrossMapLRN2d's computation (PyTorch has no functional form; nncheck's is private)."""
+    if input.ndim != 4:
+        raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {input.ndim}D instead.")
+    if not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"CrossMapLRN2d: size must be a positive int, got {size!r}")
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"CrossMapLRN2d: input must be a floating point tensor, got "
+                        f"{input.dtype}")
+    if input.numel() == 0:
+        return input * 1
+    return _CrossMapLRN2d.apply(input, int(size), float(alpha), float(beta), float(k))
+
+
 # ---------------------------------------------------------------- normalize
 class _Normalize(Op):
     """x / max(||x||_p, eps) along a dim, on the vector-norm kernels of the distance family."""

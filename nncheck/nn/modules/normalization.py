@@ -349,6 +349,27 @@ class LocalResponseNorm(Module):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
+# the legacy algorithm's backward is not its forward's gradient: see F's _CrossMapLRN2d
+@register("normalization", "3", inputs=[(2, 5, 3, 3)], gradcheck=False)
+class CrossMapLRN2d(Module):
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return _fn.cross_map_lrn2d(input, self.size, self.alpha, self.beta, self.k)
+
+    def infer_shape(self, *shapes, explain=None):
+        shape = tuple(shapes[0])
+        expect_rank("CrossMapLRN2d", shape, (4,))
+        note(explain, f"each value divided by (k + alpha/size * sum of x^2 over {self.size} "
+                      f"neighbouring channels)^beta; output shape = input shape {list(shape)}")
+        return (shape,)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
 class _LazyNormBase(LazyModuleMixin):
     """num_features from the first input's dim 1."""
 
