@@ -465,3 +465,34 @@ def test_cross_map_lrn2d_errors_like_torch():
         y = lib.nn.CrossMapLRN2d(1)(x)  # forward runs, PyTorch's backward cannot
         with pytest.raises(RuntimeError, match="exceeds dimension size"):
             y.sum().backward()
+
+
+# ---------------------------------------------------------------- SyncBatchNorm (one process;
+# several ranks: tests/test_distributed.py)
+@pytest.mark.parametrize("shape,kwargs", [((6, 4), {}), ((3, 4, 5), {"momentum": None}),
+                                          ((2, 4, 3, 3, 2), {"affine": False}),
+                                          ((3, 4, 2, 2), {"track_running_stats": False})])
+def test_sync_batchnorm_on_one_process_is_batchnorm_like_torch(shape, kwargs):
+    nc, to = pair("SyncBatchNorm", 4, **kwargs)
+    check_repr_and_keys(nc, to)
+    train_steps(nc, to, shape)
+    check_shape_rule(nc, randn(*shape))
+
+
+def test_convert_sync_batchnorm_like_torch():
+    def model(lib):
+        return lib.nn.Sequential(lib.nn.Conv2d(2, 3, 1), lib.nn.BatchNorm2d(3, momentum=0.3),
+                                 lib.nn.Sequential(lib.nn.BatchNorm1d(5, affine=False)))
+
+    ours, ref = model(nncheck), model(torch)
+    ours[1].running_mean.fill_(0.5)
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(ours)
+    assert repr(converted) == repr(torch.nn.SyncBatchNorm.convert_sync_batchnorm(ref))
+    assert converted[1].weight is ours[1].weight
+    assert converted[1].running_mean.tolist() == [0.5] * 3
+
+
+def test_sync_batchnorm_errors_like_torch():
+    for lib in (torch, nncheck):
+        with pytest.raises(ValueError, match="expected at least 2D input \\(got 1D input\\)"):
+            lib.nn.SyncBatchNorm(3)(lib.ones(3))

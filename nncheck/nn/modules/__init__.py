@@ -41,7 +41,7 @@ _FAMILIES = {
         "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
         "InstanceNorm3d", "LayerNorm", "RMSNorm", "GroupNorm", "LocalResponseNorm",
         "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyInstanceNorm1d",
-        "LazyInstanceNorm2d", "LazyInstanceNorm3d", "CrossMapLRN2d",
+        "LazyInstanceNorm2d", "LazyInstanceNorm3d", "CrossMapLRN2d", "SyncBatchNorm",
     ),
     "padding": (
         "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
