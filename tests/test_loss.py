@@ -621,6 +621,11 @@ LCE_CASES = [
     ({"weight": "w", "label_smoothing": 0.1}, (5,), "prob", (4,)),
     ({}, (5,), "index", ()),
     ({"options": "chunked"}, (6, 5), "index", (6,)),
+    ({"options": "chunked", "bias": True, "weight": "w", "ignore_index": 2, "reduction": "none"},
+     (7, 5), "index", (7,)),
+    ({"options": "chunked", "weight": "w", "ignore_index": 0, "reduction": "sum"}, (7, 5),
+     "index", (7,)),
+    ({"options": "chunked", "bias": True}, (5,), "index", ()),
 ]
 
 
@@ -646,6 +651,9 @@ def test_linear_cross_entropy_matches_torch(kw, shape, kind, tshape):
             t = np.moveaxis(rng.dirichlet(np.ones(4), tshape[:1] + tshape[2:]), -1, 1)
     compare_module(nc, to, x, t, grad_inputs=(0,))
     assert nncheck.gradcheck(nc, [to_nncheck(x, requires_grad=True), to_nncheck(t)])
+    if "options" in kw:  # the chunked path (2 rows at a time) against the reference path
+        nc.options = None
+        compare_module(nc, to, x, t, grad_inputs=(0,))
     assert [tuple(s) for s in nc.infer_shape(shape, tshape)] == [
         tuple(to(to_torch(x), to_torch(t)).shape)]
 

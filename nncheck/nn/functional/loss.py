@@ -17,6 +17,7 @@ backward then only multiplies them by the upstream gradient (not at all for the 
 import dataclasses
 import math
 import warnings
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from ..._kernels import lazy
@@ -637,9 +638,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 
 @dataclasses.dataclass(slots=True, frozen=True)
 class LinearCrossEntropyOptions:
-    """torch.nn.LinearCrossEntropyOptions: how PyTorch's chunked linear_cross_entropy
-    splits the batch.  Validated as PyTorch does; nncheck always computes the reference
-    path (linear, then cross_entropy), which gives the same values and gradients."""
+    """torch.nn.LinearCrossEntropyOptions: how linear_cross_entropy splits the batch so
+    that the (N, C) logits never exist at once (see _ChunkedLinearCrossEntropy).
+    ``acc_policy``/``acc_dtype`` choose PyTorch's mixed-precision accumulation; nncheck
+    accumulates in the input's dtype (float16 in float32) and only validates them."""
 
     allow_retain_graph: bool = False
     batch_chunk_size: int | None = None
@@ -662,6 +664,74 @@ class LinearCrossEntropyOptions:
                 "float16", "bfloat16", "float32", "float64"):
             raise ValueError(f"acc_dtype must be one of {{None, float16, bfloat16, float32, "
                              f"float64}}, got {self.acc_dtype!r}")
+
+    def chunk_rows(self, num_batches, in_features, num_classes):
+        """Rows per chunk, resolved as PyTorch's ``_adjust`` does on the CPU in float32/64
+        ("auto" is "aspect_ratio:2" there)."""
+        method = self.chunking_method
+        if method == "auto":
+            method = None if self.batch_chunk_size is not None else "aspect_ratio:2"
+        size = num_batches if self.batch_chunk_size is None else min(self.batch_chunk_size,
+                                                                     num_batches)
+        if method is not None:
+            factor = int(method.partition(":")[2] or 1)
+            target = -(-num_batches // -(-num_classes // in_features))
+            size = min((1 << (target - 1).bit_length()) // factor, num_batches)
+            if self.batch_chunk_size is not None and self.batch_chunk_size != size:
+                raise ValueError(f"batch_chunk_size (={self.batch_chunk_size}) and "
+                                 f"chunking_method ('{method}') give different chunk sizes "
+                                 f"({self.batch_chunk_size} vs {size}); pass only one.")
+        return max(1, size)
+
+
+class _ChunkedLinearCrossEntropy(Op):
+    """cross_entropy(x @ W.T + b, t) a chunk of rows at a time: forward keeps only each
+    row's log-sum-exp, backward recomputes each chunk's logits, so memory is O(chunk * C)
+    instead of O(N * C) (PyTorch's chunked path; no label smoothing, class indices)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, t, class_weight, ignore_index, reduction, rows):
+        n = x.shape[0]
+        keep = t != ignore_index
+        safe_t = np.where(keep, t, 0)
+        row_weight = (np.ones(n, x.dtype) if class_weight is None
+                      else class_weight[safe_t].astype(x.dtype)) * keep
+        lse, losses = np.empty(n, x.dtype), np.empty(n, x.dtype)
+        for start in range(0, n, rows):
+            part = slice(start, start + rows)
+            logits = x[part] @ w.T if b is None else x[part] @ w.T + b
+            top = logits.max(axis=1)
+            lse[part] = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+            losses[part] = lse[part] - logits[np.arange(logits.shape[0]), safe_t[part]]
+        losses *= row_weight
+        ctx.save_for_backward(x, w, b)
+        ctx.keep = (safe_t, row_weight, lse, rows, reduction, b is not None)
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        return np.asarray(total / row_weight.sum() if reduction == "mean" else total)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w, b = ctx.saved_tensors
+        safe_t, row_weight, lse, rows, reduction, has_bias = ctx.keep
+        if reduction == "none":
+            scale = grad * row_weight
+        else:
+            scale = row_weight * (grad / row_weight.sum() if reduction == "mean" else grad)
+        gx, gw = np.empty_like(x), np.zeros_like(w)
+        gb = np.zeros(w.shape[0], x.dtype) if has_bias else None
+        for start in range(0, x.shape[0], rows):
+            part = slice(start, start + rows)
+            logits = x[part] @ w.T if b is None else x[part] @ w.T + b
+            dlogits = np.exp(logits - lse[part, None])  # softmax
+            dlogits[np.arange(dlogits.shape[0]), safe_t[part]] -= 1
+            dlogits *= scale[part, None]
+            gx[part] = dlogits @ w
+            gw += dlogits.T @ x[part]
+            if has_bias:
+                gb += dlogits.sum(axis=0)
+        return gx, gw, gb
 
 
 def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
@@ -696,6 +766,10 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     logits_shape = (*batch, num_classes, *out_features)
     if tuple(target.shape) == logits_shape and ignore_index is not None:
         raise RuntimeError("ignore_index cannot be specified when target contains probabilities")
+    if (options is not None and not out_features and label_smoothing == 0.0
+            and target.dtype.name == "int64" and reduction in ("mean", "sum", "none")):
+        return _chunked_linear_cross_entropy(input, linear_weight, target, linear_bias, weight,
+                                             reduction, ignore_index, options)
     rows = math.prod(out_features, start=num_classes)
     logits = linear(input, linear_weight.reshape(rows, in_features),
                     None if linear_bias is None else linear_bias.reshape(rows))
@@ -703,6 +777,28 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
                          reduction=reduction,
                          ignore_index=-100 if ignore_index is None else ignore_index,
                          label_smoothing=label_smoothing)
+
+
+def _chunked_linear_cross_entropy(input, linear_weight, target, linear_bias, weight,
+                                  reduction, ignore_index, options):
+    fn = "linear_cross_entropy"
+    num_classes, in_features = linear_weight.shape
+    batched = input.ndim == 2
+    x = input if batched else input.reshape(1, in_features)
+    _class_weight(fn, weight, num_classes)
+    for name, t in (("linear_weight", linear_weight), ("linear_bias", linear_bias),
+                    ("weight", weight)):
+        if t is not None and t.dtype != input.dtype:
+            raise RuntimeError(f"{fn}: expected {name} of dtype {input.dtype}, got {t.dtype}")
+    ignore_index = -100 if ignore_index is None else ignore_index
+    # the targets are checked against the logits' shape, without the logits
+    logits = SimpleNamespace(shape=(x.shape[0], num_classes) if batched else (num_classes,))
+    t = _class_targets(fn, logits, target, ignore_index)
+    rows = options.chunk_rows(x.shape[0], in_features, num_classes)
+    out = _ChunkedLinearCrossEntropy.apply(
+        x, linear_weight, linear_bias, t, None if weight is None else weight._data, ignore_index,
+        reduction, rows)
+    return out if batched or reduction != "none" else out.reshape(())
 
 
 # ---------------------------------------------------------------- margin and embedding losses
