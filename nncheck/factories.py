@@ -30,6 +30,10 @@ def _on_meta(device):
 def _new(size, dtype, device, requires_grad, make):
     """A tensor of ``size``, with values ``make(shape, numpy_dtype)`` unless it is meta."""
     shape = _sizes(size)
+    negative = [s for s in shape if s < 0]
+    if negative:  # numpy's message would not say which size (PyTorch's words)
+        raise RuntimeError(f"Trying to create tensor with negative dimension {negative[0]}: "
+                           f"{list(shape)}")
     if _on_meta(device):
         return _finish(MetaStorage(shape, dtype), requires_grad)
     return _finish(make(shape, dtype.np), requires_grad, device)
