@@ -78,8 +78,9 @@ def extensions():
     wanted = {k for k in os.environ.get("NNCHECK_KERNELS", "").split(",") if k}
     compile_flags, link_flags = openmp_flags()
     if sys.platform != "win32":
-        # errno is never read after a libm call: without it gcc inlines sqrt and vectorises
-        compile_flags = compile_flags + ["-O3", "-fno-math-errno"]
+        # errno and FP exception flags are never read: gcc may inline sqrt and if-convert
+        # conditional arithmetic, which lets it vectorise loops with selects (ReLU backward)
+        compile_flags = compile_flags + ["-O3", "-fno-math-errno", "-fno-trapping-math"]
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
     libraries = []
     if libmvec_available():

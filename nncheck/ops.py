@@ -512,8 +512,18 @@ class Index(Op):
     @staticmethod
     def backward(ctx, g):
         out = np.zeros(ctx.shape, g.dtype)
-        np.add.at(out, ctx.key, g)
+        if _basic_key(ctx.key):  # a view: each element once, a plain assignment (no add.at)
+            out[ctx.key] = g
+        else:
+            np.add.at(out, ctx.key, g)
         return out
+
+
+def _basic_key(key):
+    """Whether numpy indexes with ``key`` by basic indexing (ints, slices, None, ...)."""
+    items = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, slice)
+               or (isinstance(k, (int, np.integer)) and not isinstance(k, bool)) for k in items)
 
 
 class IndexPut(Op):

@@ -5,15 +5,15 @@ once with nncheck standing in for torch (``nncheck.as_torch``); PyTorch's initia
 are copied into the nncheck model.  Train mode; parameter gradients reset to None before
 each step; the backward gets the same random gradient of the output in both libraries.
 Steps alternate between the libraries, best of N.  ``--memory`` adds the peak resident
-memory a training step adds (max RSS after two steps minus max RSS before them), each
-model and library measured in a process of its own.
+memory a training step adds (the high-water mark over two steps, reset before them, minus
+the resident size before them; Linux), each model and library in a process of its own.
 
     python scripts/bench_models.py [--repeat N] [--threads T] [--only resnet,vit] [--memory]
 """
 
 import argparse
+import gc
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -95,11 +95,24 @@ def measure_memory(key, lib_name):
     ours, theirs, x = build_pair(key)
     lib, model = (nncheck, ours) if lib_name == "nncheck" else (torch, theirs)
     del ours, theirs
+    gc.collect()
     step = model_step(lib, model, x)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # building both models peaked higher than a step may: restart the high-water mark
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _status_kib("VmRSS")
     step()
     step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    return (_status_kib("VmHWM") - before) / 1024
+
+
+def _status_kib(field):
+    """A memory figure of this process from /proc/self/status (Linux), in KiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def main():

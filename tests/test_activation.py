@@ -138,6 +138,30 @@ def test_inplace_modifies_input_and_keeps_gradient():
     assert x.grad.tolist() == [0.0, 2.0, 0.0]
 
 
+@pytest.mark.parametrize("fn", [F.relu, F.relu6, F.hardtanh, F.leaky_relu])
+def test_inplace_writes_over_the_input_and_matches_torch(fn):
+    """relu-like in-place ops overwrite their input's storage (no copy) and backward reads it."""
+    x = np.random.default_rng(3).standard_normal((3, 5))
+    grads = []
+    for lib, f in ((torch, getattr(torch.nn.functional, fn.__name__)), (nncheck, fn)):
+        t = lib.from_numpy(x.copy()).requires_grad_(True)
+        y = t * 2
+        out = f(y, inplace=True)
+        assert out is y
+        (out * out).sum().backward()
+        grads.append((out.detach().numpy(), t.grad.numpy()))
+    for ours, theirs in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_inplace_output_modified_again_is_an_error_in_backward():
+    x = nncheck.tensor([-1.0, 2.0], requires_grad=True)
+    y = F.relu(x * 2, inplace=True)
+    y.add_(1)  # overwrites the output relu's backward reads
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
 def test_inplace_on_leaf_requiring_grad_is_an_error():
     x = nncheck.tensor([-1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):

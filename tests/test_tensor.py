@@ -120,6 +120,9 @@ def test_indexing_cat_stack_gather():
 
     compare_function(lambda t: t[1:3, ::2], lambda t: t[1:3, ::2], x)
     compare_function(lambda t: t[[0, 2, 2]], lambda t: t[[0, 2, 2]], x)
+    # basic keys (backward assigns, no add.at): ints, None, Ellipsis, chunks
+    compare_function(lambda t: t[1, None, ..., 2:], lambda t: t[1, None, ..., 2:], x)
+    compare_function(lambda t: t.chunk(2, 1)[1], lambda t: t.chunk(2, 1)[1], x)
     compare_function(lambda a, b: nncheck.cat([a, b], 1), lambda a, b: torch.cat([a, b], 1),
                      x, rng.standard_normal((4, 2)))
     compare_function(lambda a, b: nncheck.stack([a, b], 0), lambda a, b: torch.stack([a, b], 0),

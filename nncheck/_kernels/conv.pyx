@@ -322,36 +322,137 @@ def fold(tuple geom, const floating[:, ::1] cols, floating[:, ::1] img, int nthr
 # (contiguous for stride 1, where gcc vectorises it).  2-d and 1-d geometries (D = KD = 1).
 # Tasks are whole planes, so no two threads write the same element.
 
-cdef void depthwise_plane(const Geom* q, const floating* img, const floating* w,
-                          floating* out, floating bias) noexcept nogil:
-    """out (OH*OW) = bias + the KH*KW taps w of one image plane (H*W)."""
-    cdef Py_ssize_t i
-    cdef int kh, kw, oh, ow, lo_h, hi_h, lo_w, hi_w, off
-    cdef floating wv
-    cdef floating* orow
-    cdef const floating* irow
-    for i in range(q.L):
-        out[i] = bias
-    for kh in range(q.KH):
-        valid_span(kh * q.DH - q.PH, q.SH, q.H, q.OH, &lo_h, &hi_h)
-        for kw in range(q.KW):
-            off = kw * q.DW - q.PW
-            valid_span(off, q.SW, q.W, q.OW, &lo_w, &hi_w)
-            wv = w[kh * q.KW + kw]
-            for oh in range(lo_h, hi_h):
-                orow = out + <Py_ssize_t> oh * q.OW
-                irow = img + <Py_ssize_t> (oh * q.SH + kh * q.DH - q.PH) * q.W
-                if q.SW == 1:
-                    for ow in range(lo_w, hi_w):
-                        orow[ow] += wv * irow[ow + off]
-                else:
-                    for ow in range(lo_w, hi_w):
-                        orow[ow] += wv * irow[ow * q.SW + off]
+cdef extern from "vecmath.h":
+    pass
+
+cdef extern from *:
+    """
+    /* One plane of a depthwise convolution, all in C so that the short rows cost no calls:
+       out (OH x OW) = bias + sum over taps of w (KH x KW) * img (H x W).  Columns [lo, hi)
+       have every tap of a row inside the image and take the loop vectorised along the row;
+       the edge columns check each tap.  ``flip`` reads the taps reversed (the transpose of
+       a stride-1 convolution is a convolution with the flipped kernel). */
+    #define NNCHECK_DW_PLANE(T) \\
+        static inline __attribute__((always_inline)) void dw_plane_impl_##T( \\
+                const T *img, const T *w, T *out, T bias, int H, int W, int OH, int OW, \\
+                int KH, const int KW, int SH, int SW, int PH, int PW, int DH, int DW, int lo, \\
+                int hi, int flip) { \\
+            T taps[64]; \\
+            for (ptrdiff_t i = 0; i < (ptrdiff_t) OH * OW; i++) \\
+                out[i] = bias; \\
+            for (int kh = 0; kh < KH; kh++) { \\
+                for (int k = 0; k < KW; k++) \\
+                    taps[k] = flip ? w[(KH - 1 - kh) * KW + KW - 1 - k] : w[kh * KW + k]; \\
+                for (int oh = 0; oh < OH; oh++) { \\
+                    const int ih = oh * SH - PH + kh * DH; \\
+                    if (ih < 0 || ih >= H) \\
+                        continue; \\
+                    const T *irow = img + (ptrdiff_t) ih * W; \\
+                    T *orow = out + (ptrdiff_t) oh * OW; \\
+                    for (int o = 0; o < OW; o = (o + 1 == lo) ? hi : o + 1) { \\
+                        if (o == lo) /* lo == 0: no left edge */ \\
+                            o = hi; \\
+                        if (o >= OW) \\
+                            break; \\
+                        T acc = 0; \\
+                        for (int k = 0; k < KW; k++) { \\
+                            const int iw = o * SW - PW + k * DW; \\
+                            if (iw >= 0 && iw < W) \\
+                                acc += taps[k] * irow[iw]; \\
+                        } \\
+                        orow[o] += acc; \\
+                    } \\
+                    if (SW == 1) { \\
+                        const T *src = irow - PW; \\
+                        _Pragma("omp simd") \\
+                        for (int o = lo; o < hi; o++) { \\
+                            T acc = 0; \\
+                            for (int k = 0; k < KW; k++) \\
+                                acc += taps[k] * src[o + k * DW]; \\
+                            orow[o] += acc; \\
+                        } \\
+                    } else { \\
+                        _Pragma("omp simd") \\
+                        for (int o = lo; o < hi; o++) { \\
+                            T acc = 0; \\
+                            for (int k = 0; k < KW; k++) \\
+                                acc += taps[k] * irow[o * SW - PW + k * DW]; \\
+                            orow[o] += acc; \\
+                        } \\
+                    } \\
+                } \\
+            } \\
+        } \\
+        /* the common widths as constants: the tap loop unrolls inside the vector loop */ \\
+        NNCHECK_TARGETS static void dw_plane_##T( \\
+                const T *img, const T *w, T *out, T bias, int H, int W, int OH, int OW, \\
+                int KH, int KW, int SH, int SW, int PH, int PW, int DH, int DW, int lo, \\
+                int hi, int flip) { \\
+            switch (KW) { \\
+            case 3: dw_plane_impl_##T(img, w, out, bias, H, W, OH, OW, KH, 3, SH, SW, PH, \\
+                                      PW, DH, DW, lo, hi, flip); break; \\
+            case 5: dw_plane_impl_##T(img, w, out, bias, H, W, OH, OW, KH, 5, SH, SW, PH, \\
+                                      PW, DH, DW, lo, hi, flip); break; \\
+            case 7: dw_plane_impl_##T(img, w, out, bias, H, W, OH, OW, KH, 7, SH, SW, PH, \\
+                                      PW, DH, DW, lo, hi, flip); break; \\
+            default: dw_plane_impl_##T(img, w, out, bias, H, W, OH, OW, KH, KW, SH, SW, PH, \\
+                                       PW, DH, DW, lo, hi, flip); \\
+            } \\
+        } \\
+        NNCHECK_TARGETS static T dw_dot_##T(const T *a, const T *b, int n, int s) { \\
+            T acc = 0; \\
+            if (s == 1) { \\
+                _Pragma("omp simd reduction(+:acc)") \\
+                for (int i = 0; i < n; i++) \\
+                    acc += a[i] * b[i]; \\
+                return acc; \\
+            } \\
+            _Pragma("omp simd reduction(+:acc)") \\
+            for (int i = 0; i < n; i++) \\
+                acc += a[i] * b[i * s]; \\
+            return acc; \\
+        }
+    NNCHECK_DW_PLANE(float)
+    NNCHECK_DW_PLANE(double)
+    """
+    void dw_plane_float(const float* img, const float* w, float* out, float bias, int H, int W,
+                        int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW, int DH,
+                        int DW, int lo, int hi, int flip) noexcept nogil
+    void dw_plane_double(const double* img, const double* w, double* out, double bias, int H,
+                         int W, int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW,
+                         int DH, int DW, int lo, int hi, int flip) noexcept nogil
+    float dw_dot_float(const float* a, const float* b, int n, int s) noexcept nogil
+    double dw_dot_double(const double* a, const double* b, int n, int s) noexcept nogil
+
+
+cdef inline void dw_plane(const floating* img, const floating* w, floating* out, floating bias,
+                          int H, int W, int OH, int OW, int KH, int KW, int SH, int SW, int PH,
+                          int PW, int DH, int DW, bint flip) noexcept nogil:
+    """dw_plane_<T> with [lo, hi): the output columns whose taps are all inside the row."""
+    cdef int lo, hi, unused
+    valid_span(-PW, SW, W, OW, &lo, &unused)
+    valid_span((KW - 1) * DW - PW, SW, W, OW, &unused, &hi)
+    lo = min(lo, OW)
+    hi = max(lo, hi)
+    if floating is float:
+        dw_plane_float(img, w, out, bias, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, lo, hi,
+                       flip)
+    else:
+        dw_plane_double(img, w, out, bias, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, lo,
+                        hi, flip)
+
+
+cdef inline bint gathers(const Geom* q) noexcept nogil:
+    """Whether the transpose is a stride-1 convolution with the flipped taps (at most 64
+    along W) and padding D*(K-1) - P >= 0."""
+    return (q.SH == 1 and q.SW == 1 and q.KW <= 64 and q.DH * (q.KH - 1) >= q.PH
+            and q.DW * (q.KW - 1) >= q.PW)
 
 
 cdef void depthwise_plane_transposed(const Geom* q, const floating* cols, const floating* w,
                                      floating* img) noexcept nogil:
-    """img (H*W) += the taps w scattered from one column plane (OH*OW): the transpose."""
+    """img (H*W) += the taps w scattered from one column plane (OH*OW): the transpose, for
+    strides above 1 (see gathers)."""
     cdef int kh, kw, oh, ow, lo_h, hi_h, lo_w, hi_w, off
     cdef floating wv
     cdef const floating* grow
@@ -365,12 +466,8 @@ cdef void depthwise_plane_transposed(const Geom* q, const floating* cols, const 
             for oh in range(lo_h, hi_h):
                 grow = cols + <Py_ssize_t> oh * q.OW
                 irow = img + <Py_ssize_t> (oh * q.SH + kh * q.DH - q.PH) * q.W
-                if q.SW == 1:
-                    for ow in range(lo_w, hi_w):
-                        irow[ow + off] += wv * grow[ow]
-                else:
-                    for ow in range(lo_w, hi_w):
-                        irow[ow * q.SW + off] += wv * grow[ow]
+                for ow in range(lo_w, hi_w):
+                    irow[ow * q.SW + off] += wv * grow[ow]
 
 
 def depthwise_cols(tuple geom, const floating[:, ::1] img, const floating[:, ::1] weight,
@@ -381,8 +478,9 @@ def depthwise_cols(tuple geom, const floating[:, ::1] img, const floating[:, ::1
     cdef const floating* b = bias_ptr(bias)
     for t in prange(img.shape[0] * q.O, nogil=True, num_threads=nthreads, schedule="static"):
         i, o = t // q.O, t % q.O
-        depthwise_plane(&q, &img[i, (o // q.Og) * q.plane], &weight[o, 0], &cols[i, o * q.L],
-                        b[o] if b != NULL else 0)
+        dw_plane(&img[i, (o // q.Og) * q.plane], &weight[o, 0], &cols[i, o * q.L],
+                 b[o] if b != NULL else 0, q.H, q.W, q.OH, q.OW, q.KH, q.KW, q.SH, q.SW,
+                 q.PH, q.PW, q.DH, q.DW, False)
 
 
 def depthwise_image(tuple geom, const floating[:, ::1] cols, const floating[:, ::1] weight,
@@ -392,8 +490,14 @@ def depthwise_image(tuple geom, const floating[:, ::1] cols, const floating[:, :
     cdef Geom q = make_geom(geom, 1, 1)
     cdef Py_ssize_t t, i, c, j, o
     cdef const floating* b = bias_ptr(bias)
+    cdef bint gather = gathers(&q) and q.Og == 1
     for t in prange(img.shape[0] * q.C, nogil=True, num_threads=nthreads, schedule="static"):
         i, c = t // q.C, t % q.C
+        if gather:  # a convolution of the column plane with the flipped taps
+            dw_plane(&cols[i, c * q.L], &weight[c, 0], &img[i, c * q.plane],
+                     b[c] if b != NULL else 0, q.OH, q.OW, q.H, q.W, q.KH, q.KW, 1, 1,
+                     q.DH * (q.KH - 1) - q.PH, q.DW * (q.KW - 1) - q.PW, q.DH, q.DW, True)
+            continue
         for j in range(q.plane):
             img[i, c * q.plane + j] = b[c] if b != NULL else 0
         for o in range(c * q.Og, (c + 1) * q.Og):
@@ -425,12 +529,12 @@ def depthwise_weight_grad(tuple geom, const floating[:, ::1] img, const floating
                         grow = &cols[i, o * q.L + <Py_ssize_t> oh * q.OW]
                         irow = &img[i, (o // q.Og) * q.plane
                                     + <Py_ssize_t> (oh * q.SH + kh * q.DH - q.PH) * q.W]
-                        row = 0
-                        if q.SW == 1:
-                            for ow in range(lo_w, hi_w):
-                                row = row + grow[ow] * irow[ow + off]
-                        else:
-                            for ow in range(lo_w, hi_w):
-                                row = row + grow[ow] * irow[ow * q.SW + off]
-                        acc = acc + row
+                        if hi_w > lo_w:
+                            if floating is float:
+                                row = dw_dot_float(grow + lo_w, irow + lo_w * q.SW + off,
+                                                   hi_w - lo_w, q.SW)
+                            else:
+                                row = dw_dot_double(grow + lo_w, irow + lo_w * q.SW + off,
+                                                    hi_w - lo_w, q.SW)
+                            acc = acc + row
                 grad_weight[o, kh * q.KW + kw] = <floating> acc

@@ -405,3 +405,48 @@ def lp_root_backward(const floating[::1] s, const floating[::1] grad, double ker
             g = grad[i] * ((1.0 / norm) * pow(c * b * kernel_volume, 1.0 / norm - 1))
             g = g * kernel_volume * c
             grad_s[i] = <floating> (0 if b <= 0 else g * c)
+
+
+# ---------------------------------------------------------------- global average (output 1x1)
+# AdaptiveAvgPool to size 1 (the head of most CNNs) and mean over the spatial axes: one
+# reduction per plane, vectorised (the window kernels above would walk one window per row).
+
+cdef extern from *:
+    """
+    #define NNCHECK_PLANE_MEAN(T) \\
+        static T plane_mean_##T(const T *x, ptrdiff_t n) { \\
+            double acc = 0; \\
+            _Pragma("omp simd reduction(+:acc)") \\
+            for (ptrdiff_t i = 0; i < n; i++) \\
+                acc += x[i]; \\
+            return (T) (acc / n); \\
+        }
+    NNCHECK_PLANE_MEAN(float)
+    NNCHECK_PLANE_MEAN(double)
+    """
+    float plane_mean_float(const float* x, Py_ssize_t n) noexcept nogil
+    double plane_mean_double(const double* x, Py_ssize_t n) noexcept nogil
+
+
+def global_avg_forward(const floating[:, ::1] x, floating[::1] out):
+    """out[p] = the mean of plane p of x (planes, elements), summed in double."""
+    cdef Py_ssize_t p, P = x.shape[0], S = x.shape[1]
+    if S == 0:
+        return
+    with nogil:
+        for p in prange(P, schedule="static", use_threads_if=P * S >= PARALLEL_MIN):
+            if floating is float:
+                out[p] = plane_mean_float(&x[p, 0], S)
+            else:
+                out[p] = plane_mean_double(&x[p, 0], S)
+
+
+def global_avg_backward(const floating[::1] grad_out, floating[:, ::1] grad_in):
+    """grad_in[p, :] = grad_out[p] / elements per plane."""
+    cdef Py_ssize_t p, i, P = grad_in.shape[0], S = grad_in.shape[1]
+    cdef floating v
+    with nogil:
+        for p in prange(P, schedule="static", use_threads_if=P * S >= PARALLEL_MIN):
+            v = <floating> (grad_out[p] / <double> S)
+            for i in range(S):
+                grad_in[p, i] = v

@@ -134,6 +134,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
             if not retain_graph:
                 node._freed = True
                 node.ctx._saved = None
+                node.ctx._saved_versions = ()  # it holds the saved tensors too: free them now
             for (nxt, slot), g in zip(node.next_functions, in_grads):
                 if nxt is None or g is None:
                     continue

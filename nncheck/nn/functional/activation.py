@@ -3,7 +3,7 @@
 import warnings
 
 from ... import _dtype as dt
-from ..._lazy import family_names
+from ..._lazy import family_names, np
 from ...backend import kernels
 from ...ops import Op
 from ...random import generator
@@ -49,10 +49,39 @@ def _from_output(name, a, kernels):
             ) and hasattr(kernels, name + "_backward_from_output")
 
 
+class _InplaceElementwise(_Elementwise):
+    """y = f(x) written over x (f' a function of y): no copy of x is kept or made."""
+
+    @staticmethod
+    def forward(ctx, x, name, a, b):
+        flat = x.reshape(-1)
+        getattr(kernels("activation", x)[0], name + "_forward")(flat, flat, a, b)
+        ctx.from_output = True
+        ctx.save_for_backward(x)
+        ctx.params = (name, a, b)
+        return x
+
+
 def _apply(input, name, a=0.0, b=0.0, inplace=False):
     if inplace:
+        data = input._data
+        if (getattr(data, "dtype", None) in (np.float32, np.float64)
+                and data.flags.c_contiguous and data.flags.writeable
+                and _from_output(name, a, kernels("activation", data)[0])):
+            return _apply_over_input(input, name, a, b)
         return input._apply_inplace(lambda s: _Elementwise.apply(s, name, a, b))
     return _Elementwise.apply(input, name, a, b)
+
+
+def _apply_over_input(input, name, a, b):
+    """inplace=True without the snapshot copy ``Tensor._apply_inplace`` makes: the version
+    is bumped first, so backward's saved output (input's storage) is checked against it."""
+    input._check_writable()
+    input._version.value += 1
+    result = _InplaceElementwise.apply(input, name, a, b)
+    if result.grad_fn is not None:
+        input.grad_fn, input._output_nr = result.grad_fn, result._output_nr
+    return input
 
 
 def relu(input, inplace=False):

@@ -342,8 +342,9 @@ class _Convolution(Op):
                 geom.to_image(rows, w, no_bias)
             gx = gx.reshape((stack,) + x.shape).astype(x.dtype, copy=False)
         if ctx.needs_input_grad[1]:
-            gw = xp.stack([geom.weight_grad(gk, src) if ctx.transposed
-                           else geom.weight_grad(src, gk) for gk in g])
+            parts = [geom.weight_grad(gk, src) if ctx.transposed
+                     else geom.weight_grad(src, gk) for gk in g]
+            gw = parts[0][None] if stack == 1 else xp.stack(parts)  # a training step: no copy
             gw = gw.reshape((stack,) + weight.shape).astype(weight.dtype, copy=False)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             per_channel = (geom.C, geom.plane) if ctx.transposed else (geom.O, geom.L)

@@ -476,9 +476,34 @@ def adaptive_max_pool3d_with_indices(input, output_size, return_indices=False):
     return _adaptive_max(3, input, output_size, True)
 
 
+class _GlobalAvg(Op):
+    """Average pooling to one element per plane: a reduction (``global_avg_*`` kernels)."""
+
+    @staticmethod
+    def forward(ctx, x, layer, nd):
+        kx = kernel_array(x, layer)
+        _k, xp = kernels("pooling", kx)
+        planes = _rows(kx.shape, nd)
+        out = xp.empty(planes[0], kx.dtype)
+        _k.global_avg_forward(kx.reshape(planes), out)
+        ctx.in_shape, ctx.planes = x.shape, planes
+        return out.reshape(kx.shape[:-nd] + (1,) * nd).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = kernel_array(grad, "avg_pool", "grad_output")
+        _k, xp = kernels("pooling", g)
+        grad_in = xp.empty(ctx.planes, g.dtype)
+        _k.global_avg_backward(g.reshape(-1), grad_in)
+        return grad_in.reshape(ctx.in_shape).astype(grad.dtype, copy=False)
+
+
 def _adaptive_avg(nd, input, output_size):
     layer = f"adaptive_avg_pool{nd}d"
     _, spatial, out = _adaptive_size(layer, input.shape, nd, output_size, None)
+    if all(o == 1 for o in out) and input.numel() and hasattr(
+            kernels("pooling", input._data)[0], "global_avg_forward"):
+        return _GlobalAvg.apply(input, layer, nd)
     tables = _flat_avg_tables(_adaptive_tables(spatial, out), nd)
     return _WindowAvg.apply(input, layer, nd, tables, None, out)
 
