@@ -336,3 +336,14 @@ def test_plot_writes_an_image(tmp_path):
                             "--plot", str(target)])
     assert code == 1 and "written to" in err
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_max_pool_over_tied_zeros_is_no_false_alarm_when_sampled():
+    # after a ReLU whole max-pool windows are zeros: every direction crosses a tie (a kink)
+    nncheck.manual_seed(0)
+    model = nn.Sequential(nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+    report = check_model(model, nncheck.randn(1, 2, 8, 8) - 1.0, full_entries=0)
+    pool = report.modules[1]
+    assert pool.mode == "sampled" and pool.passed
+    projection = pool.checks[-1]
+    assert projection.wrt == "u^T J v" and projection.n_kinks > 0
