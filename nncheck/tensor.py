@@ -491,9 +491,6 @@ class Tensor:
     def __floordiv__(self, other):
         return Tensor._wrap(np.floor_divide(self._data, _raw(other)))
 
-    def __mod__(self, other):
-        return Tensor._wrap(np.mod(self._data, _raw(other)))
-
     def add(self, other, alpha=1):
         if alpha != 1:
             return _binary(self, other * alpha if not isinstance(other, Tensor)

@@ -61,6 +61,7 @@ CASES = [
     ("fmod_int", lambda m, a, b: m.fmod(a, b), (I(20, 6) - 10, I(4, 6) + 1)),
     ("remainder", lambda m, a, b: m.remainder(a, b), (R(3, 4) * 5, P(3, 1) * np.sign(R(3, 1)))),
     ("remainder_int", lambda m, a: m.remainder(a, 3), (I(20, 6) - 10,)),
+    ("mod_operator", lambda m, a, b: (a % b, a % 1.5), (R(3, 4) * 5, P(4) + 1)),
     ("atan2", lambda m, a, b: m.atan2(a, b), (R(3, 4), R(4))),
     ("hypot", lambda m, a, b: m.hypot(a, b), (R(3, 4), R(3, 1))),
     ("logaddexp", lambda m, a, b: m.logaddexp(a, b), (R(3, 4), R(4))),
@@ -487,6 +488,7 @@ NO_GRAD = [
     ("histogram_edges", lambda m, x: m.histogram(x, m.tensor([-2.0, 0.0, 0.5, 3.0],
                                                              dtype=m.float64)), (R(30),)),
     ("nextafter", lambda m, a, b: m.nextafter(a, b), (R(5), R(5))),
+    ("rmod_operator", lambda m, b: (7.0 % b, 5 % (b * 0 + 3).long()), (R(4) * 3,)),
 ]
 
 

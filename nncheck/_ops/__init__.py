@@ -36,7 +36,7 @@ _FAMILIES = {
          "polygamma", "gcd", "lcm", "angle", "mvlgamma", "frexp", "nextafter",
          "bitwise_left_shift", "bitwise_right_shift"),
         ("where", "rsub", "fill"),
-        ("__xor__",)),
+        ("__xor__", "__mod__", "__rmod__")),
     "reductions": (
         ("cumsum", "cumprod", "cummax", "cummin", "logsumexp", "nansum", "nanmean", "aminmax",
          "diff", "logcumsumexp", "quantile", "dist", "bincount", "histc", "cov", "corrcoef",

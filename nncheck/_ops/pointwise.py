@@ -331,6 +331,11 @@ def where(condition, input=None, other=None):
 
 
 __xor__ = bitwise_xor
+__mod__ = remainder  # x % y: Python's modulo, differentiable
+
+
+def __rmod__(self, other):
+    return remainder(other, self)
 
 
 # --------------------------------------------------------------------------- more binary
