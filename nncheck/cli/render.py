@@ -22,6 +22,26 @@ def table(title, columns):
     return t
 
 
+def text_table(columns, rows, footer=None):
+    """A boxed table as plain lines, drawn without rich: long tables (a model's summary) are
+    on the latency path, and rich's layout of a few hundred cells costs more than the rest
+    of the command.  ``footer`` is a last row set apart by a rule (totals)."""
+    body = [[str(c) for c in row] for row in rows + ([footer] if footer else [])]
+    widths = [max(len(str(h)), *(len(r[i]) for r in body)) for i, h in enumerate(columns)]
+
+    def line(cells):
+        return "│ " + " │ ".join(c.ljust(w) for c, w in zip(cells, widths)) + " │"
+
+    def rule(left, mid, right):
+        return left + mid.join("─" * (w + 2) for w in widths) + right
+
+    lines = [rule("┌", "┬", "┐"), line([str(c) for c in columns]), rule("├", "┼", "┤")]
+    lines += [line(r) for r in body[:len(rows)]]
+    if footer:
+        lines += [rule("├", "┼", "┤"), line(body[-1])]
+    return lines + [rule("└", "┴", "┘")]
+
+
 def print_json(obj):
     """Exactly one JSON object on stdout."""
     sys.stdout.write(json.dumps(obj, default=_default) + "\n")

@@ -1,11 +1,12 @@
 """``nncheck summary``: a per-layer table computed from shapes alone."""
 
 import math
+import sys
 
 from ..shapes import ShapeError, infer
 from .build import construct
 from .parsing import UsageError, parse_call, split_chain
-from .render import console, table
+from .render import text_table
 from .user_code import is_user_target, resolve_user_target
 
 FLOAT_BYTES = 4
@@ -272,24 +273,24 @@ def _bytes(n):
 
 def render(rows, totals, failure):
     spatial = any("receptive_field" in r for r in rows)
-    t = table(None, ["layer", "type", "output shape", "params", "MACs", "activations",
-                     "saved for backward"] + (["receptive field", "jump"] if spatial else []))
+    columns = ["layer", "type", "output shape", "params", "MACs", "activations",
+               "saved for backward"] + (["receptive field", "jump"] if spatial else [])
+    cells = []
     for r in rows:
-        shape = ("[red]shape error[/]" if r["output_shapes"] is None
+        shape = ("shape error" if r["output_shapes"] is None
                  else ", ".join(str(s) for s in r["output_shapes"]))
         extra = [_dims(r.get("receptive_field")), _dims(r.get("jump"))] if spatial else []
-        t.add_row(r["name"], r["layer"], shape, f"{r['params']:,}",
-                  f"{r['macs']:,}" if r["macs"] else "-", _bytes(r["activation_bytes"]),
-                  _bytes(r["saved_bytes"]), *extra)
-    t.add_section()
-    t.add_row("total", "", "", f"{totals['params']:,}", f"{totals['macs']:,}",
+        cells.append([r["name"], r["layer"], shape, f"{r['params']:,}",
+                      f"{r['macs']:,}" if r["macs"] else "-", _bytes(r["activation_bytes"]),
+                      _bytes(r["saved_bytes"]), *extra])
+    footer = ["total", "", "", f"{totals['params']:,}", f"{totals['macs']:,}",
               _bytes(totals["activation_bytes"]), _bytes(totals["saved_bytes"]),
-              *([""] * (2 if spatial else 0)))
-    con = console()
-    con.print(t)
+              *([""] * (2 if spatial else 0))]
+    lines = text_table(columns, cells, footer)
     if failure is not None:
-        con.print(f"[red]shape error at layer {rows[-1]['name']} ({rows[-1]['layer']}):[/]")
-        con.print("  " + str(failure), markup=False, highlight=False)
+        lines += [f"shape error at layer {rows[-1]['name']} ({rows[-1]['layer']}):",
+                  "  " + str(failure)]
+    sys.stdout.write("\n".join(lines) + "\n")
 
 
 # ---------------------------------------------------------------------- symbolic sizes
@@ -329,12 +330,8 @@ def symbolic_lines(result, explain):
 
 def render_symbolic(result, explain):
     """The per-layer table of formulas, then the conditions on the input sizes."""
-    t = table(None, ["layer", "type", "output shape", "params"])
-    for row in result.rows:
-        t.add_row(row.name, row.layer, ", ".join(
-            "[" + ", ".join(str(s) for s in shape) + "]" for shape in row.output_shapes),
-            f"{row.params:,}")
-    con = console()
-    con.print(t)
-    for line in symbolic_lines(result, explain):
-        con.print(line, markup=False, highlight=False)
+    cells = [[row.name, row.layer, ", ".join(
+        "[" + ", ".join(str(s) for s in shape) + "]" for shape in row.output_shapes),
+        f"{row.params:,}"] for row in result.rows]
+    lines = text_table(["layer", "type", "output shape", "params"], cells)
+    sys.stdout.write("\n".join(lines + symbolic_lines(result, explain)) + "\n")
