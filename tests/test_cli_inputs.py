@@ -50,7 +50,6 @@ WRONG_COUNTS = [
     ("MultiheadAttention", "8 2", "3 to 4 inputs", ["4,2,8"] * 5),
     ("Transformer", "8 2 1 1 16", "2 to 8 inputs", ["4,2,8"]),
     ("TransformerEncoderLayer", "8 2 16", "1 to 3 inputs", ["4,2,8"] * 4),
-    ("LSTM", "3 4", "1 to 2 inputs", ["5,2,3", "1,2,4", "1,2,4"]),
     ("GRUCell", "3 4", "1 to 2 inputs", ["2,3", "2,4", "2,4"]),
     ("MSELoss", "", "2 inputs", ["3,5"]),
     ("CrossEntropyLoss", "", "2 inputs", ["3,5", "3", "3"]),
@@ -143,7 +142,8 @@ def test_every_registered_example_has_a_count_its_forward_accepts():
         # and so does PyTorch's (bind raises a TypeError where it would not)
         torch_cls = getattr(torch.nn, info.name, None)
         if torch_cls is not None and most is not None:
-            inspect.signature(torch_cls.forward).bind(None, *[None] * most)
+            # (the flat --in tensors grouped as forward's arguments: LSTM's h_0, c_0 are hx)
+            inspect.signature(torch_cls.forward).bind(None, *info.forward_args([None] * most))
 
 
 def test_user_module_and_function_are_checked(tmp_path):
@@ -182,3 +182,80 @@ def test_user_module_and_function_are_checked(tmp_path):
     assert code == 0 and json.loads(out)["passed"]
     code, out, _ = _invoke(["shape", f"{src}:Many", *_ins(["2,3"] * 4), "--json"])
     assert code == 0 and json.loads(out)["output_shapes"] == [[2, 3]]
+
+
+# ---------------------------------------------------------------- LSTM's hx: the pair (h_0, c_0)
+LSTM_CASES = [("LSTM", ["10", "20"], ["5,3,10", "1,3,20", "1,3,20"]),
+              ("LSTMCell", ["10", "20"], ["3,10", "3,20", "3,20"])]
+
+
+def _torch_lstm(layer, tmp_path):
+    """PyTorch's layer (seeded), its weights as a .npz and random input files."""
+    import numpy as np
+
+    torch.manual_seed(0)
+    ref = getattr(torch.nn, layer)(10, 20).double()
+    weights = tmp_path / "w.npz"
+    np.savez(weights, **{k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    return ref, weights
+
+
+@pytest.mark.parametrize("layer,args,shapes", LSTM_CASES, ids=[c[0] for c in LSTM_CASES])
+def test_lstm_takes_h0_and_c0_as_two_inputs(layer, args, shapes, tmp_path):
+    import numpy as np
+
+    ref, weights = _torch_lstm(layer, tmp_path)
+    rng = np.random.default_rng(1)
+    arrays = [rng.standard_normal([int(d) for d in s.split(",")]) for s in shapes]
+    files = []
+    for i, a in enumerate(arrays):
+        files += ["--input", str(tmp_path / f"x{i}.npy")]
+        np.save(files[-1], a)
+    x, h0, c0 = (torch.from_numpy(a) for a in arrays)
+    want = ref(x, (h0, c0))
+    want = [want[0], *want[1]] if layer == "LSTM" else list(want)
+    code, text, _ = _invoke(["shape", layer, *args, *_ins(shapes), "--json"])
+    assert code == 0 and json.loads(text)["output_shapes"] == [list(w.shape) for w in want]
+    code, text, _ = _invoke(["forward", layer, *args, *files, "--weights", str(weights),
+                             "--dtype", "float64", "--json", "--save", str(tmp_path / "o.npy")])
+    assert code == 0
+    np.testing.assert_allclose(np.load(tmp_path / "o.npy"), want[0].detach().numpy(),
+                               rtol=1e-12, atol=1e-14)
+    for stats, w in zip(json.loads(text)["outputs"], want):  # h_n and c_n are PyTorch's too
+        assert stats["shape"] == list(w.shape)
+        assert stats["mean"] == pytest.approx(w.mean().item(), rel=1e-12, abs=1e-14)
+        assert stats["max"] == pytest.approx(w.max().item(), rel=1e-12, abs=1e-14)
+
+
+@pytest.mark.parametrize("layer,args,shapes", LSTM_CASES, ids=[c[0] for c in LSTM_CASES])
+def test_lstm_states_reach_forward_in_every_command(layer, args, shapes):
+    # compare: outputs and the gradients of h_0 and c_0 against PyTorch's
+    code, text, _ = _invoke(["compare", layer, *args, *_ins(shapes), "--json"])
+    result = json.loads(text)
+    assert code == 0 and result["passed"]
+    compared = {r["what"] for r in result["comparisons"]}
+    assert {"output[0]", "output[1]", "grad input[1]", "grad input[2]"} <= compared
+    code, text, _ = _invoke(["gradcheck", layer, *args, *_ins(shapes), "--json"])
+    result = json.loads(text)
+    assert code == 0 and result["passed"]
+    assert {"input[1]", "input[2]", "weight_hh" if layer == "LSTMCell" else "weight_hh_l0"} \
+        <= {c["wrt"] for c in result["checks"]}
+    code, text, _ = _invoke(["bench", layer, *args, *_ins(shapes), "--repeat", "1", "--json"])
+    assert code == 0 and json.loads(text)["input_shapes"] == [
+        [int(d) for d in s.split(",")] for s in shapes]
+
+
+@pytest.mark.parametrize("layer,args,shapes", LSTM_CASES, ids=[c[0] for c in LSTM_CASES])
+def test_lstm_with_h0_alone_says_hx_needs_c0(layer, args, shapes):
+    ref = getattr(torch.nn, layer)(10, 20)
+    x, h0 = (torch.zeros([int(d) for d in s.split(",")]) for s in shapes[:2])
+    with pytest.raises((RuntimeError, TypeError, ValueError, IndexError)):
+        ref(x, h0)  # PyTorch refuses a bare tensor as hx
+    for command in ("shape", "forward", "gradcheck"):
+        code, out, err = _invoke([command, layer, *args, *_ins(shapes[:2])])
+        assert code == 2 and out == ""
+        assert err == (f"Error: {layer}.forward takes 1 or 3 inputs, 2 were given "
+                       f"(--in {shapes[0]} --in {shapes[1]}); hx is the tuple (h_0, c_0): "
+                       "give all 2 or none\n")
+    code, _, err = _invoke(["shape", layer, *args, *_ins(shapes + shapes[1:2])])
+    assert code == 2 and err.startswith(f"Error: {layer}.forward takes 1 or 3 inputs, 4 were")
