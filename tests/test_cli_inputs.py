@@ -259,3 +259,37 @@ def test_lstm_with_h0_alone_says_hx_needs_c0(layer, args, shapes):
                        "give all 2 or none\n")
     code, _, err = _invoke(["shape", layer, *args, *_ins(shapes + shapes[1:2])])
     assert code == 2 and err.startswith(f"Error: {layer}.forward takes 1 or 3 inputs, 4 were")
+
+
+# ------------------------------------------------------- transformers: the optional masks
+# the registered example's inputs followed by forward's masks, in forward's order, in shapes
+# PyTorch accepts (batch 2, nhead 2; src/tgt/memory lengths from the inputs)
+TRANSFORMER_INPUTS = [
+    ("TransformerEncoderLayer", "8 2 16 0.0", ["5,2,8", "4,5,5", "2,5"]),
+    ("TransformerDecoderLayer", "8 2 16 0.0", ["5,2,8", "6,2,8", "5,5", "4,5,6", "2,5", "2,6"]),
+    ("Transformer", "8 2 1 1 16 0.0",
+     ["5,2,8", "4,2,8", "5,5", "4,4,4", "4,5", "2,5", "2,4", "2,5"]),
+]
+
+
+@pytest.mark.parametrize("layer,args,shapes", TRANSFORMER_INPUTS,
+                         ids=[c[0] for c in TRANSFORMER_INPUTS])
+def test_every_count_the_check_accepts_works_in_shape_and_forward(layer, args, shapes):
+    from nncheck.cli.arity import forward_arity
+    from nncheck.cli.build import build_target
+
+    _, least, most = forward_arity(build_target(layer, shlex.split(args), meta=True))
+    assert most == len(shapes)
+    ref = getattr(torch.nn, layer)(*[float(a) if "." in a else int(a) for a in args.split()])
+    for n in range(least, most + 1):
+        sizes = [[int(d) for d in s.split(",")] for s in shapes[:n]]
+        with torch.no_grad():
+            want = list(ref(*[torch.randn(s) for s in sizes]).shape)
+        code, text, err = _invoke(["shape", layer, *shlex.split(args), *_ins(shapes[:n]),
+                                   "--json"])
+        assert code == 0, err
+        assert json.loads(text)["output_shapes"] == [want]
+        code, text, err = _invoke(["forward", layer, *shlex.split(args), *_ins(shapes[:n]),
+                                   "--json"])
+        assert code == 0, err
+        assert [o["shape"] for o in json.loads(text)["outputs"]] == [want]
