@@ -22,7 +22,27 @@ class LayerInfo:
     grad_inputs: tuple = None  # indices of inputs to differentiate (None: all floating ones)
     train: bool = True  # gradcheck --all in training mode
     gradcheck: bool = True
+    # forward's tensor arguments in order, a tuple of names for one that takes a tuple of
+    # tensors: LSTM's ("input", ("h_0", "c_0")) says hx is the pair (h_0, c_0), which the
+    # command line gives as two --in tensors; None: one tensor each
+    input_groups: tuple = None
     options: dict = field(default_factory=dict)
+
+    def forward_args(self, tensors):
+        """The command line's flat tensors as forward's arguments (a pair becomes a tuple)."""
+        if self.input_groups is None:
+            return list(tensors)
+        args, start = [], 0
+        for group in self.input_groups:
+            if start >= len(tensors):
+                break
+            if isinstance(group, str):
+                args.append(tensors[start])
+                start += 1
+            else:
+                args.append(tuple(tensors[start:start + len(group)]))
+                start += len(group)
+        return args + list(tensors[start:])
 
     @property
     def signature(self):
@@ -40,7 +60,7 @@ def register(family, example="", inputs=((2, 3),), **options):
     """Class decorator adding a layer to the registry."""
 
     def decorate(cls):
-        known = {"make_inputs", "grad_inputs", "train", "gradcheck"}
+        known = {"make_inputs", "grad_inputs", "train", "gradcheck", "input_groups"}
         extra = {k: v for k, v in options.items() if k not in known}
         fields = {k: v for k, v in options.items() if k in known}
         _LAYERS[cls.__name__] = LayerInfo(cls.__name__, cls, family, example,
@@ -57,6 +77,12 @@ def layers():
     for name in modules.__all__:
         getattr(modules, name)
     return dict(_LAYERS)
+
+
+def info_of(module):
+    """The registry's entry for ``module``'s class, None for a class it does not hold."""
+    info = _LAYERS.get(type(module).__name__)
+    return info if info is not None and info.cls is type(module) else None
 
 
 def get(name):

@@ -9,27 +9,14 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import invoke, square_source
 
 from nncheck import registry
-from nncheck.cli import cli, main
-
-
-def _invoke(argv):
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-    return code, out.getvalue(), err.getvalue()
+from nncheck.cli import cli
 
 
 def test_shape_json_matches_torch():
-    code, out, _ = _invoke(["shape", "Linear", "20", "30", "--in", "128,20", "--json"])
+    code, out, _ = invoke(["shape", "Linear", "20", "30", "--in", "128,20", "--json"])
     assert code == 0
     data = json.loads(out)
     ref = torch.nn.Linear(20, 30)
@@ -38,7 +25,7 @@ def test_shape_json_matches_torch():
 
 
 def test_shape_explain_and_x_separator():
-    code, out, _ = _invoke(["shape", "GLU", "dim=1", "--in", "4x6x5", "--explain"])
+    code, out, _ = invoke(["shape", "GLU", "dim=1", "--in", "4x6x5", "--explain"])
     assert code == 0 and "[4, 3, 5]" in out and "6 / 2 = 3" in out
 
 
@@ -60,7 +47,7 @@ def test_shape_explain_and_x_separator():
     (["shape", "--bogus-option"], "Error"),
 ])
 def test_bad_input_exits_2_with_one_line(argv, match):
-    code, out, err = _invoke(argv)
+    code, out, err = invoke(argv)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and match in lines[0]
@@ -68,7 +55,7 @@ def test_bad_input_exits_2_with_one_line(argv, match):
 
 
 def test_list_json_has_every_registered_layer():
-    code, out, _ = _invoke(["list", "--json"])
+    code, out, _ = invoke(["list", "--json"])
     data = json.loads(out)
     names = {entry["name"] for entry in data["layers"]}
     assert code == 0 and names == set(registry.layers())
@@ -80,8 +67,8 @@ def test_every_registered_example_shape_matches_torch():
         torch_cls = getattr(torch.nn, info.name, None)
         if torch_cls is None:
             continue
-        code, out, err = _invoke(["shape", info.name, *info.example.split(), "--json",
-                                  *sum((["--in", ",".join(map(str, s))] for s in info.inputs),
+        code, out, err = invoke(["shape", info.name, *info.example.split(), "--json",
+                                 *sum((["--in", ",".join(map(str, s))] for s in info.inputs),
                                        [])])
         assert code == 0, (info.name, err)
         assert json.loads(out)["layer"] == repr(_torch_layer(torch_cls, info))
@@ -99,9 +86,9 @@ def test_forward_save_and_weights(tmp_path):
     np.savez(tmp_path / "w.npz", **{k: v.detach().numpy() for k, v in ref.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((4, 3))
     np.save(tmp_path / "x.npy", x)
-    code, out, err = _invoke(["forward", "Linear", "3", "2", "--weights", str(tmp_path / "w.npz"),
-                              "--input", str(tmp_path / "x.npy"), "--dtype", "float64",
-                              "--save", str(tmp_path / "y.npy"), "--json"])
+    code, out, err = invoke(["forward", "Linear", "3", "2", "--weights", str(tmp_path / "w.npz"),
+                             "--input", str(tmp_path / "x.npy"), "--dtype", "float64",
+                             "--save", str(tmp_path / "y.npy"), "--json"])
     assert code == 0, err
     expected = ref(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, rtol=1e-12)
@@ -112,33 +99,21 @@ def test_forward_save_and_weights(tmp_path):
 
 def test_forward_bad_weights(tmp_path):
     np.savez(tmp_path / "w.npz", weight=np.zeros((5, 5)))
-    code, _, err = _invoke(["forward", "Linear", "3", "2", "--in", "4,3",
-                            "--weights", str(tmp_path / "w.npz")])
+    code, _, err = invoke(["forward", "Linear", "3", "2", "--in", "4,3",
+                           "--weights", str(tmp_path / "w.npz")])
     assert code == 2 and "Missing key" in err
 
 
 def test_gradcheck_json_and_failure_exit_code(tmp_path):
-    code, out, _ = _invoke(["gradcheck", "Linear", "3", "2", "--in", "4,3", "--json"])
+    code, out, _ = invoke(["gradcheck", "Linear", "3", "2", "--in", "4,3", "--json"])
     data = json.loads(out)
     assert code == 0 and data["passed"]
     assert [c["wrt"] for c in data["checks"]] == ["input[0]", "weight", "bias"]
     user = tmp_path / "layers.py"
-    user.write_text(textwrap.dedent("""
-        from nncheck.autograd import Function
-
-        class Wrong(Function):
-            @staticmethod
-            def forward(ctx, x):
-                ctx.save_for_backward(x)
-                return x * x
-
-            @staticmethod
-            def backward(ctx, g):
-                (x,) = ctx.saved_tensors
-                return g * x  # should be 2 * g * x
-    """))
+    user.write_text("from nncheck.autograd import Function\n"
+                    + square_source("Wrong", factor=1))  # should be 2 * x * g
     for extra in ([], ["--workers", "2"]):
-        code, out, _ = _invoke(["gradcheck", f"{user}:Wrong", "--in", "3,2", "--json", *extra])
+        code, out, _ = invoke(["gradcheck", f"{user}:Wrong", "--in", "3,2", "--json", *extra])
         data = json.loads(out)
         assert code == 1 and not data["passed"] and data["checks"][0]["wrt"] == "input[0]"
 
@@ -157,26 +132,26 @@ def test_user_module_shape_and_summary(tmp_path):
             def forward(self, x):
                 return self.act(self.fc(x))
     """))
-    code, out, _ = _invoke(["shape", f"{user}:Net", "--in", "2,4", "--json"])
+    code, out, _ = invoke(["shape", f"{user}:Net", "--in", "2,4", "--json"])
     assert code == 0 and json.loads(out)["output_shapes"] == [[2, 3]]
-    code, out, _ = _invoke(["summary", f"{user}:Net", "--in", "2,4", "--json"])
+    code, out, _ = invoke(["summary", f"{user}:Net", "--in", "2,4", "--json"])
     data = json.loads(out)
     assert code == 0 and data["totals"]["params"] == 15
 
 
 def test_summary_chain_and_shape_error():
     spec = "Linear(8,16) ReLU() Linear(16,4)"
-    code, out, _ = _invoke(["summary", spec, "--in", "5,8", "--json"])
+    code, out, _ = invoke(["summary", spec, "--in", "5,8", "--json"])
     data = json.loads(out)
     assert code == 0 and [r["output_shapes"] for r in data["layers"]][-1] == [[5, 4]]
     assert data["totals"]["params"] == 8 * 16 + 16 + 16 * 4 + 4
     assert data["totals"]["macs"] == 5 * (8 * 16 + 16 * 4)
-    code, out, err = _invoke(["summary", "Linear(8,16) Linear(15,4)", "--in", "5,8"])
+    code, out, err = invoke(["summary", "Linear(8,16) Linear(15,4)", "--in", "5,8"])
     assert code == 2 and "in_features=15" in err and "Linear" in out
 
 
 def test_compare_with_torch():
-    code, out, _ = _invoke(["compare", "Linear", "4", "3", "--in", "2,4", "--json"])
+    code, out, _ = invoke(["compare", "Linear", "4", "3", "--in", "2,4", "--json"])
     data = json.loads(out)
     assert code == 0 and data["passed"]
     assert {r["what"] for r in data["comparisons"]} >= {"output[0]", "grad input[0]",
@@ -184,8 +159,8 @@ def test_compare_with_torch():
 
 
 def test_bench_reports_times():
-    code, out, _ = _invoke(["bench", "Linear", "64", "32", "--in", "16,64", "--repeat", "2",
-                            "--json"])
+    code, out, _ = invoke(["bench", "Linear", "64", "32", "--in", "16,64", "--repeat", "2",
+                           "--json"])
     data = json.loads(out)
     assert code == 0 and data["forward_ms"] > 0 and data["macs"] == 16 * 64 * 32
 
@@ -202,7 +177,6 @@ def test_real_subprocess_and_help():
     assert proc.returncode == 2 and proc.stderr.startswith("Error: ")
 
 
-
 def test_click_runner_help_texts_have_examples():
     import nncheck.cli.commands  # noqa: F401  (registers the commands)
 
@@ -214,19 +188,19 @@ def test_click_runner_help_texts_have_examples():
 
 
 def test_symbolic_dimensions():
-    code, out, _ = _invoke(["shape", "Conv2d", "3", "64", "3", "stride=2", "padding=1",
-                            "--in", "N,3,H,W", "--json"])
+    code, out, _ = invoke(["shape", "Conv2d", "3", "64", "3", "stride=2", "padding=1",
+                           "--in", "N,3,H,W", "--json"])
     assert code == 0
     assert json.loads(out)["output_shapes"] == [["N", 64, "floor((H-1)/2)+1", "floor((W-1)/2)+1"]]
-    code, out, _ = _invoke(["shape", "Linear", "3", "2", "--in", "N,T,3", "--json"])
+    code, out, _ = invoke(["shape", "Linear", "3", "2", "--in", "N,T,3", "--json"])
     assert code == 0 and json.loads(out)["output_shapes"] == [["N", "T", 2]]
-    code, out, _ = _invoke(["shape", "Flatten", "--in", "N,C,H,W", "--json"])
+    code, out, _ = invoke(["shape", "Flatten", "--in", "N,C,H,W", "--json"])
     assert code == 0 and json.loads(out)["output_shapes"] == [["N", "C*H*W"]]
 
 
 def test_summary_receptive_field_of_a_conv_pool_stack():
     spec = "Conv2d(1,4,3) MaxPool2d(2) Conv2d(4,4,3,dilation=2)"
-    code, out, _ = _invoke(["summary", spec, "--in", "1,1,28,28", "--json"])
+    code, out, _ = invoke(["summary", spec, "--in", "1,1,28,28", "--json"])
     rows = json.loads(out)["layers"]
     # rf: 3, then 3 + (2-1)*1 = 4 (jump 2), then 4 + (5-1)*2 = 12
     assert [r["receptive_field"] for r in rows] == [[3, 3], [4, 4], [12, 12]]

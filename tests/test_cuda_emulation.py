@@ -6,29 +6,15 @@ state around it), so the rest of the suite sees this machine as it is.  Skips wh
 is no C++ compiler.
 """
 
-import os
-import shutil
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import gpu_check, needs_cxx
 
 from nncheck import cuda
 from nncheck.cuda import emulator
 
-ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
-                                reason="no C++ compiler for the CUDA host emulation")
-
-
-@pytest.fixture(scope="module")
-def emulated():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NNCHECK_CUDA_EMULATE", "1")
-        cuda.reset()
-        yield
-    cuda.reset()
+pytestmark = needs_cxx
 
 
 def test_only_the_variable_turns_it_on(monkeypatch):
@@ -91,19 +77,10 @@ def test_out_of_memory_names_the_bytes(emulated, monkeypatch):
         cuda.DeviceArray.empty((1 << 20,), np.float64)
 
 
-def _gpu_check():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import gpu_check
-    finally:
-        sys.path.pop(0)
-    return gpu_check
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_every_kernel_matches_pytorch(emulated, dtype):
     """scripts/gpu_check.py's cases -- every kernel of every family -- on the emulated device."""
     pytest.importorskip("torch")
-    check = _gpu_check()
+    check = gpu_check()
     failures = check.run_cases(check.CudaBackend(), dtypes=(dtype,), verbose=False)
     assert not failures, "\n".join(failures)

@@ -6,48 +6,25 @@ layers run by their kernels count.
 """
 
 import json
-import os
-import shutil
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import gpu_check, invoke, needs_cxx
 
 import nncheck
 from nncheck import cuda, registry
 from nncheck.cuda import launchers
 
-pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None,
-                                reason="no C++ compiler for the CUDA host emulation")
+pytestmark = needs_cxx
 
 LAYERS = sorted(registry.layers())
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _gpu_check():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import gpu_check
-    finally:
-        sys.path.pop(0)
-    return gpu_check
-
-
-@pytest.fixture(scope="module")
-def emulated():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NNCHECK_CUDA_EMULATE", "1")
-        cuda.reset()
-        yield
-    cuda.reset()
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", LAYERS)
 def test_layer_on_emulated_cuda_equals_cpu(emulated, name, dtype):
     """scripts/gpu_check.py's layer check (the same a GPU machine runs)."""
-    check = _gpu_check()
+    check = gpu_check()
     try:
         worst = check.layer_case(name, dtype)
     except check.LayerSkipped as exc:
@@ -77,23 +54,6 @@ def test_gradcheck_on_emulated_cuda(emulated, name, args, shapes):
     assert launchers.stats["launches"] > before
 
 
-def _invoke(argv):
-    """(exit code, stdout, stderr) of ``nncheck ARGV``, run in this process."""
-    import contextlib
-    import io
-
-    from nncheck.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.mark.parametrize("command", [
     ["forward", "Conv2d", "2", "3", "3", "--in", "1,2,6,6", "--dtype", "float64"],
     ["gradcheck", "Linear", "3", "2", "--in", "2,3"],
@@ -101,7 +61,7 @@ def _invoke(argv):
     ["bench", "GELU", "--in", "8,8", "--repeat", "1"],
 ])
 def test_cli_device_cuda(emulated, command):
-    code, out, err = _invoke([*command, "--device", "cuda", "--json"])
+    code, out, err = invoke([*command, "--device", "cuda", "--json"])
     assert code == 0, err
     assert json.loads(out).get("passed", True)
 
@@ -112,7 +72,7 @@ def test_cli_device_cuda_without_cuda_is_one_error_line(monkeypatch):
     try:
         if cuda.is_available():
             pytest.skip("this machine has a CUDA device")
-        code, out, err = _invoke(["forward", "ReLU", "--in", "2,3", "--device", "cuda"])
+        code, out, err = invoke(["forward", "ReLU", "--in", "2,3", "--device", "cuda"])
     finally:
         cuda.reset()
     assert code == 2 and not out

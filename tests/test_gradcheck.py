@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from helpers import PlantedScale
 
 import nncheck
 import nncheck.nn as nn
@@ -15,49 +16,16 @@ def _x(*shape, seed=0):
     return nncheck.tensor(rng.uniform(0.5, 1.5, shape), dtype=nncheck.float64, requires_grad=True)
 
 
-class Scaled(Function):
-    """y = x * w (elementwise); backward has planted bugs selected by `bug`."""
-
-    bug = None
-
-    @staticmethod
-    def forward(ctx, x, w):
-        ctx.save_for_backward(x, w)
-        return x * w
-
-    @staticmethod
-    def backward(ctx, g):
-        x, w = ctx.saved_tensors
-        gx, gw = g * w, g * x
-        bug = Scaled.bug
-        if bug == "scale":
-            gx = gx * 2
-        elif bug == "one_element":
-            gx = gx.clone()
-            gx[1, 2] = gx[1, 2] + 0.5
-        elif bug == "missing":
-            gw = None
-        elif bug == "transposed":
-            gx = gx.t().reshape(gx.shape)
-        return gx, gw
-
-
-@pytest.fixture(autouse=True)
-def _reset_bug():
-    yield
-    Scaled.bug = None
-
-
 def test_right_backward_passes():
-    assert nncheck.gradcheck(Scaled.apply, (_x(3, 3), _x(3, 3, seed=1)))
+    assert nncheck.gradcheck(PlantedScale.apply, (_x(3, 3), _x(3, 3, seed=1)))
 
 
 @pytest.mark.parametrize("bug,wrt", [("scale", "input[0]"), ("one_element", "input[0]"),
                                      ("missing", "input[1]"), ("transposed", "input[0]")])
 def test_planted_bugs_are_caught_and_named(bug, wrt):
-    Scaled.bug = bug
+    PlantedScale.bug = bug
     x, w = _x(3, 3), _x(3, 3, seed=1)
-    report = check_gradients(Scaled.apply, (x, w))
+    report = check_gradients(PlantedScale.apply, (x, w))
     assert not report.passed
     failed = [c for c in report.checks if not c.passed]
     assert [c.wrt for c in failed] == [wrt]
@@ -67,8 +35,8 @@ def test_planted_bugs_are_caught_and_named(bug, wrt):
         # the planted +0.5 lands in column [1, 2] of every row of the Jacobian
         assert failed[0].worst_index == [1, 2] and failed[0].n_failed == 9
     with pytest.raises(GradcheckError, match=wrt.replace("[", r"\[").replace("]", r"\]")):
-        nncheck.gradcheck(Scaled.apply, (x, w))
-    assert nncheck.gradcheck(Scaled.apply, (x, w), raise_exception=False) is False
+        nncheck.gradcheck(PlantedScale.apply, (x, w))
+    assert nncheck.gradcheck(PlantedScale.apply, (x, w), raise_exception=False) is False
 
 
 def test_module_parameters_are_checked_by_name():
@@ -113,11 +81,11 @@ def test_nothing_to_check_is_an_error():
 
 
 def test_signatures_name_the_bug():
-    Scaled.bug = "scale"
-    report = check_gradients(Scaled.apply, (_x(3, 3), _x(3, 3, seed=1)))
+    PlantedScale.bug = "scale"
+    report = check_gradients(PlantedScale.apply, (_x(3, 3), _x(3, 3, seed=1)))
     assert "constant factor" in report.checks[0].signature and "2" in report.checks[0].signature
-    Scaled.bug = "missing"
-    report = check_gradients(Scaled.apply, (_x(3, 3), _x(3, 3, seed=1)))
+    PlantedScale.bug = "missing"
+    report = check_gradients(PlantedScale.apply, (_x(3, 3), _x(3, 3, seed=1)))
     assert "zero gradient" in report.checks[1].signature
 
 
@@ -167,10 +135,10 @@ def test_relu_at_kink_is_reported_separately_not_failed():
 
 def test_fast_mode_passes_right_and_catches_wrong_backward():
     x, w = _x(4, 4), _x(4, 4, seed=1)
-    report = check_gradients(Scaled.apply, (x, w), fast=True)
+    report = check_gradients(PlantedScale.apply, (x, w), fast=True)
     assert report.passed and report.backward_calls == 1
-    Scaled.bug = "one_element"
-    report = check_gradients(Scaled.apply, (x, w), fast=True)
+    PlantedScale.bug = "one_element"
+    report = check_gradients(PlantedScale.apply, (x, w), fast=True)
     assert not report.passed and report.checks[0].worst_index == [1, 2]
 
 
@@ -311,8 +279,8 @@ def test_workers_share_the_numerical_jacobian_and_agree_with_one_process():
 
 
 def test_workers_catch_a_planted_bug_where_one_process_does():
-    Scaled.bug = "one_element"
-    report = check_gradients(Scaled.apply, (_x(3, 3), _x(3, 3, seed=1)), workers=3)
+    PlantedScale.bug = "one_element"
+    report = check_gradients(PlantedScale.apply, (_x(3, 3), _x(3, 3, seed=1)), workers=3)
     failed = [c for c in report.checks if not c.passed]
     assert [c.wrt for c in failed] == ["input[0]"]
     assert failed[0].worst_index == [1, 2] and failed[0].n_failed == 9
@@ -341,8 +309,8 @@ def test_big_jacobians_are_checked_in_column_blocks_with_the_same_verdict():
 
 
 def test_a_planted_bug_is_localised_in_the_whole_tensor_when_blocked():
-    Scaled.bug = "one_element"
-    report = check_gradients(Scaled.apply, (_x(3, 3), _x(3, 3, seed=1)),
+    PlantedScale.bug = "one_element"
+    report = check_gradients(PlantedScale.apply, (_x(3, 3), _x(3, 3, seed=1)),
                              max_jacobian_bytes=9 * 32 * 2)  # 2 columns per block
     failed = [c for c in report.checks if not c.passed]
     assert [c.wrt for c in failed] == ["input[0]"]

@@ -4,27 +4,12 @@ import json
 
 import numpy as np
 import pytest
+from helpers import PlantedScale, invoke
 
 import nncheck
 from nncheck import nn, registry
 from nncheck.autograd import Function, checker
 from nncheck.autograd.checker import check_gradients
-from nncheck.cli import main
-
-
-def _invoke(argv):
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-    return code, out.getvalue(), err.getvalue()
-
 
 BUG = (123, 45)  # the weight element whose gradient is planted wrong
 
@@ -121,38 +106,14 @@ def test_fast_screen_flags_one_wrong_element_of_a_large_weight(seed, monkeypatch
     assert checker._fast_screen(problem, 1e-6, 1e-5, seed) == [False, False]
 
 
-class _Scaled(Function):
-    """y = x * w elementwise, with a planted backward bug chosen by ``bug``."""
-
-    bug = None
-
-    @staticmethod
-    def forward(ctx, x, w):
-        ctx.save_for_backward(x, w)
-        return x * w
-
-    @staticmethod
-    def backward(ctx, g):
-        x, w = ctx.saved_tensors
-        gx, gw = g * w, g * x
-        if _Scaled.bug == "scale":
-            gx = gx * 2
-        elif _Scaled.bug == "one_element":
-            gx = gx.clone()
-            gx[1, 2] = gx[1, 2] + 0.5
-        elif _Scaled.bug == "missing":
-            gw = None
-        return gx, gw
-
-
 @pytest.mark.parametrize("bug,wrt", [("scale", "input[0]"), ("one_element", "input[0]"),
                                      ("missing", "input[1]")])
 def test_sampled_check_catches_the_classic_planted_bugs(bug, wrt, monkeypatch):
-    monkeypatch.setattr(_Scaled, "bug", bug)
+    monkeypatch.setattr(PlantedScale, "bug", bug)
     rng = np.random.default_rng(0)
     x, w = (nncheck.tensor(rng.uniform(0.5, 1.5, (6, 7)), dtype=nncheck.float64,
                            requires_grad=True) for _ in range(2))
-    report = check_gradients(_Scaled.apply, (x, w), max_seconds=1e-4)
+    report = check_gradients(PlantedScale.apply, (x, w), max_seconds=1e-4)
     assert report.sampled and not report.passed
     assert [c.wrt for c in report.checks if not c.passed] == [wrt]
     if bug == "one_element":
@@ -161,7 +122,7 @@ def test_sampled_check_catches_the_classic_planted_bugs(bug, wrt, monkeypatch):
 
 def test_every_registered_layer_passes_a_sampled_check():
     # no false alarms: each layer's example, forced to sample by a tiny budget
-    code, out, _ = _invoke(["gradcheck", "--all", "--max-seconds", "0.0001", "--json"])
+    code, out, _ = invoke(["gradcheck", "--all", "--max-seconds", "0.0001", "--json"])
     data = json.loads(out)
     assert code == 0 and data["passed"]
     assert all(r["sampled"] and r["checked_entries"] > 0 for r in data["results"])
@@ -177,8 +138,8 @@ def test_library_default_is_the_full_check():
 
 
 def test_cli_samples_a_layer_too_big_to_check_in_full():
-    code, out, err = _invoke(["gradcheck", "Linear", "1000", "1000", "--in", "64,1000",
-                              "--max-seconds", "2", "--json"])
+    code, out, err = invoke(["gradcheck", "Linear", "1000", "1000", "--in", "64,1000",
+                             "--max-seconds", "2", "--json"])
     data = json.loads(out)
     assert code == 0 and data["passed"] and data["sampled"]
     assert data["total_entries"] == 64000 * (64000 + 1000 * 1000 + 1000)
@@ -192,12 +153,12 @@ def test_cli_samples_a_layer_too_big_to_check_in_full():
 
 
 def test_cli_sampled_text_report_says_so_and_full_insists():
-    code, out, _ = _invoke(["gradcheck", "Linear", "30", "20", "--in", "8,30",
-                            "--max-seconds", "0.001", "--seed", "3"])
+    code, out, _ = invoke(["gradcheck", "Linear", "30", "20", "--in", "8,30",
+                           "--max-seconds", "0.001", "--seed", "3"])
     assert code == 0 and "SAMPLED" in out
     assert "nncheck gradcheck Linear 30 20 --in 8,30 --seed 3 --full" in out
-    code, out, err = _invoke(["gradcheck", "Linear", "30", "20", "--in", "8,30",
-                              "--max-seconds", "0.001", "--full", "--json"])
+    code, out, err = invoke(["gradcheck", "Linear", "30", "20", "--in", "8,30",
+                             "--max-seconds", "0.001", "--full", "--json"])
     data = json.loads(out)
     assert code == 0 and not data["sampled"]
     assert data["checked_entries"] == data["total_entries"] == 160 * (240 + 600 + 20)
@@ -205,8 +166,8 @@ def test_cli_sampled_text_report_says_so_and_full_insists():
 
 
 def test_cli_rejects_a_non_positive_budget():
-    code, _, err = _invoke(["gradcheck", "Linear", "3", "2", "--in", "4,3",
-                            "--max-seconds", "0"])
+    code, _, err = invoke(["gradcheck", "Linear", "3", "2", "--in", "4,3",
+                           "--max-seconds", "0"])
     assert code == 2 and err == "Error: --max-seconds must be positive, got 0\n"
 
 
@@ -240,7 +201,7 @@ def _calls_until_first_tensor_done(monkeypatch, argv):
     with monkeypatch.context() as m:
         m.setattr(checker._Problem, "run", run)
         m.setattr(checker, "_compare", compare)
-        assert _invoke(argv)[0] == 0
+        assert invoke(argv)[0] == 0
     return at[0]
 
 
@@ -248,7 +209,7 @@ def test_ctrl_c_gives_a_partial_report_and_exit_130(monkeypatch):
     argv = ["gradcheck", "Linear", "3", "2", "--in", "4,3", "--full"]
     done = _calls_until_first_tensor_done(monkeypatch, argv)
     _interrupt_after(monkeypatch, done + 1)
-    code, out, _ = _invoke(argv + ["--json"])
+    code, out, _ = invoke(argv + ["--json"])
     data = json.loads(out)
     assert code == 130 and data["interrupted"]
     assert [c["wrt"] for c in data["checks"]] == ["input[0]"] and data["checks"][0]["passed"]
@@ -256,14 +217,14 @@ def test_ctrl_c_gives_a_partial_report_and_exit_130(monkeypatch):
     assert data["checked_entries"] == 8 * 12 < data["total_entries"] == 8 * (12 + 6 + 2)
     monkeypatch.undo()
     _interrupt_after(monkeypatch, done + 1)
-    code, out, _ = _invoke(argv)
+    code, out, _ = invoke(argv)
     assert code == 130 and "INTERRUPTED: partial report, 96 of 160" in out
     assert "not checked: weight, bias" in out and "input[0]" in out
 
 
 def test_ctrl_c_stops_gradcheck_all_with_the_layers_so_far(monkeypatch):
     _interrupt_after(monkeypatch, 200)
-    code, out, _ = _invoke(["gradcheck", "--all", "--json"])
+    code, out, _ = invoke(["gradcheck", "--all", "--json"])
     data = json.loads(out)
     assert code == 130 and data["interrupted"] and data["results"][-1]["interrupted"]
     assert 1 < len(data["results"]) < len(
@@ -290,5 +251,5 @@ def test_ctrl_c_outside_the_check_exits_130(monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(gradcheck, "sample_inputs", interrupted)
-    code, out, err = _invoke(["gradcheck", "Linear", "3", "2", "--in", "4,3"])
+    code, out, err = invoke(["gradcheck", "Linear", "3", "2", "--in", "4,3"])
     assert code == 130 and err.strip() == "Error: interrupted"  # click starts a new line

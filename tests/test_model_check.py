@@ -6,34 +6,12 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from helpers import PlantedScale, invoke
 
 import nncheck
 import nncheck.nn as nn
 from nncheck.autograd import Function
 from nncheck.autograd.model_check import check_model
-from nncheck.cli import main
-
-
-class Scale(Function):
-    """y = x * w (w per feature); ``bug`` plants a wrong backward."""
-
-    bug = None
-
-    @staticmethod
-    def forward(ctx, x, w):
-        ctx.save_for_backward(x, w)
-        return x * w
-
-    @staticmethod
-    def backward(ctx, g):
-        x, w = ctx.saved_tensors
-        gx, gw = g * w, (g * x).sum(0)
-        if Scale.bug == "one_element":
-            gx = gx.clone()
-            gx[0, 3] = gx[0, 3] * 2
-        elif Scale.bug == "weight_doubled":
-            gw = gw * 2
-        return gx, gw
 
 
 class Scaled(nn.Module):
@@ -42,7 +20,7 @@ class Scaled(nn.Module):
         self.weight = nn.Parameter(nncheck.rand(features) + 0.5)
 
     def forward(self, x):
-        return Scale.apply(x, self.weight)
+        return PlantedScale.apply(x, self.weight)
 
 
 class Net(nn.Module):
@@ -55,12 +33,6 @@ class Net(nn.Module):
 
     def forward(self, x):
         return self.head(self.scale(self.body(x)))
-
-
-@pytest.fixture(autouse=True)
-def _reset_bug():
-    yield
-    Scale.bug = None
 
 
 def _net():
@@ -86,7 +58,7 @@ def test_correct_model_passes_module_by_module_in_forward_order():
 
 @pytest.mark.parametrize("full_entries", [1 << 21, 0], ids=["full", "sampled"])
 def test_planted_bug_in_a_custom_layer_is_found_and_named(full_entries):
-    Scale.bug = "one_element"
+    PlantedScale.bug = "corner_doubled"
     model, x = _net()
     report = check_model(model, x, full_entries=full_entries)
     assert not report.passed
@@ -100,7 +72,7 @@ def test_planted_bug_in_a_custom_layer_is_found_and_named(full_entries):
 
 
 def test_wrong_parameter_gradient_is_named_by_parameter():
-    Scale.bug = "weight_doubled"
+    PlantedScale.bug = "weight_doubled"
     model, x = _net()
     failure = check_model(model, x).first_failure
     assert failure.name == "scale" and failure.worst.wrt == "weight"
@@ -108,7 +80,7 @@ def test_wrong_parameter_gradient_is_named_by_parameter():
 
 
 def test_end_to_end_projection_catches_a_wrong_model_backward():
-    Scale.bug = "weight_doubled"
+    PlantedScale.bug = "weight_doubled"
     model, x = _net()
     report = check_model(model, x)
     assert not report.end_to_end.passed
@@ -186,22 +158,9 @@ def _model_file(tmp_path, factor):
     return f"{path}:Net"
 
 
-def _invoke(argv):
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(argv)
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_cli_json_shape_of_a_layer_by_layer_check(tmp_path):
-    code, out, err = _invoke(["gradcheck", _model_file(tmp_path, 3), "--in", "1,2,4,4",
-                              "--json"])
+    code, out, err = invoke(["gradcheck", _model_file(tmp_path, 3), "--in", "1,2,4,4",
+                             "--json"])
     assert code == 0 and err == ""
     result = json.loads(out)
     assert {"layer", "passed", "modules", "end_to_end"} <= set(result) and result["passed"]
@@ -214,13 +173,13 @@ def test_cli_json_shape_of_a_layer_by_layer_check(tmp_path):
 
 
 def test_cli_names_the_failing_module_in_the_last_line(tmp_path):
-    code, out, _ = _invoke(["gradcheck", _model_file(tmp_path, 2), "--in", "1,2,4,4"])
+    code, out, _ = invoke(["gradcheck", _model_file(tmp_path, 2), "--in", "1,2,4,4"])
     assert code == 1
     last = out.strip().splitlines()[-1]
     assert "first failing module triple (Triple)" in last
     assert "constant factor" in last and "0.6667" in last
-    code, out, _ = _invoke(["gradcheck", _model_file(tmp_path, 2), "--in", "1,2,4,4",
-                            "--json"])
+    code, out, _ = invoke(["gradcheck", _model_file(tmp_path, 2), "--in", "1,2,4,4",
+                           "--json"])
     result = json.loads(out)
     assert code == 1 and not result["passed"]
     assert [m["passed"] for m in result["modules"]] == [True, False, True]
@@ -321,19 +280,19 @@ def test_cli_prints_the_heatmap_and_plot_needs_matplotlib(tmp_path, monkeypatch)
             def forward(self, x):
                 return Bad.apply(x)
     """))
-    code, out, _ = _invoke(["gradcheck", f"{path}:Layer", "--in", "2,3"])
+    code, out, _ = invoke(["gradcheck", f"{path}:Layer", "--in", "2,3"])
     assert code == 1 and "|analytic - numeric| for input[0]" in out and "██" in out
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
-    code, out, err = _invoke(["gradcheck", f"{path}:Layer", "--in", "2,3", "--plot",
-                              str(tmp_path / "x.png")])
+    code, out, err = invoke(["gradcheck", f"{path}:Layer", "--in", "2,3", "--plot",
+                             str(tmp_path / "x.png")])
     assert code == 2 and out == "" and err.startswith("Error: --plot needs matplotlib")
 
 
 def test_plot_writes_an_image(tmp_path):
     pytest.importorskip("matplotlib")
     target = tmp_path / "heat.png"
-    code, _, err = _invoke(["gradcheck", _model_file(tmp_path, 2), "--in", "1,2,4,4",
-                            "--plot", str(target)])
+    code, _, err = invoke(["gradcheck", _model_file(tmp_path, 2), "--in", "1,2,4,4",
+                           "--plot", str(target)])
     assert code == 1 and "written to" in err
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

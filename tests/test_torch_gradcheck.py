@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 import torch
+from helpers import invoke, square_source
 
 import nncheck
 from nncheck.autograd.checker import check_gradients
-from nncheck.cli import main
 
 
 class MatMul(torch.autograd.Function):
@@ -109,21 +109,7 @@ def test_checking_nncheck_code_does_not_import_torch():
     assert proc.returncode == 0, proc.stderr
 
 
-TORCH_FILE = """
-    import torch
-
-
-    class Square(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x * x
-
-        @staticmethod
-        def backward(ctx, g):
-            (x,) = ctx.saved_tensors
-            return g * x * {factor}
-
+TORCH_NET = textwrap.dedent("""
 
     class Net(torch.nn.Module):
         def __init__(self, n=4):
@@ -132,33 +118,26 @@ TORCH_FILE = """
 
         def forward(self, x):
             return Square.apply(self.fc(x))
-"""
+""")
 
 
-def _invoke(argv):
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(argv)
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
+def _torch_file(factor):
+    """A PyTorch model file whose custom Function's backward has this factor (right: 2)."""
+    return ("import torch\n" + square_source(factor=factor, base="torch.autograd.Function")
+            + TORCH_NET)
 
 
 @pytest.mark.parametrize("factor,passed", [(2, True), (2.02, False)])
 def test_cli_torch_runs_the_file_with_pytorch(tmp_path, factor, passed):
     path = tmp_path / "net.py"
-    path.write_text(textwrap.dedent(TORCH_FILE.format(factor=factor)))
-    code, out, err = _invoke(["gradcheck", f"{path}:Net", "--torch", "--in", "2,4", "--json"])
+    path.write_text(_torch_file(factor))
+    code, out, err = invoke(["gradcheck", f"{path}:Net", "--torch", "--in", "2,4", "--json"])
     result = json.loads(out)
     assert code == (0 if passed else 1) and result["passed"] is passed
     assert [c["wrt"] for c in result["checks"]] == ["input[0]", "fc.weight", "fc.bias"]
     if not passed:
         assert all("1.01 x numerical" in c["signature"] for c in result["checks"])
-    code, _, err = _invoke(["gradcheck", f"{path}:Net", "5", "--torch", "--in", "2,4"])
+    code, _, err = invoke(["gradcheck", f"{path}:Net", "5", "--torch", "--in", "2,4"])
     assert code == 2 and err.startswith("Error: ") and "shapes cannot be multiplied" in err
 
 

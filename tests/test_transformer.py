@@ -298,7 +298,7 @@ def test_bad_input(build, call, exc, match):
     (lambda: nn.TransformerEncoderLayer(8, 2, 16), [(4, 5, 2, 8)], "3-D \\(batched\\) or 2-D"),
     (lambda: nn.TransformerDecoderLayer(8, 2, 16), [(5, 2, 8), (6, 3, 8)],
      "batch number of tgt and memory"),
-    (lambda: nn.TransformerDecoderLayer(8, 2, 16), [(5, 2, 8)], "takes two inputs"),
+    (lambda: nn.TransformerDecoderLayer(8, 2, 16), [(5, 2, 8)], "takes tgt, memory"),
     (lambda: nn.Transformer(8, 2, 1, 1, 16), [(5, 2, 8), (4, 8)], "must both be batched"),
 ])
 def test_shape_rule_errors(module, shapes, match):
@@ -311,3 +311,62 @@ def test_shape_rule_explains():
     assert nn.Transformer(8, 2, 1, 1, 16).infer_shape((6, 2, 8), (5, 2, 8), explain=explain) \
         == ((5, 2, 8),)
     assert "memory = src shape [6, 2, 8]" in explain[0]
+
+
+# ----------------------------------------------------------------------------- masks in shape rules
+def _mask_shapes(kind, S, T, N, three_d):
+    """forward's optional masks in its positional order, for src length S and tgt length T
+    (N None: unbatched); ``three_d``: attention masks per head, (N*H, L, S)."""
+    def attn(L, K):
+        return (((N or 1) * H, L, K) if three_d else (L, K))
+
+    def pad(K):
+        return (K,) if N is None else (N, K)
+
+    if kind == "Encoder":
+        return [attn(S, S), pad(S)]
+    decoder = [attn(T, T), attn(T, S), pad(T), pad(S)]
+    if kind == "Decoder":
+        return decoder
+    return [attn(S, S), *decoder[:2], pad(S), *decoder[2:]]
+
+
+def _mask_modules():
+    """(kind, nncheck module, PyTorch module) for every transformer module with masks."""
+    def pair(name, *args, **kwargs):
+        return getattr(nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
+
+    def stack(kind):
+        ours, ref = pair(f"Transformer{kind}Layer", D, H, FF, 0.0)
+        extra = {"enable_nested_tensor": False} if kind == "Encoder" else {}
+        return (getattr(nn, f"Transformer{kind}")(ours, 2),
+                getattr(torch.nn, f"Transformer{kind}")(ref, 2, **extra))
+
+    return [("Encoder", *pair("TransformerEncoderLayer", D, H, FF, 0.0)),
+            ("Decoder", *pair("TransformerDecoderLayer", D, H, FF, 0.0)),
+            ("Encoder", *stack("Encoder")), ("Decoder", *stack("Decoder")),
+            ("Transformer", *pair("Transformer", D, H, 1, 1, FF, 0.0))]
+
+
+@pytest.mark.parametrize("N", [2, None], ids=["batched", "unbatched"])
+def test_shape_rules_take_every_mask_forward_takes(N):
+    S, T = 5, 4
+    for kind, ours, ref in _mask_modules():
+        sequences = [(S, N, D) if N else (S, D)]
+        if kind != "Encoder":
+            sequences = [(S, N, D), (T, N, D)] if N else [(S, D), (T, D)]
+            if kind == "Decoder":  # tgt first, then memory
+                sequences = sequences[::-1]
+        for three_d in (False, True):
+            masks = _mask_shapes(kind, S, T, N, three_d)
+            for k in range(len(masks) + 1):  # every count the CLI's arity check accepts
+                shapes = sequences + masks[:k]
+                with torch.no_grad():
+                    want = ref(*[torch.randn(s) for s in shapes])  # PyTorch accepts these
+                assert ours.infer_shape(*shapes) == (tuple(want.shape),), (kind, shapes)
+            for i, bad in enumerate(masks):  # one wrong size: PyTorch refuses, and so do we
+                shapes = sequences + masks[:i] + [bad[:-1] + (bad[-1] + 1,)]
+                with pytest.raises((RuntimeError, AssertionError)):
+                    ref(*[torch.randn(s) for s in shapes])
+                with pytest.raises(ShapeError, match="mask has shape"):
+                    ours.infer_shape(*shapes)

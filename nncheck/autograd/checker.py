@@ -544,14 +544,15 @@ def _compare(problem, name, tensor, analytic, numeric, eps, atol, rtol, kinks):
 KEPT_JACOBIAN_ENTRIES = 1 << 16  # failing Jacobians up to this size are kept for heatmaps
 
 
-def _merged(name, shape, parts):
-    """One target's check from the checks of its column blocks, ``[(first column, check)]``:
-    counts add up, the worst element is the worst block's, indexed in the whole tensor."""
-    first, worst = max(parts, key=lambda part: (not part[1].passed, part[1].max_abs_err))
+def _combined(name, shape, parts):
+    """One target's check from the checks of parts of its columns, ``[(key, check)]``:
+    counts add up and the worst part speaks for the whole.  Returns (check, the worst
+    part's key, the worst part's check); the caller places the worst element, since only
+    it knows which columns a part holds (sampled checks use this too)."""
+    key, worst = max(parts, key=lambda part: (not part[1].passed, part[1].max_abs_err))
     check = TensorCheck(name, shape, worst_output=worst.worst_output,
                         worst_output_index=worst.worst_output_index, analytic=worst.analytic,
                         numeric=worst.numeric, signature=worst.signature)
-    check.worst_index = [int(v) for v in np.unravel_index(first + worst.worst_index[0], shape)]
     for _, part in parts:
         check.n_entries += part.n_entries
         check.n_failed += part.n_failed
@@ -559,6 +560,14 @@ def _merged(name, shape, parts):
         check.max_abs_err = max(check.max_abs_err, part.max_abs_err)
         check.max_rel_err = max(check.max_rel_err, part.max_rel_err)
     check.passed = all(part.passed for _, part in parts)
+    return check, key, worst
+
+
+def _merged(name, shape, parts):
+    """One target's check from the checks of its column blocks, ``[(first column, check)]``:
+    counts add up, the worst element is the worst block's, indexed in the whole tensor."""
+    check, first, worst = _combined(name, shape, parts)
+    check.worst_index = [int(v) for v in np.unravel_index(first + worst.worst_index[0], shape)]
     if all(part.column_error is not None for _, part in parts):
         check.column_error = np.concatenate([part.column_error for _, part in parts])
         check.column_failed = np.concatenate([part.column_failed for _, part in parts])

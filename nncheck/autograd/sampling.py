@@ -371,23 +371,13 @@ def _projection(problem, t, u, g, v, base, eps, atol, rtol, lhs_eps):
 def _merged_sample(name, shape, parts):
     """One target's check from its sampled chunks ``[(element indices, check)]``: counts
     add up; the worst element is the worst chunk's, indexed in the whole tensor."""
-    from .checker import TensorCheck
+    from .checker import TensorCheck, _combined
 
     if not parts:
         return TensorCheck(name, shape)
-    cols, worst = max(parts, key=lambda p: (not p[1].passed, p[1].max_abs_err))
-    check = TensorCheck(name, shape, worst_output=worst.worst_output,
-                        worst_output_index=worst.worst_output_index, analytic=worst.analytic,
-                        numeric=worst.numeric, signature=worst.signature)
+    check, cols, worst = _combined(name, shape, parts)
     check.worst_index = [int(i) for i in np.unravel_index(cols[worst.worst_index[0]], shape)] \
         if worst.worst_index else []
-    for _, part in parts:
-        check.n_entries += part.n_entries
-        check.n_failed += part.n_failed
-        check.n_kinks += part.n_kinks
-        check.max_abs_err = max(check.max_abs_err, part.max_abs_err)
-        check.max_rel_err = max(check.max_rel_err, part.max_rel_err)
-    check.passed = all(part.passed for _, part in parts)
     return check
 
 

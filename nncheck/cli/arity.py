@@ -36,23 +36,48 @@ def _forward_of(target):
     return getattr(fn, "__name__", target.label), fn, 0
 
 
-def forward_arity(target):
-    """(name, fewest inputs, most inputs or None for any number) of ``target``'s forward."""
+def _tensor_params(target):
+    """(name, [(parameter, its tensor or tuple of tensor names)], required parameters,
+    takes *args).
+
+    None for the list where the signature cannot be read (nothing to check against).
+    """
+    from .. import registry
+
     name, fn, skip = _forward_of(target)
     try:
         params = list(inspect.signature(fn).parameters.values())[skip:]
-    except (TypeError, ValueError):  # a builtin without a signature: nothing to check against
-        return name, 0, None
-    required = most = 0
+    except (TypeError, ValueError):  # a builtin without a signature
+        return name, None, 0, True
+    info = target.info or (registry.info_of(target.module) if target.module is not None
+                           else None)
+    groups = (info.input_groups if info is not None else None) or ()
+    taken, required = [], 0
     for p in params:
         if p.kind is p.VAR_POSITIONAL:
-            return name, required, None
+            return name, taken, required, True
         if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) or not _takes_tensor(p):
             break
-        most += 1
+        group = groups[len(taken)] if len(taken) < len(groups) else p.name
+        taken.append((p.name, group))
         if p.default is inspect.Parameter.empty:
-            required = most
-    return name, required, most
+            required = len(taken)
+    return name, taken, required, False
+
+
+def forward_arity(target):
+    """(name, fewest inputs, most inputs or None for any number) of ``target``'s forward,
+    counted as --in tensors (LSTM's hx pair counts two)."""
+    name, taken, required, variadic = _tensor_params(target)
+    if taken is None:
+        return name, 0, None
+    least = _count(taken[:required])
+    return name, least, None if variadic else _count(taken)
+
+
+def _count(taken):
+    """--in tensors that fill these parameters: a tuple argument takes one per name."""
+    return sum(1 if isinstance(group, str) else len(group) for _, group in taken)
 
 
 def _inputs(n):
@@ -64,16 +89,26 @@ def check_input_count(target, given, flag="--in"):
 
     ``given``: the command-line values (shapes or file names), quoted back in the message.
     """
-    name, least, most = forward_arity(target)
-    n = len(given)
-    if least <= n and (most is None or n <= most):
+    name, taken, required, variadic = _tensor_params(target)
+    if taken is None:
         return
-    if most is None:
-        takes = f"at least {_inputs(least)}"
-    elif least == most:
-        takes = _inputs(least)
+    # the counts that fill whole arguments: a pair (LSTM's hx) takes both tensors or none
+    counts = [_count(taken[:k]) for k in range(required, len(taken) + 1)]
+    n = len(given)
+    if n in counts or (variadic and n >= counts[0]):
+        return
+    tuples = [(p, group) for p, group in taken if not isinstance(group, str)]
+    if variadic:
+        takes = f"at least {_inputs(counts[0])}"
+    elif len(counts) == 1:
+        takes = _inputs(counts[0])
+    elif tuples:
+        takes = f"{', '.join(map(str, counts[:-1]))} or {_inputs(counts[-1])}"
     else:
-        takes = f"{least} to {most} inputs"
+        takes = f"{counts[0]} to {counts[-1]} inputs"
     were = "was" if n == 1 else "were"
     quoted = " ".join(f"{flag} {v}" for v in given)
-    raise UsageError(f"{name} takes {takes}, {n} {were} given" + (f" ({quoted})" if n else ""))
+    why = "".join(f"; {p} is the tuple ({', '.join(group)}): give all {len(group)} or none"
+                  for p, group in tuples)
+    raise UsageError(f"{name} takes {takes}, {n} {were} given"
+                     + (f" ({quoted})" if n else "") + why)

@@ -39,10 +39,10 @@ def run_bench(target, shapes, dtype, repeat, device="cpu"):
         return ts
 
     def fwd():
-        return target.callable(*make_inputs(False))
+        return target.call(make_inputs(False))
 
     def fwd_bwd():
-        outs = [o for o in _flat_outputs(target.callable(*make_inputs(True))) if o.requires_grad]
+        outs = [o for o in _flat_outputs(target.call(make_inputs(True))) if o.requires_grad]
         if outs:
             backward(outs, [Tensor._wrap(np.ones(o.shape, o._data.dtype)).to(o.device)
                             for o in outs])

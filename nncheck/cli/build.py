@@ -19,6 +19,28 @@ class Target:
     def callable(self):
         return self.module if self.module is not None else self.function
 
+    @property
+    def _layer_info(self):
+        if self.info is not None or self.module is None:
+            return self.info
+        return registry.info_of(self.module)  # a registered layer inside a user's model
+
+    @property
+    def takes_tuples(self):
+        """Whether forward takes a tuple of tensors (LSTM's hx) where the CLI gives them flat."""
+        info = self._layer_info
+        return info is not None and info.input_groups is not None
+
+    def forward_args(self, tensors):
+        """The command line's flat tensors as forward's arguments: the registry says which
+        take a tuple (LSTM's h_0, c_0 become hx)."""
+        info = self._layer_info
+        return info.forward_args(tensors) if info is not None else list(tensors)
+
+    def call(self, tensors):
+        """forward on the command line's flat tensors."""
+        return self.callable(*self.forward_args(tensors))
+
     def describe(self):
         return repr(self.module) if self.module is not None else self.label
 

@@ -277,7 +277,7 @@ def forward(layer, args, in_shapes, input_files, weights, dtype, seed, save, tra
     inputs = [Tensor._wrap(a).to(device) for a in arrays]
     start = time.perf_counter()
     try:
-        out = target.callable(*inputs)
+        out = target.call(inputs)
     except (ValueError, RuntimeError, TypeError, IndexError) as exc:
         raise UsageError(f"{layer}: {exc}") from None
     elapsed = (time.perf_counter() - start) * 1e3

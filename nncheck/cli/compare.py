@@ -46,7 +46,8 @@ def compare_with_torch(target, layer, tokens, shapes, seed, rtol, atol, device="
             theirs[i].requires_grad_(True)
     rows = []
     try:
-        out_ours, out_theirs = _flat_outputs(module(*ours)), _flat_torch(ref(*theirs), torch)
+        out_ours = _flat_outputs(target.call(ours))
+        out_theirs = _flat_torch(ref(*target.forward_args(theirs)), torch)
     except (ValueError, RuntimeError, TypeError, IndexError) as exc:
         raise UsageError(f"{layer} on inputs of shapes "
                          f"{[list(s) for s in shapes]}: {' '.join(str(exc).split())}") from None

@@ -5,6 +5,7 @@ import time
 
 from .._lazy import np
 from ..autograd.checker import check_gradients
+from ..nn.modules.module import Module
 from .build import Target, construct, grad_input_indices, sample_inputs
 from .render import console, table
 
@@ -52,8 +53,9 @@ def check_one(target, shapes, options, progress=False, plan=None):
         inputs = _prepare(target, shapes, {**options, "seed": seed})
         reference = _float64_twin(target, inputs) if options["dtype"] != "float64" else None
         bar = _progress_bar() if progress else None
+        func = _flat_callable(target, target.callable)
         try:
-            report = check_gradients(target.callable, inputs, eps=options["eps"],
+            report = check_gradients(func, inputs, eps=options["eps"],
                                      atol=options["atol"], rtol=options["rtol"],
                                      progress=bar.update if bar else None,
                                      fast=options.get("fast", False),
@@ -90,7 +92,34 @@ def _float64_twin(target, inputs):
         twin_inputs.append(twin)
     if target.module is None:
         return target.function, twin_inputs
-    return copy.deepcopy(target.module).double(), twin_inputs
+    return _flat_callable(target, copy.deepcopy(target.module).double()), twin_inputs
+
+
+def _flat_callable(target, func):
+    """``func`` (the layer or its twin) taking the command line's flat tensors."""
+    if not target.takes_tuples:
+        return func
+    return _FlatInputs(func, target.forward_args)
+
+
+class _FlatInputs(Module):
+    """A layer with a tuple argument (LSTM's hx) called on the flat tensors the checker
+    perturbs one by one; still a Module with the layer's parameters under the layer's
+    names, so they are checked as the layer's own."""
+
+    def __init__(self, layer, forward_args):
+        super().__init__()
+        object.__setattr__(self, "layer", layer)  # not a submodule: no "layer." prefix
+        object.__setattr__(self, "forward_args", forward_args)
+
+    def named_parameters(self, *args, **kwargs):
+        return self.layer.named_parameters(*args, **kwargs)
+
+    def parameters(self, *args, **kwargs):
+        return self.layer.parameters(*args, **kwargs)
+
+    def forward(self, *tensors):
+        return self.layer(*self.forward_args(list(tensors)))
 
 
 class _progress_bar:

@@ -556,7 +556,7 @@ class RNN(RNNBase):
                          device=device, dtype=dtype)
 
 
-@register("rnn", "3 4", inputs=[(5, 2, 3)])
+@register("rnn", "3 4", inputs=[(5, 2, 3)], input_groups=("input", ("h_0", "c_0")))
 class LSTM(RNNBase):
     """LSTM with gates i, f, g, o; with proj_size, h_t = W_hr (o * tanh(c_t))."""
 
@@ -691,7 +691,7 @@ class RNNCell(RNNCellBase):
         self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
 
 
-@register("rnn", "3 4", inputs=[(2, 3)])
+@register("rnn", "3 4", inputs=[(2, 3)], input_groups=("input", ("h_0", "c_0")))
 class LSTMCell(RNNCellBase):
     mode = "LSTM"
 

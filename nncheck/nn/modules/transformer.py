@@ -79,6 +79,33 @@ def _same_batch(layer, first, second, batch_first, names):
                                 f"(dim {dim}), got {first[dim]} and {second[dim]}")
 
 
+def _seq_and_batch(shape, batch_first):
+    """(sequence length, batch size or None unbatched) of a checked sequence shape."""
+    if len(shape) == 2:
+        return shape[0], None
+    return (shape[1], shape[0]) if batch_first else (shape[0], shape[1])
+
+
+def _check_masks(layer, nhead, batch, masks):
+    """Check optional mask shapes as PyTorch's multi_head_attention_forward does.
+
+    ``masks``: (name, query length L, key length S, is a key padding mask, given shape);
+    an attention mask is (L, S) or (batch * nhead, L, S) ((nhead, L, S) unbatched), a key
+    padding mask (batch, S) ((S,) unbatched).
+    """
+    for name, L, S, padding, given in masks:
+        given = tuple(given)
+        if padding:
+            allowed = [(S,) if batch is None else (batch, S)]
+        else:
+            allowed = [(L, S), ((nhead if batch is None else batch * nhead), L, S)]
+        if given not in allowed:
+            expected = " or ".join(str(list(a)) for a in allowed)
+            what = "(batch, key length)" if padding else "(L, S) or (batch*nhead, L, S)"
+            raise ShapeError(layer, f"{name} has shape {list(given)}, expected {expected} "
+                                    f"{what}")
+
+
 class _Layer(Module):
     """What the encoder and decoder layers share: feed-forward block and activation."""
 
@@ -140,9 +167,15 @@ class TransformerEncoderLayer(_Layer):
 
     def infer_shape(self, *shapes, explain=None):
         layer = type(self).__name__
-        if len(shapes) != 1:
-            raise ShapeError(layer, f"takes one input (src), got {len(shapes)}")
+        if not 1 <= len(shapes) <= 3:
+            raise ShapeError(layer, f"takes src and the optional src_mask and "
+                                    f"src_key_padding_mask, got {len(shapes)} inputs")
         src = _sequence_shape(layer, shapes[0], self._d_model, "src")
+        S, batch = _seq_and_batch(src, self.self_attn.batch_first)
+        _check_masks(layer, self.self_attn.num_heads, batch,
+                     [(*mask, given) for mask, given in
+                      zip([("src_mask", S, S, False), ("src_key_padding_mask", S, S, True)],
+                          shapes[1:])])
         note(explain, f"self-attention ({self.self_attn.num_heads} heads) and feed-forward "
                       f"{self._d_model} -> {self.linear1.out_features} -> {self._d_model}, "
                       f"each with a residual: output shape = src shape {list(src)}")
@@ -188,15 +221,26 @@ class TransformerDecoderLayer(_Layer):
 
     def infer_shape(self, *shapes, explain=None):
         layer = type(self).__name__
-        if len(shapes) != 2:
-            raise ShapeError(layer, f"takes two inputs (tgt, memory), got {len(shapes)}")
+        if not 2 <= len(shapes) <= 6:
+            raise ShapeError(layer, f"takes tgt, memory and up to four optional masks, got "
+                                    f"{len(shapes)} inputs")
         tgt = _sequence_shape(layer, shapes[0], self._d_model, "tgt")
         memory = _sequence_shape(layer, shapes[1], self._d_model, "memory")
         _same_batch(layer, tgt, memory, self.self_attn.batch_first, ("tgt", "memory"))
+        T, batch = _seq_and_batch(tgt, self.self_attn.batch_first)
+        S, _ = _seq_and_batch(memory, self.self_attn.batch_first)
+        _check_masks(layer, self.self_attn.num_heads, batch,
+                     [(*mask, given) for mask, given in zip(_decoder_masks(T, S), shapes[2:])])
         note(explain, f"self-attention on tgt, attention over memory (any length), feed-forward"
                       f" {self._d_model} -> {self.linear1.out_features} -> {self._d_model}: "
                       f"output shape = tgt shape {list(tgt)}")
         return (tgt,)
+
+
+def _decoder_masks(T, S):
+    """The decoder's masks in forward's order: (name, L, S, is a key padding mask)."""
+    return [("tgt_mask", T, T, False), ("memory_mask", T, S, False),
+            ("tgt_key_padding_mask", T, T, True), ("memory_key_padding_mask", T, S, True)]
 
 
 class TransformerEncoder(Module):
@@ -331,11 +375,19 @@ class Transformer(Module):
 
     def infer_shape(self, *shapes, explain=None):
         layer = "Transformer"
-        if len(shapes) != 2:
-            raise ShapeError(layer, f"takes two inputs (src, tgt), got {len(shapes)}")
+        if not 2 <= len(shapes) <= 8:
+            raise ShapeError(layer, f"takes src, tgt and up to six optional masks, got "
+                                    f"{len(shapes)} inputs")
         src = _sequence_shape(layer, shapes[0], self.d_model, "src")
         tgt = _sequence_shape(layer, shapes[1], self.d_model, "tgt")
         _same_batch(layer, src, tgt, self.batch_first, ("src", "tgt"))
+        S, batch = _seq_and_batch(src, self.batch_first)
+        T, _ = _seq_and_batch(tgt, self.batch_first)
+        # forward's order: src_mask, tgt_mask, memory_mask, then the three padding masks
+        masks = [("src_mask", S, S, False), *_decoder_masks(T, S)[:2],
+                 ("src_key_padding_mask", S, S, True), *_decoder_masks(T, S)[2:]]
+        _check_masks(layer, self.nhead, batch,
+                     [(*mask, given) for mask, given in zip(masks, shapes[2:])])
         note(explain, f"encoder: memory = src shape {list(src)}; decoder attends to it: "
                       f"output shape = tgt shape {list(tgt)}")
         return (tgt,)
