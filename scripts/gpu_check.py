@@ -761,9 +761,10 @@ def case_distance(c):
 # ---------------------------------------------------------------- loss
 
 def case_loss(c):
+    """loss.cu's kernels (the signatures of nncheck._kernels.loss, launched raw) vs PyTorch."""
     import torch.nn.functional as F
 
-    n = 37
+    n, d = 37, np.float64
     r = c.rng
     x, y = c.randn(n), c.randn(n)
     prob = (r.random(n) * 0.9 + 0.05).astype(c.dtype)
@@ -771,128 +772,103 @@ def case_loss(c):
     sign = np.where(r.random(n) < 0.5, -1.0, 1.0).astype(c.dtype)
     pos = (r.random(n) * 2 + 0.1).astype(c.dtype)
     weight = (r.random(n) + 0.5).astype(c.dtype)
-    cases = [  # name, inputs (x, y, aux), grads wanted, a, b, c, weight, torch fn
-        ("l1_loss", (x, y, None), (0, 1), 0, 0, 0, None,
+    cases = [  # kernel, inputs (x, y, z), grads wanted, a, b, c, weight, torch fn ('none')
+        ("l1", (x, y, None), (0, 1), 0, 0, 0, None,
          lambda a, b: F.l1_loss(a, b, reduction="none")),
-        ("mse_loss", (x, y, None), (0, 1), 0, 0, 0, None,
+        ("mse", (x, y, None), (0, 1), 0, 0, 0, None,
          lambda a, b: F.mse_loss(a, b, reduction="none")),
-        ("smooth_l1_loss", (x, y, None), (0, 1), 0.5, 0, 0, None,
+        ("smooth_l1", (x, y, None), (0, 1), 0.5, 0, 0, None,
          lambda a, b: F.smooth_l1_loss(a, b, reduction="none", beta=0.5)),
-        ("huber_loss", (x, y, None), (0, 1), 0.7, 0, 0, None,
+        ("huber", (x, y, None), (0, 1), 0.7, 0, 0, None,
          lambda a, b: F.huber_loss(a, b, reduction="none", delta=0.7)),
-        ("soft_margin_loss", (x, sign, None), (0,), 0, 0, 0, None,
+        ("soft_margin", (x, sign, None), (0,), 0, 0, 0, None,
          lambda a, b: F.soft_margin_loss(a, b, reduction="none")),
-        ("bce_loss", (prob, target01, None), (0, 1), 0, 0, 0, weight,
+        ("bce", (prob, target01, None), (0, 1), 0, 0, 0, weight,
          lambda a, b: F.binary_cross_entropy(a, b, _t(weight), reduction="none")),
-        ("bce_with_logits_loss", (x, target01, pos), (0, 1), 0, 0, 0, weight,
+        ("bce_logits_pw", (x, target01, pos), (0, 1), 0, 0, 0, weight,
          lambda a, b, p: F.binary_cross_entropy_with_logits(a, b, _t(weight), reduction="none",
                                                             pos_weight=p)),
-        ("kl_div_loss", (x, prob, None), (0,), 0, 0, 0, None,
+        ("kl_div", (x, prob, None), (0,), 0, 0, 0, None,
          lambda a, b: F.kl_div(a, b, reduction="none")),
-        ("kl_div_loss", (x, y, None), (0, 1), 1, 0, 0, None,
+        ("kl_div_log", (x, y, None), (0, 1), 0, 0, 0, None,
          lambda a, b: F.kl_div(a, b, reduction="none", log_target=True)),
-        ("poisson_nll_loss", (x, pos * 2, None), (0,), 1, 1, 1e-8, None,
+        ("poisson_log", (x, pos * 2, None), (0,), 0, 0, 1, None,
          lambda a, b: F.poisson_nll_loss(a, b, True, True, reduction="none")),
-        ("poisson_nll_loss", (pos, pos * 2, None), (0,), 0, 0, 1e-8, None,
+        ("poisson", (pos, pos * 2, None), (0,), 1e-8, 0, 0, None,
          lambda a, b: F.poisson_nll_loss(a, b, False, False, reduction="none")),
-        ("gaussian_nll_loss", (x, y, pos), (0, 1, 2), 1e-6, 1, 0, None,
+        ("gaussian_nll", (x, y, pos), (0, 1, 2), 1e-6, 0, 0.5 * np.log(2 * np.pi), None,
          lambda a, b, v: F.gaussian_nll_loss(a, b, v, True, 1e-6, reduction="none")),
-        ("hinge_embedding_loss", (x, sign, None), (0,), 0.6, 0, 0, None,
+        ("hinge_embedding", (x, sign, None), (0,), 0.6, 0, 0, None,
          lambda a, b: F.hinge_embedding_loss(a, b, 0.6, reduction="none")),
-        ("margin_ranking_loss", (x, y, sign), (0, 1), 0.2, 0, 0, None,
+        ("margin_ranking", (x, y, sign), (0, 1), 0.2, 0, 0, None,
          lambda a, b, t: F.margin_ranking_loss(a, b, t, 0.2, reduction="none")),
     ]
-    for name, (xa, ya, aux), grads, a, b, cc, w, fn in cases:
-        arrays = [xa, ya] if aux is None else [xa, ya, aux]
-        out, g, got = torch_ref(fn, arrays, grad_of=grads, rng=c.rng)
-        X, Y = c.up(xa), c.up(ya)
-        A = None if aux is None else c.up(aux)
-        Wt = None if w is None else c.up(w)
-        l = c.new(n)
-        c.run("loss", f"{name}_forward", n, X, Y, A, Wt, l, n, float(a), float(b), float(cc))
-        c.check(f"{name}(a={a}) fwd", l, out)
-        dx, dy, dz = (c.new(n) if i in grads else None for i in range(3))
-        c.run("loss", f"{name}_backward", n, c.up(g), 1, 1.0, X, Y, A, Wt, dx, dy, dz, n,
-              float(a), float(b), float(cc))
-        for j, i in enumerate(grads):
-            c.check(f"{name}(a={a}) bwd input[{i}]", (dx, dy, dz)[i], got[j])
-
-        # 'mean' reduction: two-pass reduce_sum, scalar grad broadcast with g_stride 0
-        partial, total = c.new(4), c.new(1)
-        c.run("loss", "reduce_sum", n, l, partial, n, 1.0, threads=64, blocks=4)
-        c.run("loss", "reduce_sum", 4, partial, total, 4, 1.0 / n, threads=64, blocks=1)
-        c.check(f"{name}(a={a}) mean", total, [out.mean()])
-        dmean = c.new(n)
-        c.run("loss", f"{name}_backward", n, c.up(np.array([2.0])), 0, 1.0 / n, X, Y, A, Wt,
-              dmean, None, None, n, float(a), float(b), float(cc))
-        c.check(f"{name}(a={a}) mean bwd", dmean, _mean_grad(fn, arrays, 2.0))
-
-    xm, tm = c.randn(6, 5), (r.random((6, 5)) < 0.4).astype(c.dtype)
-    out, g, (dx,) = torch_ref(lambda a: F.multilabel_soft_margin_loss(a, _t(tm), reduction="none"),
-                              [xm], rng=c.rng)
-    terms = c.new(xm.shape)
-    c.run("loss", "multilabel_soft_margin_loss_forward", xm.size, c.up(xm), c.up(tm), None, None,
-          terms, xm.size, 0.0, 0.0, 0.0)
-    c.check("multilabel_soft_margin terms (summed in numpy)", _Host(c, terms, lambda t:
-            t.reshape(6, 5).mean(1)), out)
-    dxm = c.new(xm.shape)
-    c.run("loss", "multilabel_soft_margin_loss_backward", xm.size, c.up(np.repeat(g, 5)), 1,
-          1.0 / 5, c.up(xm), c.up(tm), None, None, dxm, None, None, xm.size, 0.0, 0.0, 0.0)
-    c.check("multilabel_soft_margin bwd", dxm, dx)
+    for name, (xa, ya, za), grads, a, b, cc, w, fn in cases:
+        arrays = [xa, ya] if za is None else [xa, ya, za]
+        out, _, got = torch_ref(fn, arrays, grad_of=grads, grad_out=np.ones(n))
+        operands = [c.up(v) if v is not None else None for v in (xa, ya, za, w)]
+        losses, units = c.new(n, d), [c.new(n) if i in grads else None for i in range(3)]
+        c.run("loss", f"{name}_forward", n, *operands, losses, *units, None, n, d(1.0),
+              d(a), d(b), d(cc))
+        per, total = c.new(n), c.new(1)
+        c.run("loss", "segment_sum", 0, losses, per, n, n, 1, d(1.0), threads=32, blocks=n)
+        c.run("loss", "segment_sum", 0, losses, total, n, 1, n, d(n), blocks=1)
+        c.check(f"{name} fwd", per, out)
+        c.check(f"{name} mean", total, [out.mean()])
+        for i in grads:
+            c.check(f"{name} unit grad input[{i}]", units[i], got[grads.index(i)])
 
     N, C, inner = 5, 4, 3
-    logp = c.randn(N, C, inner)
+    scores = c.randn(N, C, inner)
     target = r.integers(0, C, size=(N, inner))
-    target[0, 0] = -100
+    target[0, 0] = 2
     cw = (r.random(C) + 0.5).astype(c.dtype)
-    out, g, (dx,) = torch_ref(lambda a: F.nll_loss(a, _long(target), _t(cw), reduction="none"),
-                              [logp], rng=c.rng)
-    L, Ws, T = c.up(logp), c.up(cw), c.up(target)
-    per, wsum, d = c.new((N, inner)), c.new((N, inner)), c.new(logp.shape)
-    c.run("loss", "nll_loss_forward", N * inner, L, T, Ws, per, wsum, N, C, inner, -100)
-    c.run("loss", "nll_loss_backward", N * inner, c.up(g), 1, 1.0, T, Ws, d, N, C, inner, -100)
-    c.check("nll_loss fwd", per, out)
-    c.check("nll_loss bwd", d, dx)
+    for smoothing in (0.0, 0.2):
+        out, _, (dx,) = torch_ref(lambda a, s=smoothing: F.cross_entropy(
+            a, _long(target), _t(cw), ignore_index=2, label_smoothing=s, reduction="sum"),
+            [scores], grad_out=np.array(1.0))
+        loss, gx = c.new(N * inner), c.new(scores.shape)
+        c.run("loss", "cross_entropy_forward", N * inner, c.up(scores), c.up(target), c.up(cw),
+              N * inner, C, inner, 2, d(smoothing), d(1.0), loss, gx)
+        c.check(f"cross_entropy(smoothing={smoothing}) fwd", _Host(c, loss, np.sum), out)
+        c.check(f"cross_entropy(smoothing={smoothing}) unit grad", gx, dx)
+
+    out, g, (dx,) = torch_ref(lambda a: F.nll_loss(a, _long(target), _t(cw), ignore_index=2,
+                                                   reduction="none"), [scores], rng=c.rng)
+    L, T, W = c.up(scores), c.up(target), c.up(cw)
+    per, used, gx = c.new(N * inner), c.new(N * inner), c.up(np.zeros(scores.shape))
+    c.run("loss", "nll_forward", N * inner, L, T, W, N * inner, C, inner, 2, per, used)
+    c.run("loss", "nll_backward", N * inner, T, W, N * inner, C, inner, 2, c.up(g), 1, d(1.0),
+          gx)
+    c.check("nll fwd", per, out)
+    c.check("nll bwd", gx, dx)
 
     x2, t2 = c.randn(6, 5), r.integers(0, 5, size=6)
     cw5 = (r.random(5) + 0.5).astype(c.dtype)
     for p in (1, 2):
         out, g, (dx,) = torch_ref(lambda a, p=p: F.multi_margin_loss(
             a, _long(t2), p, 0.8, _t(cw5), reduction="none"), [x2], rng=c.rng)
-        y, d = c.new(6), c.new((6, 5))
-        W5 = c.up(cw5)
-        c.warp_rows("loss", "multi_margin_loss_forward", 6, c.up(x2), c.up(t2), W5, y, 6, 5, p, 0.8)
-        c.warp_rows("loss", "multi_margin_loss_backward", 6, c.up(g), 1, 1.0, c.up(x2), c.up(t2),
-                    W5, d, 6, 5, p, 0.8)
-        c.check(f"multi_margin_loss(p={p}) fwd", y, out)
-        c.check(f"multi_margin_loss(p={p}) bwd", d, dx)
-
-    tl = np.full((6, 5), -1)
-    for i in range(6):
-        k = r.integers(1, 4)
-        tl[i, :k] = r.permutation(5)[:k]
-    out, g, (dx,) = torch_ref(lambda a: F.multilabel_margin_loss(a, _long(tl), reduction="none"),
-                              [x2], rng=c.rng)
-    y, d, mark = c.new(6), c.new((6, 5)), c.new((6, 5), np.uint8)
-    c.run("loss", "multilabel_margin_loss_forward", 6, c.up(x2), c.up(tl), y, mark, 6, 5)
-    c.run("loss", "multilabel_margin_loss_backward", 6, c.up(g), 1, 1.0, c.up(x2), c.up(tl), mark,
-          d, 6, 5)
-    c.check("multilabel_margin_loss fwd", y, out)
-    c.check("multilabel_margin_loss bwd", d, dx)
+        loss, gx = c.new(6), c.new((6, 5))
+        X2, T2, W5 = c.up(x2), c.up(t2), c.up(cw5)
+        c.run("loss", "multi_margin_forward", 6, X2, T2, W5, 6, 5, p, d(0.8), loss)
+        c.run("loss", "multi_margin_backward", 6, X2, T2, W5, 6, 5, p, d(0.8), c.up(g), 1,
+              d(1.0), gx)
+        c.check(f"multi_margin(p={p}) fwd", loss, out)
+        c.check(f"multi_margin(p={p}) bwd", gx, dx)
 
     a1, a2 = c.randn(7, 9), c.randn(7, 9)
     ys = np.where(r.random(7) < 0.5, -1.0, 1.0).astype(c.dtype)
     out, g, (d1, d2) = torch_ref(lambda p, q: F.cosine_embedding_loss(p, q, _t(ys), 0.1,
                                                                       reduction="none"),
                                  [a1, a2], grad_of=(0, 1), rng=c.rng)
-    y, g1, g2 = c.new(7), c.new((7, 9)), c.new((7, 9))
+    loss, g1, g2 = c.new(7), c.new((7, 9)), c.new((7, 9))
     A1, A2, YS = c.up(a1), c.up(a2), c.up(ys)
-    c.warp_rows("loss", "cosine_embedding_loss_forward", 7, A1, A2, YS, y, 7, 9, 0.1)
-    c.warp_rows("loss", "cosine_embedding_loss_backward", 7, c.up(g), 1, 1.0, A1, A2, YS, g1, g2,
-                7, 9, 0.1)
-    c.check("cosine_embedding_loss fwd", y, out)
-    c.check("cosine_embedding_loss bwd x1", g1, d1)
-    c.check("cosine_embedding_loss bwd x2", g2, d2)
+    c.run("loss", "cosine_embedding_forward", 7, A1, A2, YS, 7, 9, d(0.1), loss)
+    c.run("loss", "cosine_embedding_backward", 7, A1, A2, YS, 7, 9, d(0.1), c.up(g), 1, d(1.0),
+          g1, g2)
+    c.check("cosine_embedding fwd", loss, out)
+    c.check("cosine_embedding bwd x1", g1, d1)
+    c.check("cosine_embedding bwd x2", g2, d2)
 
 
 def _mean_grad(fn, arrays, scale):

@@ -147,3 +147,96 @@ def test_factories_state_dict_and_device_errors(emulated):
     x = nncheck.randn(4, 3, device="cuda", requires_grad=True)
     again(x).sum().backward()
     assert x.grad.is_cuda and again.weight.grad.is_cuda
+
+
+# ---------------------------------------------------------------- loss options on the device
+# The registry examples use each loss's defaults; these cover the other kernel paths
+# (reductions none/sum/rows, weights, smoothing, ignored targets, soft targets, swap, p).
+def _loss_cases():
+    import nncheck.nn.functional as F
+
+    rng = np.random.default_rng(3)
+    x, y, v = (rng.standard_normal((3, 4)) for _ in range(3))
+    p, q = rng.uniform(0.05, 0.95, (3, 4)), rng.uniform(0.05, 0.95, (3, 4))
+    sign = np.where(rng.standard_normal((3, 4)) > 0, 1.0, -1.0)
+    scores, img = rng.standard_normal((3, 5)), rng.standard_normal((2, 4, 3, 2))
+    labels, img_labels = np.array([0, 4, 2]), np.array([[[1, 3], [0, 2], [3, 3]]] * 2)
+    multi = np.array([[3, 0, -1, 1, 1], [1, 2, 4, 0, -1], [-1, 0, 0, 0, 0]])
+    soft = rng.uniform(0, 1, (3, 5))
+    lp = np.log(rng.dirichlet(np.ones(4), (6, 2)))
+
+    def const(array, like):  # a non-differentiable operand on the device of ``like``
+        return nncheck.from_numpy(array).to(like.device)
+
+    return {
+        "mse_none": (lambda a, b: F.mse_loss(a, b, reduction="none"), [x, y]),
+        "l1_sum": (lambda a, b: F.l1_loss(a, b, reduction="sum"), [x, y]),
+        "smooth_l1_beta": (lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), [x, y]),
+        "huber_none": (lambda a, b: F.huber_loss(a, b, reduction="none", delta=0.7), [x, y]),
+        "bce_weight": (lambda a, b: F.binary_cross_entropy(
+            a, b, const(v * v, a), reduction="none"), [p, q]),
+        "bce_logits_pos_weight": (lambda a, b: F.binary_cross_entropy_with_logits(
+            a, b, pos_weight=const(p, a)), [x, q]),
+        "kl_div_log_target": (lambda a, b: F.kl_div(a, b, reduction="batchmean",
+                                                    log_target=True), [x, y]),
+        "kl_div": (lambda a, b: F.kl_div(a, b, reduction="sum"), [x, q]),
+        "poisson_full": (lambda a, b: F.poisson_nll_loss(a, b, log_input=False, full=True),
+                         [p, 3 * q]),
+        "gaussian_full": (lambda a, b, c: F.gaussian_nll_loss(a, b, c, full=True,
+                                                              reduction="sum"), [x, y, p]),
+        "soft_margin_none": (lambda a: F.soft_margin_loss(a, nncheck.from_numpy(sign).to(
+            a.device), reduction="none"), [x]),
+        "hinge_sum": (lambda a: F.hinge_embedding_loss(a, nncheck.from_numpy(sign).to(
+            a.device), margin=0.5, reduction="sum"), [x]),
+        "margin_ranking": (lambda a, b: F.margin_ranking_loss(a, b, nncheck.from_numpy(
+            sign).to(a.device), margin=0.3, reduction="none"), [x, y]),
+        "multilabel_soft_margin_rows": (lambda a: F.multilabel_soft_margin_loss(
+            a, nncheck.from_numpy(q > 0.5).to(a.device).double(), reduction="none"), [x]),
+        "cross_entropy_options": (lambda a: F.cross_entropy(
+            a, const(img_labels, a), const(p[0], a), ignore_index=3, label_smoothing=0.2,
+            reduction="mean"), [img]),
+        "cross_entropy_rows_none": (lambda a: F.cross_entropy(
+            a, nncheck.from_numpy(labels).to(a.device), reduction="none"), [scores]),
+        "cross_entropy_soft": (lambda a, b: F.cross_entropy(a, b, label_smoothing=0.1),
+                               [scores, soft]),
+        "nll_none_ignore": (lambda a: F.nll_loss(a, nncheck.from_numpy(img_labels).to(
+            a.device), ignore_index=1, reduction="none"), [img]),
+        "multi_margin_p2_weight": (lambda a: F.multi_margin_loss(
+            a, nncheck.from_numpy(labels).to(a.device), p=2, margin=0.5,
+            weight=nncheck.from_numpy(soft[0]).to(a.device), reduction="sum"), [scores]),
+        "multilabel_margin_none": (lambda a: F.multilabel_margin_loss(
+            a, nncheck.from_numpy(multi).to(a.device), reduction="none"), [scores]),
+        "cosine_embedding_none": (lambda a, b: F.cosine_embedding_loss(
+            a, b, nncheck.from_numpy(sign[:, 0]).to(a.device), margin=0.2, reduction="none"),
+            [x, y]),
+        "triplet_swap_p1": (lambda a, b, c: F.triplet_margin_loss(a, b, c, p=1, swap=True,
+                                                                   reduction="none"), [x, y, v]),
+        "ctc_sum": (lambda a: F.ctc_loss(a, nncheck.from_numpy(np.array([[1, 2], [3, 3]])).to(
+            a.device), [6, 5], [2, 2], reduction="sum"), [lp]),
+    }
+
+
+LOSS_CASES = _loss_cases()
+
+
+@pytest.mark.parametrize("case", sorted(LOSS_CASES))
+def test_loss_options_on_emulated_cuda_equal_cpu(emulated, case):
+    fn, arrays = LOSS_CASES[case]
+
+    def run(device):
+        inputs = [nncheck.from_numpy(a.copy()).to(device).requires_grad_() for a in arrays]
+        out = fn(*inputs)
+        cot = np.random.default_rng(1).standard_normal(tuple(out.shape))
+        (out * nncheck.from_numpy(cot).to(device)).sum().backward()
+        return [out.detach().cpu().numpy()] + [None if t.grad is None else t.grad.cpu().numpy()
+                                              for t in inputs]
+
+    want = run("cpu")
+    before = launchers.stats["launches"]
+    got = run("cuda")
+    assert launchers.stats["launches"] > before
+    for g, w in zip(got, want):
+        assert (g is None) == (w is None)
+        if w is not None:
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12 * max(1, np.abs(w).max()))
