@@ -701,13 +701,14 @@ def case_sparse(c):
         y, arg, gw = c.new((n_bags, D)), c.new((n_bags, D), np.int64), c.new((V, D))
         c.run("sparse", "embedding_bag_forward", n_bags * D, W, I, O, P, y, arg, n_bags, D, code,
               2)
-        c.run("sparse", "embedding_bag_backward", n_bags * D, G, I, O, P, arg, gw, n_bags, D,
-              code, 2)
+        c.run("sparse", "embedding_bag_backward", n_bags * D, G, I, O, P, arg, None, gw, n_bags,
+              D, code, 2)
         c.check(f"embedding_bag {mode} fwd", y, out)
         c.check(f"embedding_bag {mode} bwd weight", gw, grads[0])
         if use_psw:
             gp = c.new(12)
-            c.run("sparse", "embedding_bag_psw_backward", 12, G, W, I, O, gp, 12, n_bags, D, 2)
+            c.run("sparse", "embedding_bag_sample_weights_backward", 12, G, W, I, O, gp, 12,
+                  n_bags, D, 2)
             c.check(f"embedding_bag {mode} bwd per_sample_weights", gp, grads[1])
 
 

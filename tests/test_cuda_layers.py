@@ -219,10 +219,9 @@ def _loss_cases():
 LOSS_CASES = _loss_cases()
 
 
-@pytest.mark.parametrize("case", sorted(LOSS_CASES))
-def test_loss_options_on_emulated_cuda_equal_cpu(emulated, case):
-    fn, arrays = LOSS_CASES[case]
-
+def _equal_on_devices(fn, arrays):
+    """fn's output and the gradients of its inputs (all differentiable) on the emulated
+    device equal the CPU's (float64, 1e-12), and some CUDA kernel ran."""
     def run(device):
         inputs = [nncheck.from_numpy(a.copy()).to(device).requires_grad_() for a in arrays]
         out = fn(*inputs)
@@ -240,3 +239,51 @@ def test_loss_options_on_emulated_cuda_equal_cpu(emulated, case):
         if w is not None:
             assert g.shape == w.shape
             np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12 * max(1, np.abs(w).max()))
+
+
+@pytest.mark.parametrize("case", sorted(LOSS_CASES))
+def test_loss_options_on_emulated_cuda_equal_cpu(emulated, case):
+    _equal_on_devices(*LOSS_CASES[case])
+
+
+def _sparse_cases():
+    import nncheck.nn.functional as F
+
+    rng = np.random.default_rng(4)
+    table = rng.standard_normal((10, 3))
+    idx, flat = np.array([[1, 3, 3], [0, 9, 3]]), np.array([4, 2, 2, 7, 1, 2, 9, 0])
+    offsets, psw = np.array([0, 3, 3, 6]), rng.standard_normal(8)
+
+    def on(array, like):
+        return nncheck.from_numpy(array).to(like.device)
+
+    return {
+        "embedding_padding_freq": (lambda w: F.embedding(
+            on(idx, w), w, padding_idx=3, scale_grad_by_freq=True), [table]),
+        "embedding_max_norm": (lambda w: F.embedding(on(idx, w), w, max_norm=1.0,
+                                                     norm_type=1.5), [table]),
+        "embedding_bag_sum_weights": (lambda w, s: F.embedding_bag(
+            on(flat, w), w, on(offsets, w), mode="sum", per_sample_weights=s, padding_idx=2),
+            [table, psw]),
+        "embedding_bag_mean_freq": (lambda w: F.embedding_bag(
+            on(flat, w), w, on(offsets, w), mode="mean", scale_grad_by_freq=True), [table]),
+        "embedding_bag_max_last": (lambda w: F.embedding_bag(
+            on(flat, w), w, on(np.array([0, 2, 8]), w), mode="max",
+            include_last_offset=True), [table]),
+        "one_hot": (lambda w: F.one_hot(on(flat, w), 10).to(w.dtype) @ w, [table]),
+    }
+
+
+SPARSE_CASES = _sparse_cases()
+
+
+@pytest.mark.parametrize("case", sorted(SPARSE_CASES))
+def test_sparse_options_on_emulated_cuda_equal_cpu(emulated, case):
+    _equal_on_devices(*SPARSE_CASES[case])
+
+
+def test_indices_on_another_device_raise(emulated):
+    import nncheck.nn.functional as F
+
+    with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device"):
+        F.embedding(nncheck.tensor([0, 1]), nncheck.randn(3, 2, device="cuda"))
