@@ -721,42 +721,55 @@ def _long(a):
 # ---------------------------------------------------------------- distance
 
 def case_distance(c):
+    """distance.cu's kernels (nncheck._kernels.distance's signatures, launched raw) vs PyTorch."""
+    import torch
     import torch.nn.functional as F
 
+    d = np.float64
     M, D = 9, 40
-    for p in (2.0, 1.0, 3.0, math.inf):
-        for broadcast in (False, True):
-            x1, x2 = c.randn(M, D), c.randn(1 if broadcast else M, D)
-            out, g, (d1, d2) = torch_ref(lambda a, b, p=p: F.pairwise_distance(a, b, p, 1e-6),
-                                         [x1, x2], grad_of=(0, 1), rng=c.rng)
-            X1, X2 = c.up(x1), c.up(x2)
-            y, g1, g2full = c.new(M), c.new((M, D)), c.new((M, D))
-            s2 = 0 if broadcast else D
-            c.warp_rows("distance", "pairwise_distance_forward", M, X1, X2, y, M, D, D, s2, p,
-                        1e-6)
-            c.warp_rows("distance", "pairwise_distance_backward", M, c.up(g), X1, X2, y, g1,
-                        g2full, M, D, D, s2, p, 1e-6)
-            g2 = g2full
-            if broadcast:
-                g2 = c.new((1, D))
-                c.run("linear", "sum_rows", D, g2full, g2, M, D, 0)
-            tag = f"pairwise_distance(p={p}{', bcast' if broadcast else ''})"
-            c.check(f"{tag} fwd", y, out)
-            c.check(f"{tag} bwd x1", g1, d1)
-            c.check(f"{tag} bwd x2", g2, d2)
+    for p in (2.0, 1.0, 3.0, 0.5, math.inf):
+        x1, x2 = c.randn(M, D), c.randn(M, D)
+        out, g, (d1, d2) = torch_ref(lambda a, b, p=p: F.pairwise_distance(a, b, p, 1e-6),
+                                     [x1, x2], grad_of=(0, 1), rng=c.rng)
+        y, diff, g1, g2 = c.new(M), c.new((M, D)), c.new((M, D)), c.new((M, D))
+        c.run("distance", "pairwise_forward", M, c.up(x1), c.up(x2), M, D, d(1e-6), d(p), diff, y)
+        c.run("distance", "pairwise_backward", M, diff, y, c.up(g), M, D, d(p), g1, g2, 1)
+        c.check(f"pairwise_distance(p={p}) fwd", y, out)
+        c.check(f"pairwise_distance(p={p}) bwd x1", g1, d1)
+        c.check(f"pairwise_distance(p={p}) bwd x2", g2, d2)
 
-    x1, x2 = c.randn(M, D), c.randn(M, D)
-    x1[0] = 0  # a zero row: the eps clamp
+    O, N, I = 3, 6, 4
+    x1, x2 = c.randn(O, N, I), c.randn(O, N, I)
+    x1[0, :, 0] = 0  # a zero vector: the eps clamp
     out, g, (d1, d2) = torch_ref(lambda a, b: F.cosine_similarity(a, b, 1, 1e-8), [x1, x2],
                                  grad_of=(0, 1), rng=c.rng)
     X1, X2 = c.up(x1), c.up(x2)
-    y, g1, g2 = c.new(M), c.new((M, D)), c.new((M, D))
-    c.warp_rows("distance", "cosine_similarity_forward", M, X1, X2, y, M, D, D, D, 1e-8)
-    c.warp_rows("distance", "cosine_similarity_backward", M, c.up(g), X1, X2, g1, g2, M, D, D, D,
-                1e-8)
+    y, n1, n2 = c.new((O, I)), c.new((O, I), np.float64), c.new((O, I), np.float64)
+    g1, g2 = c.new(x1.shape), c.new(x1.shape)
+    c.run("distance", "cosine_forward", O * I, X1, X2, O, N, I, d(1e-8), n1, n2, y)
+    c.run("distance", "cosine_backward", O * I, X1, X2, n1, n2, y, c.up(g), O, N, I, d(1e-8),
+          g1, g2)
     c.check("cosine_similarity fwd", y, out)
     c.check("cosine_similarity bwd x1", g1, d1)
     c.check("cosine_similarity bwd x2", g2, d2)
+
+    for p in (2.0, 1.0, 3.0):
+        out, g, (dx,) = torch_ref(lambda a, p=p: F.normalize(a, p, 1, 1e-12), [x1], rng=c.rng)
+        y, norm, gx = c.new(x1.shape), c.new((O, I)), c.new(x1.shape)
+        c.run("distance", "normalize_forward", O * I, X1, O, N, I, d(p), d(1e-12), norm, y)
+        c.run("distance", "normalize_backward", O * I, X1, norm, c.up(g), O, N, I, d(p),
+              d(1e-12), gx)
+        c.check(f"normalize(p={p}) fwd", y, out)
+        c.check(f"normalize(p={p}) bwd", gx, dx)
+
+    xs = c.randn(7, 5)
+    for p in (2.0, 1.0, 1.5, math.inf):
+        out, g, (dx,) = torch_ref(lambda a, p=p: torch.pdist(a, p), [xs], rng=c.rng)
+        y, gx = c.new(out.shape), c.new(xs.shape)
+        c.run("distance", "pdist_forward", 7, c.up(xs), 7, 5, d(p), c.new(xs.shape), y)
+        c.run("distance", "pdist_backward", 7, c.up(xs), y, c.up(g), 7, 5, d(p), gx)
+        c.check(f"pdist(p={p}) fwd", y, out)
+        c.check(f"pdist(p={p}) bwd", gx, dx)
 
 
 # ---------------------------------------------------------------- loss

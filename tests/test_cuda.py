@@ -179,8 +179,8 @@ def test_compile_all(arch, cache):
     # a forward and a backward for each family's ops
     for op in ("relu", "gelu", "softmax", "prelu", "glu", "max_pool", "avg_pool",
                "adaptive_avg_pool", "adaptive_max_pool", "pad", "batch_norm", "layer_norm",
-               "group_norm", "embedding", "embedding_bag", "pairwise_distance",
-               "cosine_similarity", "nll", "multi_margin", "ctc", "upsample_linear",
+               "group_norm", "embedding", "embedding_bag", "pairwise",
+               "cosine", "normalize", "pdist", "nll", "multi_margin", "ctc", "upsample_linear",
                "upsample_bicubic", "lstm_cell", "gru_cell"):
         assert f"{op}_forward" in names, op
         assert any(n.startswith(f"{op}_backward") for n in names), op

@@ -287,3 +287,29 @@ def test_indices_on_another_device_raise(emulated):
 
     with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device"):
         F.embedding(nncheck.tensor([0, 1]), nncheck.randn(3, 2, device="cuda"))
+
+
+def _distance_cases():
+    import nncheck.nn.functional as F
+
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((4, 3, 5)), rng.standard_normal((4, 3, 5))
+    a[0, :, 1] = 0  # a zero vector: the eps clamp of cosine_similarity / normalize
+    return {
+        **{f"pairwise_p{p}": (lambda x, y, p=p: F.pairwise_distance(x, y, p, keepdim=True),
+                              [a[0], b[0]]) for p in (1.0, 3.0, 0.5, np.inf)},
+        "pairwise_broadcast": (lambda x, y: F.pairwise_distance(x, y), [a[0], b[0, :1]]),
+        "cosine_similarity_dim1": (lambda x, y: F.cosine_similarity(x, y, dim=1), [a, b]),
+        **{f"normalize_p{p}": (lambda x, p=p: F.normalize(x, p, dim=2), [a])
+           for p in (1.0, 2.0, np.inf)},
+        **{f"pdist_p{p}": (lambda x, p=p: F.pdist(x, p), [b[0].T.copy()])
+           for p in (1.0, 2.0, 1.5, np.inf)},
+    }
+
+
+DISTANCE_CASES = _distance_cases()
+
+
+@pytest.mark.parametrize("case", sorted(DISTANCE_CASES))
+def test_distance_options_on_emulated_cuda_equal_cpu(emulated, case):
+    _equal_on_devices(*DISTANCE_CASES[case])
