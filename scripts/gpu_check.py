@@ -950,6 +950,31 @@ def case_vision(c):
                  int(align),
                  lambda t, a=align: F.interpolate(t, (9, 12), mode="bicubic", align_corners=a))
 
+    # the table-driven passes the layers run (tables planned by the CPU's *_table functions)
+    from nncheck.nn.functional.vision import _axis_table
+
+    P = 6
+    # (antialiased tables: float64 only; the CPU's aa_taps refuses a float32 dtype today)
+    for mode, aa in (("bilinear", False), ("area", False), ("bicubic", c.dtype == np.float64)):
+        size = (3, 4) if mode == "area" or aa else (9, 12)
+        out, g, (dx,) = torch_ref(lambda t, m=mode, a=aa, s=size: F.interpolate(
+            t, s, mode=m, antialias=a), [x], rng=c.rng)
+        (ih, wh), (iw, ww) = (_axis_table(mode, n, m, None, False, aa, 4, c.dtype)
+                              for n, m in ((5, size[0]), (7, size[1])))
+        IH, WH, IW, WW = c.up(ih), c.up(wh), c.up(iw), c.up(ww)
+        tmp, y = c.new((P, 5, size[1])), c.new(out.shape)
+        c.run("vision", "resample_pass", P * 5 * size[1], c.up(x), tmp, P * 5, 7, size[1], 1,
+              IW, WW, iw.shape[1])
+        c.run("vision", "resample_pass", y.size, tmp, y, P, 5, size[0], size[1], IH, WH,
+              ih.shape[1])
+        back, gx = c.up(np.zeros((P, 5, size[1]))), c.up(np.zeros(x.shape))
+        c.run("vision", "resample_pass_transposed", y.size, c.up(g), back, P, size[0], 5,
+              size[1], IH, WH, ih.shape[1])
+        c.run("vision", "resample_pass_transposed", P * 5 * size[1], back, gx, P * 5, size[1],
+              7, 1, IW, WW, iw.shape[1])
+        c.check(f"resample_pass {mode}{' antialias' if aa else ''} fwd", y, out)
+        c.check(f"resample_pass {mode}{' antialias' if aa else ''} bwd", gx, dx)
+
     xs = c.randn(2, 12, 3, 4)  # PixelShuffle(2): (2, 3, 6, 8)
     out, g, (dx,) = torch_ref(lambda t: F.pixel_shuffle(t, 2), [xs], rng=c.rng)
     y, gx = c.new(out.shape), c.new(xs.shape)

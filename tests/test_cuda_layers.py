@@ -313,3 +313,33 @@ DISTANCE_CASES = _distance_cases()
 @pytest.mark.parametrize("case", sorted(DISTANCE_CASES))
 def test_distance_options_on_emulated_cuda_equal_cpu(emulated, case):
     _equal_on_devices(*DISTANCE_CASES[case])
+
+
+def _resample_cases():
+    import nncheck.nn.functional as F
+
+    rng = np.random.default_rng(6)
+    x1, x2, x3 = (rng.standard_normal(s) for s in ((2, 3, 6), (2, 2, 5, 7), (1, 2, 3, 4, 5)))
+    return {
+        "nearest_1d": (lambda x: F.interpolate(x, 11), [x1]),
+        "nearest_exact_2d": (lambda x: F.interpolate(x, (8, 4), mode="nearest-exact"), [x2]),
+        "nearest_3d_scale": (lambda x: F.interpolate(x, scale_factor=1.7), [x3]),
+        "linear_align": (lambda x: F.interpolate(x, 4, mode="linear", align_corners=True), [x1]),
+        "bilinear_scale": (lambda x: F.interpolate(x, scale_factor=1.5, mode="bilinear"), [x2]),
+        "bicubic_align": (lambda x: F.interpolate(x, (9, 5), mode="bicubic",
+                                                  align_corners=True), [x2]),
+        "trilinear": (lambda x: F.interpolate(x, (5, 2, 7), mode="trilinear"), [x3]),
+        "area": (lambda x: F.interpolate(x, (3, 4), mode="area"), [x2]),
+        "antialias_bilinear": (lambda x: F.interpolate(x, (3, 4), mode="bilinear",
+                                                       antialias=True), [x2]),
+        "antialias_bicubic": (lambda x: F.interpolate(x, (2, 9), mode="bicubic",
+                                                      antialias=True), [x2]),
+    }
+
+
+RESAMPLE_CASES = _resample_cases()
+
+
+@pytest.mark.parametrize("case", sorted(RESAMPLE_CASES))
+def test_resample_modes_on_emulated_cuda_equal_cpu(emulated, case):
+    _equal_on_devices(*RESAMPLE_CASES[case])
