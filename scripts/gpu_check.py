@@ -627,6 +627,28 @@ def case_normalization(c):
 
 # ---------------------------------------------------------------- dropout
 
+def case_lrn(c):
+    """normalization.cu's local response norm against PyTorch."""
+    import torch.nn.functional as F
+
+    d = np.float64
+    N, C, S = 2, 7, 6
+    x = c.randn(N, C, S)
+    for size in (1, 4, 5):
+        out, g, (dx,) = torch_ref(lambda t, s=size: F.local_response_norm(t, s, 0.3, 0.6, 1.5),
+                                  [x], rng=c.rng)
+        X, denom, y, scratch, gx = c.up(x), c.new(x.shape), c.new(x.shape), c.new(x.shape), \
+            c.new(x.shape)
+        c.run("normalization", "lrn_forward", x.size, X, N, C, S, size, d(0.3), d(0.6), d(1.5),
+              denom, y)
+        c.run("normalization", "lrn_backward_scratch", x.size, X, denom, c.up(g), x.size, d(0.6),
+              scratch)
+        c.run("normalization", "lrn_backward", x.size, X, denom, c.up(g), scratch, N, C, S, size,
+              d(0.3), d(0.6), gx)
+        c.check(f"local_response_norm(size={size}) fwd", y, out)
+        c.check(f"local_response_norm(size={size}) bwd", gx, dx)
+
+
 def case_dropout(c):
     n, inner, p = 200_000, 1, 0.3
     x = c.randn(n)
@@ -1069,6 +1091,7 @@ def case_rnn(c):
 CASES = {
     "activation": case_activation, "linear": case_linear, "conv": case_conv,
     "pooling": case_pooling, "padding": case_padding, "normalization": case_normalization,
+    "lrn": case_lrn,
     "dropout": case_dropout, "sparse": case_sparse, "distance": case_distance,
     "loss": case_loss, "vision": case_vision, "rnn": case_rnn,
 }

@@ -343,3 +343,11 @@ RESAMPLE_CASES = _resample_cases()
 @pytest.mark.parametrize("case", sorted(RESAMPLE_CASES))
 def test_resample_modes_on_emulated_cuda_equal_cpu(emulated, case):
     _equal_on_devices(*RESAMPLE_CASES[case])
+
+
+@pytest.mark.parametrize("size, shape", [(4, (2, 5, 3, 2)), (3, (1, 7, 4)), (1, (2, 3, 2, 2, 2))])
+def test_local_response_norm_on_emulated_cuda_equals_cpu(emulated, size, shape):
+    import nncheck.nn.functional as F
+
+    x = np.random.default_rng(7).standard_normal(shape)
+    _equal_on_devices(lambda t: F.local_response_norm(t, size, alpha=0.3, beta=0.6, k=1.5), [x])
