@@ -425,16 +425,25 @@ class Tensor:
         return self.to(other.dtype)
 
     def new_tensor(self, data):
-        return Tensor._wrap(_to_array(data, self.dtype))
+        return Tensor._wrap(self._on_my_device(_to_array(data, self.dtype)))
 
     def new_zeros(self, *size, dtype=None):
-        return Tensor._wrap(np.zeros(_sizes(size), (dtype or self.dtype).np))
+        return Tensor._wrap(self._on_my_device(np.zeros(_sizes(size), (dtype or self.dtype).np)))
 
     def new_ones(self, *size, dtype=None):
-        return Tensor._wrap(np.ones(_sizes(size), (dtype or self.dtype).np))
+        return Tensor._wrap(self._on_my_device(np.ones(_sizes(size), (dtype or self.dtype).np)))
 
     def new_full(self, size, fill_value, dtype=None):
-        return Tensor._wrap(np.full(_sizes((size,)), fill_value, (dtype or self.dtype).np))
+        return Tensor._wrap(self._on_my_device(
+            np.full(_sizes((size,)), fill_value, (dtype or self.dtype).np)))
+
+    def _on_my_device(self, host):
+        """``host`` (a new_* result) moved to this tensor's CUDA device, as PyTorch's new_*."""
+        if not self.is_cuda:
+            return host
+        from .backend import to_device
+
+        return to_device(host, self.device)
 
     def new_empty(self, *size, dtype=None):
         return self.new_zeros(*size, dtype=dtype)

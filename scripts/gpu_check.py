@@ -649,6 +649,36 @@ def case_lrn(c):
         c.check(f"local_response_norm(size={size}) bwd", gx, dx)
 
 
+def case_attention(c):
+    """attention.cu's steps (scores, softmax rows, values and their backward) vs PyTorch's SDPA:
+    two query heads per key/value head, causal."""
+    import torch.nn.functional as F
+
+    d = np.float64
+    B, Bk, L, S, E, Ev = 4, 2, 3, 5, 6, 4
+    q, k, v = c.randn(B, L, E), c.randn(Bk, S, E), c.randn(Bk, S, Ev)
+    scale, group = 0.4, B // Bk
+    out, g, (dq, dk, dv) = torch_ref(lambda a, b, w: F.scaled_dot_product_attention(
+        a, b.repeat_interleave(group, 0), w.repeat_interleave(group, 0), is_causal=True,
+        scale=scale), [q, k, v], grad_of=(0, 1, 2), rng=c.rng)
+    Q, K, V, G = c.up(q), c.up(k), c.up(v), c.up(g)
+    probs, y = c.new((B, L, S)), c.new((B, L, Ev))
+    c.run("attention", "attention_scores", B * L * S, Q, K, probs, B, L, S, E, group, d(scale))
+    c.run("attention", "softmax_rows", B * L, probs, None, 0, B, L, S, 1, 1)
+    c.run("attention", "values_forward", B * L * Ev, probs, V, y, B, L, S, Ev, group)
+    c.check("sdpa causal gqa fwd", y, out)
+    gs, gq, gk, gv = c.up(np.zeros((B, L, S))), c.new(q.shape), c.new(k.shape), c.new(v.shape)
+    c.run("attention", "values_backward_probs", B * L * S, V, G, gs, B, L, S, Ev, group, 1)
+    c.run("attention", "values_backward_v", Bk * S * Ev, probs, G, gv, Bk, L, S, Ev, group)
+    c.run("attention", "softmax_backward_rows", B * L, probs, gs, B * L, S)
+    c.run("attention", "attention_backward_q", B * L * E, gs, K, gq, B, L, S, E, group, d(scale))
+    c.run("attention", "attention_backward_k", Bk * S * E, gs, Q, gk, Bk, L, S, E, group,
+          d(scale))
+    c.check("sdpa causal gqa bwd q", gq, dq)
+    c.check("sdpa causal gqa bwd k", gk, dk)
+    c.check("sdpa causal gqa bwd v", gv, dv)
+
+
 def case_dropout(c):
     n, inner, p = 200_000, 1, 0.3
     x = c.randn(n)
@@ -1091,7 +1121,7 @@ def case_rnn(c):
 CASES = {
     "activation": case_activation, "linear": case_linear, "conv": case_conv,
     "pooling": case_pooling, "padding": case_padding, "normalization": case_normalization,
-    "lrn": case_lrn,
+    "lrn": case_lrn, "attention": case_attention,
     "dropout": case_dropout, "sparse": case_sparse, "distance": case_distance,
     "loss": case_loss, "vision": case_vision, "rnn": case_rnn,
 }

@@ -137,7 +137,7 @@ def test_kernel_scan_finds_templates_and_plain_kernels():
 
 def test_every_family_has_a_kernel_file():
     expected = {"activation", "linear", "conv", "pooling", "padding", "normalization",
-                "dropout", "sparse", "distance", "loss", "vision", "rnn"}
+                "dropout", "sparse", "distance", "loss", "vision", "rnn", "attention"}
     assert set(cuda.families()) == expected
 
 

@@ -351,3 +351,53 @@ def test_local_response_norm_on_emulated_cuda_equals_cpu(emulated, size, shape):
 
     x = np.random.default_rng(7).standard_normal(shape)
     _equal_on_devices(lambda t: F.local_response_norm(t, size, alpha=0.3, beta=0.6, k=1.5), [x])
+
+
+def _attention_cases():
+    import nncheck.nn.functional as F
+
+    rng = np.random.default_rng(8)
+    q, k, v = (rng.standard_normal((2, 4, 3, 5)) for _ in range(3))
+    kv2 = rng.standard_normal((2, 2, 6, 5))  # two key/value heads shared by four query heads
+    mask = rng.standard_normal((3, 3))
+    keep = rng.random((2, 1, 3, 3)) > 0.3
+    keep[..., 0] = True
+    return {
+        "sdpa_causal": (lambda a, b, c: F.scaled_dot_product_attention(a, b, c, is_causal=True),
+                        [q, k, v]),
+        "sdpa_float_mask_scale": (lambda a, b, c, m: F.scaled_dot_product_attention(
+            a, b, c, attn_mask=m, scale=0.3), [q, k, v, mask]),
+        "sdpa_bool_mask": (lambda a, b, c: F.scaled_dot_product_attention(
+            a, b, c, attn_mask=nncheck.from_numpy(keep).to(a.device)), [q, k, v]),
+        "sdpa_gqa": (lambda a, b, c: F.scaled_dot_product_attention(a, b, c, enable_gqa=True),
+                     [q, kv2, kv2 * 0.5]),
+    }
+
+
+ATTENTION_CASES = _attention_cases()
+
+
+@pytest.mark.parametrize("case", sorted(ATTENTION_CASES))
+def test_attention_options_on_emulated_cuda_equal_cpu(emulated, case):
+    _equal_on_devices(*ATTENTION_CASES[case])
+
+
+def test_multihead_attention_weights_and_masks_on_emulated_cuda(emulated):
+    """need_weights, key_padding_mask and dropout (the weights/values halves of the kernels)."""
+    import nncheck.nn as nn
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 2, 6))
+    pad = nncheck.from_numpy(np.array([[False, False, True, False]] * 2))
+
+    def run(device):
+        nncheck.manual_seed(0)
+        mha = nn.MultiheadAttention(6, 2, dropout=0.3).double().to(device)
+        t = nncheck.from_numpy(x.copy()).to(device).requires_grad_()
+        out, weights = mha(t, t, t, key_padding_mask=pad.to(device), average_attn_weights=False)
+        (out.sum() + (weights * weights).sum()).backward()
+        return [out.detach().cpu().numpy(), weights.detach().cpu().numpy(), t.grad.cpu().numpy(),
+                mha.in_proj_weight.grad.cpu().numpy()]
+
+    for got, want in zip(run("cuda"), run("cpu")):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * max(1, np.abs(want).max()))
