@@ -401,3 +401,36 @@ def test_multihead_attention_weights_and_masks_on_emulated_cuda(emulated):
 
     for got, want in zip(run("cuda"), run("cpu")):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * max(1, np.abs(want).max()))
+
+
+@pytest.mark.parametrize("kind, kwargs", [
+    ("LSTM", dict(num_layers=2, bidirectional=True, proj_size=2, dropout=0.4)),
+    ("GRU", dict(num_layers=2, batch_first=True, bidirectional=True)),
+    ("RNN", dict(nonlinearity="relu", bias=False)),
+    ("packed", {}),
+], ids=["lstm_proj_bidir_dropout", "gru_batch_first_bidir", "rnn_relu_no_bias", "packed_gru"])
+def test_recurrent_options_on_emulated_cuda_equal_cpu(emulated, kind, kwargs):
+    import nncheck.nn as nn
+    from nncheck.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    rng = np.random.default_rng(10)
+    x, h0 = rng.standard_normal((5, 3, 4)), rng.standard_normal((1, 3, 3))
+
+    def run(device):
+        nncheck.manual_seed(0)
+        layer = getattr(nn, "GRU" if kind == "packed" else kind)(4, 3, **kwargs).double()
+        layer = layer.train().to(device)
+        t = nncheck.from_numpy(x.copy()).to(device).requires_grad_()
+        if kind == "packed":
+            packed = pack_padded_sequence(t, [5, 3, 2])
+            out = pad_packed_sequence(layer(packed)[0])[0]
+        elif kind == "RNN":
+            out = layer(t, nncheck.from_numpy(h0).to(device))[0]
+        else:
+            out = layer(t)[0]
+        (out * out).sum().backward()
+        return [out.detach().cpu().numpy(), t.grad.cpu().numpy()] + [
+            p.grad.cpu().numpy() for p in layer.parameters()]
+
+    for got, want in zip(run("cuda"), run("cpu")):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * max(1, np.abs(want).max()))
