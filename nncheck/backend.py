@@ -136,4 +136,4 @@ def to_device(array, device):
             return array
         array = array.numpy()
     np = _numpy()
-    return _driver.DeviceArray.from_numpy(np.ascontiguousarray(array), index)
+    return _driver.DeviceArray.from_numpy(np.asarray(array), index)

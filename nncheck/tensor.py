@@ -424,20 +424,27 @@ class Tensor:
     def type_as(self, other):
         return self.to(other.dtype)
 
-    # new_*: self's dtype unless given; ``device`` is accepted as model code passes it
-    # (``x.new_zeros(shape, device=x.device)``) and, as with factories, names cpu here
+    # new_*: self's dtype and device unless given (``x.new_zeros(shape, device=x.device)``)
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-        return _new_result(_to_array(data, dtype or self.dtype), requires_grad)
+        return self._new_like(_to_array(data, dtype or self.dtype), device, requires_grad)
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
-        return _new_result(np.zeros(_sizes(size), (dtype or self.dtype).np), requires_grad)
+        return self._new_like(np.zeros(_sizes(size), (dtype or self.dtype).np), device,
+                              requires_grad)
 
     def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
-        return _new_result(np.ones(_sizes(size), (dtype or self.dtype).np), requires_grad)
+        return self._new_like(np.ones(_sizes(size), (dtype or self.dtype).np), device,
+                              requires_grad)
 
     def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
-        return _new_result(np.full(_sizes((size,)), fill_value, (dtype or self.dtype).np),
-                           requires_grad)
+        return self._new_like(np.full(_sizes((size,)), fill_value, (dtype or self.dtype).np),
+                              device, requires_grad)
+
+    def _new_like(self, host, device, requires_grad):
+        """A new_* result (built on the host) on ``device``, else on this tensor's device."""
+        from .factories import _finish
+
+        return _finish(host, requires_grad, self.device if device is None else device)
 
     def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
         return self.new_zeros(*size, dtype=dtype, requires_grad=requires_grad)
@@ -1060,11 +1067,6 @@ def _infer_shape(shape, numel):
     if builtins.int(np.prod(shape)) != numel:
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
     return shape
-
-
-def _new_result(arr, requires_grad):
-    t = Tensor._wrap(arr)
-    return t.requires_grad_(True) if requires_grad else t
 
 
 def _index_key(key):

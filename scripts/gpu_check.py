@@ -627,6 +627,58 @@ def case_normalization(c):
 
 # ---------------------------------------------------------------- dropout
 
+def case_lrn(c):
+    """normalization.cu's local response norm against PyTorch."""
+    import torch.nn.functional as F
+
+    d = np.float64
+    N, C, S = 2, 7, 6
+    x = c.randn(N, C, S)
+    for size in (1, 4, 5):
+        out, g, (dx,) = torch_ref(lambda t, s=size: F.local_response_norm(t, s, 0.3, 0.6, 1.5),
+                                  [x], rng=c.rng)
+        X, denom, y, scratch, gx = c.up(x), c.new(x.shape), c.new(x.shape), c.new(x.shape), \
+            c.new(x.shape)
+        c.run("normalization", "lrn_forward", x.size, X, N, C, S, size, d(0.3), d(0.6), d(1.5),
+              denom, y)
+        c.run("normalization", "lrn_backward_scratch", x.size, X, denom, c.up(g), x.size, d(0.6),
+              scratch)
+        c.run("normalization", "lrn_backward", x.size, X, denom, c.up(g), scratch, N, C, S, size,
+              d(0.3), d(0.6), gx)
+        c.check(f"local_response_norm(size={size}) fwd", y, out)
+        c.check(f"local_response_norm(size={size}) bwd", gx, dx)
+
+
+def case_attention(c):
+    """attention.cu's steps (scores, softmax rows, values and their backward) vs PyTorch's SDPA:
+    two query heads per key/value head, causal."""
+    import torch.nn.functional as F
+
+    d = np.float64
+    B, Bk, L, S, E, Ev = 4, 2, 3, 5, 6, 4
+    q, k, v = c.randn(B, L, E), c.randn(Bk, S, E), c.randn(Bk, S, Ev)
+    scale, group = 0.4, B // Bk
+    out, g, (dq, dk, dv) = torch_ref(lambda a, b, w: F.scaled_dot_product_attention(
+        a, b.repeat_interleave(group, 0), w.repeat_interleave(group, 0), is_causal=True,
+        scale=scale), [q, k, v], grad_of=(0, 1, 2), rng=c.rng)
+    Q, K, V, G = c.up(q), c.up(k), c.up(v), c.up(g)
+    probs, y = c.new((B, L, S)), c.new((B, L, Ev))
+    c.run("attention", "attention_scores", B * L * S, Q, K, probs, B, L, S, E, group, d(scale))
+    c.run("attention", "softmax_rows", B * L, probs, None, 0, B, L, S, 1, 1)
+    c.run("attention", "values_forward", B * L * Ev, probs, V, y, B, L, S, Ev, group)
+    c.check("sdpa causal gqa fwd", y, out)
+    gs, gq, gk, gv = c.up(np.zeros((B, L, S))), c.new(q.shape), c.new(k.shape), c.new(v.shape)
+    c.run("attention", "values_backward_probs", B * L * S, V, G, gs, B, L, S, Ev, group, 1)
+    c.run("attention", "values_backward_v", Bk * S * Ev, probs, G, gv, Bk, L, S, Ev, group)
+    c.run("attention", "softmax_backward_rows", B * L, probs, gs, B * L, S)
+    c.run("attention", "attention_backward_q", B * L * E, gs, K, gq, B, L, S, E, group, d(scale))
+    c.run("attention", "attention_backward_k", Bk * S * E, gs, Q, gk, Bk, L, S, E, group,
+          d(scale))
+    c.check("sdpa causal gqa bwd q", gq, dq)
+    c.check("sdpa causal gqa bwd k", gk, dk)
+    c.check("sdpa causal gqa bwd v", gv, dv)
+
+
 def case_dropout(c):
     n, inner, p = 200_000, 1, 0.3
     x = c.randn(n)
@@ -701,13 +753,14 @@ def case_sparse(c):
         y, arg, gw = c.new((n_bags, D)), c.new((n_bags, D), np.int64), c.new((V, D))
         c.run("sparse", "embedding_bag_forward", n_bags * D, W, I, O, P, y, arg, n_bags, D, code,
               2)
-        c.run("sparse", "embedding_bag_backward", n_bags * D, G, I, O, P, arg, gw, n_bags, D,
-              code, 2)
+        c.run("sparse", "embedding_bag_backward", n_bags * D, G, I, O, P, arg, None, gw, n_bags,
+              D, code, 2)
         c.check(f"embedding_bag {mode} fwd", y, out)
         c.check(f"embedding_bag {mode} bwd weight", gw, grads[0])
         if use_psw:
             gp = c.new(12)
-            c.run("sparse", "embedding_bag_psw_backward", 12, G, W, I, O, gp, 12, n_bags, D, 2)
+            c.run("sparse", "embedding_bag_sample_weights_backward", 12, G, W, I, O, gp, 12,
+                  n_bags, D, 2)
             c.check(f"embedding_bag {mode} bwd per_sample_weights", gp, grads[1])
 
 
@@ -720,50 +773,64 @@ def _long(a):
 # ---------------------------------------------------------------- distance
 
 def case_distance(c):
+    """distance.cu's kernels (nncheck._kernels.distance's signatures, launched raw) vs PyTorch."""
+    import torch
     import torch.nn.functional as F
 
+    d = np.float64
     M, D = 9, 40
-    for p in (2.0, 1.0, 3.0, math.inf):
-        for broadcast in (False, True):
-            x1, x2 = c.randn(M, D), c.randn(1 if broadcast else M, D)
-            out, g, (d1, d2) = torch_ref(lambda a, b, p=p: F.pairwise_distance(a, b, p, 1e-6),
-                                         [x1, x2], grad_of=(0, 1), rng=c.rng)
-            X1, X2 = c.up(x1), c.up(x2)
-            y, g1, g2full = c.new(M), c.new((M, D)), c.new((M, D))
-            s2 = 0 if broadcast else D
-            c.warp_rows("distance", "pairwise_distance_forward", M, X1, X2, y, M, D, D, s2, p,
-                        1e-6)
-            c.warp_rows("distance", "pairwise_distance_backward", M, c.up(g), X1, X2, y, g1,
-                        g2full, M, D, D, s2, p, 1e-6)
-            g2 = g2full
-            if broadcast:
-                g2 = c.new((1, D))
-                c.run("linear", "sum_rows", D, g2full, g2, M, D, 0)
-            tag = f"pairwise_distance(p={p}{', bcast' if broadcast else ''})"
-            c.check(f"{tag} fwd", y, out)
-            c.check(f"{tag} bwd x1", g1, d1)
-            c.check(f"{tag} bwd x2", g2, d2)
+    for p in (2.0, 1.0, 3.0, 0.5, math.inf):
+        x1, x2 = c.randn(M, D), c.randn(M, D)
+        out, g, (d1, d2) = torch_ref(lambda a, b, p=p: F.pairwise_distance(a, b, p, 1e-6),
+                                     [x1, x2], grad_of=(0, 1), rng=c.rng)
+        y, diff, g1, g2 = c.new(M), c.new((M, D)), c.new((M, D)), c.new((M, D))
+        c.run("distance", "pairwise_forward", M, c.up(x1), c.up(x2), M, D, d(1e-6), d(p), diff, y)
+        c.run("distance", "pairwise_backward", M, diff, y, c.up(g), M, D, d(p), g1, g2, 1)
+        c.check(f"pairwise_distance(p={p}) fwd", y, out)
+        c.check(f"pairwise_distance(p={p}) bwd x1", g1, d1)
+        c.check(f"pairwise_distance(p={p}) bwd x2", g2, d2)
 
-    x1, x2 = c.randn(M, D), c.randn(M, D)
-    x1[0] = 0  # a zero row: the eps clamp
+    O, N, I = 3, 6, 4
+    x1, x2 = c.randn(O, N, I), c.randn(O, N, I)
+    x1[0, :, 0] = 0  # a zero vector: the eps clamp
     out, g, (d1, d2) = torch_ref(lambda a, b: F.cosine_similarity(a, b, 1, 1e-8), [x1, x2],
                                  grad_of=(0, 1), rng=c.rng)
     X1, X2 = c.up(x1), c.up(x2)
-    y, g1, g2 = c.new(M), c.new((M, D)), c.new((M, D))
-    c.warp_rows("distance", "cosine_similarity_forward", M, X1, X2, y, M, D, D, D, 1e-8)
-    c.warp_rows("distance", "cosine_similarity_backward", M, c.up(g), X1, X2, g1, g2, M, D, D, D,
-                1e-8)
+    y, n1, n2 = c.new((O, I)), c.new((O, I), np.float64), c.new((O, I), np.float64)
+    g1, g2 = c.new(x1.shape), c.new(x1.shape)
+    c.run("distance", "cosine_forward", O * I, X1, X2, O, N, I, d(1e-8), n1, n2, y)
+    c.run("distance", "cosine_backward", O * I, X1, X2, n1, n2, y, c.up(g), O, N, I, d(1e-8),
+          g1, g2)
     c.check("cosine_similarity fwd", y, out)
     c.check("cosine_similarity bwd x1", g1, d1)
     c.check("cosine_similarity bwd x2", g2, d2)
+
+    for p in (2.0, 1.0, 3.0):
+        out, g, (dx,) = torch_ref(lambda a, p=p: F.normalize(a, p, 1, 1e-12), [x1], rng=c.rng)
+        y, norm, gx = c.new(x1.shape), c.new((O, I)), c.new(x1.shape)
+        c.run("distance", "normalize_forward", O * I, X1, O, N, I, d(p), d(1e-12), norm, y)
+        c.run("distance", "normalize_backward", O * I, X1, norm, c.up(g), O, N, I, d(p),
+              d(1e-12), gx)
+        c.check(f"normalize(p={p}) fwd", y, out)
+        c.check(f"normalize(p={p}) bwd", gx, dx)
+
+    xs = c.randn(7, 5)
+    for p in (2.0, 1.0, 1.5, math.inf):
+        out, g, (dx,) = torch_ref(lambda a, p=p: torch.pdist(a, p), [xs], rng=c.rng)
+        y, gx = c.new(out.shape), c.new(xs.shape)
+        c.run("distance", "pdist_forward", 7, c.up(xs), 7, 5, d(p), c.new(xs.shape), y)
+        c.run("distance", "pdist_backward", 7, c.up(xs), y, c.up(g), 7, 5, d(p), gx)
+        c.check(f"pdist(p={p}) fwd", y, out)
+        c.check(f"pdist(p={p}) bwd", gx, dx)
 
 
 # ---------------------------------------------------------------- loss
 
 def case_loss(c):
+    """loss.cu's kernels (the signatures of nncheck._kernels.loss, launched raw) vs PyTorch."""
     import torch.nn.functional as F
 
-    n = 37
+    n, d = 37, np.float64
     r = c.rng
     x, y = c.randn(n), c.randn(n)
     prob = (r.random(n) * 0.9 + 0.05).astype(c.dtype)
@@ -771,128 +838,103 @@ def case_loss(c):
     sign = np.where(r.random(n) < 0.5, -1.0, 1.0).astype(c.dtype)
     pos = (r.random(n) * 2 + 0.1).astype(c.dtype)
     weight = (r.random(n) + 0.5).astype(c.dtype)
-    cases = [  # name, inputs (x, y, aux), grads wanted, a, b, c, weight, torch fn
-        ("l1_loss", (x, y, None), (0, 1), 0, 0, 0, None,
+    cases = [  # kernel, inputs (x, y, z), grads wanted, a, b, c, weight, torch fn ('none')
+        ("l1", (x, y, None), (0, 1), 0, 0, 0, None,
          lambda a, b: F.l1_loss(a, b, reduction="none")),
-        ("mse_loss", (x, y, None), (0, 1), 0, 0, 0, None,
+        ("mse", (x, y, None), (0, 1), 0, 0, 0, None,
          lambda a, b: F.mse_loss(a, b, reduction="none")),
-        ("smooth_l1_loss", (x, y, None), (0, 1), 0.5, 0, 0, None,
+        ("smooth_l1", (x, y, None), (0, 1), 0.5, 0, 0, None,
          lambda a, b: F.smooth_l1_loss(a, b, reduction="none", beta=0.5)),
-        ("huber_loss", (x, y, None), (0, 1), 0.7, 0, 0, None,
+        ("huber", (x, y, None), (0, 1), 0.7, 0, 0, None,
          lambda a, b: F.huber_loss(a, b, reduction="none", delta=0.7)),
-        ("soft_margin_loss", (x, sign, None), (0,), 0, 0, 0, None,
+        ("soft_margin", (x, sign, None), (0,), 0, 0, 0, None,
          lambda a, b: F.soft_margin_loss(a, b, reduction="none")),
-        ("bce_loss", (prob, target01, None), (0, 1), 0, 0, 0, weight,
+        ("bce", (prob, target01, None), (0, 1), 0, 0, 0, weight,
          lambda a, b: F.binary_cross_entropy(a, b, _t(weight), reduction="none")),
-        ("bce_with_logits_loss", (x, target01, pos), (0, 1), 0, 0, 0, weight,
+        ("bce_logits_pw", (x, target01, pos), (0, 1), 0, 0, 0, weight,
          lambda a, b, p: F.binary_cross_entropy_with_logits(a, b, _t(weight), reduction="none",
                                                             pos_weight=p)),
-        ("kl_div_loss", (x, prob, None), (0,), 0, 0, 0, None,
+        ("kl_div", (x, prob, None), (0,), 0, 0, 0, None,
          lambda a, b: F.kl_div(a, b, reduction="none")),
-        ("kl_div_loss", (x, y, None), (0, 1), 1, 0, 0, None,
+        ("kl_div_log", (x, y, None), (0, 1), 0, 0, 0, None,
          lambda a, b: F.kl_div(a, b, reduction="none", log_target=True)),
-        ("poisson_nll_loss", (x, pos * 2, None), (0,), 1, 1, 1e-8, None,
+        ("poisson_log", (x, pos * 2, None), (0,), 0, 0, 1, None,
          lambda a, b: F.poisson_nll_loss(a, b, True, True, reduction="none")),
-        ("poisson_nll_loss", (pos, pos * 2, None), (0,), 0, 0, 1e-8, None,
+        ("poisson", (pos, pos * 2, None), (0,), 1e-8, 0, 0, None,
          lambda a, b: F.poisson_nll_loss(a, b, False, False, reduction="none")),
-        ("gaussian_nll_loss", (x, y, pos), (0, 1, 2), 1e-6, 1, 0, None,
+        ("gaussian_nll", (x, y, pos), (0, 1, 2), 1e-6, 0, 0.5 * np.log(2 * np.pi), None,
          lambda a, b, v: F.gaussian_nll_loss(a, b, v, True, 1e-6, reduction="none")),
-        ("hinge_embedding_loss", (x, sign, None), (0,), 0.6, 0, 0, None,
+        ("hinge_embedding", (x, sign, None), (0,), 0.6, 0, 0, None,
          lambda a, b: F.hinge_embedding_loss(a, b, 0.6, reduction="none")),
-        ("margin_ranking_loss", (x, y, sign), (0, 1), 0.2, 0, 0, None,
+        ("margin_ranking", (x, y, sign), (0, 1), 0.2, 0, 0, None,
          lambda a, b, t: F.margin_ranking_loss(a, b, t, 0.2, reduction="none")),
     ]
-    for name, (xa, ya, aux), grads, a, b, cc, w, fn in cases:
-        arrays = [xa, ya] if aux is None else [xa, ya, aux]
-        out, g, got = torch_ref(fn, arrays, grad_of=grads, rng=c.rng)
-        X, Y = c.up(xa), c.up(ya)
-        A = None if aux is None else c.up(aux)
-        Wt = None if w is None else c.up(w)
-        l = c.new(n)
-        c.run("loss", f"{name}_forward", n, X, Y, A, Wt, l, n, float(a), float(b), float(cc))
-        c.check(f"{name}(a={a}) fwd", l, out)
-        dx, dy, dz = (c.new(n) if i in grads else None for i in range(3))
-        c.run("loss", f"{name}_backward", n, c.up(g), 1, 1.0, X, Y, A, Wt, dx, dy, dz, n,
-              float(a), float(b), float(cc))
-        for j, i in enumerate(grads):
-            c.check(f"{name}(a={a}) bwd input[{i}]", (dx, dy, dz)[i], got[j])
-
-        # 'mean' reduction: two-pass reduce_sum, scalar grad broadcast with g_stride 0
-        partial, total = c.new(4), c.new(1)
-        c.run("loss", "reduce_sum", n, l, partial, n, 1.0, threads=64, blocks=4)
-        c.run("loss", "reduce_sum", 4, partial, total, 4, 1.0 / n, threads=64, blocks=1)
-        c.check(f"{name}(a={a}) mean", total, [out.mean()])
-        dmean = c.new(n)
-        c.run("loss", f"{name}_backward", n, c.up(np.array([2.0])), 0, 1.0 / n, X, Y, A, Wt,
-              dmean, None, None, n, float(a), float(b), float(cc))
-        c.check(f"{name}(a={a}) mean bwd", dmean, _mean_grad(fn, arrays, 2.0))
-
-    xm, tm = c.randn(6, 5), (r.random((6, 5)) < 0.4).astype(c.dtype)
-    out, g, (dx,) = torch_ref(lambda a: F.multilabel_soft_margin_loss(a, _t(tm), reduction="none"),
-                              [xm], rng=c.rng)
-    terms = c.new(xm.shape)
-    c.run("loss", "multilabel_soft_margin_loss_forward", xm.size, c.up(xm), c.up(tm), None, None,
-          terms, xm.size, 0.0, 0.0, 0.0)
-    c.check("multilabel_soft_margin terms (summed in numpy)", _Host(c, terms, lambda t:
-            t.reshape(6, 5).mean(1)), out)
-    dxm = c.new(xm.shape)
-    c.run("loss", "multilabel_soft_margin_loss_backward", xm.size, c.up(np.repeat(g, 5)), 1,
-          1.0 / 5, c.up(xm), c.up(tm), None, None, dxm, None, None, xm.size, 0.0, 0.0, 0.0)
-    c.check("multilabel_soft_margin bwd", dxm, dx)
+    for name, (xa, ya, za), grads, a, b, cc, w, fn in cases:
+        arrays = [xa, ya] if za is None else [xa, ya, za]
+        out, _, got = torch_ref(fn, arrays, grad_of=grads, grad_out=np.ones(n))
+        operands = [c.up(v) if v is not None else None for v in (xa, ya, za, w)]
+        losses, units = c.new(n, d), [c.new(n) if i in grads else None for i in range(3)]
+        c.run("loss", f"{name}_forward", n, *operands, losses, *units, None, n, d(1.0),
+              d(a), d(b), d(cc))
+        per, total = c.new(n), c.new(1)
+        c.run("loss", "segment_sum", 0, losses, per, n, n, 1, d(1.0), threads=32, blocks=n)
+        c.run("loss", "segment_sum", 0, losses, total, n, 1, n, d(n), blocks=1)
+        c.check(f"{name} fwd", per, out)
+        c.check(f"{name} mean", total, [out.mean()])
+        for i in grads:
+            c.check(f"{name} unit grad input[{i}]", units[i], got[grads.index(i)])
 
     N, C, inner = 5, 4, 3
-    logp = c.randn(N, C, inner)
+    scores = c.randn(N, C, inner)
     target = r.integers(0, C, size=(N, inner))
-    target[0, 0] = -100
+    target[0, 0] = 2
     cw = (r.random(C) + 0.5).astype(c.dtype)
-    out, g, (dx,) = torch_ref(lambda a: F.nll_loss(a, _long(target), _t(cw), reduction="none"),
-                              [logp], rng=c.rng)
-    L, Ws, T = c.up(logp), c.up(cw), c.up(target)
-    per, wsum, d = c.new((N, inner)), c.new((N, inner)), c.new(logp.shape)
-    c.run("loss", "nll_loss_forward", N * inner, L, T, Ws, per, wsum, N, C, inner, -100)
-    c.run("loss", "nll_loss_backward", N * inner, c.up(g), 1, 1.0, T, Ws, d, N, C, inner, -100)
-    c.check("nll_loss fwd", per, out)
-    c.check("nll_loss bwd", d, dx)
+    for smoothing in (0.0, 0.2):
+        out, _, (dx,) = torch_ref(lambda a, s=smoothing: F.cross_entropy(
+            a, _long(target), _t(cw), ignore_index=2, label_smoothing=s, reduction="sum"),
+            [scores], grad_out=np.array(1.0))
+        loss, gx = c.new(N * inner), c.new(scores.shape)
+        c.run("loss", "cross_entropy_forward", N * inner, c.up(scores), c.up(target), c.up(cw),
+              N * inner, C, inner, 2, d(smoothing), d(1.0), loss, gx)
+        c.check(f"cross_entropy(smoothing={smoothing}) fwd", _Host(c, loss, np.sum), out)
+        c.check(f"cross_entropy(smoothing={smoothing}) unit grad", gx, dx)
+
+    out, g, (dx,) = torch_ref(lambda a: F.nll_loss(a, _long(target), _t(cw), ignore_index=2,
+                                                   reduction="none"), [scores], rng=c.rng)
+    L, T, W = c.up(scores), c.up(target), c.up(cw)
+    per, used, gx = c.new(N * inner), c.new(N * inner), c.up(np.zeros(scores.shape))
+    c.run("loss", "nll_forward", N * inner, L, T, W, N * inner, C, inner, 2, per, used)
+    c.run("loss", "nll_backward", N * inner, T, W, N * inner, C, inner, 2, c.up(g), 1, d(1.0),
+          gx)
+    c.check("nll fwd", per, out)
+    c.check("nll bwd", gx, dx)
 
     x2, t2 = c.randn(6, 5), r.integers(0, 5, size=6)
     cw5 = (r.random(5) + 0.5).astype(c.dtype)
     for p in (1, 2):
         out, g, (dx,) = torch_ref(lambda a, p=p: F.multi_margin_loss(
             a, _long(t2), p, 0.8, _t(cw5), reduction="none"), [x2], rng=c.rng)
-        y, d = c.new(6), c.new((6, 5))
-        W5 = c.up(cw5)
-        c.warp_rows("loss", "multi_margin_loss_forward", 6, c.up(x2), c.up(t2), W5, y, 6, 5, p, 0.8)
-        c.warp_rows("loss", "multi_margin_loss_backward", 6, c.up(g), 1, 1.0, c.up(x2), c.up(t2),
-                    W5, d, 6, 5, p, 0.8)
-        c.check(f"multi_margin_loss(p={p}) fwd", y, out)
-        c.check(f"multi_margin_loss(p={p}) bwd", d, dx)
-
-    tl = np.full((6, 5), -1)
-    for i in range(6):
-        k = r.integers(1, 4)
-        tl[i, :k] = r.permutation(5)[:k]
-    out, g, (dx,) = torch_ref(lambda a: F.multilabel_margin_loss(a, _long(tl), reduction="none"),
-                              [x2], rng=c.rng)
-    y, d, mark = c.new(6), c.new((6, 5)), c.new((6, 5), np.uint8)
-    c.run("loss", "multilabel_margin_loss_forward", 6, c.up(x2), c.up(tl), y, mark, 6, 5)
-    c.run("loss", "multilabel_margin_loss_backward", 6, c.up(g), 1, 1.0, c.up(x2), c.up(tl), mark,
-          d, 6, 5)
-    c.check("multilabel_margin_loss fwd", y, out)
-    c.check("multilabel_margin_loss bwd", d, dx)
+        loss, gx = c.new(6), c.new((6, 5))
+        X2, T2, W5 = c.up(x2), c.up(t2), c.up(cw5)
+        c.run("loss", "multi_margin_forward", 6, X2, T2, W5, 6, 5, p, d(0.8), loss)
+        c.run("loss", "multi_margin_backward", 6, X2, T2, W5, 6, 5, p, d(0.8), c.up(g), 1,
+              d(1.0), gx)
+        c.check(f"multi_margin(p={p}) fwd", loss, out)
+        c.check(f"multi_margin(p={p}) bwd", gx, dx)
 
     a1, a2 = c.randn(7, 9), c.randn(7, 9)
     ys = np.where(r.random(7) < 0.5, -1.0, 1.0).astype(c.dtype)
     out, g, (d1, d2) = torch_ref(lambda p, q: F.cosine_embedding_loss(p, q, _t(ys), 0.1,
                                                                       reduction="none"),
                                  [a1, a2], grad_of=(0, 1), rng=c.rng)
-    y, g1, g2 = c.new(7), c.new((7, 9)), c.new((7, 9))
+    loss, g1, g2 = c.new(7), c.new((7, 9)), c.new((7, 9))
     A1, A2, YS = c.up(a1), c.up(a2), c.up(ys)
-    c.warp_rows("loss", "cosine_embedding_loss_forward", 7, A1, A2, YS, y, 7, 9, 0.1)
-    c.warp_rows("loss", "cosine_embedding_loss_backward", 7, c.up(g), 1, 1.0, A1, A2, YS, g1, g2,
-                7, 9, 0.1)
-    c.check("cosine_embedding_loss fwd", y, out)
-    c.check("cosine_embedding_loss bwd x1", g1, d1)
-    c.check("cosine_embedding_loss bwd x2", g2, d2)
+    c.run("loss", "cosine_embedding_forward", 7, A1, A2, YS, 7, 9, d(0.1), loss)
+    c.run("loss", "cosine_embedding_backward", 7, A1, A2, YS, 7, 9, d(0.1), c.up(g), 1, d(1.0),
+          g1, g2)
+    c.check("cosine_embedding fwd", loss, out)
+    c.check("cosine_embedding bwd x1", g1, d1)
+    c.check("cosine_embedding bwd x2", g2, d2)
 
 
 def _mean_grad(fn, arrays, scale):
@@ -959,6 +1001,31 @@ def case_vision(c):
         resample(f"bicubic(align={align})", x, (2, 3, 9, 12), "upsample_bicubic", sc,
                  int(align),
                  lambda t, a=align: F.interpolate(t, (9, 12), mode="bicubic", align_corners=a))
+
+    # the table-driven passes the layers run (tables planned by the CPU's *_table functions)
+    from nncheck.nn.functional.vision import _axis_table
+
+    P = 6
+    # (antialiased tables: float64 only; the CPU's aa_taps refuses a float32 dtype today)
+    for mode, aa in (("bilinear", False), ("area", False), ("bicubic", c.dtype == np.float64)):
+        size = (3, 4) if mode == "area" or aa else (9, 12)
+        out, g, (dx,) = torch_ref(lambda t, m=mode, a=aa, s=size: F.interpolate(
+            t, s, mode=m, antialias=a), [x], rng=c.rng)
+        (ih, wh), (iw, ww) = (_axis_table(mode, n, m, None, False, aa, 4, c.dtype)
+                              for n, m in ((5, size[0]), (7, size[1])))
+        IH, WH, IW, WW = c.up(ih), c.up(wh), c.up(iw), c.up(ww)
+        tmp, y = c.new((P, 5, size[1])), c.new(out.shape)
+        c.run("vision", "resample_pass", P * 5 * size[1], c.up(x), tmp, P * 5, 7, size[1], 1,
+              IW, WW, iw.shape[1])
+        c.run("vision", "resample_pass", y.size, tmp, y, P, 5, size[0], size[1], IH, WH,
+              ih.shape[1])
+        back, gx = c.up(np.zeros((P, 5, size[1]))), c.up(np.zeros(x.shape))
+        c.run("vision", "resample_pass_transposed", y.size, c.up(g), back, P, size[0], 5,
+              size[1], IH, WH, ih.shape[1])
+        c.run("vision", "resample_pass_transposed", P * 5 * size[1], back, gx, P * 5, size[1],
+              7, 1, IW, WW, iw.shape[1])
+        c.check(f"resample_pass {mode}{' antialias' if aa else ''} fwd", y, out)
+        c.check(f"resample_pass {mode}{' antialias' if aa else ''} bwd", gx, dx)
 
     xs = c.randn(2, 12, 3, 4)  # PixelShuffle(2): (2, 3, 6, 8)
     out, g, (dx,) = torch_ref(lambda t: F.pixel_shuffle(t, 2), [xs], rng=c.rng)
@@ -1054,6 +1121,7 @@ def case_rnn(c):
 CASES = {
     "activation": case_activation, "linear": case_linear, "conv": case_conv,
     "pooling": case_pooling, "padding": case_padding, "normalization": case_normalization,
+    "lrn": case_lrn, "attention": case_attention,
     "dropout": case_dropout, "sparse": case_sparse, "distance": case_distance,
     "loss": case_loss, "vision": case_vision, "rnn": case_rnn,
 }

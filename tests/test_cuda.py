@@ -137,7 +137,7 @@ def test_kernel_scan_finds_templates_and_plain_kernels():
 
 def test_every_family_has_a_kernel_file():
     expected = {"activation", "linear", "conv", "pooling", "padding", "normalization",
-                "dropout", "sparse", "distance", "loss", "vision", "rnn"}
+                "dropout", "sparse", "distance", "loss", "vision", "rnn", "attention"}
     assert set(cuda.families()) == expected
 
 
@@ -179,12 +179,14 @@ def test_compile_all(arch, cache):
     # a forward and a backward for each family's ops
     for op in ("relu", "gelu", "softmax", "prelu", "glu", "max_pool", "avg_pool",
                "adaptive_avg_pool", "adaptive_max_pool", "pad", "batch_norm", "layer_norm",
-               "group_norm", "embedding", "embedding_bag", "pairwise_distance",
-               "cosine_similarity", "mse_loss", "nll_loss", "upsample_linear",
+               "group_norm", "embedding", "embedding_bag", "pairwise",
+               "cosine", "normalize", "pdist", "nll", "multi_margin", "ctc", "upsample_linear",
                "upsample_bicubic", "lstm_cell", "gru_cell"):
         assert f"{op}_forward" in names, op
         assert any(n.startswith(f"{op}_backward") for n in names), op
     assert {"gemm_nn", "gemm_nt", "gemm_tn", "im2col", "col2im", "bernoulli_mask"} <= names
+    # pointwise losses and cross entropy write their unit gradients in the forward (as on the CPU)
+    assert {"mse_forward", "bce_logits_forward", "segment_sum", "cross_entropy_forward"} <= names
 
 
 @needs_nvrtc

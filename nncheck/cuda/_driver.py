@@ -407,7 +407,8 @@ class DeviceArray:
     @classmethod
     def from_numpy(cls, array, device=None, stream=None):
         """Upload ``array``; pageable host memory is staged before the call returns."""
-        host = np.ascontiguousarray(array)
+        host = np.asarray(array)
+        host = np.ascontiguousarray(host).reshape(host.shape)  # ascontiguousarray makes 0-d 1-d
         out = cls.empty(host.shape, host.dtype, device, stream)
         if host.nbytes:
             out.device.activate()

@@ -434,3 +434,46 @@ __global__ void layer_norm_rows_params(const T* x, const T* g, const double* mea
     db[j] = (T)sb;
   }
 }
+
+// ------------------------------------------------------------------ local response norm
+// x as (N, C, S), windows across channels (nncheck/_kernels/normalization.pyx's lrn_*).
+// denom = k + alpha * mean_window(x^2); out = x * denom^-beta.  One thread per element.
+template <typename T>
+__global__ void lrn_forward(const T* x, index_t N, index_t C, index_t S, index_t size,
+                            double alpha, double beta, double k, T* denom, T* out) {
+  NN_GRID_STRIDE(e, N * C * S) {
+    const index_t n = e / (C * S), c = (e / S) % C, s = e % S;
+    const index_t lo = nn_max(c - size / 2, (index_t)0), hi = nn_min(c + (size - 1) / 2, C - 1);
+    double acc = 0;
+    for (index_t cc = lo; cc <= hi; ++cc) {
+      const double v = x[(n * C + cc) * S + s];
+      acc += v * v;
+    }
+    const double d = k + alpha * acc / size;
+    denom[e] = (T)d;
+    out[e] = (T)(x[e] * pow(d, -beta));
+  }
+}
+
+// scratch = dy x d^(-beta-1) (the first pass, elementwise)
+template <typename T>
+__global__ void lrn_backward_scratch(const T* x, const T* denom, const T* grad_out, index_t n,
+                                     double beta, T* scratch) {
+  NN_GRID_STRIDE(e, n) scratch[e] = (T)((double)grad_out[e] * x[e] * pow((double)denom[e], -beta - 1));
+}
+
+// dx[c] = dy[c] d[c]^-beta - 2 alpha beta/size x[c] sum of scratch over the channels c'
+// whose window holds c: c - (size-1)/2 .. c + size/2
+template <typename T>
+__global__ void lrn_backward(const T* x, const T* denom, const T* grad_out, const T* scratch,
+                             index_t N, index_t C, index_t S, index_t size, double alpha,
+                             double beta, T* grad_in) {
+  const double coef = 2.0 * alpha * beta / size;
+  NN_GRID_STRIDE(e, N * C * S) {
+    const index_t n = e / (C * S), c = (e / S) % C, s = e % S;
+    const index_t lo = nn_max(c - (size - 1) / 2, (index_t)0), hi = nn_min(c + size / 2, C - 1);
+    double acc = 0;
+    for (index_t cc = lo; cc <= hi; ++cc) acc += scratch[(n * C + cc) * S + s];
+    grad_in[e] = (T)(grad_out[e] * pow((double)denom[e], -beta) - coef * x[e] * acc);
+  }
+}

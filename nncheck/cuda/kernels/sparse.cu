@@ -67,11 +67,12 @@ __global__ void embedding_bag_forward(const T* weight, const index_t* idx, const
   }
 }
 
+// counts (or null): embedding_count's, for scale_grad_by_freq
 template <typename T>
 __global__ void embedding_bag_backward(const T* g, const index_t* idx, const index_t* offsets,
-                                       const T* psw, const index_t* argmax, T* dw,
-                                       index_t n_bags, index_t dim, index_t mode,
-                                       index_t padding_idx) {
+                                       const T* psw, const index_t* argmax,
+                                       const unsigned long long* counts, T* dw, index_t n_bags,
+                                       index_t dim, index_t mode, index_t padding_idx) {
   NN_GRID_STRIDE(i, n_bags * dim) {
     const index_t bag = i / dim, j = i % dim;
     if (mode == 2) {
@@ -85,16 +86,18 @@ __global__ void embedding_bag_backward(const T* g, const index_t* idx, const ind
     for (index_t k = offsets[bag]; k < offsets[bag + 1]; ++k) {
       const index_t row = idx[k];
       if (row == padding_idx) continue;
-      atomicAdd(dw + row * dim + j, g[i] * scale * (psw ? psw[k] : T(1)));
+      const T v = g[i] * scale * (psw ? psw[k] : T(1));
+      atomicAdd(dw + row * dim + j, counts ? v / (T)counts[row] : v);
     }
   }
 }
 
 // d per_sample_weights[k] = sum_j g[bag(k), j] * weight[idx[k], j]; bag(k) by binary search.
 template <typename T>
-__global__ void embedding_bag_psw_backward(const T* g, const T* weight, const index_t* idx,
-                                           const index_t* offsets, T* dpsw, index_t n_idx,
-                                           index_t n_bags, index_t dim, index_t padding_idx) {
+__global__ void embedding_bag_sample_weights_backward(const T* g, const T* weight, const index_t* idx,
+                                                      const index_t* offsets, T* dpsw,
+                                                      index_t n_idx, index_t n_bags,
+                                                      index_t dim, index_t padding_idx) {
   NN_GRID_STRIDE(k, n_idx) {
     index_t lo = 0, hi = n_bags;  // last bag with offsets[bag] <= k
     while (hi - lo > 1) {
@@ -106,4 +109,34 @@ __global__ void embedding_bag_psw_backward(const T* g, const T* weight, const in
       for (index_t j = 0; j < dim; ++j) acc += (double)g[lo * dim + j] * weight[idx[k] * dim + j];
     dpsw[k] = (T)acc;
   }
+}
+
+// Rows (distinct) whose p-norm exceeds max_norm are scaled by max_norm / (norm + 1e-7) in
+// place, as torch.embedding_renorm_ does; p = inf is passed as a double infinity.
+template <typename T>
+__global__ void embedding_renorm(T* weight, const index_t* rows, index_t n_rows, index_t dim,
+                                 double max_norm, double p) {
+  NN_GRID_STRIDE(r, n_rows) {
+    T* w = weight + rows[r] * dim;
+    double acc = 0;
+    const bool inf = p == nn_inf<double>();
+    for (index_t j = 0; j < dim; ++j) {
+      const double a = fabs((double)w[j]);
+      if (inf) acc = a > acc ? a : acc;
+      else if (p == 1) acc += a;
+      else if (p == 2) acc += a * a;
+      else acc += pow(a, p);
+    }
+    const double norm = inf || p == 1 ? acc : (p == 2 ? sqrt(acc) : pow(acc, 1.0 / p));
+    if (norm > max_norm) {
+      const double scale = max_norm / (norm + 1e-7);
+      for (index_t j = 0; j < dim; ++j) w[j] = (T)(w[j] * scale);
+    }
+  }
+}
+
+// out[k, idx[k]] = 1 (out zeroed)
+extern "C" __global__ void one_hot(const index_t* idx, index_t* out, index_t n_idx,
+                                   index_t classes) {
+  NN_GRID_STRIDE(k, n_idx) out[k * classes + idx[k]] = 1;
 }

@@ -184,3 +184,33 @@ __global__ void pixel_shuffle(const T* src, T* dst, index_t N, index_t C, index_
     else dst[i] = src[s];
   }
 }
+
+// ------------------------------------------------------------------ table-driven resampling
+// The passes of nncheck/_kernels/vision.pyx's resample_forward/backward: one axis of an
+// (outer, n, inner) view at a time, through the axis's table (idx, w: n_out x taps, planned
+// on the host for every mode: nearest, linear, cubic, area, antialiased).
+// dst[o, r, j] = sum_k w[r, k] * src[o, idx[r, k], j]   (n_src -> n_dst = table rows)
+template <typename T>
+__global__ void resample_pass(const T* src, T* dst, index_t outer, index_t n_src, index_t n_dst,
+                              index_t inner, const index_t* idx, const T* w, index_t taps) {
+  NN_GRID_STRIDE(e, outer * n_dst * inner) {
+    const index_t o = e / (n_dst * inner), r = (e / inner) % n_dst, j = e % inner;
+    T acc = T(0);
+    for (index_t k = 0; k < taps; ++k)
+      acc = acc + w[r * taps + k] * src[(o * n_src + idx[r * taps + k]) * inner + j];
+    dst[e] = acc;
+  }
+}
+
+// The adjoint pass (table rows n_src -> n_dst sources): dst (zeroed) [o, idx[r, k], j] +=
+// w[r, k] * src[o, r, j], scattered with atomicAdd.
+template <typename T>
+__global__ void resample_pass_transposed(const T* src, T* dst, index_t outer, index_t n_src,
+                                         index_t n_dst, index_t inner, const index_t* idx,
+                                         const T* w, index_t taps) {
+  NN_GRID_STRIDE(e, outer * n_src * inner) {
+    const index_t o = e / (n_src * inner), r = (e / inner) % n_src, j = e % inner;
+    for (index_t k = 0; k < taps; ++k)
+      atomicAdd(dst + (o * n_dst + idx[r * taps + k]) * inner + j, w[r * taps + k] * src[e]);
+  }
+}

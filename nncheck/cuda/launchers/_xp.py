@@ -48,7 +48,7 @@ def ascontiguousarray(a, dtype=None):
     always C-contiguous), a cast copy, or an upload of a host array."""
     if isinstance(a, DeviceArray):
         return a if dtype is None or np.dtype(dtype) == a.dtype else a.astype(dtype)
-    return DeviceArray.from_numpy(np.ascontiguousarray(a, dtype))
+    return DeviceArray.from_numpy(np.asarray(a, dtype))
 
 
 def stack(arrays, axis=0):
@@ -64,4 +64,4 @@ def stack(arrays, axis=0):
 def broadcast_to(a, shape):
     """Generic (not a layer's kernel path): materialised on the host, copied back."""
     host = a.numpy() if isinstance(a, DeviceArray) else np.asarray(a)
-    return DeviceArray.from_numpy(np.ascontiguousarray(np.broadcast_to(host, shape)))
+    return DeviceArray.from_numpy(np.broadcast_to(host, shape))

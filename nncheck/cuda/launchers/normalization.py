@@ -61,3 +61,17 @@ def layer_norm_backward(x, grad_out, weight, centered, mean, invstd, need_input,
     if need_affine:
         launch("normalization", "layer_norm_rows_params", D, x, grad_out, mean, invstd,
                grad_weight, grad_bias, M, D)
+
+
+def lrn_forward(x, size, alpha, beta, k, denom, out):
+    N, C, S = x.shape
+    launch("normalization", "lrn_forward", x.size, x, N, C, S, int(size), np.float64(alpha),
+           np.float64(beta), np.float64(k), denom, out)
+
+
+def lrn_backward(x, denom, grad_out, size, alpha, beta, scratch, grad_in):
+    N, C, S = x.shape
+    launch("normalization", "lrn_backward_scratch", x.size, x, denom, grad_out, x.size,
+           np.float64(beta), scratch)
+    launch("normalization", "lrn_backward", x.size, x, denom, grad_out, scratch, N, C, S,
+           int(size), np.float64(alpha), np.float64(beta), grad_in)

@@ -98,7 +98,7 @@ class _Attention(Op):
         kq, kk, kv, probs = ctx.saved_tensors
         go = xp.ascontiguousarray(grad_out, kq.dtype)
         gs = (xp.zeros_like(probs) if grad_probs is None
-              else np.array(grad_probs, kq.dtype, order="C", copy=True))
+              else xp.ascontiguousarray(grad_probs, kq.dtype).copy())
         gq, gk, gv = xp.empty_like(kq), xp.empty_like(kk), xp.empty_like(kv)
         (B, L, E), S, Ev = kq.shape, kk.shape[1], kv.shape[2]
         _run(_k.attention_backward, B, 2 * B * L * S * (E + Ev), kq, kk, kv, probs, go, gs,
@@ -127,7 +127,7 @@ class _AttentionWeights(Op):
         _k, xp = kernels("attention", grad_probs)
         kq, kk, probs = ctx.saved_tensors
         (B, L, E), (Bk, S) = kq.shape, kk.shape[:2]
-        gs = np.array(grad_probs, kq.dtype, order="C", copy=True)
+        gs = xp.ascontiguousarray(grad_probs, kq.dtype).copy()
         gq, gk = xp.empty_like(kq), xp.empty_like(kk)
         _run(_k.attention_backward, B, 2 * B * L * S * E, kq, kk, _empty(Bk, S, 0, kq.dtype),
              probs, _empty(B, L, 0, kq.dtype), gs, gq, gk, _empty(Bk, S, 0, kq.dtype),

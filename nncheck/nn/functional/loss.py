@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from ..._lazy import family_names, np
 from ...autograd.grad_mode import is_grad_enabled
-from ...backend import kernels
+from ...backend import array_namespace, kernels
 from ...ops import Op, sum_to_shape
 from ...tensor import Tensor
 from ._validation import kernel_array
@@ -111,7 +111,10 @@ def _class_weight(fn, weight, C):
 
 
 def _kernel_weight(weight, dtype):
-    return np.zeros(0, dtype) if weight is None else np.ascontiguousarray(weight, dtype).reshape(-1)
+    if weight is None:
+        return np.zeros(0, dtype)
+    data = weight._data if isinstance(weight, Tensor) else weight  # stays on its device
+    return array_namespace(data).ascontiguousarray(data, dtype).reshape(-1)
 
 
 def _frozen(ctx, fn, *named):
@@ -823,7 +826,7 @@ class _Rows(Op):
         ops = [xp.ascontiguousarray(a, k.dtype) for a in arrays[:n_diff]]
         rows = ops[0].shape[0]
         loss = xp.empty(rows, k.dtype)
-        saved = _ROW_SAVED[name](rows, k.dtype)
+        saved = _ROW_SAVED[name](rows, k.dtype, xp)
         getattr(_k, name + "_forward")(*ops, *_kernel_extra(extra, k.dtype), loss, *saved)
         out, ctx.divisor = _reduce(loss, reduction, out_shape)
         ctx.save_for_backward(*arrays[:n_diff])
@@ -859,9 +862,9 @@ def _kernel_extra(extra, dtype):
 
 
 _ROW_SAVED = {
-    "multi_margin": lambda rows, dtype: (),
-    "cosine_embedding": lambda rows, dtype: (),
-    "triplet_margin": lambda rows, dtype: (np.empty((rows, 3), dtype),),
+    "multi_margin": lambda rows, dtype, xp: (),
+    "cosine_embedding": lambda rows, dtype, xp: (),
+    "triplet_margin": lambda rows, dtype, xp: (xp.empty((rows, 3), dtype),),
 }
 
 

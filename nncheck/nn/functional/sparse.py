@@ -6,7 +6,7 @@ The weight gradient is always returned dense, also when ``sparse=True`` is passe
 """
 
 from ..._lazy import family_names, np
-from ...backend import kernels
+from ...backend import check_same_device, kernels
 from ...ops import Op
 from ...tensor import Tensor
 from ._validation import kernel_array
@@ -14,8 +14,11 @@ from ._validation import kernel_array
 _MODES = {"sum": 0, "mean": 1, "max": 2}
 
 
-def _indices(input, layer, arg="input"):
-    """``input`` as a flat int64 array, after checking its dtype."""
+def _indices(input, layer, arg="input", weight=None):
+    """``input`` as a flat int64 host array, after checking its dtype (and that it lives on
+    ``weight``'s device)."""
+    if weight is not None:
+        check_same_device((input._data, weight._data))
     if input.dtype.name not in ("int64", "int32"):
         raise RuntimeError(f"{layer}: Expected tensor for argument {arg!r} (indices) to have "
                            f"one of the following scalar types: Long, Int; but got "
@@ -64,7 +67,7 @@ def _renorm(weight, idx, max_norm, norm_type, layer):
 class _Embedding(Op):
     @staticmethod
     def forward(ctx, weight, idx, out_shape, padding_idx, scale_grad_by_freq):
-        _k, xp = kernels("sparse", weight, idx)
+        _k, xp = kernels("sparse", weight)  # idx: checked on the host, uploaded by a launcher
         w = kernel_array(weight, "embedding", "weight")
         out = xp.empty((idx.shape[0], w.shape[1]), w.dtype)
         _k.embedding_forward(w, idx, out)
@@ -75,7 +78,7 @@ class _Embedding(Op):
 
     @staticmethod
     def backward(ctx, grad):
-        _k, xp = kernels("sparse", grad, ctx.idx)
+        _k, xp = kernels("sparse", grad)
         g = kernel_array(grad, "embedding", "grad").reshape(-1, ctx.w_shape[1])
         gw = xp.zeros(ctx.w_shape, g.dtype)
         padding, freq = ctx.opts
@@ -92,7 +95,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
 
 def _embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq, layer):
     _check_weight(weight, layer)
-    idx = _indices(input, layer)
+    idx = _indices(input, layer, weight=weight)
     _check_range(idx, weight.shape[0], layer)
     padding_idx = _padding_index(padding_idx, weight.shape[0], layer)
     if max_norm is not None:
@@ -106,7 +109,7 @@ class _EmbeddingBag(Op):
     @staticmethod
     def forward(ctx, weight, per_sample_weights, idx, offsets, mode, padding_idx,
                 scale_grad_by_freq):
-        _k, xp = kernels("sparse", weight, per_sample_weights, idx)
+        _k, xp = kernels("sparse", weight, per_sample_weights)
         w = kernel_array(weight, "embedding_bag", "weight")
         psw = (xp.zeros(0, w.dtype) if per_sample_weights is None
                else xp.ascontiguousarray(per_sample_weights, w.dtype).reshape(-1))
@@ -155,7 +158,7 @@ def _embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_fr
         raise ValueError(f"{layer}: If per_sample_weights ({list(per_sample_weights.shape)}) is "
                          f"not None, then it must have the same shape as the input "
                          f"({list(input.shape)})")
-    idx = _indices(input, layer)
+    idx = _indices(input, layer, weight=weight)
     if input.ndim == 2:
         if offsets is not None:
             raise ValueError(f"{layer}: if input is 2D, then offsets has to be None, as input "
@@ -168,8 +171,8 @@ def _embedding_bag(input, weight, offsets, max_norm, norm_type, scale_grad_by_fr
         if offsets.ndim != 1:
             raise ValueError(f"{layer}: offsets has to be a 1D Tensor, got shape "
                              f"{list(offsets.shape)}")
-        bounds = _bag_bounds(_indices(offsets, layer, "offsets"), idx.size, include_last_offset,
-                             layer)
+        bounds = _bag_bounds(_indices(offsets, layer, "offsets", weight), idx.size,
+                             include_last_offset, layer)
     else:
         raise ValueError(f"{layer}: input has to be 1D or 2D Tensor, but got Tensor of "
                          f"dimension {input.ndim}")

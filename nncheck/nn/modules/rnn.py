@@ -16,7 +16,7 @@ import warnings
 from ... import factories
 from ... import random as _random
 from ..._lazy import family_names, np
-from ...backend import kernels
+from ...backend import array_namespace, kernels
 from ...ops import Op
 from ...registry import register
 from ...shapes import ShapeError, note
@@ -60,14 +60,16 @@ class _Plan:
     def rows(self, a):
         if self.form == "batch_first":
             a = a.swapaxes(0, 1)
-        return np.ascontiguousarray(a).reshape(-1, a.shape[-1])
+        return array_namespace(a).ascontiguousarray(a).reshape(-1, a.shape[-1])
 
     def unrows(self, a):
         f = a.shape[-1]
         shape = {"padded": (self.steps, self.batch, f), "batch_first": (self.steps, self.batch, f),
                  "cell": (self.batch, f), "cell_unbatched": (f,)}.get(self.form, a.shape)
         a = a.reshape(shape)
-        return np.ascontiguousarray(a.swapaxes(0, 1)) if self.form == "batch_first" else a
+        if self.form == "batch_first":
+            return array_namespace(a).ascontiguousarray(a.swapaxes(0, 1))
+        return a
 
     def state_in(self, h, dtype):
         """The caller's h0 as a fresh C-contiguous (layers*directions, B, F) array."""
@@ -79,7 +81,7 @@ class _Plan:
             h = h[None, None]
         elif self.sorted is not None:
             h = h[:, self.sorted]
-        return np.array(h, dtype, order="C", copy=True)
+        return array_namespace(h).ascontiguousarray(h, dtype).copy()
 
     def state_out(self, h):
         if self.form == "unbatched":
