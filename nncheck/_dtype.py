@@ -14,11 +14,13 @@ class dtype:
     (``nncheck shape``) never imports it; ``.np`` resolves the numpy dtype on first use.
     """
 
-    __slots__ = ("name", "_np", "is_floating_point", "is_complex", "is_signed", "itemsize")
+    __slots__ = ("name", "_np", "kind", "is_floating_point", "is_complex", "is_signed",
+                 "itemsize")
 
     def __init__(self, name, kind, itemsize):
         self.name = name
         self._np = None
+        self.kind = kind  # numpy's character code, so code over storages reads either dtype
         self.is_floating_point = kind == "f"
         self.is_complex = kind == "c"
         self.is_signed = kind in "fic"
@@ -159,3 +161,65 @@ class Size(tuple):
     def __getitem__(self, item):
         out = super().__getitem__(item)
         return Size(out) if isinstance(item, slice) else out
+
+
+class finfo:
+    """Limits of a floating dtype (``torch.finfo``): bits, eps, max, min, tiny,
+    smallest_normal, resolution."""
+
+    def __init__(self, type=None):
+        kind = get_dtype(type if type is not None else float32)
+        if not (kind.is_floating_point or kind.is_complex):
+            raise TypeError(f"torch.finfo() requires a floating point input type. Use "
+                            f"torch.iinfo to handle '{kind.name}'")
+        info = np.finfo(kind.np)
+        self.dtype, self.bits = kind.name, info.bits
+        self.eps, self.max, self.min = builtins.float(info.eps), builtins.float(info.max), \
+            builtins.float(info.min)
+        self.tiny = self.smallest_normal = builtins.float(info.smallest_normal)
+        self.resolution = 10.0 ** -info.precision
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution}, min={self.min:.6g}, max={self.max:.6g}, "
+                f"eps={self.eps:.6g}, smallest_normal={self.tiny:.6g}, tiny={self.tiny:.6g}, "
+                f"dtype={self.dtype})")
+
+
+class iinfo:
+    """Limits of an integer dtype (``torch.iinfo``): bits, max, min."""
+
+    def __init__(self, type):
+        kind = get_dtype(type)
+        if kind is bool:
+            raise TypeError(f"{kind!r} is not supported by nncheck.iinfo")
+        if kind.is_floating_point or kind.is_complex:
+            raise TypeError(f"torch.iinfo() requires an integer input type. Use torch.finfo "
+                            f"to handle '{kind.name}'")
+        info = np.iinfo(kind.np)
+        self.dtype, self.bits = kind.name, info.bits
+        self.min, self.max = builtins.int(info.min), builtins.int(info.max)
+
+    def __repr__(self):
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
+
+
+def promote_types(type1, type2):
+    """The dtype both promote to (PyTorch's promotion table for these dtypes)."""
+    a, b = get_dtype(type1), get_dtype(type2)
+    if a is b:
+        return a
+    found = np.promote_types(a.np, b.np)
+    # numpy promotes int64 with float16 to float64; PyTorch keeps the float's dtype
+    if a.is_floating_point != b.is_floating_point:
+        return a if a.is_floating_point else b
+    return get_dtype(found)
+
+
+def can_cast(from_, to):
+    """Whether PyTorch casts ``from_`` to ``to`` implicitly: never to a lower category
+    (complex > floating > integral > bool)."""
+    def category(kind):
+        return 3 if kind.is_complex else 2 if kind.is_floating_point else \
+            0 if kind is bool else 1
+
+    return category(get_dtype(from_)) <= category(get_dtype(to))

@@ -1,9 +1,9 @@
 """``nncheck.as_torch()``: code written for PyTorch imports nncheck in its place.
 
 While the context is active, ``import torch`` (and ``torch.nn``, ``.functional``, ``.init``,
-``.utils``, ``.utils.rnn``, ``.parameter``, ``torch.autograd``) gives an alias module that
-reads its names from nncheck's module of the same role; every module imported meanwhile
-(a model file and the files it imports from its folder) sees those aliases.  On exit
+``.utils``, ``.utils.rnn``, ``.parameter``, ``torch.autograd``, ``torch.cuda``) gives an
+alias module that reads its names from nncheck's module of the same role; every module
+imported meanwhile (a model file and the files it imports from its folder) sees them.  On exit
 ``sys.modules`` is put back as it was: a real torch imported before is back in place, and
 nothing imported under the aliases stays.  Only nncheck's own modules, loaded on first use
 of a name, are kept: dropping them would make a second copy of each class on the next use.
@@ -30,6 +30,7 @@ ALIASES = {
     "torch.nn.utils.rnn": "nncheck.nn.utils.rnn",
     "torch.nn.parameter": "nncheck.nn.parameter",
     "torch.autograd": "nncheck.autograd",
+    "torch.cuda": "nncheck.cuda",  # `torch.cuda.is_available()` picks a model file's device
 }
 
 

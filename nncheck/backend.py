@@ -89,5 +89,51 @@ def _device_kernels(family, arrays):
                 f"{device_name(next(a for a in arrays if a is not None))} yet "
                 f"({package} has no {family} launchers)"
             ) from None
-        found = _device[key] = (module, backend.xp)
+        found = _device[key] = (_Launchers(module, family), backend.xp)
     return found
+
+
+class MissingLauncher(NotImplementedError, AttributeError):
+    """A kernel a backend has no launcher for: NotImplementedError for the user, and an
+    AttributeError so that ``hasattr(k, name)`` can ask whether an optional fast path
+    (e.g. depthwise convolution) exists on this device."""
+
+
+class _Launchers:
+    """A backend's launcher module, where a kernel it lacks raises MissingLauncher."""
+
+    def __init__(self, module, family):
+        self._module, self._family = module, family
+
+    def __getattr__(self, name):
+        try:
+            value = getattr(self._module, name)
+        except AttributeError:
+            raise MissingLauncher(
+                f"nncheck: {self._family}.{name} has no {self._module.__name__} launcher yet"
+            ) from None
+        setattr(self, name, value)
+        return value
+
+
+# ---------------------------------------------------------------- moving storage
+
+def to_device(array, device):
+    """``array`` (host or device) as storage on ``device`` (an ``nncheck.device``); itself if
+    it is already there.  Without a usable CUDA device: RuntimeError saying why."""
+    if device.type == "cpu":
+        return array.numpy() if hasattr(array, "__nncheck_backend__") else array
+    if device.type != "cuda":
+        raise RuntimeError(f"nncheck: cannot move a tensor to {device}")
+    from .cuda import _driver
+
+    reason = _driver.unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"nncheck: CUDA is not available ({reason})")
+    index = device.index or 0
+    if isinstance(array, _driver.DeviceArray):
+        if array.device.ordinal == index:
+            return array
+        array = array.numpy()
+    np = _numpy()
+    return _driver.DeviceArray.from_numpy(np.ascontiguousarray(array), index)

@@ -5,6 +5,7 @@ run on numpy directly.  Layers live in ``nncheck/nn`` and run on the Cython
 kernels in ``nncheck/_kernels``.
 """
 
+from . import _dtype as _dt
 from ._lazy import np
 from .autograd.function import Function
 
@@ -231,6 +232,25 @@ class Cast(Op):
     @staticmethod
     def backward(ctx, g):
         return g.astype(ctx.src) if ctx.src.kind in "fc" else None
+
+
+class ToDevice(Op):
+    """``Tensor.to(device)``: a copy to another device; the gradient goes back the same way."""
+
+    keeps_device = False
+
+    @staticmethod
+    def forward(ctx, a, device):
+        from .backend import device_name, to_device
+
+        ctx.src = _dt.device(device_name(a))
+        return to_device(a, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        from .backend import to_device
+
+        return to_device(g, ctx.src), None
 
 
 # --------------------------------------------------------------------------- reductions
@@ -523,18 +543,3 @@ class IndexPut(Op):
         gv = sum_to_shape(np.ascontiguousarray(g[ctx.key]), ctx.vshape)
         return ga, gv
 
-
-class Gather(Op):
-    @staticmethod
-    def forward(ctx, a, dim, index):
-        ctx.shape, ctx.dim, ctx.index = a.shape, dim, index
-        return np.take_along_axis(a, index, axis=dim)
-
-    @staticmethod
-    def backward(ctx, g):
-        out = np.zeros(ctx.shape, g.dtype)
-        idx = np.indices(ctx.index.shape, sparse=True)
-        idx = list(idx)
-        idx[ctx.dim] = ctx.index
-        np.add.at(out, tuple(idx), g)
-        return out, None, None

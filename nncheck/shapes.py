@@ -9,6 +9,7 @@ at fault and, where there is one, the fix.
 
 import math
 import operator
+import sys
 
 
 class ShapeError(ValueError):
@@ -19,83 +20,15 @@ class ShapeError(ValueError):
         super().__init__(f"{layer}: {message}" + (f" ({hint})" if hint else ""))
 
 
-class Sym:
-    """A symbolic dimension (``--in N,3,H,W``): arithmetic on it builds the formula.
+def Sym(name):
+    """A symbolic dimension (``--in N,3,H,W``): a sympy-backed ``nncheck.symbolic.SymInt``.
 
-    Rules pass symbols through unchanged where a dimension is only carried along;
-    sliding windows turn them into ``floor((H-1)/2)+1``.  Comparing a symbol with
-    a number has no answer, so it raises ``SymbolicDimensionError``.
+    Rules do their usual arithmetic on it (``floor((H-1)/2)+1``) and state what they need
+    with ``require``; sympy is imported here, only when a dimension is a name.
     """
+    from .symbolic import SymInt
 
-    __slots__ = ("expr", "atomic")
-
-    def __init__(self, expr, atomic=True):
-        self.expr, self.atomic = expr, atomic
-
-    def _wrapped(self):
-        return self.expr if self.atomic else f"({self.expr})"
-
-    def _combine(self, op, other, reverse=False):
-        if isinstance(other, int) and not isinstance(other, bool):
-            if op in "+-" and other < 0 and not reverse:
-                op, other = "-+"[op == "-"], -other
-            if op in "+-" and other == 0:
-                return self if not reverse or op == "+" else Sym(f"-{self._wrapped()}", False)
-            if op == "*" and other == 1:
-                return self
-        left, right = (self._wrapped(), _text(other))
-        if reverse:
-            left, right = right, left
-        return Sym(f"{left}{op}{right}", False)
-
-    def __add__(self, o):
-        return self._combine("+", o)
-
-    def __radd__(self, o):
-        return self._combine("+", o, True)
-
-    def __sub__(self, o):
-        return self._combine("-", o)
-
-    def __rsub__(self, o):
-        return self._combine("-", o, True)
-
-    def __mul__(self, o):
-        return self._combine("*", o)
-
-    def __rmul__(self, o):
-        return self._combine("*", o, True)
-
-    def __floordiv__(self, o):
-        return Sym(f"floor({self.expr}/{_text(o)})") if o != 1 else self
-
-    def __truediv__(self, o):
-        return self._combine("/", o)
-
-    def __floor__(self):
-        return Sym(f"floor({self.expr})")
-
-    def __ceil__(self):
-        return Sym(f"ceil({self.expr})")
-
-    def __eq__(self, o):
-        return isinstance(o, Sym) and o.expr == self.expr
-
-    def __ne__(self, o):
-        return not self == o
-
-    def __hash__(self):
-        return hash(self.expr)
-
-    def _undecidable(self, *_):
-        raise SymbolicDimensionError(self.expr)
-
-    __lt__ = __le__ = __gt__ = __ge__ = __int__ = __index__ = __bool__ = _undecidable
-
-    def __repr__(self):
-        return self.expr
-
-    __str__ = __repr__
+    return SymInt(name)
 
 
 class SymbolicDimensionError(TypeError):
@@ -106,17 +39,29 @@ class SymbolicDimensionError(TypeError):
                          f"{expr!r} is used")
 
 
-def _text(value):
-    return value._wrapped() if isinstance(value, Sym) else str(value)
-
-
 def is_symbolic(*values):
-    return any(isinstance(v, Sym) for v in values)
+    symbolic = sys.modules.get("nncheck.symbolic")  # nothing is symbolic before it is loaded
+    return symbolic is not None and any(symbolic.is_sym(v) for v in values)
+
+
+def require(layer, ok, message, hint=None):
+    """A condition ``layer`` needs: checked now when ``ok`` is a bool; when it is a
+    condition on symbolic sizes, the running analysis records it against the layer."""
+    if is_symbolic(ok):
+        from .symbolic import record
+
+        record(ok, message)
+    elif not ok:
+        raise ShapeError(layer, message, hint)
 
 
 def broadcast_shapes(*shapes):
     """numpy's broadcast_shapes without numpy (shape rules must not import it): ValueError
-    when the shapes do not broadcast, SymbolicDimensionError on a symbolic size."""
+    when the shapes do not broadcast; symbolic sizes must be equal or 1 (recorded)."""
+    if any(is_symbolic(*s) for s in shapes):
+        from .symbolic import broadcast_symbolic
+
+        return broadcast_symbolic(*shapes)
     shapes = [tuple(operator.index(n) for n in s) for s in shapes]
     ndim = max((len(s) for s in shapes), default=0)
     out = []
@@ -141,9 +86,9 @@ def expect_rank(layer, shape, ranks, what="input"):
 
 
 def expect_size(layer, shape, dim, size, arg, what="input"):
-    if shape[dim] != size:
-        raise ShapeError(layer, f"{what} has size {shape[dim]} at dim {dim}, but {arg}={size}",
-                         f"expected {what} shape [..., {size}, ...] at dim {dim}")
+    require(layer, shape[dim] == size, f"{what} has size {shape[dim]} at dim {dim}, but "
+                                       f"{arg}={size}",
+            f"expected {what} shape [..., {size}, ...] at dim {dim}")
 
 
 def same_shape(layer, shapes, explain=None):
@@ -200,18 +145,21 @@ def window_output(layer, dim_name, size, kernel, stride, padding, dilation, ceil
 
 def _symbolic_window(dim_name, size, kernel, stride, padding, dilation, ceil_mode, explain,
                      arg_names):
+    """The same formula on a symbolic size; the layer needs at least one window."""
     effective = dilation * (kernel - 1) + 1
-    offset = 2 * padding - effective
-    if stride == 1:
-        out = size + (offset + 1)
-    else:
-        op = "ceil" if ceil_mode else "floor"
-        inner = f"{size}{offset:+d}" if offset else str(size)
-        out = Sym(f"{op}(({inner})/{stride})+1", False)
+    span = size + (2 * padding - effective)
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode:  # the last window must start inside the input or the left padding
+        from .symbolic import sym_min
+
+        out = sym_min(out, (size + padding - 1) // stride + 1)
     k_name, s_name, p_name, d_name = arg_names
-    note(explain, f"{dim_name}_out = floor(({dim_name}_in + 2*{p_name} - {d_name}*({k_name}-1) "
+    op = "ceil" if ceil_mode else "floor"
+    note(explain, f"{dim_name}_out = {op}(({dim_name}_in + 2*{p_name} - {d_name}*({k_name}-1) "
                   f"- 1)/{s_name}) + 1 = {out}  (with {k_name}={kernel}, {s_name}={stride}, "
                   f"{p_name}={padding}, {d_name}={dilation})")
+    require(dim_name, out >= 1, f"{dim_name}: the input ({size}) plus padding 2*{padding} "
+                                f"must be at least the effective {k_name} {effective}")
     return out
 
 
@@ -241,3 +189,11 @@ def infer(module, shapes, explain=None):
     shapes_out = [tuple(t.shape) for t in _flat_outputs(out)]
     note(explain, f"shapes from a forward pass on zeros: {[list(s) for s in shapes_out]}")
     return shapes_out
+
+
+def analyze(model, *shapes, hints=None):
+    """Which input sizes does ``model`` accept?  ``analyze(model, ("N", 3, "H", "W"))`` runs
+    its forward with names as symbolic sizes; see ``nncheck.symbolic.ShapeAnalysis``."""
+    from .symbolic import analyze as run
+
+    return run(model, *shapes, hints=hints)

@@ -54,6 +54,9 @@ class MetaStorage:
     def copy(self):  # deepcopy of a meta module: TransformerEncoder clones its layer
         return MetaStorage(self.shape, self.dtype)
 
+    def astype(self, dtype, copy=True):  # Module.double()/.to(dtype) of a meta or Lazy module
+        return MetaStorage(self.shape, dt.get_dtype(dtype))
+
     def _refuse(self, *args, **kwargs):
         raise meta_error("read the data of")
 
@@ -131,7 +134,8 @@ class Tensor:
     @classmethod
     def _wrap(cls, arr, base=None, version=None, requires_grad=False):
         t = cls.__new__(cls)
-        if not isinstance(arr, MetaStorage) and not isinstance(arr, np.ndarray):
+        if (not isinstance(arr, MetaStorage) and not isinstance(arr, np.ndarray)
+                and not hasattr(arr, "__nncheck_backend__")):  # device arrays stay as they are
             arr = np.asarray(arr)
         t._init(arr, base, version, requires_grad)
         return t
@@ -152,7 +156,10 @@ class Tensor:
 
     @property
     def device(self):
-        return _META if self.is_meta else _CPU
+        data = self._data  # (numpy is not imported on the meta path: `nncheck shape`)
+        if hasattr(data, "__nncheck_backend__"):
+            return dt.device(data.device_name)
+        return _META if isinstance(data, MetaStorage) else _CPU
 
     @property
     def is_meta(self):
@@ -225,11 +232,16 @@ class Tensor:
     def numpy(self, force=False):
         if self.is_meta:
             raise meta_error("call numpy() on")
-        if self.requires_grad and not force:
+        # as PyTorch: refused only where autograd records (so a custom Function's forward
+        # and backward, which run with grad mode off, may call it)
+        if self.requires_grad and not force and is_grad_enabled():
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."
             )
+        if hasattr(self._data, "__nncheck_backend__"):
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
         return self._data
 
     def __array__(self, dtype=None, copy=None):
@@ -365,11 +377,11 @@ class Tensor:
             out = self if dtype is self.dtype else Tensor._wrap(MetaStorage(self.shape, dtype))
         elif dtype is not None and dtype.np != self._data.dtype:
             out = ops.Cast.apply(out, dtype.np)
-        if device is not None and device.type != self.device.type:
-            if device.type == "cuda":
-                from .cuda import module_to_cuda
-
-                module_to_cuda(None)
+        if device is not None and device.type == "cuda" and device.index is None:
+            device = dt.device("cuda", 0)  # "cuda" is the current device, and that is 0
+        if device is not None and device != self.device:
+            if device.type in ("cpu", "cuda") and not self.is_meta:
+                return ops.ToDevice.apply(out, device)
             if device.type == "meta":
                 return Tensor._wrap(MetaStorage(out.shape, out.dtype))
             raise meta_error("copy out of")
@@ -385,10 +397,11 @@ class Tensor:
         return self.to(dt.get_dtype(dtype))
 
     def cpu(self):
-        return self
+        return self.to(_CPU)
 
     def cuda(self, device=None):
-        return self.to("cuda")
+        return self.to(dt.device("cuda", device if isinstance(device, int) else None)
+                       if not isinstance(device, (str, dt.device)) else device)
 
     def float(self):
         return self.to(dt.float32)
@@ -411,20 +424,23 @@ class Tensor:
     def type_as(self, other):
         return self.to(other.dtype)
 
-    def new_tensor(self, data):
-        return Tensor._wrap(_to_array(data, self.dtype))
+    # new_*: self's dtype unless given; ``device`` is accepted as model code passes it
+    # (``x.new_zeros(shape, device=x.device)``) and, as with factories, names cpu here
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        return _new_result(_to_array(data, dtype or self.dtype), requires_grad)
 
-    def new_zeros(self, *size, dtype=None):
-        return Tensor._wrap(np.zeros(_sizes(size), (dtype or self.dtype).np))
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return _new_result(np.zeros(_sizes(size), (dtype or self.dtype).np), requires_grad)
 
-    def new_ones(self, *size, dtype=None):
-        return Tensor._wrap(np.ones(_sizes(size), (dtype or self.dtype).np))
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return _new_result(np.ones(_sizes(size), (dtype or self.dtype).np), requires_grad)
 
-    def new_full(self, size, fill_value, dtype=None):
-        return Tensor._wrap(np.full(_sizes((size,)), fill_value, (dtype or self.dtype).np))
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        return _new_result(np.full(_sizes((size,)), fill_value, (dtype or self.dtype).np),
+                           requires_grad)
 
-    def new_empty(self, *size, dtype=None):
-        return self.new_zeros(*size, dtype=dtype)
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_zeros(*size, dtype=dtype, requires_grad=requires_grad)
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
@@ -568,15 +584,15 @@ class Tensor:
 
         return F.tanh(self)
 
-    def softmax(self, dim):
+    def softmax(self, dim, dtype=None):
         from .nn import functional as F
 
-        return F.softmax(self, dim)
+        return F.softmax(self if dtype is None else self.to(dtype), dim)
 
-    def log_softmax(self, dim):
+    def log_softmax(self, dim, dtype=None):
         from .nn import functional as F
 
-        return F.log_softmax(self, dim)
+        return F.log_softmax(self if dtype is None else self.to(dtype), dim)
 
     # comparisons: no gradient
     def __eq__(self, other):
@@ -689,13 +705,13 @@ class Tensor:
         p = 2 if p in ("fro", None) else p
         return ops.Norm.apply(self, builtins.float(p), dim, keepdim)
 
-    def all(self, dim=None):
-        axis = None if dim is None else self._dim(dim)
-        return Tensor._wrap(np.asarray(np.all(self._data, axis=axis)))
+    def all(self, dim=None, keepdim=False):
+        axes = ops._axes(dim, self.ndim)
+        return Tensor._wrap(np.asarray(np.all(self._data, axis=axes, keepdims=keepdim)))
 
-    def any(self, dim=None):
-        axis = None if dim is None else self._dim(dim)
-        return Tensor._wrap(np.asarray(np.any(self._data, axis=axis)))
+    def any(self, dim=None, keepdim=False):
+        axes = ops._axes(dim, self.ndim)
+        return Tensor._wrap(np.asarray(np.any(self._data, axis=axes, keepdims=keepdim)))
 
     # ------------------------------------------------------------------ shape / views
     def _view_result(self, out):
@@ -834,9 +850,6 @@ class Tensor:
     def unbind(self, dim=0):
         d = self._dim(dim)
         return tuple(self[(slice(None),) * d + (i,)] for i in range(self.shape[d]))
-
-    def gather(self, dim, index):
-        return ops.Gather.apply(self, self._dim(dim), index._data)
 
     def masked_fill(self, mask, value):
         return where(mask, Tensor._wrap(np.asarray(_raw(value), self._data.dtype)), self)
@@ -1050,6 +1063,11 @@ def _infer_shape(shape, numel):
     if builtins.int(np.prod(shape)) != numel:
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
     return shape
+
+
+def _new_result(arr, requires_grad):
+    t = Tensor._wrap(arr)
+    return t.requires_grad_(True) if requires_grad else t
 
 
 def _index_key(key):

@@ -1,4 +1,5 @@
-"""Whole-process latency of `nncheck shape ...` next to PyTorch's one-line equivalent.
+"""Whole-process latency of `nncheck shape ...` (and of `nncheck summary` of the PyTorch
+ResNet-18 file in scripts/models/) next to PyTorch's one-line equivalent.
 
     python scripts/bench_cli.py [--repeat 10]
 
@@ -14,8 +15,11 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 SHAPE = ["shape", "Conv2d", "16", "33", "3", "stride=2", "--in", "20,16,50,100"]
+RESNET_FILE = str(Path(__file__).resolve().parent / "models" / "resnet.py") + ":resnet18"
+SUMMARY = ["summary", RESNET_FILE, "--in", "1,3,224,224"]  # a PyTorch file, on shapes alone
 TORCH = ("import torch; print(torch.nn.Conv2d(16, 33, 3, stride=2)"
          "(torch.zeros(20, 16, 50, 100)).shape)")
 
@@ -46,6 +50,7 @@ def main():
         ("python -m nncheck shape", [sys.executable, "-m", "nncheck", *SHAPE]),
         ("python -c 'main()' shape", [sys.executable, "-c", "from nncheck.cli import main; main()",
                                       *SHAPE]),
+        ("python -m nncheck summary resnet.py", [sys.executable, "-m", "nncheck", *SUMMARY]),
         ("torch one-liner", [sys.executable, "-c", TORCH]),
     ]
     print(f"nncheck from {package}")

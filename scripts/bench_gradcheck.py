@@ -19,16 +19,45 @@ import torch
 import nncheck
 from nncheck.autograd.checker import check_gradients
 
+# (label, layer, constructor args, inputs): an input is a float shape, or ("int", shape,
+# high) for indices/targets (not differentiated); every layer at two sizes
 CASES = [
-    ("Conv2d(3,4,3)", "Conv2d", (3, 4, 3), (2, 3, 8, 8), True),
-    ("Linear(20,30)", "Linear", (20, 30), (4, 20), True),
-    ("BatchNorm2d(4) train", "BatchNorm2d", (4,), (3, 4, 5, 5), True),
-    ("MaxPool2d(2)", "MaxPool2d", (2,), (2, 3, 8, 8), True),
-    ("LSTM(8,8)", "LSTM", (8, 8), (5, 2, 8), True),
+    ("Conv2d(3,4,3) 2x3x8x8", "Conv2d", (3, 4, 3), [(2, 3, 8, 8)]),
+    ("Conv2d(2,3,3) 1x2x12x12", "Conv2d", (2, 3, 3), [(1, 2, 12, 12)]),
+    ("Linear(20,30) 4x20", "Linear", (20, 30), [(4, 20)]),
+    ("Linear(8,5) 3x2x8", "Linear", (8, 5), [(3, 2, 8)]),
+    ("BatchNorm2d(4) train 3x4x5x5", "BatchNorm2d", (4,), [(3, 4, 5, 5)]),
+    ("BatchNorm2d(2) train 4x2x3x3", "BatchNorm2d", (2,), [(4, 2, 3, 3)]),
+    ("MaxPool2d(2) 2x3x8x8", "MaxPool2d", (2,), [(2, 3, 8, 8)]),
+    ("MaxPool2d(3,2) 1x2x11x11", "MaxPool2d", (3, 2), [(1, 2, 11, 11)]),
+    ("LSTM(8,8) 5x2x8", "LSTM", (8, 8), [(5, 2, 8)]),
+    ("LSTM(4,6) 3x3x4", "LSTM", (4, 6), [(3, 3, 4)]),
+    ("GRU(8,8) 5x2x8", "GRU", (8, 8), [(5, 2, 8)]),
+    ("GRU(4,6) 3x3x4", "GRU", (4, 6), [(3, 3, 4)]),
+    ("MultiheadAttention(8,2) L4", "MultiheadAttention", (8, 2), [(4, 2, 8)] * 3),
+    ("MultiheadAttention(4,1) L6", "MultiheadAttention", (4, 1), [(6, 1, 4)] * 3),
+    ("LayerNorm(16) 4x16", "LayerNorm", (16,), [(4, 16)]),
+    ("LayerNorm((3,4)) 2x5x3x4", "LayerNorm", ((3, 4),), [(2, 5, 3, 4)]),
+    ("Conv3d(2,3,3) 1x2x5x5x5", "Conv3d", (2, 3, 3), [(1, 2, 5, 5, 5)]),
+    ("Conv3d(1,2,2) 2x1x4x4x4", "Conv3d", (1, 2, 2), [(2, 1, 4, 4, 4)]),
+    ("ConvTranspose2d(3,4,3) 2x3x5x5", "ConvTranspose2d", (3, 4, 3), [(2, 3, 5, 5)]),
+    ("ConvTranspose2d(2,2,2,2) 1x2x6x6", "ConvTranspose2d", (2, 2, 2, 2), [(1, 2, 6, 6)]),
+    ("Embedding(20,8) 4x5", "Embedding", (20, 8), [("int", (4, 5), 20)]),
+    ("Embedding(50,4) 16", "Embedding", (50, 4), [("int", (16,), 50)]),
+    ("CrossEntropyLoss 8x10", "CrossEntropyLoss", (), [(8, 10), ("int", (8,), 10)]),
+    ("CrossEntropyLoss 4x5x3x3", "CrossEntropyLoss", (), [(4, 5, 3, 3), ("int", (4, 3, 3), 5)]),
 ]
 
 
-def _torch_case(name, args, x):
+def _draw(spec, rng):
+    """A sample input: distinct float values (no max-pool ties, no kinks), or indices."""
+    if spec[0] == "int":
+        return rng.integers(0, spec[2], spec[1])
+    n = int(np.prod(spec))
+    return rng.permutation(n).reshape(spec) / n + 0.1
+
+
+def _torch_case(name, args, arrays):
     module = getattr(torch.nn, name)(*args).double().train()
     params = [p for p in module.parameters()]
     names = [n for n, _ in module.named_parameters()]
@@ -38,20 +67,21 @@ def _torch_case(name, args, x):
             return (out,)
         return tuple(t for o in out for t in flat(o))
 
-    def fn(inp, *ps):
-        state = dict(zip(names, ps))
-        return flat(torch.func.functional_call(module, state, (inp,)))
+    def fn(*tensors):
+        inputs, ps = tensors[:len(arrays)], tensors[len(arrays):]
+        return flat(torch.func.functional_call(module, dict(zip(names, ps)), inputs))
 
-    tx = torch.tensor(x, requires_grad=True)
-    return lambda: torch.autograd.gradcheck(fn, (tx, *params), fast_mode=False)
+    inputs = [torch.tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+    return lambda: torch.autograd.gradcheck(fn, (*inputs, *params), fast_mode=False)
 
 
-def _nncheck_case(name, args, x, workers=1):
+def _nncheck_case(name, args, arrays, workers=1):
     module = getattr(nncheck.nn, name)(*args).double().train()
-    nx = nncheck.tensor(x, dtype=nncheck.float64, requires_grad=True)
+    inputs = [nncheck.tensor(a, dtype=nncheck.float64, requires_grad=True)
+              if a.dtype.kind == "f" else nncheck.tensor(a) for a in arrays]
 
     def run():
-        report = check_gradients(module, (nx,), workers=workers)
+        report = check_gradients(module, inputs, workers=workers)
         assert report.passed, report.as_dict()
         return report
 
@@ -71,16 +101,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2, help="PyTorch's threads")
     opts = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(opts.threads)
     rng = np.random.default_rng(0)
     rows = []
     extra = f" {'workers=' + str(opts.workers) + ' ms':>14s}" if opts.workers > 1 else ""
-    print(f"{'case':24s} {'nncheck ms':>11s} {'torch ms':>10s} {'ratio':>7s}{extra}  "
+    print(f"{'case':34s} {'nncheck ms':>11s} {'torch ms':>10s} {'ratio':>7s}{extra}  "
           "calls (fwd/bwd)")
-    for label, name, args, shape, _ in CASES:
-        # distinct values: no max-pool ties, no kinks
-        x = rng.permutation(int(np.prod(shape))).reshape(shape) / np.prod(shape) + 0.1
+    for label, name, args, specs in CASES:
+        x = [_draw(spec, rng) for spec in specs]
         ours, theirs = _nncheck_case(name, args, x), _torch_case(name, args, x)
         ours(), theirs()  # warm-up
         t_ours = t_torch = math.inf
@@ -92,9 +122,9 @@ def main():
         shared = ""
         if opts.workers > 1:
             shared = f" {_best(_nncheck_case(name, args, x, opts.workers), opts.repeat):14.1f}"
-        print(f"{label:24s} {t_ours:11.1f} {t_torch:10.1f} {t_ours / t_torch:7.3f}{shared}  "
+        print(f"{label:34s} {t_ours:11.1f} {t_torch:10.1f} {t_ours / t_torch:7.3f}{shared}  "
               f"{report.forward_calls}/{report.backward_calls}")
-    print(f"{'geometric mean ratio':24s} {'':11s} {'':10s} "
+    print(f"{'geometric mean ratio':34s} {'':11s} {'':10s} "
           f"{math.exp(np.mean(np.log(rows))):7.3f}")
 
 

@@ -211,7 +211,7 @@ ELEMENTWISE = {  # kernel name: (a, b, torch reference)
     "relu": (0, 0, lambda F, x: F.relu(x)),
     "leaky_relu": (0.1, 0, lambda F, x: F.leaky_relu(x, 0.1)),
     "elu": (1.3, 0, lambda F, x: F.elu(x, 1.3)),
-    "celu": (0.7, 0, lambda F, x: F.celu(x, 0.7)),
+    "celu": (0.75, 0, lambda F, x: F.celu(x, 0.75)),  # 0.75: exact in float, as torch keeps alpha
     "selu": (0, 0, lambda F, x: F.selu(x)),
     "sigmoid": (0, 0, lambda F, x: x.sigmoid()),
     "tanh": (0, 0, lambda F, x: x.tanh()),
@@ -1197,6 +1197,119 @@ def bench():
         print(f"{name:44} {ms:11.3f} {tstr} {ratio} {unit:13.1f}")
 
 
+# ---------------------------------------------------------------- layers on the device
+
+# float64: 1e-12 on the host emulation (the CI bar), 1e-10 on a GPU (its FMAs and summation
+# orders differ from the CPU's); float32: 1e-5.  Both relative to the tensor's scale.
+def layer_tolerance(dtype):
+    if np.dtype(dtype) == np.float32:
+        return 1e-5
+    return 1e-12 if _driver.emulated() else 1e-10
+
+
+class LayerSkipped(Exception):
+    """The layer does not run on the device's kernels (yet): the reason, for the table."""
+
+
+def _run_layer(module, arrays, wrt, device):
+    """Outputs, and gradients of sum(out * cotangent) w.r.t. inputs ``wrt`` and parameters."""
+    import nncheck
+
+    inputs = []
+    for i, a in enumerate(arrays):
+        t = nncheck.from_numpy(a.copy()).to(device)
+        inputs.append(t.requires_grad_() if i in wrt else t)
+    nncheck.manual_seed(0)
+    out = module(*inputs)
+    outs = [o for o in (out if isinstance(out, (tuple, list)) else (out,))
+            if isinstance(o, nncheck.Tensor)]
+    rng = np.random.default_rng(1)
+    loss = None
+    for o in outs:
+        if o.requires_grad:
+            cot = rng.standard_normal(tuple(o.shape)).astype(str(o.dtype).split(".")[-1])
+            term = (o * nncheck.from_numpy(cot).to(device)).sum()
+            loss = term if loss is None else loss + term
+    if loss is not None:
+        loss.backward()
+    values = [o.detach().cpu().numpy() for o in outs]
+    values += [None if t.grad is None else t.grad.cpu().numpy() for t in inputs]
+    values += [None if p.grad is None else p.grad.cpu().numpy() for p in module.parameters()]
+    return values
+
+
+def layer_case(name, dtype):
+    """Layer ``name`` (its registry example) forward and backward on cuda vs the CPU path:
+    the largest error in units of the tolerance (float64 1e-12, float32 1e-5 of the scale).
+    Raises LayerSkipped where the layer's family has no launchers or no kernel ran."""
+    import copy
+    import importlib.util
+
+    from nncheck import registry
+    from nncheck.cli.build import Target, construct, grad_input_indices, sample_inputs
+    from nncheck.cli.parsing import parse_layer_args
+    from nncheck.cuda import launchers
+
+    info = registry.get(name)
+    args, kwargs = parse_layer_args(info.example.split() if info.example else [])
+    module = construct(info.cls, args, kwargs)
+    module = module.double() if np.dtype(dtype) == np.float64 else module.float()
+    target = Target(module=module, info=info)
+    arrays = sample_inputs(target, info.inputs, np.dtype(dtype), seed=0)
+    wrt = grad_input_indices(target, arrays)
+    device_module = copy.deepcopy(module).cuda()
+    want = _run_layer(module, arrays, wrt, "cpu")
+    before = launchers.stats["launches"]
+    try:
+        got = _run_layer(device_module, arrays, wrt, "cuda")
+    except NotImplementedError as exc:  # a kernel the family's launchers lack
+        raise LayerSkipped(str(exc)) from None
+    except Exception:
+        if importlib.util.find_spec(f"nncheck.cuda.launchers.{info.family}") is None:
+            raise LayerSkipped(f"family {info.family!r} has no CUDA launchers yet") from None
+        raise
+    if launchers.stats["launches"] == before:  # only layers run by their kernels count
+        raise LayerSkipped("no CUDA kernel ran (generic tensor ops only, on the host)")
+    if not all(p.device.type == "cuda" for p in device_module.parameters()):
+        raise AssertionError(f"{name}: parameters left the device")
+    tol, worst = layer_tolerance(dtype), 0.0
+    for g, w in zip(got, want):
+        if (g is None) != (w is None) or (w is not None and g.shape != w.shape):
+            raise AssertionError(f"{name}: outputs/gradients differ in presence or shape")
+        if w is not None and w.size:
+            scale = max(1.0, float(np.abs(w).max()))
+            worst = max(worst, float(np.abs(g.astype(np.float64) - w).max()) / (tol * scale))
+    return worst
+
+
+def run_layers(dtypes=(np.float64, np.float32)):
+    """Every registered layer on the device; prints one row each, returns the failures."""
+    from nncheck import registry
+
+    failures, counted, skipped = [], 0, {}
+    for name in sorted(registry.layers()):
+        for dtype in dtypes:
+            label = f"{np.dtype(dtype).name} {name}"
+            try:
+                worst = layer_case(name, dtype)
+            except LayerSkipped as exc:
+                skipped[name] = str(exc)
+                continue
+            except Exception as exc:  # a failure is a row of the report, not a crash
+                failures.append(f"{label}: {type(exc).__name__}: {exc}")
+                continue
+            counted += 1
+            ok = worst <= 1
+            print(f"  {label:40s} {'ok' if ok else 'MISMATCH'} ({worst:.2f} x tolerance)")
+            if not ok:
+                failures.append(f"{label}: error {worst:.2f} x tolerance")
+    print(f"layers on the device: {counted // len(dtypes)} of {len(registry.layers())} "
+          f"run by their kernels; {len(skipped)} skipped")
+    for name, reason in sorted(skipped.items()):
+        print(f"  skipped {name}: {reason}")
+    return failures
+
+
 def build_extensions():
     """Build the Cython kernels in place (the GPU machine starts from a bare checkout)."""
     import subprocess
@@ -1218,17 +1331,22 @@ def main(argv=None):
     if args.build:
         build_extensions()
     dev = cuda.get_device(0)
-    print(f"device: {dev.name} {dev.arch}, NVRTC {cuda.nvrtc_version()}, "
-          f"kernel cache {cuda.cache_dir()}")
+    emulated = _driver.emulated()  # NNCHECK_CUDA_EMULATE=1: the correctness part on the host
+    compiler = "g++ (host emulation)" if emulated else f"NVRTC {cuda.nvrtc_version()}"
+    print(f"device: {dev.name} {dev.arch}, {compiler}, kernel cache {cuda.cache_dir()}")
+    compile_family = cuda.emulator.compile_family if emulated else cuda.compile_family
     t0 = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:  # compile up front, in parallel (cached on disk after)
-        list(pool.map(lambda f: cuda.compile_family(f, dev.arch), args.only or CASES))
+        list(pool.map(lambda f: compile_family(f, dev.arch), args.only or CASES))
     print(f"compiled in {time.perf_counter() - t0:.1f} s")
     failures = run_cases(CudaBackend(), only=args.only)
+    if not args.only:
+        print("\nevery registered layer, cuda vs the CPU path:")
+        failures += run_layers()
     print(f"\n{'FAILED' if failures else 'passed'}: {len(failures)} mismatches")
     for line in failures:
         print("  " + line)
-    if not args.no_bench:
+    if not args.no_bench and not emulated:
         bench()
     return 1 if failures else 0
 

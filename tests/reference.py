@@ -133,12 +133,17 @@ def check_shape_rule(nc_module, *inputs):
     assert [tuple(s) for s in predicted] == actual
 
 
-def check_lazy(name, args, x, **kwargs):
+def check_lazy(name, args, x, convert=None, **kwargs):
     """A Lazy* layer (float64) against PyTorch's: the same repr and state_dict keys before
     the first call, then the same concrete class, repr and keys, and with PyTorch's
-    weights loaded the same outputs and gradients."""
-    nc = getattr(nncheck.nn, name)(*args, dtype=nncheck.float64, **kwargs)
-    to = getattr(torch.nn, name)(*args, dtype=torch.float64, **kwargs)
+    weights loaded the same outputs and gradients.  ``convert`` (e.g. ``"double"``):
+    built in float32 and turned float64 by that Module method before the first call."""
+    if convert is None:
+        nc = getattr(nncheck.nn, name)(*args, dtype=nncheck.float64, **kwargs)
+        to = getattr(torch.nn, name)(*args, dtype=torch.float64, **kwargs)
+    else:
+        nc = getattr(getattr(nncheck.nn, name)(*args, **kwargs), convert)()
+        to = getattr(getattr(torch.nn, name)(*args, **kwargs), convert)()
     assert repr(nc) == repr(to)  # no shapes yet: PyTorch refuses to tell them
     assert list(nc.state_dict()) == list(to.state_dict())
     assert nc.has_uninitialized_params() and to.has_uninitialized_params()

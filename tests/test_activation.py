@@ -84,6 +84,24 @@ def test_matches_torch_float64(name, cfg):
     check_shape_rule(ours, x)
 
 
+# the layers that take a 0-dim input in PyTorch (softmax over dim 0 or -1 included)
+ZERO_DIM_CASES = [(n, c) for n, c in CASES
+                  if n not in ("Softmax2d", "GLU") and c not in ({"dim": 1}, {"dim": 2}, (3,))
+                  and not (isinstance(c, dict) and c.get("num_parameters", 1) != 1)]
+
+
+@pytest.mark.parametrize("name,cfg", ZERO_DIM_CASES,
+                         ids=[f"{n}-{i}" for i, (n, _) in enumerate(ZERO_DIM_CASES)])
+def test_zero_dim_input_keeps_shape_like_torch(name, cfg):
+    ours, ref = _build(nncheck, name, cfg).double(), _build(torch, name, cfg).double()
+    ours.eval(), ref.eval()
+    x = np.array(-0.7 if name != "Threshold" else 1.3)
+    if getattr(ref, "inplace", False):
+        return  # in-place on a leaf is an error in both; the shape rule is the same code
+    n_out, t_out = compare_module(ours, ref, x)
+    assert tuple(n_out.shape) == tuple(t_out.shape) == ()
+
+
 @pytest.mark.parametrize("name,cfg", CASES[::3], ids=[n for n, _ in CASES[::3]])
 def test_matches_torch_float32(name, cfg):
     rng = np.random.default_rng(1)

@@ -142,6 +142,36 @@ def test_custom_function_like_torch():
     assert nncheck.gradcheck(lambda t: Square.apply(t, 2.0), (xd,))
 
 
+def _numpy_cube(lib):
+    """x**3 written the PyTorch way with numpy: .numpy() on the input in forward and on the
+    saved tensor in backward (grad mode is off in both)."""
+
+    class NumpyCube(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return lib.from_numpy(x.numpy() ** 3)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return lib.from_numpy(3 * x.numpy() ** 2 * grad.numpy())
+
+    return NumpyCube
+
+
+def test_custom_function_may_call_numpy_like_torch():
+    x = np.array([0.5, -1.5, 2.0])
+    grads = []
+    for lib in (torch, nncheck):
+        t = lib.tensor(x, requires_grad=True)
+        _numpy_cube(lib).apply(t).sum().backward()
+        grads.append(t.grad.numpy())
+        with pytest.raises(RuntimeError, match="requires grad"):
+            t.numpy()  # outside a Function, grad mode on: refused in both
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
+
+
 class MultiOut(Function):
     @staticmethod
     def forward(ctx, x):

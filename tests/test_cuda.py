@@ -316,8 +316,9 @@ def test_launch_errors_name_the_driver_error():
 
 
 @needs_gpu
-def test_module_cuda_says_tensors_stay_on_the_host():
+def test_module_cuda_moves_parameters_to_the_gpu():
     model = nn.Linear(3, 2)
-    with pytest.raises(RuntimeError, match="cannot live on the GPU yet"):
-        model.cuda()
+    model.cuda()
+    assert model.weight.device.type == "cuda" and model.bias.is_cuda
+    model.cpu()
     assert model.weight.device.type == "cpu"

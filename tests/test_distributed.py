@@ -68,6 +68,12 @@ def test_distributed_gradcheck_agrees_with_single_process(ranks):
     assert "wrong: passed=False" in output and "module: passed=True" in output
 
 
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_sync_batchnorm_equals_batchnorm_over_the_whole_batch(ranks):
+    assert f"sync batchnorm ok (world size {ranks})" in run_script("sync_batchnorm.py", ranks)
+
+
 def test_use_before_init_process_group():
     assert not dist.is_initialized()
     for call in (dist.get_rank, dist.get_world_size, dist.barrier,

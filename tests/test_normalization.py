@@ -97,6 +97,16 @@ def test_batchnorm_matches_torch_over_training_steps(name, shape, affine, bias, 
     train_steps(nc, to, shape)
 
 
+@pytest.mark.parametrize("name,shape", [("BatchNorm1d", (0, 4)), ("BatchNorm1d", (3, 4, 0)),
+                                        ("BatchNorm2d", (0, 4, 3, 5)),
+                                        ("BatchNorm3d", (0, 4, 2, 3, 2))])
+def test_batchnorm_empty_batch_keeps_running_stats_like_torch(name, shape):
+    nc, to = pair(name, 4)
+    _step(nc, to, randn(3, *shape[1:]) if shape[0] == 0 else randn(3, 4, 2), 1e-9, 1e-11)
+    _step(nc, to, randn(*shape), 1e-9, 1e-11)  # running stats no longer at their defaults
+    assert_same_state(nc, to)
+
+
 def test_batchnorm_running_update_uses_unbiased_variance():
     m = nn.BatchNorm1d(2, momentum=1.0).double()
     x = np.array([[1.0, 10.0], [3.0, 10.0], [5.0, 13.0]])
@@ -428,3 +438,61 @@ def test_instancenorm_channel_mismatch_warns_without_affine():
 ])
 def test_lazy_norms_become_their_layers_like_torch(name, kwargs, shape):
     check_lazy(name, (), randn(*shape), **kwargs)
+
+
+# ---------------------------------------------------------------- CrossMapLRN2d
+@pytest.mark.parametrize("size,kwargs,shape", [
+    (3, {}, (2, 7, 3, 3)),
+    (2, {"alpha": 0.5, "beta": 0.6, "k": 2.0}, (1, 4, 2, 5)),
+    (5, {"alpha": 0.3}, (2, 8, 2, 2)),
+    (6, {"alpha": 0.1, "k": 1.5}, (3, 3, 1, 2)),  # window wider than the channels
+])
+def test_cross_map_lrn2d_matches_torch(size, kwargs, shape):
+    """PyTorch's legacy algorithm, forward and backward as PyTorch computes them (its
+    backward is not the gradient of its forward, so there is no gradcheck here)."""
+    nc, to = nn.CrossMapLRN2d(size, **kwargs), torch.nn.CrossMapLRN2d(size, **kwargs)
+    check_repr_and_keys(nc, to)
+    x = randn(*shape)
+    compare_module(nc, to, x)
+    check_shape_rule(nc, x)
+
+
+def test_cross_map_lrn2d_errors_like_torch():
+    for lib in (torch, nncheck):
+        with pytest.raises(ValueError, match="Expected input to be 4D, got 3D instead"):
+            lib.nn.CrossMapLRN2d(3)(lib.ones(2, 3, 4))
+        x = lib.ones(1, 3, 2, 2, dtype=lib.float64, requires_grad=True)
+        y = lib.nn.CrossMapLRN2d(1)(x)  # forward runs, PyTorch's backward cannot
+        with pytest.raises(RuntimeError, match="exceeds dimension size"):
+            y.sum().backward()
+
+
+# ---------------------------------------------------------------- SyncBatchNorm (one process;
+# several ranks: tests/test_distributed.py)
+@pytest.mark.parametrize("shape,kwargs", [((6, 4), {}), ((3, 4, 5), {"momentum": None}),
+                                          ((2, 4, 3, 3, 2), {"affine": False}),
+                                          ((3, 4, 2, 2), {"track_running_stats": False})])
+def test_sync_batchnorm_on_one_process_is_batchnorm_like_torch(shape, kwargs):
+    nc, to = pair("SyncBatchNorm", 4, **kwargs)
+    check_repr_and_keys(nc, to)
+    train_steps(nc, to, shape)
+    check_shape_rule(nc, randn(*shape))
+
+
+def test_convert_sync_batchnorm_like_torch():
+    def model(lib):
+        return lib.nn.Sequential(lib.nn.Conv2d(2, 3, 1), lib.nn.BatchNorm2d(3, momentum=0.3),
+                                 lib.nn.Sequential(lib.nn.BatchNorm1d(5, affine=False)))
+
+    ours, ref = model(nncheck), model(torch)
+    ours[1].running_mean.fill_(0.5)
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(ours)
+    assert repr(converted) == repr(torch.nn.SyncBatchNorm.convert_sync_batchnorm(ref))
+    assert converted[1].weight is ours[1].weight
+    assert converted[1].running_mean.tolist() == [0.5] * 3
+
+
+def test_sync_batchnorm_errors_like_torch():
+    for lib in (torch, nncheck):
+        with pytest.raises(ValueError, match="expected at least 2D input \\(got 1D input\\)"):
+            lib.nn.SyncBatchNorm(3)(lib.ones(3))

@@ -327,10 +327,10 @@ def test_explain_names_the_formula():
 
 
 @pytest.mark.parametrize("module,shape,match", [
-    (nn.MaxPool2d(3, padding=2), (1, 1, 5, 5), "padding should be at most half of kernel_size"),
+    (nn.MaxPool2d(3, padding=2), (1, 1, 5, 5), "pad should be at most half of effective kernel"),
     (nn.AvgPool1d(4, padding=3), (1, 1, 9), "padding=3 and kernel_size=4"),
     (nn.MaxPool2d(3), (1, 1, 2, 2), "smaller than the effective kernel_size"),
-    (nn.MaxPool3d(2), (1, 4, 4), "expected a 4D"),
+    (nn.MaxPool3d(2), (1, 4, 4), "non-empty 4D or 5D"),
     (nn.MaxPool1d(2), (2, 0, 4), "non-zero sizes"),
     (nn.MaxPool2d(0), (1, 1, 4, 4), "kernel_size must be positive"),
     (nn.MaxPool2d(2, stride=0), (1, 1, 4, 4), "stride must be positive"),

@@ -261,7 +261,7 @@ W = nncheck.randn(10, 3)
     (lambda: F.embedding(nncheck.tensor([[0, 1], [-1, 2]]), W), IndexError,
      r"input\[2\] = -1"),
     (lambda: nn.Embedding(10, 3)(nncheck.tensor([0.0, 1.0])), RuntimeError,
-     "Embedding: Expected tensor for argument 'input' .* integer dtype"),
+     "Embedding: Expected tensor for argument 'input' .* scalar types: Long, Int"),
     (lambda: F.embedding(nncheck.tensor([1]), nncheck.randn(10)), RuntimeError,
      "'weight' must be 2-D"),
     (lambda: nn.Embedding(10, 3, padding_idx=10), ValueError,
@@ -316,3 +316,27 @@ def test_functional_embedding_matches_torch():
     idx = torch.tensor([[1, 7], [0, 1]])
     compare_function(lambda w: F.embedding(to_nncheck(idx.numpy()), w, padding_idx=1),
                      lambda w: torch.nn.functional.embedding(idx, w, padding_idx=1), w)
+
+
+@pytest.mark.parametrize("name,shape", [("Embedding", (3, 4)), ("EmbeddingBag", (3, 4))])
+def test_meta_table_with_padding_idx_like_torch(name, shape):
+    """`nncheck shape Embedding 10 3 padding_idx=0` builds the layer on meta tensors: the
+    padding row has no data to zero there."""
+    import json
+
+    from click.testing import CliRunner
+
+    import nncheck.cli.commands  # noqa: F401  (registers the commands)
+    from nncheck.cli import cli
+
+    with torch.device("meta"):
+        expected = tuple(getattr(torch.nn, name)(10, 3, padding_idx=0)(
+            torch.zeros(shape, dtype=torch.int64)).shape)
+    with nncheck.device("meta"):
+        m = getattr(nn, name)(10, 3, padding_idx=0)
+        assert m.weight.is_meta
+        assert [tuple(s) for s in m.infer_shape(shape)] == [expected]
+    result = CliRunner().invoke(cli, ["shape", name, "10", "3", "padding_idx=0", "--in",
+                                      ",".join(map(str, shape)), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["output_shapes"] == [list(expected)]

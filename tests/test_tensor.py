@@ -178,3 +178,10 @@ def test_save_and_load_roundtrip(tmp_path):
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("factory", ["empty", "zeros", "ones", "randn"])
+def test_negative_size_raises_like_torch(factory):
+    for lib in (torch, nncheck):
+        with pytest.raises(RuntimeError, match="negative"):  # numpy's error was a ValueError
+            getattr(lib, factory)(2, -1)

@@ -31,14 +31,28 @@ def blas_thread_controls():
     return _BLAS_CONTROLS[0]
 
 
-def _find_blas_thread_controls():
+def numpy_blas_thread_controls():
+    """(get, set) for the thread count of the BLAS behind numpy's matmul/dot, or None
+    (numpy's wheel bundles its own OpenBLAS, apart from scipy's)."""
+    if not _NUMPY_BLAS_CONTROLS:
+        import numpy
+
+        _NUMPY_BLAS_CONTROLS.append(_find_blas_thread_controls(numpy))
+    return _NUMPY_BLAS_CONTROLS[0]
+
+
+_NUMPY_BLAS_CONTROLS = []
+
+
+def _find_blas_thread_controls(package=None):
     import ctypes
 
-    import scipy
-    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+    if package is None:
+        import scipy as package
+        import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
 
-    libs = glob.glob(os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs",
-                                  "*openblas*"))
+    libs = glob.glob(os.path.join(os.path.dirname(package.__file__), os.pardir,
+                                  f"{package.__name__}.libs", "*openblas*"))
     for path in [*libs, None]:
         try:
             lib = ctypes.CDLL(path)

@@ -56,8 +56,12 @@ def __getattr__(name):
         from . import checker as module
 
         return getattr(module, name)
+    if name == "check_model":
+        from .model_check import check_model
+
+        return check_model
     raise AttributeError(name)
 
 
 __all__ = ["Function", "FunctionCtx", "backward", "grad", "no_grad", "enable_grad",
-           "set_grad_enabled", "is_grad_enabled", "gradcheck", "gradgradcheck"]
+           "set_grad_enabled", "is_grad_enabled", "gradcheck", "gradgradcheck", "check_model"]

@@ -1,6 +1,7 @@
 """The backward engine: topological traversal of the recorded graph."""
 
 from .._lazy import np
+from ..backend import array_namespace
 from .function import AccumulateGrad, _runtime
 from .grad_mode import enable_grad, no_grad, set_grad_enabled
 
@@ -27,7 +28,7 @@ def _make_grads(tensors, grad_tensors):
         if g is None:
             if t.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            g = Tensor._wrap(np.ones(t.shape, t._data.dtype))
+            g = Tensor._wrap(array_namespace(t._data).ones(t.shape, t._data.dtype))
         elif not isinstance(g, Tensor):
             g = Tensor._wrap(np.asarray(g, dtype=t._data.dtype))
         if g._data.shape != t._data.shape:
@@ -138,7 +139,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
                 if nxt is None or g is None:
                     continue
                 if not isinstance(g, Tensor):
-                    g = Tensor._wrap(np.asarray(g))
+                    g = Tensor._wrap(g)
                 elif not node.fn_cls.raw:
                     adoptable.refuse(g._data)  # a user's backward may return arrays it keeps
                 _add_to_buffer(buffers, nxt, slot, g)

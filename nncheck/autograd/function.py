@@ -122,6 +122,10 @@ class BackwardNode(Node):
         if raw:
             grads = [g._data if isinstance(g, Tensor) else g for g in grads]
             result = self.fn_cls.backward(ctx, *grads)
+            if self.fn_cls.keeps_device:
+                xp = next((m[2] for m in self.output_meta if len(m) == 3), None)
+                if xp is not None:
+                    result = _onto(result, xp, _runtime()[1])
         else:
             grads = [g if g is None or isinstance(g, Tensor) else Tensor._wrap(g) for g in grads]
             result = self.fn_cls.backward(ctx, *grads)
@@ -149,10 +153,42 @@ class BackwardNode(Node):
         return tuple(result[:n_in])
 
 
+def _device_namespace(arrays, np):
+    """The array namespace of the first device array among ``arrays``; None if all are host."""
+    for a in arrays:
+        if a.__class__ is not np.ndarray and hasattr(a, "__nncheck_backend__"):
+            from ..backend import array_namespace
+
+            return array_namespace(a)
+    return None
+
+
+def _onto(result, xp, np):
+    """An op's results with host arrays moved to the device of ``xp``: generic ops compute
+    device tensors on the host (numpy), and their results belong where their inputs are."""
+    if isinstance(result, np.ndarray):
+        return xp.ascontiguousarray(result)
+    if isinstance(result, tuple):
+        return tuple(_onto(r, xp, np) for r in result)
+    return result
+
+
+def _output_meta(w, Tensor, np):
+    """(shape, dtype[, array namespace of its device]) of an output, to materialise zeros."""
+    if not isinstance(w, Tensor):
+        return (), None
+    data = w._data
+    if data.__class__ is np.ndarray:
+        return data.shape, data.dtype
+    from ..backend import array_namespace
+
+    return data.shape, data.dtype, array_namespace(data)
+
+
 def _zeros(meta, raw):
     Tensor, np = _runtime()
-    shape, dt = meta
-    arr = np.zeros(shape, dt)
+    shape, dt, *xp = meta
+    arr = (xp[0] if xp else np).zeros(shape, dt)
     return arr if raw else Tensor._wrap(arr)
 
 
@@ -186,6 +222,7 @@ class Function(metaclass=FunctionMeta):
     """Base class of differentiable operations (``torch.autograd.Function``)."""
 
     raw = False
+    keeps_device = True  # results live on the inputs' device (ToDevice: False)
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -200,16 +237,23 @@ class Function(metaclass=FunctionMeta):
         Tensor, np = _runtime()
         tensors = [a if isinstance(a, Tensor) else None for a in args]
         if any(t is not None and t.is_meta for t in tensors):
-            from ..tensor import meta_error
+            from .._meta_ops import apply_on_meta  # shapes only, or "cannot compute"
 
-            raise meta_error(f"compute {cls.__name__} on")
+            return apply_on_meta(cls, args, kwargs)
         ctx = FunctionCtx()
         ctx._name = cls.__name__
         ctx.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
         record = is_grad_enabled() and any(ctx.needs_input_grad)
         call_args = [t._data if (t is not None and cls.raw) else a for t, a in zip(tensors, args)]
+        xp = _device_namespace(call_args, np) if cls.raw and cls.keeps_device else None
+        if xp is not None:
+            from ..backend import check_same_device
+
+            check_same_device([t._data for t in tensors if t is not None and t.ndim])
         with no_grad():
             out = cls.forward(ctx, *call_args, **kwargs)
+        if xp is not None:
+            out = _onto(out, xp, np)
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
         wrapped = [_wrap_output(o, tensors, ctx, Tensor, np) for o in outs]
@@ -226,10 +270,7 @@ class Function(metaclass=FunctionMeta):
             (t._grad_node(), t._output_nr) if (t is not None and t.requires_grad) else (None, 0)
             for t in tensors
         )
-        meta = tuple(
-            (w._data.shape, w._data.dtype) if isinstance(w, Tensor) else ((), None)
-            for w in wrapped
-        )
+        meta = tuple(_output_meta(w, Tensor, np) for w in wrapped)
         node = BackwardNode(cls, ctx, edges, len(wrapped), meta)
         for i, w in enumerate(wrapped):
             if not isinstance(w, Tensor) or id(outs[i]) in ctx.non_differentiable:
@@ -243,7 +284,7 @@ class Function(metaclass=FunctionMeta):
 
 
 def _wrap_output(o, input_tensors, ctx, Tensor, np):
-    if isinstance(o, np.ndarray):
+    if isinstance(o, np.ndarray) or hasattr(o, "__nncheck_backend__"):
         return Tensor._wrap(o)
     if isinstance(o, Tensor):
         # a user forward that returns one of its inputs gets a new tensor on the same storage

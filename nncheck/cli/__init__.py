@@ -41,14 +41,15 @@ def main(argv=None):
         code = exc.exit_code
     except click.ClickException as exc:
         _fail(exc.format_message())
-    except click.Abort:
-        _fail("aborted")
-    except KeyboardInterrupt:
-        _fail("interrupted")
+    except click.Abort as exc:  # click turns Ctrl-C into Abort
+        _fail(*(("interrupted", 130) if isinstance(exc.__cause__, KeyboardInterrupt)
+                else ("aborted",)))
+    except KeyboardInterrupt:  # Ctrl-C: the shell's convention, 128 + SIGINT
+        _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _fail(message):
+def _fail(message, code=2):
     first = " ".join(str(message).split("\n")[0].split()) or "failed"
     click.echo(f"Error: {first}", err=True)
-    sys.exit(2)
+    sys.exit(code)

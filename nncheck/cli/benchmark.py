@@ -18,7 +18,7 @@ def _best_ms(fn, repeat):
     return best * 1e3
 
 
-def run_bench(target, shapes, dtype, repeat):
+def run_bench(target, shapes, dtype, repeat, device="cpu"):
     from ..autograd import backward
     from ..autograd.checker import _flat_outputs
     from ..tensor import Tensor
@@ -28,9 +28,10 @@ def run_bench(target, shapes, dtype, repeat):
     module = target.module
     if module is not None:
         getattr(module, {"float16": "half", "float32": "float", "float64": "double"}[dtype])()
+        module.to(device)
 
     def make_inputs(requires_grad):
-        ts = [Tensor._wrap(a) for a in arrays]
+        ts = [Tensor._wrap(a).to(device) for a in arrays]
         if requires_grad:
             for i in want:
                 if arrays[i].dtype.kind == "f":
@@ -43,7 +44,8 @@ def run_bench(target, shapes, dtype, repeat):
     def fwd_bwd():
         outs = [o for o in _flat_outputs(target.callable(*make_inputs(True))) if o.requires_grad]
         if outs:
-            backward(outs, [Tensor._wrap(np.ones(o.shape, o._data.dtype)) for o in outs])
+            backward(outs, [Tensor._wrap(np.ones(o.shape, o._data.dtype)).to(o.device)
+                            for o in outs])
 
     from ..autograd.grad_mode import no_grad
 
@@ -51,7 +53,8 @@ def run_bench(target, shapes, dtype, repeat):
         fwd_ms = _best_ms(fwd, repeat)
     total_ms = _best_ms(fwd_bwd, repeat)
     macs = count_macs(module, shapes, output_shapes(target, shapes)) if module is not None else 0
-    result = {"layer": target.describe(), "dtype": dtype, "input_shapes": [list(s) for s in shapes],
+    result = {"layer": target.describe(), "dtype": dtype, "device": device,
+              "input_shapes": [list(s) for s in shapes],
               "forward_ms": fwd_ms, "forward_backward_ms": total_ms, "macs": macs}
     if macs:
         # backward costs two forward-sized products (input and weight gradients)

@@ -4,7 +4,7 @@ import inspect
 
 from .. import registry
 from .._lazy import np
-from ..shapes import ShapeError, SymbolicDimensionError, infer
+from ..shapes import ShapeError, SymbolicDimensionError, infer, is_symbolic
 from .parsing import UsageError, parse_layer_args
 from .user_code import is_user_target, resolve_user_target
 
@@ -26,18 +26,21 @@ class Target:
 def build_target(layer, tokens, meta=False):
     """The layer (or user object) LAYER built from TOKENS.
 
-    ``meta``: build a registered layer on meta tensors (shapes without data), for
-    commands that only read shapes; a user's Module is always built for real, since
-    its shapes come from a forward pass.
+    ``meta``: build the layer on meta tensors (shapes without data), for commands that
+    only read shapes (a user's Module where its constructor allows).
     """
     args, kwargs = parse_layer_args(tokens)
     if is_user_target(layer):
-        module, function, label = resolve_user_target(layer, args, kwargs)
+        module, function, label = resolve_user_target(layer, args, kwargs, meta=meta)
         return Target(module=module, function=function, label=label)
     try:
         info = registry.get(layer)
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
+    if not meta:  # size the parameters on meta tensors before allocating them
+        shell = construct(info.cls, args, kwargs, meta=True)
+        check_memory(f"{layer}'s parameters",
+                     sum(p.numel() * p.element_size() for p in shell.parameters()))
     return Target(module=construct(info.cls, args, kwargs, meta), info=info)
 
 
@@ -63,12 +66,24 @@ def output_shapes(target, shapes, explain=None):
     """Output shapes by the layer's analytic rule (or a zero-input pass for user code)."""
     if target.module is None:
         return _function_shapes(target, shapes)
+    if target.info is None and not any(is_symbolic(*s) for s in shapes):
+        return _user_module_shapes(target.module, shapes, explain)
     try:
         return infer(target.module, shapes, explain)
     except ShapeError as exc:
         raise UsageError(str(exc)) from None
     except SymbolicDimensionError as exc:
         raise UsageError(f"{type(target.module).__name__}: {exc}") from None
+
+
+def _user_module_shapes(module, shapes, explain):
+    """A user's model: its forward traced on shapes (or run on zeros), as summary does."""
+    from .summary import _hooked_pass
+
+    outs = _hooked_pass(module, shapes)[id(module)][1]
+    if explain is not None:
+        explain.append(f"shapes from a forward pass: {[list(s) for s in outs]}")
+    return outs
 
 
 def _function_shapes(target, shapes):
@@ -86,8 +101,63 @@ def _function_shapes(target, shapes):
     return [tuple(t.shape) for t in _flat_outputs(out)]
 
 
+def available_memory():
+    """Bytes of memory available to a new allocation (MemAvailable), None if unknown."""
+    import os
+
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def format_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n:.2f} PiB"
+
+
+def check_memory(what, needed):
+    """Stop before allocating ``needed`` bytes that the machine does not have."""
+    available = available_memory()
+    if available is not None and needed > available:
+        raise UsageError(f"{what} need {format_bytes(needed)} ({needed:,} bytes) but "
+                         f"{format_bytes(available)} of memory is available")
+
+
+def data_bytes(target, shapes, itemsize, jacobian=False):
+    """Bytes of the sample inputs, the outputs (by the layer's shape rule, where it has
+    one) and, with ``jacobian``, gradcheck's analytic and numerical Jacobian blocks."""
+    import math
+
+    from ..autograd.checker import JACOBIAN_BYTES
+
+    n_in = sum(math.prod(s) for s in shapes)
+    n_out = 0
+    module = target.module
+    if module is not None and getattr(module, "infer_shape", None) is not None:
+        n_out = sum(math.prod(s) for s in output_shapes(target, shapes))
+    needed = (n_in + n_out) * itemsize
+    if jacobian:
+        n_cols = n_in + count_params(module)
+        # float64 analytic + numerical copies, in column blocks of at most JACOBIAN_BYTES
+        needed += min(16 * n_out * n_cols, max(JACOBIAN_BYTES, 32 * n_out))
+    return needed
+
+
 def sample_inputs(target, shapes, np_dtype, seed):
     """Random inputs of the given shapes; the layer's own sampler where it needs one."""
+    itemsize = np.dtype(np_dtype).itemsize
+    check_memory("the sample inputs and outputs", data_bytes(target, shapes, itemsize))
     rng = np.random.default_rng(seed)
     info = target.info
     if info is not None and info.make_inputs is not None:

@@ -1,13 +1,18 @@
 """The commands: list, shape, summary, forward, gradcheck, compare, bench."""
 
+import sys
 import time
 
 import click
 
 from . import cli
+from .arity import check_input_count
 from .build import (
+    Target,
     build_target,
+    check_memory,
     count_params,
+    data_bytes,
     output_shapes,
     sample_inputs,
 )
@@ -15,6 +20,7 @@ from .parsing import UsageError, parse_shape
 from .render import console, print_json, table
 
 DTYPES = ("float16", "float32", "float64")
+DTYPE_BYTES = {"float16": 2, "float32": 4, "float64": 8}
 
 
 def _shapes(values):
@@ -24,19 +30,21 @@ def _shapes(values):
 
 
 def _device_check(device):
+    """--device cuda needs cuda-python and a GPU (or NNCHECK_CUDA_EMULATE=1): say which."""
     if device == "cuda":
         from .. import cuda
 
-        if not cuda.is_available():
-            raise UsageError("--device cuda: no CUDA device is available (needs an NVIDIA GPU "
-                             "and `pip install nncheck[cuda]`)")
-        raise UsageError("--device cuda: tensors on the GPU are not wired into the CLI yet; "
-                         "use nncheck.cuda from Python")
+        reason = cuda.unavailable_reason()
+        if reason is not None:
+            raise UsageError(f"--device cuda: CUDA is not available: {reason}")
 
 
 in_option = click.option("--in", "in_shapes", multiple=True, metavar="SHAPE",
                          help="Input shape, e.g. 20,16,50,100 (once per input).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+hint_option = click.option("--hint", "hints", multiple=True, metavar="NAME=SIZE",
+                           help="Example size of a named dimension: the branch the model's "
+                                "code takes for it is the one analysed (e.g. --hint H=224).")
 device_option = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu",
                              show_default=True)
 
@@ -72,8 +80,9 @@ def list_layers(family, as_json):
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @in_option
 @click.option("--explain", is_flag=True, help="Show each output dimension's formula.")
+@hint_option
 @json_option
-def shape(layer, args, in_shapes, explain, as_json):
+def shape(layer, args, in_shapes, explain, hints, as_json):
     """Print the output shapes of LAYER built from ARGS, without running it.
 
     \b
@@ -82,6 +91,9 @@ def shape(layer, args, in_shapes, explain, as_json):
     """
     shapes = _shapes(in_shapes)
     target = build_target(layer, args, meta=True)
+    check_input_count(target, in_shapes)
+    if _symbolic(shapes):
+        return _shape_symbolic(target, shapes, _hints(hints), explain, as_json)
     lines = [] if explain else None
     outs = output_shapes(target, shapes, lines)
     params = count_params(target.module)
@@ -103,27 +115,85 @@ def shape(layer, args, in_shapes, explain, as_json):
     return 0
 
 
+def _symbolic(shapes):
+    from ..shapes import is_symbolic
+
+    return any(is_symbolic(*s) for s in shapes)
+
+
+def _hints(values):
+    """--hint H=224 -> {"H": 224}."""
+    hints = {}
+    for text in values:
+        name, _, size = text.partition("=")
+        if not name.strip().isidentifier() or not size.strip().isdigit():
+            raise UsageError(f"--hint {text!r}: expected NAME=SIZE, e.g. H=224")
+        hints[name.strip()] = int(size)
+    return hints
+
+
+def _shape_symbolic(target, shapes, hints, explain, as_json):
+    """`shape` with named sizes: output formulas and the conditions on the names."""
+    from .summary import analyze_symbolic, symbolic_json, symbolic_lines
+
+    if target.module is None:
+        raise UsageError(f"{target.label}: symbolic sizes need a Module")
+    result = analyze_symbolic(target.module, shapes, hints)
+    params = count_params(target.module)
+    if as_json:
+        print_json({"layer": target.describe(), "input_shapes": [list(s) for s in shapes],
+                    "output_shapes": [list(s) for s in result.output_shapes],
+                    "params": params, **{k: v for k, v in symbolic_json(result).items()
+                                         if k in ("constraints", "guards", "smallest",
+                                                  "conditions")}})
+    elif result.failure is None:
+        click.echo(target.describe())
+        for i, s in enumerate(shapes):
+            click.echo(f"input[{i}]  {list(s)}")
+        for i, s in enumerate(result.output_shapes):
+            click.echo(f"output[{i}] {list(s)}")
+        click.echo(f"params    {params:,}")
+        for line in symbolic_lines(result, explain):
+            click.echo(line)
+    if result.failure is not None:
+        raise UsageError(result.failure)
+    return 0
+
+
 # ---------------------------------------------------------------------- summary
 @cli.command()
 @click.argument("spec")
 @in_option
 @click.option("--depth", default=3, show_default=True, help="Nesting depth of the table.")
+@click.option("--explain", is_flag=True, help="With named sizes: which layer imposed which "
+                                              "condition.")
+@hint_option
 @json_option
-def summary(spec, in_shapes, depth, as_json):
+def summary(spec, in_shapes, depth, explain, hints, as_json):
     """Per-layer table of a model: output shape, parameters, MACs, memory.
 
     \b
     SPEC is a chain of layers or FILE.py:Name (a Module of yours):
       nncheck summary "Conv2d(1,20,5) ReLU() MaxPool2d(2) Flatten() Linear(2880,10)" --in 1,1,28,28
     Runs on shapes alone (no kernel), so it is instant on large models.
+    Named sizes (--in N,3,H,W) give each layer's output as formulas, the conditions the
+    model puts on the names and the smallest input meeting them.
     """
-    from ..shapes import is_symbolic
     from .summary import build_model, summarize
 
     shapes = _shapes(in_shapes)
-    if any(is_symbolic(*s) for s in shapes):
-        raise UsageError("summary needs concrete input sizes (symbolic dims work with 'shape')")
+    if _symbolic(shapes):
+        from .. import device
+
+        try:
+            with device("meta"):  # sizes only: the weights need no values
+                model = build_model(spec)
+        except UsageError:  # its __init__ computes with tensors: build it for real
+            model = build_model(spec)
+        check_input_count(Target(module=_first_layer(model)), in_shapes)
+        return _summary_symbolic(model, shapes, _hints(hints), explain, as_json)
     model = build_model(spec)
+    check_input_count(Target(module=_first_layer(model)), in_shapes)
     rows, totals, failure = summarize(model, shapes, depth)
     if as_json:
         print_json({"model": repr(model), "input_shapes": [list(s) for s in shapes],
@@ -135,6 +205,29 @@ def summary(spec, in_shapes, depth, as_json):
         render(rows, totals, failure)
     if failure is not None:
         raise UsageError(str(failure))
+    return 0
+
+
+def _first_layer(model):
+    """The module whose forward receives a chain's inputs: a Sequential's first layer."""
+    from ..nn import Sequential
+
+    while isinstance(model, Sequential) and len(model):
+        model = model[0]
+    return model
+
+
+def _summary_symbolic(model, shapes, hints, explain, as_json):
+    from .summary import analyze_symbolic, render_symbolic, symbolic_json
+
+    result = analyze_symbolic(model, shapes, hints)
+    if as_json:
+        print_json({"model": repr(model), "input_shapes": [list(s) for s in shapes],
+                    **symbolic_json(result), "error": result.failure})
+    else:
+        render_symbolic(result, explain)
+    if result.failure is not None:
+        raise UsageError(result.failure)
     return 0
 
 
@@ -167,6 +260,10 @@ def forward(layer, args, in_shapes, input_files, weights, dtype, seed, save, tra
 
     _device_check(device)
     target = build_target(layer, args)
+    if input_files:
+        check_input_count(target, input_files, "--input")
+    else:
+        check_input_count(target, in_shapes)
     arrays = _load_inputs(target, in_shapes, input_files, dtype, seed)
     module = target.module
     if module is not None:
@@ -174,9 +271,10 @@ def forward(layer, args, in_shapes, input_files, weights, dtype, seed, save, tra
             _load_weights(module, weights)
         _cast_module(module, dtype)
         module.train(train)
+        module.to(device)
     preload()  # the timing below is the layer's, not the first import of its kernels
     manual_seed(seed)
-    inputs = [Tensor._wrap(a) for a in arrays]
+    inputs = [Tensor._wrap(a).to(device) for a in arrays]
     start = time.perf_counter()
     try:
         out = target.callable(*inputs)
@@ -184,11 +282,11 @@ def forward(layer, args, in_shapes, input_files, weights, dtype, seed, save, tra
         raise UsageError(f"{layer}: {exc}") from None
     elapsed = (time.perf_counter() - start) * 1e3
     outs = _flat_outputs(out)
-    stats = [_stats(t.detach().numpy()) for t in outs]
+    stats = [_stats(t.detach().cpu().numpy()) for t in outs]
     if save:
         if not outs:
             raise UsageError("--save: the layer returned no tensor")
-        np.save(save, outs[0].detach().numpy())
+        np.save(save, outs[0].detach().cpu().numpy())
     if as_json:
         print_json({"layer": target.describe(), "input_shapes": [list(a.shape) for a in arrays],
                     "outputs": stats, "time_ms": elapsed})
@@ -202,7 +300,7 @@ def forward(layer, args, in_shapes, input_files, weights, dtype, seed, save, tra
                     for k in ("min", "max", "mean", "std")))
     con.print(t)
     for i, o in enumerate(outs):
-        preview = np.array2string(o.detach().numpy().reshape(-1)[:8], precision=4,
+        preview = np.array2string(o.detach().cpu().numpy().reshape(-1)[:8], precision=4,
                                   separator=", ")
         con.print(f"output[{i}] first values: {preview}", markup=False, highlight=False)
     con.print(f"forward time: {elapsed:.3f} ms", highlight=False)
@@ -281,40 +379,130 @@ def _stats(arr):
                    "no input mutation.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Processes sharing the numerical Jacobian's columns.")
+@click.option("--max-seconds", default=60.0, show_default=True, metavar="S",
+              help="When the full check would take longer, check a random sample of the "
+                   "Jacobian plus random projections (and say so).")
+@click.option("--full", is_flag=True, help="Check every Jacobian entry, however long it takes.")
+@click.option("--plot", metavar="FILE.png",
+              help="Write the error heatmap of the first failing check as an image "
+                   "(needs matplotlib: pip install 'nncheck[plot]').")
+@click.option("--torch", "with_torch", is_flag=True,
+              help="Run FILE.py:Name with the real PyTorch; nncheck's checker checks it.")
 @device_option
 @json_option
 def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, fast, semantic,
-              workers, device, as_json):
+              workers, max_seconds, full, plot, with_torch, device, as_json):
     """Compare LAYER's backward with finite differences, entry by entry.
 
     \b
-    Checks every input given with --in and every parameter; exits 1 on a mismatch.
+    Checks every input given with --in and every parameter; exits 1 on a mismatch,
+    130 on Ctrl-C (with a partial report). The plan goes to stderr first.
       nncheck gradcheck Conv2d 2 3 3 --in 1,2,5,5
       nncheck gradcheck my_layers.py:MyLayer 4 --in 2,4
       nncheck gradcheck --all
     """
-    from .gradcheck import check_all_layers, check_one, render_report
+    from .gradcheck import (
+        check_all_layers,
+        check_model_target,
+        check_one,
+        check_torch_file,
+        is_model,
+        plan_line,
+        render_model_report,
+        render_report,
+    )
 
     _device_check(device)
+    if not max_seconds > 0:
+        raise UsageError(f"--max-seconds must be positive, got {max_seconds:g}")
+    if plot:
+        from .heatmap import require_matplotlib
+
+        require_matplotlib()
     options = {"dtype": dtype, "eps": eps, "atol": atol, "rtol": rtol, "seed": seed,
-               "fast": fast, "semantic": semantic, "workers": workers}
+               "fast": fast, "semantic": semantic, "workers": workers,
+               "max_seconds": None if full else max_seconds, "device": device}
     if check_all:
         if layer:
             raise UsageError("--all takes no LAYER")
         results = check_all_layers(options, quiet=as_json)
         passed = all(r["passed"] for r in results)
+        interrupted = bool(results) and results[-1].get("interrupted", False)
         if as_json:
-            print_json({"passed": passed, "results": results})
-        return 0 if passed else 1
+            print_json({"passed": passed, "results": results,
+                        **({"interrupted": True} if interrupted else {})})
+        return 130 if interrupted else 0 if passed else 1
     if not layer:
         raise UsageError("missing LAYER (or --all)")
+    _check_tolerances(eps=eps, atol=atol, rtol=rtol)
+    shapes = _shapes(in_shapes)
+    if with_torch:
+        result, report = check_torch_file(layer, args, shapes, options)
+        (print_json if as_json else lambda r: render_report(r, report))(result)
+        _plot(plot, report.checks)
+        return 0 if result["passed"] else 1
     target = build_target(layer, args)
-    result, report = check_one(target, _shapes(in_shapes), options, progress=not as_json)
+    check_input_count(target, in_shapes)
+    if is_model(target):  # a user's model: each module on its real inputs, then end to end
+        check_memory("the inputs and outputs", data_bytes(target, shapes, DTYPE_BYTES[dtype]))
+        result, report = check_model_target(target, shapes, options, progress=not as_json)
+        (print_json if as_json else lambda r: render_model_report(r, report))(result)
+        failure = report.first_failure
+        _plot(plot, failure.checks if failure is not None else [])
+        return 0 if result["passed"] else 1
+    check_memory("the inputs, outputs and Jacobian",
+                 data_bytes(target, shapes, DTYPE_BYTES[dtype], jacobian=True))
+    err = console(stderr=True)
+
+    def plan(p):
+        err.print(plan_line(p, max_seconds), markup=False, highlight=False)
+
+    result, report = check_one(target, shapes, options,
+                               progress=not as_json and sys.stderr.isatty(), plan=plan)
+    if report.sampled:
+        result["full_command"] = _full_command()
     if as_json:
         print_json(result)
     else:
         render_report(result, report)
+    _plot(plot, report.checks)
+    if report.interrupted:
+        return 130
     return 0 if result["passed"] else 1
+
+
+def _check_tolerances(**values):
+    """gradcheck's step must be positive, its tolerances non-negative, all finite."""
+    import math
+
+    for name, value in values.items():
+        low_ok = value > 0 if name == "eps" else value >= 0
+        if not (math.isfinite(value) and low_ok):
+            expected = "a positive number" if name == "eps" else "a number >= 0"
+            raise UsageError(f"--{name} {value}: expected {expected}")
+
+
+def _full_command():
+    """This command line, for the full check: --full instead of --max-seconds."""
+    import shlex
+
+    ctx = click.get_current_context()
+    words = ["nncheck", ctx.info_name, ctx.params["layer"], *ctx.params["args"]]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if (not isinstance(param, click.Option) or param.name in ("max_seconds", "as_json")
+                or value == param.default or value in ((), None, False)):
+            continue
+        for v in value if param.multiple else [value]:
+            words += [param.opts[0]] if param.is_flag else [param.opts[0], str(v)]
+    return shlex.join(words + ["--full"])
+
+
+def _plot(path, checks):
+    if path:
+        from .gradcheck import plot_first_failure
+
+        click.echo(plot_first_failure(checks, path), err=True)
 
 
 # ---------------------------------------------------------------------- compare and bench
@@ -325,13 +513,18 @@ def gradcheck(layer, args, in_shapes, check_all, dtype, eps, atol, rtol, seed, f
 @click.option("--seed", default=0, show_default=True)
 @click.option("--rtol", default=1e-7, show_default=True)
 @click.option("--atol", default=1e-9, show_default=True)
+@device_option
 @json_option
-def compare(layer, args, in_shapes, seed, rtol, atol, as_json):
+def compare(layer, args, in_shapes, seed, rtol, atol, device, as_json):
     """Run LAYER in nncheck and in PyTorch (same weights, same inputs); report differences."""
     from .compare import compare_with_torch, render
 
+    _device_check(device)
+    _check_tolerances(atol=atol, rtol=rtol)
     target = build_target(layer, args)
-    result = compare_with_torch(target, layer, args, _shapes(in_shapes), seed, rtol, atol)
+    check_input_count(target, in_shapes)
+    result = compare_with_torch(target, layer, args, _shapes(in_shapes), seed, rtol, atol,
+                                device)
     if as_json:
         print_json(result)
     else:
@@ -355,7 +548,8 @@ def bench(layer, args, in_shapes, dtype, repeat, device, as_json):
     if repeat < 1:
         raise UsageError(f"--repeat must be at least 1, got {repeat}")
     target = build_target(layer, args)
-    result = run_bench(target, _shapes(in_shapes), dtype, repeat)
+    check_input_count(target, in_shapes)
+    result = run_bench(target, _shapes(in_shapes), dtype, repeat, device)
     if as_json:
         print_json(result)
     else:

@@ -15,7 +15,7 @@ def _torch():
     return torch
 
 
-def compare_with_torch(target, layer, tokens, shapes, seed, rtol, atol):
+def compare_with_torch(target, layer, tokens, shapes, seed, rtol, atol, device="cpu"):
     from ..autograd import backward
     from ..autograd.checker import _flat_outputs
     from ..tensor import Tensor
@@ -34,10 +34,11 @@ def compare_with_torch(target, layer, tokens, shapes, seed, rtol, atol):
                          f"{' '.join(str(exc).split())}") from None
     training = target.info.train if target.info is not None else False
     module.train(training)
+    module.to(device)  # PyTorch's reference stays on the CPU
     ref.train(training)
     arrays = sample_inputs(target, shapes, np.dtype(np.float64), seed)
     want = set(grad_input_indices(target, arrays))
-    ours = [Tensor._wrap(a.copy()) for a in arrays]
+    ours = [Tensor._wrap(a.copy()).to(device) for a in arrays]
     theirs = [torch.from_numpy(a.copy()) for a in arrays]
     for i in want:
         if arrays[i].dtype.kind == "f":
@@ -50,21 +51,23 @@ def compare_with_torch(target, layer, tokens, shapes, seed, rtol, atol):
         raise UsageError(f"{layer} on inputs of shapes "
                          f"{[list(s) for s in shapes]}: {' '.join(str(exc).split())}") from None
     for i, (a, b) in enumerate(zip(out_ours, out_theirs)):
-        rows.append(_diff(f"output[{i}]", a.detach().numpy(), b.detach().numpy(), rtol, atol))
+        rows.append(_diff(f"output[{i}]", a.detach().cpu().numpy(), b.detach().numpy(), rtol,
+                          atol))
     pairs = [(a, b) for a, b in zip(out_ours, out_theirs) if b.requires_grad and a.requires_grad]
     if pairs:
         rng = np.random.default_rng(seed + 1)
         gos = [rng.standard_normal(tuple(b.shape)) for _, b in pairs]
         torch.autograd.backward([b for _, b in pairs], [torch.from_numpy(g) for g in gos])
-        backward([a for a, _ in pairs], [Tensor._wrap(g) for g in gos])
+        backward([a for a, _ in pairs], [Tensor._wrap(g).to(device) for g in gos])
         for i, (a, b) in enumerate(zip(ours, theirs)):
             if b.grad is not None and a.grad is not None:
-                rows.append(_diff(f"grad input[{i}]", a.grad.numpy(), b.grad.numpy(), rtol, atol))
+                rows.append(_diff(f"grad input[{i}]", a.grad.cpu().numpy(), b.grad.numpy(), rtol,
+                                  atol))
         ref_params = dict(ref.named_parameters())
         for pname, p in module.named_parameters():
             g = ref_params[pname].grad
             if g is not None and p.grad is not None:
-                rows.append(_diff(f"grad {pname}", p.grad.numpy(), g.numpy(), rtol, atol))
+                rows.append(_diff(f"grad {pname}", p.grad.cpu().numpy(), g.numpy(), rtol, atol))
     if len(out_ours) != len(out_theirs):
         rows.append({"what": "outputs", "max_abs_diff": None, "max_rel_diff": None,
                      "passed": False, "note": f"{len(out_ours)} vs {len(out_theirs)} outputs"})

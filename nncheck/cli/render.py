@@ -28,10 +28,10 @@ def print_json(obj):
 
 
 def _default(value):
-    from ..shapes import Sym
+    from ..shapes import is_symbolic
 
     if hasattr(value, "tolist"):
         return value.tolist()
-    if isinstance(value, Sym):
+    if is_symbolic(value):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

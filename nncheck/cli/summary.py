@@ -18,10 +18,7 @@ def build_model(spec):
     from ..nn import Sequential
 
     if is_user_target(spec):
-        module, _, label = resolve_user_target(spec, [], {})
-        if module is None:
-            raise UsageError(f"{label} is not a Module (summary needs a model)")
-        return module
+        return _user_model(spec)
     layers = []
     for item in split_chain(spec):
         name, args, kwargs = parse_call(item)
@@ -33,6 +30,14 @@ def build_model(spec):
     if not layers:
         raise UsageError("empty model spec")
     return Sequential(*layers)
+
+
+def _user_model(spec):
+    """A user's model built on meta tensors (no data, no numpy) where it can be."""
+    module, _, label = resolve_user_target(spec, [], {}, meta=True)
+    if module is None:
+        raise UsageError(f"{label} is not a Module (summary needs a model)")
+    return module
 
 
 def count_macs(module, in_shapes, out_shapes):
@@ -171,9 +176,55 @@ def _row(name, module, in_shapes, out_shapes, explain, seen_params):
 
 
 def _hooked_pass(model, shapes):
-    """A user's Module without shape rules: one forward on zeros, shapes caught by hooks."""
-    import numpy as np
+    """A user's Module without shape rules: one forward, shapes caught by hooks.
 
+    A model built on meta tensors runs on shapes alone (layers answer from their shape
+    rules, the code between them from nncheck._meta_ops); where that meets an op without
+    a shape rule, its parameters become zeros and the forward runs on zeros.
+    """
+    from ..tensor import MetaStorage
+
+    if any(isinstance(p._data, MetaStorage) for p in model.parameters()):
+        try:
+            return _traced_pass(model, shapes)
+        except Exception:  # an op without a shape rule, or the user's code wanted values
+            import numpy as np
+
+            model._apply(lambda a: np.zeros(a.shape, a.dtype.np)
+                         if isinstance(a, MetaStorage) else a)
+    return _forward_pass(model, shapes, zeros=True)
+
+
+def _traced_pass(model, shapes):
+    """The forward on ShapeTracer inputs, each layer with a shape rule answering from it."""
+    from .._meta_ops import tracer
+
+    def from_rule(module):
+        def forward(*inputs, **kwargs):
+            if kwargs or not all(hasattr(t, "shape") for t in inputs):
+                raise TypeError("not a plain call on tensors")
+            outs = module.infer_shape(*[tuple(t.shape) for t in inputs])
+            if len(outs) != 1:
+                raise TypeError("several outputs: their nesting is the layer's forward's")
+            return tracer(outs[0], inputs[0].dtype)
+        return forward
+
+    # nncheck's own leaf layers only: a user's subclass may have a forward of its own
+    ruled = [m for m in model.modules() if getattr(m, "infer_shape", None) is not None
+             and type(m).forward.__module__.startswith("nncheck.")
+             and not any(True for _ in m.children())]
+    for m in ruled:
+        m.forward = from_rule(m)
+    try:
+        return _forward_pass(model, shapes, zeros=False)
+    finally:
+        for m in ruled:
+            del m.forward
+
+
+def _forward_pass(model, shapes, zeros):
+    from .. import float32
+    from .._meta_ops import tracer
     from ..autograd.checker import _flat_outputs
     from ..autograd.grad_mode import no_grad
     from ..tensor import Tensor
@@ -186,10 +237,18 @@ def _hooked_pass(model, shapes):
         handles.append(m.register_forward_hook(hook))
     was_training = model.training
     model.eval()  # a summary changes no state (BatchNorm running statistics)
+    if zeros:
+        import numpy as np
+
+        inputs = [Tensor._wrap(np.zeros(s, np.float32)) for s in shapes]
+    else:
+        inputs = [tracer(s, float32) for s in shapes]
     try:
         with no_grad():
-            model(*[Tensor._wrap(np.zeros(s, np.float32)) for s in shapes])
+            model(*inputs)
     except Exception as exc:  # the user's forward failed: one line, with the layer's words
+        if not zeros:
+            raise  # the shape-only pass gives way to a real one
         raise UsageError(f"{type(model).__name__}: forward on shapes "
                          f"{[list(s) for s in shapes]} failed: {exc}") from None
     finally:
@@ -231,3 +290,51 @@ def render(rows, totals, failure):
     if failure is not None:
         con.print(f"[red]shape error at layer {rows[-1]['name']} ({rows[-1]['layer']}):[/]")
         con.print("  " + str(failure), markup=False, highlight=False)
+
+
+# ---------------------------------------------------------------------- symbolic sizes
+def analyze_symbolic(model, shapes, hints=None):
+    """``nncheck.symbolic.analyze`` for the CLI: a model whose inputs have named sizes."""
+    from ..symbolic import analyze
+
+    return analyze(model, *shapes, hints=hints)
+
+
+def symbolic_json(result):
+    """The analysis' keys for --json: per-layer formulas, constraints, guards, smallest."""
+    return result.as_dict()
+
+
+def symbolic_lines(result, explain):
+    """Plain lines: what the input sizes must satisfy, the smallest input, and (--explain)
+    which layer imposed which condition."""
+    lines = []
+    if result.failure is None:
+        lines.append("accepts   " + ("; ".join(result.constraints) or "any size"))
+        if result.guards:
+            lines.append("guards    " + "; ".join(result.guards) + "  (branches the code took)")
+        lines.append("smallest  " + ", ".join(f"{k}={v}" for k, v in result.smallest.items()))
+    if explain:
+        lines.append("why:")
+        if len(result.rows) == 1:  # one layer (`shape`): its formulas first
+            lines += ["  " + note for note in result.rows[0].notes]
+        seen = set()
+        for c in result.conditions:
+            key = (c.layer, c.python)
+            if key not in seen:
+                seen.add(key)
+                lines.append(f"  {c.layer}: {c.python}  ({c.kind}: {c.reason})")
+    return lines
+
+
+def render_symbolic(result, explain):
+    """The per-layer table of formulas, then the conditions on the input sizes."""
+    t = table(None, ["layer", "type", "output shape", "params"])
+    for row in result.rows:
+        t.add_row(row.name, row.layer, ", ".join(
+            "[" + ", ".join(str(s) for s in shape) + "]" for shape in row.output_shapes),
+            f"{row.params:,}")
+    con = console()
+    con.print(t)
+    for line in symbolic_lines(result, explain):
+        con.print(line, markup=False, highlight=False)

@@ -97,7 +97,21 @@ def user_location(tb, folder):
     return found
 
 
-def resolve_user_target(target, args, kwargs, real_torch=False):
+def resolve_user_target(target, args, kwargs, real_torch=False, meta=False):
+    """``_resolve`` on meta tensors where the user's constructor allows (``meta``: for the
+    commands that read shapes only), else for real."""
+    if meta:
+        from .. import device
+
+        try:
+            with device("meta"):
+                return _resolve(target, args, kwargs, real_torch)
+        except UsageError:  # the constructor computed on a meta tensor: build it for real
+            pass
+    return _resolve(target, args, kwargs, real_torch)
+
+
+def _resolve(target, args, kwargs, real_torch):
     """What ``FILE.py:Name`` names: (module, function, label); one of the two is None.
 
     A Module class is built with ``args``/``kwargs`` (the CLI's ARGs, or the arguments of

@@ -11,12 +11,13 @@ op family, mirroring ``nncheck/_kernels``).
 """
 
 from .._lazy import np
-from . import _driver
+from . import _driver, emulator
 from ._driver import (
     CudaError,
     CudaUnavailableError,
     DeviceArray,
     Kernel,
+    OutOfMemoryError,
     Stream,
     Window3,
     allocator,
@@ -41,10 +42,11 @@ from ._nvrtc import (
 from ._nvrtc import version as nvrtc_version
 
 __all__ = [
-    "CudaError", "CudaUnavailableError", "DeviceArray", "Kernel", "NvrtcError", "Program",
+    "CudaError", "CudaUnavailableError", "DeviceArray", "Kernel", "NvrtcError",
+    "OutOfMemoryError", "Program",
     "Stream", "allocator", "cache_dir", "compile_all", "compile_family", "compile_source",
     "device_count", "empty_cache", "families", "get_device", "get_kernel", "grid_for",
-    "is_available", "module_to_cuda", "nvrtc_version", "resolve_arch", "size_class",
+    "is_available", "nvrtc_version", "reset", "resolve_arch", "size_class",
     "supported_archs", "synchronize", "unavailable_reason", "Window3", "window3",
 ]
 
@@ -62,7 +64,8 @@ def get_kernel(family, name, dtype=np.float32, device=None):
     key = (dev.ordinal, family, name, dtype.name)
     kernel = _kernels.get(key)
     if kernel is None:
-        program = compile_family(family, dev.arch)
+        compile_for = emulator.compile_family if _driver.emulated() else compile_family
+        program = compile_for(family, dev.arch)
         expr = f"{name}<{'float' if dtype == np.float32 else 'double'}>"
         lowered = program.lowered.get(expr) or program.lowered.get(name)
         if lowered is None:
@@ -71,6 +74,12 @@ def get_kernel(family, name, dtype=np.float32, device=None):
         function = _driver.call("cuModuleGetFunction", module, lowered.encode())
         kernel = _kernels[key] = Kernel(dev, function, f"{family}.{expr}", dtype)
     return kernel
+
+
+def reset():
+    """Forget every device, allocator and loaded kernel (see ``_driver.reset``)."""
+    _kernels.clear()
+    _driver.reset()
 
 
 def grid_for(n, threads=256, device=None):
@@ -86,20 +95,3 @@ def synchronize(device=None):
 def empty_cache(device=None):
     """Return cached, unused device blocks to the driver."""
     allocator(device).empty_cache()
-
-
-def module_to_cuda(module, device=None):
-    """Back of ``Module.cuda()`` and ``Tensor.to('cuda')``: says why a tensor can't go there.
-
-    Without a usable GPU: RuntimeError("nncheck: CUDA is not available (<reason>)").
-    With one, the kernels run through this package (``scripts/gpu_check.py``), but
-    Tensor has no device storage yet, so moving a model would only pretend to.
-    """
-    reason = unavailable_reason()
-    if reason is not None:
-        raise RuntimeError(f"nncheck: CUDA is not available ({reason})")
-    raise RuntimeError(
-        "nncheck: tensors cannot live on the GPU yet (Tensor has host storage only); "
-        "the CUDA kernels run through nncheck.cuda directly, see scripts/gpu_check.py"
-    )
-

@@ -7,6 +7,7 @@ Every driver call goes through :func:`call`, which turns a non-success ``CUresul
 """
 
 import ctypes
+import os
 import threading
 
 from .._lazy import np
@@ -27,6 +28,19 @@ class CudaError(RuntimeError):
         super().__init__(f"{call_name} failed: {name}{detail}")
 
 
+class OutOfMemoryError(CudaError):
+    """cuMemAlloc failed even after the allocator's cache was given back to the driver."""
+
+    def __init__(self, nbytes, allocator):
+        self.call, self.name, self.code = "cuMemAlloc", "CUDA_ERROR_OUT_OF_MEMORY", 2
+        self.nbytes = nbytes
+        RuntimeError.__init__(
+            self, f"CUDA out of memory: tried to allocate {nbytes} bytes on cuda:"
+            f"{allocator.device.ordinal} ({allocator.allocated_bytes} bytes held by live "
+            "arrays; the allocator's cache was emptied and the allocation retried once) "
+            "[CUDA_ERROR_OUT_OF_MEMORY]")
+
+
 class CudaUnavailableError(RuntimeError):
     """cuda-python, the NVIDIA driver or a CUDA device is missing."""
 
@@ -35,9 +49,14 @@ def bindings():
     """``(driver, nvrtc)`` from cuda-python, imported on first use.
 
     cuda-bindings >= 12.6 exposes ``cuda.bindings.{driver,nvrtc}``; older cuda-python
-    (11.x / early 12.x) only had ``cuda.cuda`` and ``cuda.nvrtc``.
+    (11.x / early 12.x) only had ``cuda.cuda`` and ``cuda.nvrtc``.  Under
+    NNCHECK_CUDA_EMULATE=1 the driver is ``emulator.driver`` (and there is no NVRTC).
     """
     global _modules
+    if _modules is None and emulated():
+        from .emulator import driver
+
+        _modules = (driver, None)
     if _modules is None:
         try:
             from cuda.bindings import driver, nvrtc
@@ -52,6 +71,22 @@ def bindings():
                 ) from None
         _modules = (driver, nvrtc)
     return _modules
+
+
+def emulated():
+    """True when NNCHECK_CUDA_EMULATE=1 makes ``cuda`` the host emulation (emulator/)."""
+    return os.environ.get("NNCHECK_CUDA_EMULATE", "") == "1"
+
+
+def reset():
+    """Forget the driver, devices and allocators, so that the next use probes again (after
+    NNCHECK_CUDA_EMULATE changed, e.g. in a test); arrays made before keep working only on
+    the emulated device, whose memory is host memory."""
+    global _modules, _init_reason
+    with _lock:
+        _modules, _init_reason = None, ...
+        _devices.clear()
+        _allocators.clear()
 
 
 def _enum_name(code):
@@ -311,7 +346,12 @@ class CachingAllocator:
             if exc.name != "CUDA_ERROR_OUT_OF_MEMORY":
                 raise
         self.empty_cache()  # give cached blocks back to the driver, then try once more
-        return int(call("cuMemAlloc", size))
+        try:
+            return int(call("cuMemAlloc", size))
+        except CudaError as exc:
+            if exc.name != "CUDA_ERROR_OUT_OF_MEMORY":
+                raise
+            raise OutOfMemoryError(size, self) from None
 
     def release(self, block):
         with _lock:
@@ -439,14 +479,158 @@ class DeviceArray:
             raise ValueError(f"reshape: cannot view {self.shape} as {shape}")
         return DeviceArray(self._block, self.ptr, shape, self.dtype, self.device, self.stream)
 
+    def view(self, dtype):
+        """The same memory read as another dtype of the same size (a bitwise view)."""
+        dtype = np.dtype(dtype)
+        if dtype.itemsize != self.dtype.itemsize:
+            raise ValueError(f"view: {self.dtype} and {dtype} differ in size")
+        return DeviceArray(self._block, self.ptr, self.shape, dtype, self.device, self.stream)
+
     def offset(self, elements, shape):
         """A view starting ``elements`` into this array (for per-sample slices)."""
         return DeviceArray(self._block, self.ptr + elements * self.dtype.itemsize, shape,
                            self.dtype, self.device, self.stream)
 
+    # ------------------------------------------------------------ the array protocol
+    # What the functional layer and Tensor read from their storage.  The backend dispatch
+    # (nncheck.backend) sends arrays of this class to nncheck.cuda.launchers.
+    __nncheck_backend__ = "nncheck.cuda.launchers"
+    __array_priority__ = 2000  # numpy defers mixed operations to the dunders below
+
+    @property
+    def device_name(self):
+        return f"cuda:{self.device.ordinal}"
+
+    @property
+    def itemsize(self):
+        return self.dtype.itemsize
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d array")
+        return self.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def astype(self, dtype, copy=True):
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self.copy() if copy else self
+        return DeviceArray.from_numpy(self.numpy().astype(dtype), self.device.ordinal)
+
+    def __getitem__(self, key):
+        """Views for what kernels need (a sample ``a[i]``, a new axis ``a[None]``); any other
+        index is generic tensor indexing, computed on the host and copied back."""
+        if isinstance(key, (int, np.integer)) and self.shape:
+            i = int(key) + (self.shape[0] if key < 0 else 0)
+            if not 0 <= i < self.shape[0]:
+                raise IndexError(f"index {key} is out of bounds for axis 0 with size "
+                                 f"{self.shape[0]}")
+            inner = self.shape[1:]
+            return self.offset(i * int(np.prod(inner, dtype=np.int64)), inner)
+        if key is None:
+            return self.reshape((1,) + self.shape)
+        return _upload_like(self.numpy()[_host(key)], self)
+
+    def __setitem__(self, key, value):
+        host = self.numpy()
+        host[_host(key)] = _host(value)
+        self.copy_(host)
+
+    # Generic tensor arithmetic is kept simple: computed on the host and copied back to the
+    # device (every layer's own computation runs in the launchers, never through here).
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.pop("out", None)
+        result = getattr(ufunc, method)(*(_host(a) for a in inputs), **kwargs)
+        if out is not None:
+            out[0][...] = result
+            return out[0]
+        return _upload_like(result, self)
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func is np.copyto and isinstance(args[0], DeviceArray):  # in place: write back
+            host = args[0].numpy()
+            np.copyto(host, *_host(args[1:]), **_host(kwargs))
+            args[0].copy_(host)
+            return None
+        if isinstance(kwargs.get("out"), DeviceArray):
+            raise NotImplementedError(f"nncheck.cuda: {func.__name__}(out=<device array>)")
+        return _upload_like(func(*_host(args), **_host(kwargs)), self)
+
+    def __array__(self, dtype=None, copy=None):
+        # np.asarray of a device array: its values on the host; Function.apply puts an
+        # op's host results back on its inputs' device
+        host = self.numpy()
+        return host if dtype is None else host.astype(dtype)
+
+    def __getattr__(self, name):  # an ndarray method this class has not: the host copy's
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = getattr(self.numpy(), name)
+        if not callable(value):
+            return _upload_like(value, self)
+        return lambda *a, **k: _upload_like(value(*_host(a), **_host(k)), self)
+
+    def __bool__(self):
+        return bool(self.numpy())
+
+    def __float__(self):
+        return float(self.numpy())
+
+    def __int__(self):
+        return int(self.numpy())
+
+    def __index__(self):
+        return self.numpy().__index__()
+
     def __repr__(self):
         return (f"DeviceArray(shape={self.shape}, dtype={self.dtype}, "
                 f"device={self.device.ordinal}, ptr=0x{self.ptr:x})")
+
+
+def _binary(ufunc_name, reflected=False):
+    def op(self, other):
+        ufunc = getattr(np, ufunc_name)
+        return ufunc(other, self) if reflected else ufunc(self, other)
+    return op
+
+
+for _name, _ufunc in (("add", "add"), ("sub", "subtract"), ("mul", "multiply"),
+                      ("truediv", "true_divide"), ("floordiv", "floor_divide"), ("mod", "mod"),
+                      ("pow", "power"), ("matmul", "matmul"), ("and", "bitwise_and"),
+                      ("or", "bitwise_or"), ("xor", "bitwise_xor"), ("lt", "less"),
+                      ("le", "less_equal"), ("gt", "greater"), ("ge", "greater_equal"),
+                      ("eq", "equal"), ("ne", "not_equal")):
+    setattr(DeviceArray, f"__{_name}__", _binary(_ufunc))
+    if _name not in ("lt", "le", "gt", "ge", "eq", "ne"):
+        setattr(DeviceArray, f"__r{_name}__", _binary(_ufunc, reflected=True))
+DeviceArray.__neg__ = lambda self: np.negative(self)
+DeviceArray.__abs__ = lambda self: np.absolute(self)
+DeviceArray.__invert__ = lambda self: np.invert(self)
+DeviceArray.__hash__ = object.__hash__
+
+
+def _host(value):
+    """``value`` with every DeviceArray in it downloaded (for host-side generic arithmetic)."""
+    if isinstance(value, DeviceArray):
+        return value.numpy()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_host(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _host(v) for k, v in value.items()}
+    return value
+
+
+def _upload_like(result, like):
+    """A host result back on ``like``'s device (arrays only; numbers and metadata as they are)."""
+    if isinstance(result, (np.ndarray, np.generic)) and result.dtype.kind in "biufc":
+        return DeviceArray.from_numpy(np.asarray(result), like.device.ordinal)
+    if isinstance(result, tuple):
+        return tuple(_upload_like(r, like) for r in result)
+    if isinstance(result, list):
+        return [_upload_like(r, like) for r in result]
+    return result
 
 
 # ---------------------------------------------------------------- kernel launch

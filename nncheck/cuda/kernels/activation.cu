@@ -29,7 +29,7 @@ NN_OP(Sigmoid, nn_sigmoid(x), nn_sigmoid(x) * (T(1) - nn_sigmoid(x)))
 NN_OP(Tanh, nn_tanh(x), T(1) - nn_tanh(x) * nn_tanh(x))
 NN_OP(Hardtanh, x < a ? a : (x > b ? b : x), (x > a && x < b) ? T(1) : T(0))
 NN_OP(Hardsigmoid, x <= T(-3) ? T(0) : (x >= T(3) ? T(1) : x / T(6) + T(0.5)),
-      (x > T(-3) && x < T(3)) ? T(1) / T(6) : T(0))
+      (x > T(-3) && x < T(3)) ? T(1.0f / 6.0f) : T(0))  // PyTorch's float constant, as the CPU kernel
 NN_OP(Hardswish, x <= T(-3) ? T(0) : (x >= T(3) ? x : x * (x + T(3)) / T(6)),
       x < T(-3) ? T(0) : (x <= T(3) ? x / T(3) + T(0.5) : T(1)))
 NN_OP(Silu, x * nn_sigmoid(x), nn_sigmoid(x) * (T(1) + x * (T(1) - nn_sigmoid(x))))

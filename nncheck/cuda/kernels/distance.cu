@@ -46,14 +46,15 @@ __global__ void pairwise_distance_backward(const T* g, const T* x1, const T* x2,
     double ties = 0.0;
     if (inf) {
       for (index_t j = lane; j < D; j += NN_WARP)
-        ties += nn_abs((double)x1[row * s1 + j] - (double)x2[row * s2 + j] + (double)eps) == nr;
+        ties += (T)nn_abs((double)x1[row * s1 + j] - (double)x2[row * s2 + j] + (double)eps) ==
+                norm[row];  // compared in T: the saved norm was rounded to T
       ties = warp_sum(ties);
     }
     for (index_t j = lane; j < D; j += NN_WARP) {
       const double d = (double)x1[row * s1 + j] - (double)x2[row * s2 + j] + (double)eps;
       double v = 0.0;
       if (nr > 0.0 && p != T(0)) {
-        if (inf) v = nn_abs(d) == nr ? nn_sign(d) / ties : 0.0;
+        if (inf) v = (T)nn_abs(d) == norm[row] ? nn_sign(d) / ties : 0.0;
         else if (p == T(1)) v = nn_sign(d);
         else if (p == T(2)) v = d / nr;
         else v = nn_sign(d) * nn_pow(nn_abs(d), (double)p - 1.0) / nn_pow(nr, (double)p - 1.0);

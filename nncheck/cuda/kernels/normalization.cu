@@ -244,3 +244,193 @@ __global__ void group_norm_backward_params(const T* g, const T* x, const T* mean
     if (db) db[c] = (T)sb;
   }
 }
+
+// ------------------------------------------------------------------ channel norm, the CPU's form
+// nncheck/_kernels/normalization.pyx's channel_norm: BatchNorm, InstanceNorm and GroupNorm
+// in one, x as (N, C, S), statistics per group of Cg channels, either over all samples
+// (reduce_batch: group = c / Cg) or per sample (group = n * C/Cg + c / Cg); statistics in
+// double.  One block per group reduces; the elementwise kernels apply.
+__device__ __forceinline__ index_t cn_group(index_t n, index_t c, index_t Cg, index_t C,
+                                            index_t reduce_batch) {
+  return reduce_batch ? c / Cg : n * (C / Cg) + c / Cg;
+}
+
+// The group's elements: samples [n_lo, n_hi) x channels [c0, c0 + Cg) x S, as index t.
+#define NN_CN_GROUP_RANGE                                                              \
+  const index_t grp = blockIdx.x, G = C / Cg, c0 = (reduce_batch ? grp : grp % G) * Cg; \
+  const index_t n_lo = reduce_batch ? 0 : grp / G, n_hi = reduce_batch ? N : n_lo + 1;  \
+  const index_t count = (n_hi - n_lo) * Cg * S;
+#define NN_CN_ELEMENT(t) ((n_lo + (t) / (Cg * S)) * C + c0 + ((t) / S) % Cg) * S + (t) % S
+
+// mean/var (biased) of each group when compute_stats, then invstd = 1/sqrt(var + eps).
+template <typename T>
+__global__ void channel_norm_stats(const T* x, double* mean, double* var, double* invstd,
+                                   index_t N, index_t C, index_t S, index_t Cg,
+                                   index_t reduce_batch, double eps, index_t compute_stats) {
+  __shared__ double scratch[NN_WARP];
+  NN_CN_GROUP_RANGE
+  if (compute_stats) {
+    double s = 0.0;
+    for (index_t t = threadIdx.x; t < count; t += blockDim.x) s += (double)x[NN_CN_ELEMENT(t)];
+    const double mu = count ? block_sum(s, scratch) / (double)count : 0.0;
+    double m2 = 0.0;
+    for (index_t t = threadIdx.x; t < count; t += blockDim.x) {
+      const double d = (double)x[NN_CN_ELEMENT(t)] - mu;
+      m2 += d * d;
+    }
+    m2 = block_sum(m2, scratch);
+    if (threadIdx.x == 0) {
+      mean[grp] = mu;
+      var[grp] = count ? m2 / (double)count : 0.0;
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) invstd[grp] = 1.0 / sqrt(var[grp] + eps);
+}
+
+// out = x * scale + shift with scale = invstd * w[c], shift = b[c] - mean * scale, both
+// rounded to T first (torch's CPU batch norm, and the CPU kernel).
+template <typename T>
+__global__ void channel_norm_apply(const T* x, const double* mean, const double* invstd,
+                                   const T* w, const T* b, T* y, index_t N, index_t C,
+                                   index_t S, index_t Cg, index_t reduce_batch) {
+  NN_GRID_STRIDE(i, N * C * S) {
+    const index_t n = i / (C * S), c = (i / S) % C, grp = cn_group(n, c, Cg, C, reduce_batch);
+    const double scale = invstd[grp] * (double)w[c];
+    y[i] = (T)scale * x[i] + (T)((double)b[c] - mean[grp] * scale);
+  }
+}
+
+// Per channel: grad_bias = sum dy, grad_weight = sum dy * (x - mean) * invstd.
+template <typename T>
+__global__ void channel_norm_param_grads(const T* x, const T* g, const double* mean,
+                                         const double* invstd, T* dw, T* db, index_t N,
+                                         index_t C, index_t S, index_t Cg,
+                                         index_t reduce_batch) {
+  __shared__ double scratch[NN_WARP];
+  const index_t c = blockIdx.x;
+  double sw = 0.0, sb = 0.0;
+  for (index_t t = threadIdx.x; t < N * S; t += blockDim.x) {
+    const index_t n = t / S, k = (n * C + c) * S + t % S, grp = cn_group(n, c, Cg, C, reduce_batch);
+    sb += (double)g[k];
+    sw += (double)g[k] * ((double)x[k] - mean[grp]) * invstd[grp];
+  }
+  sw = block_sum(sw, scratch);
+  sb = block_sum(sb, scratch);
+  if (threadIdx.x == 0) {
+    dw[c] = (T)sw;
+    db[c] = (T)sb;
+  }
+}
+
+// Per group (batch statistics only): k2 = -invstd^3 * sum(w dy (x - mean)) / count,
+// k3 = -invstd * sum(w dy) / count; zero otherwise.
+template <typename T>
+__global__ void channel_norm_backward_reduce(const T* x, const T* g, const T* w,
+                                             const double* mean, const double* invstd,
+                                             double* k2, double* k3, index_t N, index_t C,
+                                             index_t S, index_t Cg, index_t reduce_batch,
+                                             index_t batch_stats) {
+  __shared__ double scratch[NN_WARP];
+  NN_CN_GROUP_RANGE
+  double a = 0.0, b = 0.0;
+  if (batch_stats)
+    for (index_t t = threadIdx.x; t < count; t += blockDim.x) {
+      const index_t k = NN_CN_ELEMENT(t), c = (k / S) % C;
+      a += (double)w[c] * (double)g[k];
+      b += (double)w[c] * (double)g[k] * ((double)x[k] - mean[grp]);
+    }
+  a = block_sum(a, scratch);
+  b = block_sum(b, scratch);
+  if (threadIdx.x == 0) {
+    const double rs = invstd[grp];
+    k2[grp] = batch_stats ? -rs * rs * rs * b / (double)count : 0.0;
+    k3[grp] = batch_stats ? -rs * a / (double)count : 0.0;
+  }
+}
+
+// dx = (invstd w[c]) dy + k2 (x - mean) + k3, the factors rounded to T (the CPU kernel).
+template <typename T>
+__global__ void channel_norm_backward_input(const T* x, const T* g, const T* w,
+                                            const double* mean, const double* invstd,
+                                            const double* k2, const double* k3, T* dx,
+                                            index_t N, index_t C, index_t S, index_t Cg,
+                                            index_t reduce_batch) {
+  NN_GRID_STRIDE(i, N * C * S) {
+    const index_t n = i / (C * S), c = (i / S) % C, grp = cn_group(n, c, Cg, C, reduce_batch);
+    dx[i] = (T)(invstd[grp] * (double)w[c]) * g[i] + (T)k2[grp] * (x[i] - (T)mean[grp]) +
+            (T)k3[grp];
+  }
+}
+
+// ------------------------------------------------------------------ layer norm, the CPU's form
+// nncheck/_kernels/normalization.pyx's layer_norm (LayerNorm; RMSNorm when not centered):
+// rows of x (M, D), statistics in double, one block per row.
+template <typename T>
+__global__ void layer_norm_rows_forward(const T* x, const T* w, const T* b, T* y, double* mean,
+                                        double* invstd, index_t M, index_t D, double eps,
+                                        index_t centered) {
+  __shared__ double scratch[NN_WARP];
+  for (index_t row = blockIdx.x; row < M; row += gridDim.x) {
+    const T* xr = x + row * D;
+    double s = 0.0;
+    if (centered)
+      for (index_t j = threadIdx.x; j < D; j += blockDim.x) s += (double)xr[j];
+    const double mu = centered && D ? block_sum(s, scratch) / (double)D : 0.0;
+    double m2 = 0.0;
+    for (index_t j = threadIdx.x; j < D; j += blockDim.x) {
+      const double d = (double)xr[j] - mu;
+      m2 += d * d;
+    }
+    m2 = block_sum(m2, scratch);
+    const double rs = 1.0 / sqrt((D ? m2 / (double)D : 0.0) + eps);
+    if (threadIdx.x == 0) {
+      mean[row] = mu;
+      invstd[row] = rs;
+    }
+    const T mu_t = (T)mu, rs_t = (T)rs;
+    for (index_t j = threadIdx.x; j < D; j += blockDim.x)
+      y[row * D + j] = (xr[j] - mu_t) * rs_t * w[j] + b[j];
+  }
+}
+
+// dx = rs * (w dy - mean(w dy) - xhat mean(w dy xhat)); the mean(w dy) term only when centered.
+template <typename T>
+__global__ void layer_norm_rows_backward(const T* x, const T* g, const T* w, const double* mean,
+                                         const double* invstd, T* dx, index_t M, index_t D,
+                                         index_t centered) {
+  __shared__ double scratch[NN_WARP];
+  for (index_t row = blockIdx.x; row < M; row += gridDim.x) {
+    const T* xr = x + row * D;
+    const T* gr = g + row * D;
+    const double mu = mean[row], rs = invstd[row];
+    double a = 0.0, b = 0.0;
+    for (index_t j = threadIdx.x; j < D; j += blockDim.x) {
+      a += (double)w[j] * (double)gr[j];
+      b += (double)w[j] * (double)gr[j] * ((double)xr[j] - mu);
+    }
+    a = block_sum(a, scratch);
+    b = block_sum(b, scratch);
+    const T c1 = (T)rs, c2 = (T)(-rs * rs * rs * b / (double)D),
+            c3 = centered ? (T)(-rs * a / (double)D) : T(0), mu_t = (T)mu;
+    for (index_t j = threadIdx.x; j < D; j += blockDim.x)
+      dx[row * D + j] = c1 * w[j] * gr[j] + c2 * (xr[j] - mu_t) + c3;
+  }
+}
+
+// grad_weight[j] = sum over rows of dy * xhat, grad_bias[j] = sum of dy (in double).
+template <typename T>
+__global__ void layer_norm_rows_params(const T* x, const T* g, const double* mean,
+                                       const double* invstd, T* dw, T* db, index_t M,
+                                       index_t D) {
+  NN_GRID_STRIDE(j, D) {
+    double sw = 0.0, sb = 0.0;
+    for (index_t row = 0; row < M; ++row) {
+      const T xhat = (x[row * D + j] - (T)mean[row]) * (T)invstd[row];
+      sw += (double)(g[row * D + j] * xhat);
+      sb += (double)g[row * D + j];
+    }
+    dw[j] = (T)sw;
+    db[j] = (T)sb;
+  }
+}

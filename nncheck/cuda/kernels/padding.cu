@@ -51,3 +51,32 @@ __global__ void pad_backward(const T* g, T* dx, index_t planes, Window3 w, index
     if (off >= 0) atomicAdd(dx + (i / vout) * vin + off, g[i]);
   }
 }
+
+// Map-driven padding, as nncheck/_kernels/padding.pyx: out[p, d, h, w] =
+// x[p, md[d], mh[h], mw[w]], or `value` where a map entry is -1.  The maps come from the
+// Python layer (checked there against the input sizes), so every mode, and negative pads
+// that crop, is this one kernel.  x is (planes, iD, iH, iW), y is (planes, D, H, W).
+template <typename T>
+__global__ void pad_map_forward(const T* x, T* y, index_t planes, index_t D, index_t H,
+                                index_t W, index_t iD, index_t iH, index_t iW,
+                                const index_t* md, const index_t* mh, const index_t* mw,
+                                T value) {
+  const index_t vout = D * H * W, vin = iD * iH * iW;
+  NN_GRID_STRIDE(i, planes * vout) {
+    const index_t q = i % vout, sd = md[q / (H * W)], sh = mh[(q / W) % H], sw = mw[q % W];
+    y[i] = (sd < 0 || sh < 0 || sw < 0) ? value : x[(i / vout) * vin + (sd * iH + sh) * iW + sw];
+  }
+}
+
+// dx (zeroed by the caller) += every output cell's gradient at the cell it read.
+template <typename T>
+__global__ void pad_map_backward(const T* g, T* dx, index_t planes, index_t D, index_t H,
+                                 index_t W, index_t iD, index_t iH, index_t iW,
+                                 const index_t* md, const index_t* mh, const index_t* mw) {
+  const index_t vout = D * H * W, vin = iD * iH * iW;
+  NN_GRID_STRIDE(i, planes * vout) {
+    const index_t q = i % vout, sd = md[q / (H * W)], sh = mh[(q / W) % H], sw = mw[q % W];
+    if (sd >= 0 && sh >= 0 && sw >= 0)
+      atomicAdd(dx + (i / vout) * vin + (sd * iH + sh) * iW + sw, g[i]);
+  }
+}

@@ -275,3 +275,148 @@ __global__ void max_unpool_backward(const T* g, const index_t* idx, T* dx, index
                                     index_t in_vol, index_t out_vol) {
   NN_GRID_STRIDE(i, planes * in_vol) dx[i] = g[(i / in_vol) * out_vol + idx[i]];
 }
+
+// ------------------------------------------------------------------ table-driven windows
+// nncheck/_kernels/pooling.pyx's form, which covers every pooling layer (regular, ceil
+// mode, padding, dilation, adaptive, fractional): output (od, oh, ow) of plane p reads
+// input rows d in [d_lo[od], d_hi[od]) step d_step, likewise h and w.  The tables are built
+// and checked in Python; a max-pool table has `rows` = 1 (shared) or `planes` rows.
+// x is (planes, D, H, W), y is (planes, OD, OH, OW).
+#define NN_POOL_DIMS index_t planes, index_t D, index_t H, index_t W, index_t OD, index_t OH, index_t OW
+
+// First maximum wins, a NaN wins over any number (the last NaN's index is kept), an empty
+// window gives -inf at its start index: PyTorch's semantics, as the CPU kernel.
+template <typename T>
+__global__ void max_pool_table_forward(const T* x, T* y, index_t* idx, NN_POOL_DIMS,
+                                       const index_t* d_lo, const index_t* d_hi,
+                                       const index_t* h_lo, const index_t* h_hi,
+                                       const index_t* w_lo, const index_t* w_hi,
+                                       index_t rows_d, index_t rows_h, index_t rows_w,
+                                       index_t d_step, index_t h_step, index_t w_step) {
+  const index_t vout = OD * OH * OW, HW = H * W;
+  NN_GRID_STRIDE(i, planes * vout) {
+    const index_t p = i / vout, q = i % vout;
+    const index_t od = q / (OH * OW) + (rows_d > 1 ? p * OD : 0);
+    const index_t oh = (q / OW) % OH + (rows_h > 1 ? p * OH : 0);
+    const index_t ow = q % OW + (rows_w > 1 ? p * OW : 0);
+    const T* xp = x + p * D * HW;
+    T best = -nn_inf<T>();
+    index_t arg = d_lo[od] * HW + h_lo[oh] * W + w_lo[ow];
+    for (index_t d = d_lo[od]; d < d_hi[od]; d += d_step)
+      for (index_t h = h_lo[oh]; h < h_hi[oh]; h += h_step)
+        for (index_t w = w_lo[ow]; w < w_hi[ow]; w += w_step) {
+          const T v = xp[d * HW + h * W + w];
+          if (v > best || nn_isnan(v)) {
+            best = v;
+            arg = d * HW + h * W + w;
+          }
+        }
+    y[i] = best;
+    if (idx) idx[i] = arg;
+  }
+}
+
+// Window sum (in T, row-major order) / divisor; an empty window gives 0.
+template <typename T>
+__global__ void avg_pool_table_forward(const T* x, T* y, NN_POOL_DIMS, const index_t* d_lo,
+                                       const index_t* d_hi, const index_t* d_div,
+                                       const index_t* h_lo, const index_t* h_hi,
+                                       const index_t* h_div, const index_t* w_lo,
+                                       const index_t* w_hi, const index_t* w_div,
+                                       index_t divisor_override) {
+  const index_t vout = OD * OH * OW, HW = H * W;
+  NN_GRID_STRIDE(i, planes * vout) {
+    const index_t p = i / vout, q = i % vout, od = q / (OH * OW), oh = (q / OW) % OH,
+                  ow = q % OW;
+    const T* xp = x + p * D * HW;
+    T acc = T(0);
+    for (index_t d = d_lo[od]; d < d_hi[od]; ++d)
+      for (index_t h = h_lo[oh]; h < h_hi[oh]; ++h)
+        for (index_t w = w_lo[ow]; w < w_hi[ow]; ++w) acc += xp[d * HW + h * W + w];
+    const bool empty = d_lo[od] >= d_hi[od] || h_lo[oh] >= h_hi[oh] || w_lo[ow] >= w_hi[ow];
+    const index_t div = divisor_override ? divisor_override : d_div[od] * h_div[oh] * w_div[ow];
+    y[i] = empty ? T(0) : acc / (T)div;
+  }
+}
+
+// dx (zeroed by the caller) += grad_out / divisor over each window (atomicAdd: windows
+// overlap).
+template <typename T>
+__global__ void avg_pool_table_backward(const T* g, T* dx, NN_POOL_DIMS, const index_t* d_lo,
+                                        const index_t* d_hi, const index_t* d_div,
+                                        const index_t* h_lo, const index_t* h_hi,
+                                        const index_t* h_div, const index_t* w_lo,
+                                        const index_t* w_hi, const index_t* w_div,
+                                        index_t divisor_override) {
+  const index_t vout = OD * OH * OW, HW = H * W;
+  NN_GRID_STRIDE(i, planes * vout) {
+    const index_t p = i / vout, q = i % vout, od = q / (OH * OW), oh = (q / OW) % OH,
+                  ow = q % OW;
+    const index_t div = divisor_override ? divisor_override : d_div[od] * h_div[oh] * w_div[ow];
+    const T share = g[i] / (T)div;
+    T* dp = dx + p * D * HW;
+    for (index_t d = d_lo[od]; d < d_hi[od]; ++d)
+      for (index_t h = h_lo[oh]; h < h_hi[oh]; ++h)
+        for (index_t w = w_lo[ow]; w < w_hi[ow]; ++w) atomicAdd(dp + d * HW + h * W + w, share);
+  }
+}
+
+// out (zeroed by the caller): out[p, idx[p, i]] (+)= src[p, i]; indices outside [0, M) skip.
+// accumulate: max-pool backward (atomicAdd); else MaxUnpool forward (a plain store).
+template <typename T>
+__global__ void index_scatter(const T* src, const index_t* idx, T* out, index_t P, index_t N,
+                              index_t M, index_t accumulate) {
+  NN_GRID_STRIDE(i, P * N) {
+    const index_t p = i / N, j = idx[i];
+    if (j < 0 || j >= M) continue;
+    if (accumulate) atomicAdd(out + p * M + j, src[i]);
+    else out[p * M + j] = src[i];
+  }
+}
+
+// out[p, i] = src[p, idx[p, i]], or 0 for an index outside [0, M) (MaxUnpool backward).
+template <typename T>
+__global__ void index_gather(const T* src, const index_t* idx, T* out, index_t P, index_t N,
+                             index_t M) {
+  NN_GRID_STRIDE(i, P * N) {
+    const index_t p = i / N, j = idx[i];
+    out[i] = (j < 0 || j >= M) ? T(0) : src[p * M + j];
+  }
+}
+
+// ------------------------------------------------------------------ LP pooling pieces
+// lp_pool = (sign(s) * relu(|s|) * K) ** (1/p) with s = avg_pool(x ** p), as PyTorch
+// composes it; computed in double as the CPU kernels.
+__device__ __forceinline__ double nn_sign_d(double v) { return v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0); }
+
+template <typename T>
+__global__ void lp_power(const T* x, T* y, index_t n, double norm) {
+  NN_GRID_STRIDE(i, n) y[i] = (T)pow((double)x[i], norm);
+}
+
+// d/dx x**p = p x**(p-1); zero for p == 0, as PyTorch's pow backward.
+template <typename T>
+__global__ void lp_power_backward(const T* x, const T* g, T* dx, index_t n, double norm) {
+  NN_GRID_STRIDE(i, n) dx[i] = norm == 0 ? T(0) : (T)(g[i] * (norm * pow((double)x[i], norm - 1)));
+}
+
+template <typename T>
+__global__ void lp_root(const T* s, T* y, index_t n, double volume, double norm) {
+  NN_GRID_STRIDE(i, n) {
+    const double v = s[i];
+    y[i] = (T)pow(nn_sign_d(v) * fabs(v) * volume, 1.0 / norm);
+  }
+}
+
+// The chain rule through pow, mul and sign * relu(abs(s)) step by step, as PyTorch's
+// autograd runs it: zero where s == 0.
+template <typename T>
+__global__ void lp_root_backward(const T* s, const T* g, T* ds, index_t n, double volume,
+                                 double norm) {
+  NN_GRID_STRIDE(i, n) {
+    const double c = nn_sign_d(s[i]), b = fabs((double)s[i]);
+    double v = g[i] * ((1.0 / norm) * pow(c * b * volume, 1.0 / norm - 1));
+    v = v * volume * c;
+    ds[i] = b <= 0 ? T(0) : (T)(v * c);
+  }
+}

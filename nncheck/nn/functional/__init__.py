@@ -29,7 +29,7 @@ _FAMILIES = {
         "kl_div", "l1_loss", "margin_ranking_loss", "mse_loss", "multi_margin_loss",
         "multilabel_margin_loss", "multilabel_soft_margin_loss", "nll_loss", "poisson_nll_loss",
         "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss",
-        "triplet_margin_with_distance_loss",
+        "triplet_margin_with_distance_loss", "linear_cross_entropy", "LinearCrossEntropyOptions",
     ),
     "normalization": (
         "batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm",

@@ -6,15 +6,17 @@ from ...tensor import Tensor
 
 
 def kernel_array(x, layer, arg="input"):
-    """A C-contiguous float32/float64 array a kernel can take (float16 computes in float32)."""
+    """A C-contiguous float32/float64 array a kernel can take (float16 computes in float32).
+
+    A 0-dim input stays 0-dim (``ascontiguousarray`` alone would make it shape ``(1,)``).
+    """
     xp = array_namespace(x)
-    if x.dtype == np.float16:
-        return xp.ascontiguousarray(x, np.float32)
     if x.dtype.kind != "f":
         raise TypeError(
             f"{layer}: {arg} must be a floating point tensor (float16/32/64), got {x.dtype}"
         )
-    return xp.ascontiguousarray(x)
+    dtype = np.float32 if x.dtype == np.float16 else x.dtype
+    return xp.ascontiguousarray(x, dtype).reshape(x.shape)
 
 
 def as_tensor_arg(x, layer, arg="input"):

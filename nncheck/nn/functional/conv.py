@@ -25,7 +25,7 @@ from ..._kernels import lazy
 from ..._lazy import family_names, np
 from ...backend import kernels
 from ...ops import Op
-from ...shapes import ShapeError, is_symbolic, note, window_output
+from ...shapes import ShapeError, is_symbolic, note, require, window_output
 from ...tensor import Tensor
 from ._validation import kernel_array
 
@@ -132,7 +132,10 @@ def transposed_output_sizes(layer, sizes, kernel, stride, padding, output_paddin
         note(explain, f"{name}_out = ({name}_in-1)*stride - 2*padding + dilation*(kernel_size-1)"
                       f" + output_padding + 1 = ({size}-1)*{s} - 2*{p} + {d}*({k}-1) + {op} + 1"
                       f" = {n}")
-        if not is_symbolic(n) and n < 1:
+        if is_symbolic(n):
+            require(layer, n >= 1, f"{name}: the output size {n} must be at least 1 "
+                                   f"(padding={p})")
+        elif n < 1:
             raise ConvShapeError(
                 layer, f"{name}: the output size would be {n} (padding={p} removes more than "
                        f"the {n + 2 * p} positions the transposed convolution produces)",
@@ -372,10 +375,11 @@ def _check_tensors(layer, nd, input, weight, bias):
         if t is not None and t.dtype != input.dtype:
             raise RuntimeError(f"{layer}: input ({input.dtype}) and {arg} ({t.dtype}) should "
                                "have the same dtype")
-    if any(s == 0 for s in weight.shape):
+    # zero input channels (weight [O, 0, *k]) are allowed as in PyTorch: see _NoInputChannels
+    if any(s == 0 for s in weight.shape[:1] + weight.shape[2:]):
         raise ConvShapeError(layer, f"weight has a zero-size dimension: {list(weight.shape)}")
     spatial = input.shape[-nd:]
-    if any(s == 0 for s in input.shape[-nd - 1:]):
+    if any(s == 0 for s in spatial) or (input.shape[-nd - 1] == 0 and weight.shape[1] != 0):
         raise ConvShapeError(layer, f"expected non-empty channel and spatial dims, got input "
                            f"of size {list(input.shape)}")
     return tuple(spatial)
@@ -424,7 +428,23 @@ def _convnd(nd, input, weight, bias, stride, padding, dilation, groups):
     geom = ConvGeometry(channels, sizes, out_channels, out_sizes, kernel, stride, front,
                         dilation, groups)
     out_shape = tuple(input.shape[:-nd - 1]) + (out_channels,) + out_sizes
+    if channels == 0:
+        return _NoInputChannels.apply(input, weight, bias, out_shape[:-nd - 1] + (0,) + out_sizes)
     return _Convolution.apply(input, weight, bias, geom, False, out_shape, layer)
+
+
+class _NoInputChannels(Op):
+    """A convolution of an input with 0 channels: PyTorch returns an empty output whose
+    channel dimension is 0 too (not out_channels), and zero gradients."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, out_shape):
+        ctx.shapes = (x.shape, weight.shape, None if bias is None else bias.shape)
+        return np.empty(out_shape, x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(None if s is None else np.zeros(s, grad.dtype) for s in ctx.shapes)
 
 
 def _conv_transposend(nd, input, weight, bias, stride, padding, output_padding, groups,

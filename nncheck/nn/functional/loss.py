@@ -14,8 +14,10 @@ hands C-contiguous arrays to a kernel.  Four kinds of op cover every loss:
 backward then only multiplies them by the upstream gradient (not at all for the usual 1).
 """
 
+import dataclasses
 import math
 import warnings
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from ..._lazy import family_names, np
@@ -24,6 +26,7 @@ from ...backend import kernels
 from ...ops import Op, sum_to_shape
 from ...tensor import Tensor
 from ._validation import kernel_array
+from .linear import linear
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -463,8 +466,12 @@ def _class_targets(fn, input, target, ignore_index):
     """Validate class-index targets against the scores; return them as flat int64."""
     shape, tshape = tuple(input.shape), tuple(target.shape)
     expected = () if len(shape) == 1 else shape[:1] + shape[2:]
+    if len(shape) >= 2 and tshape and tshape[0] != shape[0]:  # PyTorch checks this first
+        raise ValueError(f"{fn}: Expected input batch_size ({shape[0]}) to match target "
+                         f"batch_size ({tshape[0]}).")
     if target._data.dtype.kind not in "iu":
-        raise RuntimeError(f"{fn}: expected target to hold class indices (an integer tensor of "
+        raise RuntimeError(f"{fn}: expected target dtype to be Long or Byte, but got "
+                           f"{target.dtype}: targets hold class indices (an integer tensor of "
                            f"shape {list(expected)}) or class probabilities (a float tensor of the "
                            f"input's shape {list(shape)}), got a {target.dtype} tensor of shape "
                            f"{list(tshape)}")
@@ -473,9 +480,6 @@ def _class_targets(fn, input, target, ignore_index):
             raise RuntimeError(f"{fn}: 0D or 1D target tensor expected, multi-target not "
                                f"supported (unbatched input of shape {list(shape)} takes a 0-D "
                                f"target, got shape {list(tshape)})")
-        if len(shape) == 2 and len(tshape) == 1:
-            raise ValueError(f"{fn}: Expected input batch_size ({shape[0]}) to match target "
-                             f"batch_size ({tshape[0]}).")
         raise RuntimeError(f"{fn}: Expected target size {list(expected)}, got {list(tshape)} "
                            f"(input has shape {list(shape)}: (N, C, d1, ..., dK) takes targets "
                            "(N, d1, ..., dK))")
@@ -588,6 +592,17 @@ def _class_scores(fn, input, weight):
     return C
 
 
+_SCALAR_TYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half"}
+
+
+def _weight_of_input_dtype(fn, input, weight):
+    """The class-index kernels read weight in the input's dtype: PyTorch refuses others."""
+    if weight is not None and weight.dtype != input.dtype:
+        names = (_SCALAR_TYPE_NAMES.get(d.name, d.name) for d in (input.dtype, weight.dtype))
+        raise RuntimeError(f"{fn}: expected scalar type {next(names)} but found {next(names)} "
+                           "(weight must have the input's dtype)")
+
+
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """-w[t] * input[t]; 'mean' divides by the sum of w[t] over non-ignored targets."""
@@ -595,6 +610,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     reduction = _reduction(fn, size_average, reduce, reduction)
     _tensors(fn, input=input, target=target, weight=weight)
     _class_scores(fn, input, weight)
+    _weight_of_input_dtype(fn, input, weight)
     t = _class_targets(fn, input, target, ignore_index)
     return _NLL.apply(input, weight, t, int(ignore_index), reduction)
 
@@ -618,9 +634,175 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                                f"(got ignore_index={ignore_index})")
         return _CrossEntropyProb.apply(input, target, weight, float(label_smoothing), reduction,
                                        is_grad_enabled())
+    _weight_of_input_dtype(fn, input, weight)
     t = _class_targets(fn, input, target, ignore_index)
     return _CrossEntropy.apply(input, weight, t, int(ignore_index), float(label_smoothing),
                                reduction, is_grad_enabled())
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class LinearCrossEntropyOptions:
+    """torch.nn.LinearCrossEntropyOptions: how linear_cross_entropy splits the batch so
+    that the (N, C) logits never exist at once (see _ChunkedLinearCrossEntropy).
+    ``acc_policy``/``acc_dtype`` choose PyTorch's mixed-precision accumulation; nncheck
+    accumulates in the input's dtype (float16 in float32) and only validates them."""
+
+    allow_retain_graph: bool = False
+    batch_chunk_size: int | None = None
+    chunking_method: str | None = "auto"
+    acc_policy: str = "auto"
+    acc_dtype: object = None
+
+    def __post_init__(self):
+        if self.acc_policy not in {"auto", "accurate", "balanced", "compact"}:
+            raise ValueError(f"invalid acc_policy: {self.acc_policy!r}")
+        if self.chunking_method is not None and self.chunking_method != "auto":
+            name, sep, factor = self.chunking_method.partition(":")
+            factor = factor if sep else "1"
+            if not (name == "aspect_ratio" and factor.isdigit() and int(factor) > 0):
+                raise ValueError(f"invalid chunking_method: {self.chunking_method!r}")
+        size = self.batch_chunk_size
+        if not (size is None or (isinstance(size, int) and size > 0)):
+            raise ValueError(f"batch_chunk_size must be positive int or None, got {size!r}")
+        if self.acc_dtype is not None and getattr(self.acc_dtype, "name", None) not in (
+                "float16", "bfloat16", "float32", "float64"):
+            raise ValueError(f"acc_dtype must be one of {{None, float16, bfloat16, float32, "
+                             f"float64}}, got {self.acc_dtype!r}")
+
+    def chunk_rows(self, num_batches, in_features, num_classes):
+        """Rows per chunk, resolved as PyTorch's ``_adjust`` does on the CPU in float32/64
+        ("auto" is "aspect_ratio:2" there)."""
+        method = self.chunking_method
+        if method == "auto":
+            method = None if self.batch_chunk_size is not None else "aspect_ratio:2"
+        size = num_batches if self.batch_chunk_size is None else min(self.batch_chunk_size,
+                                                                     num_batches)
+        if method is not None:
+            factor = int(method.partition(":")[2] or 1)
+            target = -(-num_batches // -(-num_classes // in_features))
+            size = min((1 << (target - 1).bit_length()) // factor, num_batches)
+            if self.batch_chunk_size is not None and self.batch_chunk_size != size:
+                raise ValueError(f"batch_chunk_size (={self.batch_chunk_size}) and "
+                                 f"chunking_method ('{method}') give different chunk sizes "
+                                 f"({self.batch_chunk_size} vs {size}); pass only one.")
+        return max(1, size)
+
+
+class _ChunkedLinearCrossEntropy(Op):
+    """cross_entropy(x @ W.T + b, t) a chunk of rows at a time: forward keeps only each
+    row's log-sum-exp, backward recomputes each chunk's logits, so memory is O(chunk * C)
+    instead of O(N * C) (PyTorch's chunked path; no label smoothing, class indices)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, t, class_weight, ignore_index, reduction, rows):
+        n = x.shape[0]
+        keep = t != ignore_index
+        safe_t = np.where(keep, t, 0)
+        row_weight = (np.ones(n, x.dtype) if class_weight is None
+                      else class_weight[safe_t].astype(x.dtype)) * keep
+        lse, losses = np.empty(n, x.dtype), np.empty(n, x.dtype)
+        for start in range(0, n, rows):
+            part = slice(start, start + rows)
+            logits = x[part] @ w.T if b is None else x[part] @ w.T + b
+            top = logits.max(axis=1)
+            lse[part] = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+            losses[part] = lse[part] - logits[np.arange(logits.shape[0]), safe_t[part]]
+        losses *= row_weight
+        ctx.save_for_backward(x, w, b)
+        ctx.keep = (safe_t, row_weight, lse, rows, reduction, b is not None)
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        return np.asarray(total / row_weight.sum() if reduction == "mean" else total)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w, b = ctx.saved_tensors
+        safe_t, row_weight, lse, rows, reduction, has_bias = ctx.keep
+        if reduction == "none":
+            scale = grad * row_weight
+        else:
+            scale = row_weight * (grad / row_weight.sum() if reduction == "mean" else grad)
+        gx, gw = np.empty_like(x), np.zeros_like(w)
+        gb = np.zeros(w.shape[0], x.dtype) if has_bias else None
+        for start in range(0, x.shape[0], rows):
+            part = slice(start, start + rows)
+            logits = x[part] @ w.T if b is None else x[part] @ w.T + b
+            dlogits = np.exp(logits - lse[part, None])  # softmax
+            dlogits[np.arange(dlogits.shape[0]), safe_t[part]] -= 1
+            dlogits *= scale[part, None]
+            gx[part] = dlogits @ w
+            gw += dlogits.T @ x[part]
+            if has_bias:
+                gb += dlogits.sum(axis=0)
+        return gx, gw, gb
+
+
+def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
+                         reduction="mean", ignore_index=None, label_smoothing=0.0, options=None):
+    """cross_entropy(linear(input, linear_weight, linear_bias), target, ...) with a
+    (C, d1, ..., dK, in_features) weight for K-dimensional losses (PyTorch 2.13)."""
+    fn = "linear_cross_entropy"
+    _tensors(fn, input=input, linear_weight=linear_weight, target=target,
+             linear_bias=linear_bias, weight=weight)
+    if options is not None and not isinstance(options, LinearCrossEntropyOptions):
+        raise TypeError(f"{fn}: options must be a LinearCrossEntropyOptions or None, got "
+                        f"{type(options).__name__}")
+    if input.dim() < 1 or input.dim() > 2:
+        raise RuntimeError(f"expected input with dimensionality 1 or 2, got {input.dim()}")
+    if linear_weight.dim() < 2:
+        raise RuntimeError("expected linear_weight with dimensionality at least 2, got "
+                           f"{linear_weight.dim()}")
+    batch, in_features = tuple(input.shape[:-1]), input.shape[-1]
+    if in_features != linear_weight.shape[-1]:
+        raise RuntimeError("expected equal input and linear_weight last dimensions "
+                           f"(in_features), got {in_features} and {linear_weight.shape[-1]}, "
+                           "respectively")
+    num_classes, out_features = linear_weight.shape[0], tuple(linear_weight.shape[1:-1])
+    if linear_bias is not None and tuple(linear_bias.shape) != (num_classes, *out_features):
+        raise RuntimeError(f"expected linear_bias shape {(num_classes, *out_features)}, got "
+                           f"{tuple(linear_bias.shape)}")
+    if out_features and not batch:
+        raise RuntimeError(f"K-dimensional loss defined by linear_weight shape "
+                           f"{tuple(linear_weight.shape)} requires batched input, "
+                           f"(N, {in_features}), got unbatched input with shape "
+                           f"{tuple(input.shape)}")
+    logits_shape = (*batch, num_classes, *out_features)
+    if tuple(target.shape) == logits_shape and ignore_index is not None:
+        raise RuntimeError("ignore_index cannot be specified when target contains probabilities")
+    if (options is not None and not out_features and label_smoothing == 0.0
+            and target.dtype.name == "int64" and reduction in ("mean", "sum", "none")):
+        return _chunked_linear_cross_entropy(input, linear_weight, target, linear_bias, weight,
+                                             reduction, ignore_index, options)
+    rows = math.prod(out_features, start=num_classes)
+    logits = linear(input, linear_weight.reshape(rows, in_features),
+                    None if linear_bias is None else linear_bias.reshape(rows))
+    return cross_entropy(logits.reshape(logits_shape), target, weight=weight,
+                         reduction=reduction,
+                         ignore_index=-100 if ignore_index is None else ignore_index,
+                         label_smoothing=label_smoothing)
+
+
+def _chunked_linear_cross_entropy(input, linear_weight, target, linear_bias, weight,
+                                  reduction, ignore_index, options):
+    fn = "linear_cross_entropy"
+    num_classes, in_features = linear_weight.shape
+    batched = input.ndim == 2
+    x = input if batched else input.reshape(1, in_features)
+    _class_weight(fn, weight, num_classes)
+    for name, t in (("linear_weight", linear_weight), ("linear_bias", linear_bias),
+                    ("weight", weight)):
+        if t is not None and t.dtype != input.dtype:
+            raise RuntimeError(f"{fn}: expected {name} of dtype {input.dtype}, got {t.dtype}")
+    ignore_index = -100 if ignore_index is None else ignore_index
+    # the targets are checked against the logits' shape, without the logits
+    logits = SimpleNamespace(shape=(x.shape[0], num_classes) if batched else (num_classes,))
+    t = _class_targets(fn, logits, target, ignore_index)
+    rows = options.chunk_rows(x.shape[0], in_features, num_classes)
+    out = _ChunkedLinearCrossEntropy.apply(
+        x, linear_weight, linear_bias, t, None if weight is None else weight._data, ignore_index,
+        reduction, rows)
+    return out if batched or reduction != "none" else out.reshape(())
 
 
 # ---------------------------------------------------------------- margin and embedding losses
@@ -705,7 +887,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     N = input.shape[0] if input.ndim == 2 else 1
     C = input.shape[-1] if input.ndim else 1
     if target.ndim > 1 or target.numel() != N:
-        raise RuntimeError(f"{fn}: inconsistent target size, expected {N} but got "
+        raise RuntimeError(f"{fn}: inconsistent target size: target tensor should be 1-D with "
+                           f"size equal to the batch size. Expected target size [{N}], but got "
                            f"{list(target.shape)}")
     if weight is not None and weight.numel() != C:
         raise RuntimeError(f"{fn}: inconsistent weight size, expected {C} but got "

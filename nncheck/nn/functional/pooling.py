@@ -50,9 +50,10 @@ def _check_input(layer, shape, nd):
     """nd-d pooling takes (C, *spatial) or (N, C, *spatial); only N may be 0."""
     shape = tuple(shape)
     if len(shape) not in (nd + 1, nd + 2) or 0 in shape[len(shape) - nd - 1:]:
-        raise PoolError(layer, f"expected a {nd + 1}D (C, {', '.join(_AXES[nd])}) or {nd + 2}D "
-                               f"(N, C, {', '.join(_AXES[nd])}) input with non-zero sizes "
-                               f"except N, got shape {list(shape)}")
+        raise PoolError(layer, f"non-empty {nd + 1}D or {nd + 2}D (batch mode) tensor expected "
+                               f"for input: (C, {', '.join(_AXES[nd])}) or (N, C, "
+                               f"{', '.join(_AXES[nd])}) with non-zero sizes except N, got "
+                               f"shape {list(shape)}")
     return shape[:-nd], shape[-nd:]
 
 
@@ -66,7 +67,7 @@ def _window_size(layer, axis, size, k, s, p, d, ceil_mode, explain):
             raise PoolError(layer, f"{arg} must be {'positive' if low else 'non-negative'}, "
                                    f"got {arg}={value} along {axis}")
     if p > k // 2:
-        raise PoolError(layer, f"padding should be at most half of kernel_size, but got "
+        raise PoolError(layer, f"pad should be at most half of effective kernel size, but got "
                                f"padding={p} and kernel_size={k} along {axis}",
                         f"use padding <= {k // 2}")
     try:
@@ -228,7 +229,7 @@ class _WindowAvg(Op):
     @staticmethod
     def backward(ctx, grad):
         g = kernel_array(grad, "avg_pool", "grad_output")
-        grad_in = np.empty(_view(ctx.in_shape, ctx.nd), g.dtype)
+        grad_in = kernels("pooling", g)[1].empty(_view(ctx.in_shape, ctx.nd), g.dtype)
         _avg_backward(g.reshape(_view(g.shape, ctx.nd)), grad_in, ctx.args)
         return grad_in.reshape(ctx.in_shape).astype(grad.dtype, copy=False)
 
@@ -667,7 +668,7 @@ def _max_unpool(nd, input, indices, kernel_size, stride, padding, output_size):
                            f"{list(input.shape)}, got {list(indices.shape)}")
     out_spatial = out_shape[-nd:]
     size = math.prod(out_spatial)
-    idx = indices.detach().numpy()
+    idx = np.asarray(indices.detach()._data)  # checked on the host, wherever it lives
     if idx.size:
         bad = idx[(idx < 0) | (idx >= size)]
         if bad.size:

@@ -18,7 +18,8 @@ def _indices(input, layer, arg="input"):
     """``input`` as a flat int64 array, after checking its dtype."""
     if input.dtype.name not in ("int64", "int32"):
         raise RuntimeError(f"{layer}: Expected tensor for argument {arg!r} (indices) to have "
-                           f"an integer dtype (Long or Int), but got {input.dtype}")
+                           f"one of the following scalar types: Long, Int; but got "
+                           f"{input.dtype}")
     return np.ascontiguousarray(input._data, np.int64).reshape(-1)
 
 

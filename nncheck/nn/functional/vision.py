@@ -13,7 +13,7 @@ import warnings
 from ..._lazy import family_names, np
 from ...backend import kernels
 from ...ops import Op
-from ...shapes import is_symbolic, note
+from ...shapes import is_symbolic, note, require
 from ._validation import kernel_array
 
 _NEAREST = ("nearest", "nearest-exact")
@@ -113,7 +113,9 @@ def resample_plan(shape, size=None, scale_factor=None, mode="nearest", align_cor
             note(explain, f"{a}_out = floor({a}_in * scale_factor) = floor({n} * {f}) = {o}")
         recompute = recompute_scale_factor or mode == "area"
         scales = None if recompute else tuple(float(f) for f in factors)
-    # symbolic CLI sizes (--in N,C,H,W) have no value to check
+    for n in spatial + out:  # symbolic sizes (--in N,C,H,W): recorded for the analysis
+        if is_symbolic(n):
+            require("interpolate", n >= 1, f"interpolate: output size {n} must be at least 1")
     if any(not is_symbolic(n) and n < 1 for n in spatial + out):
         raise RuntimeError(
             f"interpolate: input and output sizes should be greater than 0, but got input "

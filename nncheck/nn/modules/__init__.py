@@ -33,14 +33,15 @@ _FAMILIES = {
         "GaussianNLLLoss", "HingeEmbeddingLoss", "HuberLoss", "KLDivLoss", "L1Loss", "MSELoss",
         "MarginRankingLoss", "MultiLabelMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
         "NLLLoss", "NLLLoss2d", "PoissonNLLLoss", "SmoothL1Loss", "SoftMarginLoss",
-        "TripletMarginLoss", "TripletMarginWithDistanceLoss",
+        "TripletMarginLoss", "TripletMarginWithDistanceLoss", "LinearCrossEntropyLoss",
+        "LinearCrossEntropyOptions",
     ),
     "module": ("Module",),
     "normalization": (
         "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
         "InstanceNorm3d", "LayerNorm", "RMSNorm", "GroupNorm", "LocalResponseNorm",
         "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyInstanceNorm1d",
-        "LazyInstanceNorm2d", "LazyInstanceNorm3d",
+        "LazyInstanceNorm2d", "LazyInstanceNorm3d", "CrossMapLRN2d", "SyncBatchNorm",
     ),
     "padding": (
         "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",

@@ -112,11 +112,13 @@ class MultiheadAttention(Module):
     def infer_shape(self, *shapes, explain=None):
         """Shapes of (attn_output, attn_weights) with need_weights=True, averaged over heads.
 
-        One input shape means self-attention (key = value = query), two mean key = value.
+        One input shape means self-attention (key = value = query), two mean key = value;
+        a fourth is forward's key_padding_mask, (N, S) or (S,) unbatched.
         """
         layer = "MultiheadAttention"
-        if not 1 <= len(shapes) <= 3:
-            raise ShapeError(layer, f"takes query, key and value, got {len(shapes)} inputs")
+        if not 1 <= len(shapes) <= 4:
+            raise ShapeError(layer, f"takes query, key, value and an optional key_padding_mask,"
+                                    f" got {len(shapes)} inputs")
         q = tuple(shapes[0])
         k = tuple(shapes[1]) if len(shapes) > 1 else q
         v = tuple(shapes[2]) if len(shapes) > 2 else k
@@ -142,6 +144,11 @@ class MultiheadAttention(Module):
             raise ShapeError(layer, f"query, key and value must share the batch size (dim "
                                     f"{batch}), got {q[batch]}, {k[batch]}, {v[batch]}")
         L, S = q[seq], k[seq]
+        if len(shapes) == 4:
+            want = (q[batch], S) if len(q) == 3 else (S,)
+            if tuple(shapes[3]) != want:
+                raise ShapeError(layer, f"key_padding_mask has shape {list(shapes[3])}, "
+                                        f"expected {list(want)} (batch, key length)")
         extra = int(self.bias_k is not None) + int(self.add_zero_attn)
         note(explain, f"heads: embed_dim {self.embed_dim} = num_heads {self.num_heads} x "
                       f"head_dim {self.head_dim}; scores per head (L, S) = ({L}, "

@@ -10,7 +10,7 @@ import math
 from ... import factories
 from ..._lazy import family_names
 from ...registry import register
-from ...shapes import ShapeError, SymbolicDimensionError, expect_rank, is_symbolic, note
+from ...shapes import ShapeError, SymbolicDimensionError, expect_rank, is_symbolic, note, require
 from .. import functional as F
 from .. import init
 from ..functional import conv as C
@@ -45,7 +45,7 @@ class _ConvNd(Module):
         layer, nd = type(self).__name__, self._nd
         if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0:
             raise ValueError(f"{layer}: groups must be a positive integer, got {groups!r}")
-        _ints(layer, "in_channels", (in_channels,), 1)
+        _ints(layer, "in_channels", (in_channels,), 0)  # 0 is accepted, as in PyTorch
         _ints(layer, "out_channels", (out_channels,), 1)
         if in_channels % groups != 0:
             raise ValueError(f"{layer}: in_channels must be divisible by groups "
@@ -111,13 +111,11 @@ class _ConvNd(Module):
         layer, nd = type(self).__name__, self._nd
         expect_rank(layer, shape, (nd + 1, nd + 2))
         channels = shape[-nd - 1]
-        if not is_symbolic(channels) and channels != self.in_channels:
-            dims = ", ".join(C.SPATIAL_NAMES[nd])
-            raise ShapeError(
-                layer, f"input has {channels} channels (dim {len(shape) - nd - 1} of "
-                       f"{list(shape)}) but in_channels={self.in_channels}",
-                f"use {layer}({channels}, ...) or feed [N, {self.in_channels}, {dims}]",
-            )
+        dims = ", ".join(C.SPATIAL_NAMES[nd])
+        require(layer, channels == self.in_channels,
+                f"input has {channels} channels (dim {len(shape) - nd - 1} of "
+                f"{list(shape)}) but in_channels={self.in_channels}",
+                f"use {layer}({channels}, ...) or feed [N, {self.in_channels}, {dims}]")
         C.check_positive(layer, "stride", self.stride)
         C.check_positive(layer, "dilation", self.dilation)
         if not isinstance(self.padding, str):
@@ -128,7 +126,9 @@ class _ConvNd(Module):
         return tuple(shape[-nd:])
 
     def _lead(self, shape):
-        return tuple(shape[:-self._nd - 1]) + (self.out_channels,)
+        # no input channels: PyTorch's output has no channels either (see F.conv*d)
+        channels = self.out_channels if self.in_channels or self.transposed else 0
+        return tuple(shape[:-self._nd - 1]) + (channels,)
 
 
 class _Conv(_ConvNd):
@@ -161,12 +161,12 @@ class _Conv(_ConvNd):
             before, after = pads[2 * (self._nd - 1 - i)], pads[2 * (self._nd - 1 - i) + 1]
             reflect = self.padding_mode == "reflect"
             pad = max(before, after)
-            if self.padding_mode != "replicate" and not is_symbolic(size) and pad > size - reflect:
-                raise ShapeError(layer, f"{name}: padding_mode='{self.padding_mode}' can pad at "
-                                        f"most {size - reflect} on each side of size {size}, "
-                                        f"got {pad}",
-                                 f"use an input of at least {pad + reflect} along {name} or "
-                                 "padding_mode='zeros'")
+            if self.padding_mode != "replicate":
+                require(layer, pad <= size - reflect,
+                        f"{name}: padding_mode='{self.padding_mode}' can pad at most "
+                        f"{size - reflect} on each side of size {size}, got {pad}",
+                        f"use an input of at least {pad + reflect} along {name} or "
+                        "padding_mode='zeros'")
             note(explain, f"{name}: padding_mode='{self.padding_mode}' pads {before} before and "
                           f"{after} after: {size} -> {size + (before + after)}")
             out.append(size + (before + after))

@@ -6,7 +6,7 @@ import numbers
 from ... import factories
 from ..._lazy import family_names
 from ...registry import register
-from ...shapes import ShapeError, expect_rank, note
+from ...shapes import ShapeError, expect_rank, note, require
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -50,12 +50,9 @@ class Linear(Module):
         shape = tuple(shapes[0])
         if not shape:
             raise ShapeError("Linear", "input must have at least 1 dimension, got a scalar")
-        if shape[-1] != self.in_features:
-            raise ShapeError(
-                "Linear",
+        require("Linear", shape[-1] == self.in_features,
                 f"the input's last dimension is {shape[-1]} but in_features={self.in_features}",
-                f"use Linear({shape[-1]}, {self.out_features}) or feed [..., {self.in_features}]",
-            )
+                f"use Linear({shape[-1]}, {self.out_features}) or feed [..., {self.in_features}]")
         note(explain, f"last dim: in_features {self.in_features} -> out_features "
                       f"{self.out_features}; leading dims {list(shape[:-1])} unchanged")
         return (shape[:-1] + (self.out_features,),)
@@ -95,15 +92,13 @@ class Bilinear(Module):
         if len(shapes) != 2:
             raise ShapeError("Bilinear", f"takes 2 inputs, got {len(shapes)}")
         s1, s2 = map(tuple, shapes)
-        if not s1 or s1[-1] != self.in1_features:
-            raise ShapeError("Bilinear", f"input1's last dimension is {s1[-1] if s1 else None}"
-                                         f" but in1_features={self.in1_features}")
-        if not s2 or s2[-1] != self.in2_features:
-            raise ShapeError("Bilinear", f"input2's last dimension is {s2[-1] if s2 else None}"
-                                         f" but in2_features={self.in2_features}")
-        if s1[:-1] != s2[:-1]:
-            raise ShapeError("Bilinear", f"input1 and input2 batch dims differ: {list(s1[:-1])} "
-                                         f"vs {list(s2[:-1])}")
+        for i, (s, features) in enumerate(((s1, self.in1_features), (s2, self.in2_features))):
+            if not s:
+                raise ShapeError("Bilinear", f"input{i + 1} must have at least 1 dimension")
+            require("Bilinear", s[-1] == features, f"input{i + 1}'s last dimension is {s[-1]} "
+                                                   f"but in{i + 1}_features={features}")
+        require("Bilinear", len(s1) == len(s2) and all(a == b for a, b in zip(s1[:-1], s2[:-1])),
+                f"input1 and input2 batch dims differ: {list(s1[:-1])} vs {list(s2[:-1])}")
         note(explain, f"y = x1^T A x2 + b: last dim -> out_features {self.out_features}")
         return (s1[:-1] + (self.out_features,),)
 
@@ -132,7 +127,7 @@ class Flatten(Module):
         s, e = self.start_dim % n, self.end_dim % n
         if s > e:
             raise ShapeError("Flatten", f"start_dim ({s}) comes after end_dim ({e})")
-        merged = int(math.prod(shape[s:e + 1]))  # int(): a symbolic size is refused
+        merged = math.prod(shape[s:e + 1])
         note(explain, f"dims {s}..{e} merged: {' * '.join(map(str, shape[s:e + 1]))} = {merged}")
         return (shape[:s] + (merged,) + shape[e + 1:],)
 

@@ -13,7 +13,7 @@ from ..._lazy import family_names, np
 from ...registry import register
 from ...shapes import ShapeError, broadcast_shapes, note
 from .. import functional as F
-from ..functional.loss import _legacy_reduction
+from ..functional.loss import LinearCrossEntropyOptions, _legacy_reduction
 from .distance import PairwiseDistance
 from .module import Module
 
@@ -363,6 +363,71 @@ class CrossEntropyLoss(_ClassLoss):
     def forward(self, input, target):
         return F.cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
                                reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+# in_features == num_classes, so that _margin_targets draws indices in [0, num_classes)
+@register("loss", "4 4 bias=True", inputs=[(3, 4), (3,)], make_inputs=_margin_targets,
+          grad_inputs=(0,))
+class LinearCrossEntropyLoss(_WeightedLoss):
+    """Cross entropy of ``self.linear(input)`` (PyTorch 2.13): the classifier head and the
+    loss in one layer.  The Linear's weight is stored flat,
+    (num_classes * prod(out_features), in_features), and reshaped in forward."""
+
+    def __init__(self, in_features, num_classes, *, out_features=(), bias=False, device=None,
+                 dtype=None, reduction="mean", weight=None, ignore_index=None,
+                 label_smoothing=0.0, options=None):
+        if weight is not None and tuple(weight.shape) != (num_classes,):
+            raise RuntimeError(f"expected weight shape to be {(num_classes,)}, got "
+                               f"{tuple(weight.shape)}")
+        if label_smoothing < 0 or label_smoothing > 1.0:
+            raise RuntimeError(f"expected label_smoothing to be in range [0, 1], got "
+                               f"{label_smoothing}")
+        if options is not None and not isinstance(options, LinearCrossEntropyOptions):
+            raise TypeError(f"LinearCrossEntropyLoss: options must be a "
+                            f"LinearCrossEntropyOptions or None, got {type(options).__name__}")
+        super().__init__(weight=weight, reduction=reduction)
+        from .linear import Linear  # a family loads on first use
+
+        self.num_classes, self.out_features = num_classes, tuple(out_features)
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+        self.linear = Linear(in_features, math.prod(out_features, start=num_classes),
+                             bias=bias, device=device, dtype=dtype)
+        self.options = options
+
+    def forward(self, input, target):
+        shape = (self.num_classes, *self.out_features)
+        bias = self.linear.bias
+        return F.linear_cross_entropy(
+            input, self.linear.weight.reshape(shape + (self.linear.in_features,)), target,
+            linear_bias=None if bias is None else bias.reshape(shape), weight=self.weight,
+            reduction=self.reduction, ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing, options=self.options)
+
+    def extra_repr(self):
+        return (f"in_features={self.linear.in_features}, num_classes={self.num_classes}, "
+                f"out_features={self.out_features}, bias={self.linear.bias is not None}, "
+                f"reduction={self.reduction}, ignore_index={self.ignore_index}, "
+                f"label_smoothing={self.label_smoothing}, options={self.options}")
+
+    def infer_shape(self, *shapes, explain=None):
+        name = type(self).__name__
+        inp, tgt = _arity(name, shapes, ("input", "target"))
+        if len(inp) not in (1, 2) or inp[-1] != self.linear.in_features:
+            raise ShapeError(name, f"input must be (in_features) or (N, in_features) with "
+                                   f"in_features={self.linear.in_features}, got {list(inp)}")
+        batch = inp[:-1]
+        if self.out_features and not batch:
+            raise ShapeError(name, f"out_features={self.out_features} needs a batched input "
+                                   f"(N, {self.linear.in_features}), got {list(inp)}")
+        logits = (*batch, self.num_classes, *self.out_features)
+        per = (*batch, *self.out_features)
+        if tgt not in (logits, per):
+            raise ShapeError(name, f"target has shape {list(tgt)}; the logits {list(logits)} "
+                                   f"take class indices {list(per)} or probabilities "
+                                   f"{list(logits)}")
+        note(explain, f"logits = linear(input): {list(logits)}; cross entropy per target "
+                      f"position {list(per)}")
+        return self._reduced(per, explain, "target position")
 
 
 @register("loss", inputs=[(3, 5), (3,)], make_inputs=_margin_targets, grad_inputs=(0,))

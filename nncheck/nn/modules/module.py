@@ -6,7 +6,7 @@ from collections import OrderedDict, namedtuple
 from ... import _dtype as dt
 from ..._lazy import family_names, np
 from ...autograd.function import _RemovableHandle
-from ...tensor import Tensor, _parse_to
+from ...tensor import MetaStorage, Tensor, _parse_to
 from ..parameter import Buffer, Parameter
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -287,19 +287,24 @@ class Module:
                 f"nn.Module.to only accepts floating point or complex dtypes, but got "
                 f"desired dtype={dtype}"
             )
-        if device is not None and device.type == "cuda":
-            self.cuda()
+        if device is not None and device.type in ("cuda", "cpu"):
+            self._to_device(device)
         if dtype is not None:
             self._apply(lambda a: a.astype(dtype.np) if a.dtype.kind == "f" else a)
         return self
 
     def cuda(self, device=None):
-        from ... import cuda
-
-        return cuda.module_to_cuda(self, device)
+        return self._to_device(dt.device("cuda", device if isinstance(device, int) else None)
+                               if not isinstance(device, (str, dt.device)) else dt.device(device))
 
     def cpu(self):
-        return self
+        return self._to_device(dt.device("cpu"))
+
+    def _to_device(self, device):
+        """Move every parameter and buffer (and gradient) to ``device``, in place."""
+        from ...backend import to_device
+
+        return self._apply(lambda a: a if isinstance(a, MetaStorage) else to_device(a, device))
 
     def type(self, dst_type):
         target = dt.get_dtype(dst_type)

@@ -103,18 +103,24 @@ class _BatchNorm(_NormBase):
             raise RuntimeError(f"{type(self).__name__}: expected {self.num_features} channels "
                                f"(num_features) at dim 1, got {input.shape[1]} (input shape "
                                f"{list(input.shape)})")
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked._data += 1  # a buffer: no graph, only the version
-            self.num_batches_tracked._version.value += 1
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked.item())
+        factor = self._running_factor()
         # batch statistics in training, or always when there are no running statistics
         use_batch = self.training or (self.running_mean is None and self.running_var is None)
         track = not self.training or self.track_running_stats
         return _fn._batch_norm(input, self.running_mean if track else None,
                                self.running_var if track else None, self.weight, self.bias,
                                use_batch, factor, self.eps, type(self).__name__)
+
+    def _running_factor(self):
+        """Count this training call; the running statistics' update factor (momentum, or
+        1 / calls for the cumulative average of momentum=None)."""
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked._data += 1  # a buffer: no graph, only the version
+            self.num_batches_tracked._version.value += 1
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked.item())
+        return factor
 
     @staticmethod
     def _over(shape, dim):
@@ -134,6 +140,75 @@ class BatchNorm2d(_BatchNorm):
 @register("normalization", "2", inputs=[(2, 2, 2, 2, 3)])
 class BatchNorm3d(_BatchNorm):
     _ranks = (5,)
+
+
+@register("normalization", "3", inputs=[(2, 3, 4)])
+class SyncBatchNorm(_BatchNorm):
+    """BatchNorm whose training statistics span the whole process group: under ``mpiexec``
+    with ``nncheck.distributed`` initialised on several ranks, each rank's per-channel sums
+    are all-reduced, so outputs, running statistics and input gradients equal BatchNorm
+    over the concatenated batch (parameter gradients are this rank's share, summed by
+    DistributedDataParallel as in PyTorch).  On one process it is BatchNorm."""
+
+    _ranks = range(2, 65)
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, process_group=None, device=None, dtype=None, *,
+                 bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input):
+        if input.ndim < 2:
+            raise ValueError(f"SyncBatchNorm: expected at least 2D input (got {input.ndim}D "
+                             "input)")
+        if input.shape[1] == 0:
+            raise ValueError("SyncBatchNorm number of input channels should be non-zero")
+
+    def infer_shape(self, *shapes, explain=None):
+        if len(shapes[0]) < 2:
+            raise ShapeError("SyncBatchNorm", f"expected at least 2D input (got "
+                                              f"{len(shapes[0])}D input)")
+        return super().infer_shape(*shapes, explain=explain)
+
+    def _world_size(self):
+        from ... import distributed
+
+        return distributed.get_world_size(self.process_group) \
+            if distributed.is_initialized() else 1
+
+    def forward(self, input):
+        if not self.training or self._world_size() == 1:
+            return super().forward(input)
+        self._check_input_dim(input)
+        if input.shape[1] != self.num_features:
+            raise RuntimeError(f"SyncBatchNorm: expected {self.num_features} channels "
+                               f"(num_features) at dim 1, got {input.shape[1]}")
+        factor = self._running_factor()
+        track = self.track_running_stats
+        return _fn.sync_batch_norm(input, self.running_mean if track else None,
+                                   self.running_var if track else None, self.weight, self.bias,
+                                   factor, self.eps, self.process_group)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module, process_group=None):
+        """``module`` with every BatchNorm*d replaced by a SyncBatchNorm holding the same
+        parameters and buffers (torch.nn.SyncBatchNorm.convert_sync_batchnorm)."""
+        output = module
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            output = cls(module.num_features, module.eps, module.momentum, module.affine,
+                         module.track_running_stats, process_group,
+                         bias=module.bias is not None or not module.affine)
+            for name in ("weight", "bias"):
+                if getattr(module, name) is not None:
+                    setattr(output, name, getattr(module, name))
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                setattr(output, name, getattr(module, name))
+            output.train(module.training)
+        for name, child in module.named_children():
+            output.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return output
 
 
 class _InstanceNorm(_NormBase):
@@ -342,6 +417,27 @@ class LocalResponseNorm(Module):
                                                   f"(N, C, *), got {len(shape)}-D shape "
                                                   f"{list(shape)}")
         note(explain, f"each value divided by (k + alpha * mean of x^2 over {self.size} "
+                      f"neighbouring channels)^beta; output shape = input shape {list(shape)}")
+        return (shape,)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+# the legacy algorithm's backward is not its forward's gradient: see F's _CrossMapLRN2d
+@register("normalization", "3", inputs=[(2, 5, 3, 3)], gradcheck=False)
+class CrossMapLRN2d(Module):
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return _fn.cross_map_lrn2d(input, self.size, self.alpha, self.beta, self.k)
+
+    def infer_shape(self, *shapes, explain=None):
+        shape = tuple(shapes[0])
+        expect_rank("CrossMapLRN2d", shape, (4,))
+        note(explain, f"each value divided by (k + alpha/size * sum of x^2 over {self.size} "
                       f"neighbouring channels)^beta; output shape = input shape {list(shape)}")
         return (shape,)
 

@@ -615,7 +615,6 @@ class RNNCellBase(Module):
             raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
         if input.ndim not in (1, 2):
             raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.ndim}D instead")
-        _check_dtype(name, input, self.weight_ih)
         if input.shape[-1] != self.input_size:
             raise RuntimeError(f"{name}: input has inconsistent input_size: got "
                                f"{input.shape[-1]} expected {self.input_size}")
@@ -626,15 +625,21 @@ class RNNCellBase(Module):
             if state is None:
                 continue
             if state.ndim != input.ndim:
-                raise ValueError(f"{name}: Expected hx[{i}] to be {input.ndim}D like the input "
-                                 f"(batched inputs take batched states), got {state.ndim}D")
+                what = f"hx[{i}]" if self.mode == "LSTM" else "hidden"  # PyTorch's words
+                raise ValueError(f"{name}: Expected {what} to be 1D or 2D, got {state.ndim}D "
+                                 f"instead ({input.ndim}D like the input: batched inputs take "
+                                 "batched states)")
             if batched and state.shape[0] != batch:
                 raise RuntimeError(f"{name}: Input batch size {batch} doesn't match hidden{i} "
                                    f"batch size {state.shape[0]}")
             if state.shape[-1] != self.hidden_size:
                 raise RuntimeError(f"{name}: hidden{i} has inconsistent hidden_size: got "
                                    f"{state.shape[-1]}, expected {self.hidden_size}")
-            _check_dtype(name, state, self.weight_ih, "hx")
+        # dtypes after the shapes, in PyTorch's order
+        _check_dtype(name, input, self.weight_ih)
+        for state in states:
+            if state is not None:
+                _check_dtype(name, state, self.weight_ih, "hx")
         plan = _Plan("cell" if batched else "cell_unbatched", [batch], mode=self.mode,
                      hidden=self.hidden_size, bias=self.bias)
         weights = [getattr(self, n) for n, _ in shapes]

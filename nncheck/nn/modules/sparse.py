@@ -42,7 +42,7 @@ class _EmbeddingBase(Module):
         self._fill_padding_idx_with_zero()
 
     def _fill_padding_idx_with_zero(self):
-        if self.padding_idx is not None:
+        if self.padding_idx is not None and not self.weight.is_meta:  # meta: no data to zero
             self.weight._data[self.padding_idx] = 0
             self.weight._version.value += 1
 

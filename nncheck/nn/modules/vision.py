@@ -2,7 +2,7 @@
 
 from ..._lazy import family_names
 from ...registry import register
-from ...shapes import ShapeError, is_symbolic, note
+from ...shapes import ShapeError, note, require
 from .. import functional as F
 from ..functional.vision import resample_plan
 from .module import Module
@@ -31,10 +31,9 @@ class PixelShuffle(Module):
         _check_shuffle("PixelShuffle", shape, "upscale_factor", self.upscale_factor)
         r = self.upscale_factor
         c, h, w = shape[-3:]
-        if not is_symbolic(c) and c % (r * r):
-            raise ShapeError("PixelShuffle", f"channels C={c} are not divisible by "
-                                             f"upscale_factor^2 = {r * r}",
-                             f"feed a multiple of {r * r} channels")
+        require("PixelShuffle", c % (r * r) == 0, f"channels C={c} are not divisible by "
+                                                  f"upscale_factor^2 = {r * r}",
+                f"feed a multiple of {r * r} channels")
         note(explain, f"C_out = C_in / r^2 = {c} / {r * r} = {c // (r * r)}")
         note(explain, f"H_out = H_in * r = {h} * {r} = {h * r}; W_out = W_in * r = {w} * {r} = "
                       f"{w * r}")
@@ -60,10 +59,9 @@ class PixelUnshuffle(Module):
         r = self.downscale_factor
         c, h, w = shape[-3:]
         for name, size in (("H", h), ("W", w)):
-            if not is_symbolic(size) and size % r:
-                raise ShapeError("PixelUnshuffle", f"{name}={size} is not divisible by "
-                                                   f"downscale_factor={r}",
-                                 f"crop or pad {name} to a multiple of {r}")
+            require("PixelUnshuffle", size % r == 0, f"{name}={size} is not divisible by "
+                                                     f"downscale_factor={r}",
+                    f"crop or pad {name} to a multiple of {r}")
         note(explain, f"C_out = C_in * r^2 = {c} * {r * r} = {c * (r * r)}")
         note(explain, f"H_out = H_in / r = {h} / {r} = {h // r}; W_out = W_in / r = {w} / {r} = "
                       f"{w // r}")
@@ -90,9 +88,8 @@ class ChannelShuffle(Module):
         if len(shape) <= 2:
             raise ShapeError("ChannelShuffle", f"expected an input with > 2 dimensions (N, C, *),"
                                                f" got shape {list(shape)}")
-        if not is_symbolic(shape[1]) and shape[1] % self.groups:
-            raise ShapeError("ChannelShuffle", f"channels C={shape[1]} are not divisible by "
-                                               f"groups={self.groups}")
+        require("ChannelShuffle", shape[1] % self.groups == 0,
+                f"channels C={shape[1]} are not divisible by groups={self.groups}")
         note(explain, f"channels regrouped ({self.groups}, {shape[1] // self.groups}) -> "
                       f"({shape[1] // self.groups}, {self.groups}); shape unchanged")
         return (shape,)
