@@ -25,6 +25,7 @@ All shapes are validated in nncheck.nn.functional.conv before any call here.
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
+from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
 from nncheck._kernels.blas cimport gemm
@@ -399,18 +400,38 @@ cdef extern from *:
                                        PW, DH, DW, lo, hi, flip); \\
             } \\
         } \\
-        NNCHECK_TARGETS static T dw_dot_##T(const T *a, const T *b, int n, int s) { \\
-            T acc = 0; \\
-            if (s == 1) { \\
-                _Pragma("omp simd reduction(+:acc)") \\
-                for (int i = 0; i < n; i++) \\
-                    acc += a[i] * b[i]; \\
-                return acc; \\
-            } \\
-            _Pragma("omp simd reduction(+:acc)") \\
-            for (int i = 0; i < n; i++) \\
-                acc += a[i] * b[i * s]; \\
-            return acc; \\
+        /* weight gradient of one (image plane, column plane) pair, added into acc (KH*KW): \\
+           per tap, a row's products summed in T (vectorised), the rows in double */ \\
+        NNCHECK_TARGETS static void dw_wgrad_##T( \\
+                const T *img, const T *cols, double *acc, int H, int W, int OH, int OW, \\
+                int KH, int KW, int SH, int SW, int PH, int PW, int DH, int DW) { \\
+            for (int kh = 0; kh < KH; kh++) \\
+                for (int kw = 0; kw < KW; kw++) { \\
+                    const int off = kw * DW - PW; \\
+                    int lo = off >= 0 ? 0 : (-off + SW - 1) / SW; \\
+                    int hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / SW + 1; \\
+                    hi = hi < OW ? hi : OW; \\
+                    double total = 0; \\
+                    for (int oh = 0; oh < OH; oh++) { \\
+                        const int ih = oh * SH - PH + kh * DH; \\
+                        if (ih < 0 || ih >= H || hi <= lo) \\
+                            continue; \\
+                        const T *irow = img + (ptrdiff_t) ih * W + off; \\
+                        const T *grow = cols + (ptrdiff_t) oh * OW; \\
+                        T row = 0; \\
+                        if (SW == 1) { \\
+                            _Pragma("omp simd reduction(+:row)") \\
+                            for (int o = lo; o < hi; o++) \\
+                                row += grow[o] * irow[o]; \\
+                        } else { \\
+                            _Pragma("omp simd reduction(+:row)") \\
+                            for (int o = lo; o < hi; o++) \\
+                                row += grow[o] * irow[o * SW]; \\
+                        } \\
+                        total += row; \\
+                    } \\
+                    acc[kh * KW + kw] += total; \\
+                } \\
         }
     NNCHECK_DW_PLANE(float)
     NNCHECK_DW_PLANE(double)
@@ -421,8 +442,12 @@ cdef extern from *:
     void dw_plane_double(const double* img, const double* w, double* out, double bias, int H,
                          int W, int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW,
                          int DH, int DW, int lo, int hi, int flip) noexcept nogil
-    float dw_dot_float(const float* a, const float* b, int n, int s) noexcept nogil
-    double dw_dot_double(const double* a, const double* b, int n, int s) noexcept nogil
+    void dw_wgrad_float(const float* img, const float* cols, double* acc, int H, int W, int OH,
+                        int OW, int KH, int KW, int SH, int SW, int PH, int PW, int DH,
+                        int DW) noexcept nogil
+    void dw_wgrad_double(const double* img, const double* cols, double* acc, int H, int W,
+                         int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW, int DH,
+                         int DW) noexcept nogil
 
 
 cdef inline void dw_plane(const floating* img, const floating* w, floating* out, floating bias,
@@ -508,33 +533,23 @@ def depthwise_image(tuple geom, const floating[:, ::1] cols, const floating[:, :
 def depthwise_weight_grad(tuple geom, const floating[:, ::1] img, const floating[:, ::1] cols,
                           floating[:, ::1] grad_weight, int nthreads):
     """conv_weight_grad for Cg == 1: grad_weight (O, K) = sum over samples and positions of
-    cols * the tap's image values; a row's products are summed in the tensor's type (that
-    loop vectorises), the rows in double.  Tasks are output channels."""
+    cols * the tap's image values (dw_wgrad: a row's products summed in the tensor's type,
+    vectorised, the rows and samples in double).  Tasks are output channels."""
     cdef Geom q = make_geom(geom, 1, 1)
-    cdef Py_ssize_t o, i
-    cdef int kh, kw, oh, ow, lo_h, hi_h, lo_w, hi_w, off
-    cdef double acc
-    cdef floating row
-    cdef const floating* grow
-    cdef const floating* irow
+    cdef Py_ssize_t o, i, k
+    cdef double* acc = <double*> calloc(q.O * q.K, sizeof(double))
+    if acc == NULL:
+        raise MemoryError("depthwise weight gradient: no memory for the sums")
     for o in prange(q.O, nogil=True, num_threads=nthreads, schedule="static"):
-        for kh in range(q.KH):
-            valid_span(kh * q.DH - q.PH, q.SH, q.H, q.OH, &lo_h, &hi_h)
-            for kw in range(q.KW):
-                off = kw * q.DW - q.PW
-                valid_span(off, q.SW, q.W, q.OW, &lo_w, &hi_w)
-                acc = 0
-                for i in range(img.shape[0]):
-                    for oh in range(lo_h, hi_h):
-                        grow = &cols[i, o * q.L + <Py_ssize_t> oh * q.OW]
-                        irow = &img[i, (o // q.Og) * q.plane
-                                    + <Py_ssize_t> (oh * q.SH + kh * q.DH - q.PH) * q.W]
-                        if hi_w > lo_w:
-                            if floating is float:
-                                row = dw_dot_float(grow + lo_w, irow + lo_w * q.SW + off,
-                                                   hi_w - lo_w, q.SW)
-                            else:
-                                row = dw_dot_double(grow + lo_w, irow + lo_w * q.SW + off,
-                                                    hi_w - lo_w, q.SW)
-                            acc = acc + row
-                grad_weight[o, kh * q.KW + kw] = <floating> acc
+        for i in range(img.shape[0]):
+            if floating is float:
+                dw_wgrad_float(&img[i, (o // q.Og) * q.plane], &cols[i, o * q.L], acc + o * q.K,
+                               q.H, q.W, q.OH, q.OW, q.KH, q.KW, q.SH, q.SW, q.PH, q.PW, q.DH,
+                               q.DW)
+            else:
+                dw_wgrad_double(&img[i, (o // q.Og) * q.plane], &cols[i, o * q.L],
+                                acc + o * q.K, q.H, q.W, q.OH, q.OW, q.KH, q.KW, q.SH, q.SW,
+                                q.PH, q.PW, q.DH, q.DW)
+        for k in range(q.K):
+            grad_weight[o, k] = <floating> acc[o * q.K + k]
+    free(acc)

@@ -6,6 +6,7 @@ Shapes are validated in nncheck.nn.functional.linear before any call here.
 
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.stdlib cimport calloc, free
 
 from nncheck._kernels.blas cimport gemm
 from nncheck._kernels.parallel cimport PARALLEL_MIN
@@ -51,15 +52,20 @@ def linear_backward_weight(const floating[:, ::1] grad_out, const floating[:, ::
 
 
 def bias_backward(const floating[:, ::1] grad_out, floating[::1] grad_bias):
-    """grad_bias[N] = column sums of grad_out[M, N], accumulated in double."""
+    """grad_bias[N] = column sums of grad_out[M, N], accumulated in double row by row (the
+    inner loop runs along a row, contiguous and vectorised; each column still sums its rows
+    in order)."""
     cdef Py_ssize_t i, j, M = grad_out.shape[0], N = grad_out.shape[1]
-    cdef double acc
+    cdef double* acc = <double*> calloc(N if N > 0 else 1, sizeof(double))
+    if acc == NULL:
+        raise MemoryError("bias_backward: no memory for the column sums")
     with nogil:
-        for j in prange(N, schedule="static", use_threads_if=M * N >= PARALLEL_MIN):
-            acc = 0
-            for i in range(M):
-                acc = acc + grad_out[i, j]
-            grad_bias[j] = <floating> acc
+        for i in range(M):
+            for j in range(N):
+                acc[j] += grad_out[i, j]
+        for j in range(N):
+            grad_bias[j] = <floating> acc[j]
+    free(acc)
 
 
 def bilinear_forward(const floating[:, ::1] x1, const floating[:, ::1] x2,

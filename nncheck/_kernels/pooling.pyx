@@ -370,7 +370,8 @@ def lp_power(const floating[::1] x, double norm, floating[::1] out):
     cdef Py_ssize_t i
     with nogil:
         for i in prange(x.shape[0], schedule="static", use_threads_if=x.shape[0] >= PARALLEL_MIN):
-            out[i] = <floating> pow(x[i], norm)
+            # p = 1, 2 (the usual norms) without pow: the same values, many times faster
+            out[i] = x[i] if norm == 1 else (x[i] * x[i] if norm == 2 else <floating> pow(x[i], norm))
 
 
 def lp_power_backward(const floating[::1] x, const floating[::1] grad, double norm,
@@ -379,7 +380,12 @@ def lp_power_backward(const floating[::1] x, const floating[::1] grad, double no
     cdef Py_ssize_t i
     with nogil:
         for i in prange(x.shape[0], schedule="static", use_threads_if=x.shape[0] >= PARALLEL_MIN):
-            grad_in[i] = 0 if norm == 0 else <floating> (grad[i] * (norm * pow(x[i], norm - 1)))
+            if norm == 0:
+                grad_in[i] = 0
+            elif norm == 2:
+                grad_in[i] = <floating> (grad[i] * (2 * <double> x[i]))
+            else:
+                grad_in[i] = <floating> (grad[i] * (norm * pow(x[i], norm - 1)))
 
 
 cdef inline double _sign(double v) noexcept nogil:
