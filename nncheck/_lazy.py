@@ -56,7 +56,7 @@ def family_names(module_name):
 
 class _LazyPackage(types.ModuleType):
     def __getattr__(self, name):  # only reached for names not bound yet
-        if name in self._submodules:
+        if name in self._submodules or self._is_family(name):
             return importlib.import_module(f"{self.__name__}.{name}")
         if name not in self._sources:
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
@@ -72,5 +72,12 @@ class _LazyPackage(types.ModuleType):
             value = getattr(value, name)
         super().__setattr__(name, value)
 
+    def _is_family(self, name):
+        """A family module by its name (``nn.modules.loss``), as after a plain import of
+        the package's submodules; where a family defines a name like itself
+        (``F.linear``), the name is the definition."""
+        return name in self._families and name not in self._sources
+
     def __dir__(self):
-        return sorted({*super().__dir__(), *self._sources, *self._submodules})
+        families = (f for f in self._families if self._is_family(f))
+        return sorted({*super().__dir__(), *self._sources, *self._submodules, *families})

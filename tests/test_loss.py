@@ -1,5 +1,7 @@
 """Loss functions against PyTorch: outputs and input/target gradients over every option."""
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -689,3 +691,47 @@ def test_linear_cross_entropy_bad_input_like_torch(call, error, match):
     for lib in (torch, nncheck):
         with pytest.raises(error, match=match):
             call(lib)
+
+
+_FAMILY_ALL = """
+import importlib, sys
+pkg = importlib.import_module({package!r})
+assert {package!r} + ".{family}" not in sys.modules  # a fresh interpreter
+family = getattr(pkg, {family!r})
+assert family is sys.modules[{package!r} + ".{family}"]
+assert family.__all__ == list(pkg._families[{family!r}]) and family.__all__
+for name in family.__all__:
+    assert getattr(family, name) is getattr(pkg, name), name
+"""
+
+
+@pytest.mark.parametrize("package", ["nncheck.nn.modules", "nncheck.nn.functional"])
+def test_loss_family_all_in_a_fresh_interpreter(package):
+    """``nn.modules.loss.__all__`` (and F.loss's) without importing the family first: the
+    lazy package resolves a family's name to the family module, as a plain package would."""
+    code = _FAMILY_ALL.format(package=package, family="loss")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    # and PyTorch lists the same losses there (ours adds none of its own)
+    if package == "nncheck.nn.modules":
+        proc = subprocess.run([sys.executable, "-c", "import nncheck.nn as nn; "
+                               "print(' '.join(nn.modules.loss.__all__))"],
+                              capture_output=True, text=True)
+        ours = set(proc.stdout.split())
+        assert ours - {"LinearCrossEntropyOptions"} <= set(torch.nn.modules.loss.__all__)
+
+
+def test_every_family_module_is_reachable_from_its_package():
+    code = ("import importlib, sys, types\n"
+            "for package in ('nncheck.nn', 'nncheck.nn.modules', 'nncheck.nn.functional'):\n"
+            "    pkg = importlib.import_module(package)\n"
+            "    for family, names in pkg._families.items():\n"
+            "        value = getattr(pkg, family)\n"
+            "        if family in names:  # F.linear: the function, as after import *\n"
+            "            assert not isinstance(value, types.ModuleType), (package, family)\n"
+            "            continue\n"
+            "        assert value is sys.modules[f'{package}.{family}'], (package, family)\n"
+            "        assert set(names) <= set(getattr(value, '__all__', names)), family\n"
+            "        assert all(hasattr(value, name) for name in names), (package, family)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
