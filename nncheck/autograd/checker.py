@@ -187,6 +187,8 @@ class _Problem:
                 arrays = [o._data for o in self.run()]
         # np.asarray: a device tensor's values come back to the host for the comparison
         outs = [np.asarray(a).reshape(-1) for a in arrays if a.dtype.kind == "f"]
+        if len(outs) == 1:  # a copy: the array may share storage with an input
+            return outs[0].astype(np.float64)
         if not outs:
             return np.zeros(0)
         return np.concatenate(outs).astype(np.float64, copy=False)
@@ -312,14 +314,17 @@ class _Problem:
 
     def perturbed(self, tensor, columns, step, replay=False):
         """Output values with ``step`` added to the given elements of ``tensor``."""
-        # index the storage itself: reshape(-1) of a non-contiguous array is a copy
-        index = np.unravel_index(columns, tensor._data.shape)
-        saved = tensor._data[index].copy()
-        tensor._data[index] = saved + step
+        data = tensor._data
+        if data.__class__ is np.ndarray and data.flags.c_contiguous:
+            storage, index = data.reshape(-1), columns  # a view: the flat index is cheaper
+        else:  # index the storage itself: reshape(-1) of a non-contiguous array is a copy
+            storage, index = data, np.unravel_index(columns, data.shape)
+        saved = storage[index].copy()
+        storage[index] = saved + step
         try:
             return self.values(replay)
         finally:
-            tensor._data[index] = saved
+            storage[index] = saved
 
 
 def _colour(footprints):
@@ -366,14 +371,15 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0, group
     credited = []  # per group: the output rows credited to one of its columns
     redo = set()
     for g, cols in enumerate(groups):
-        reach = footprints[:, cols]
-        rows = np.nonzero(reach.any(axis=1))[0]
-        credited.append(rows)
         d = (problem.perturbed(tensor, cols, eps, replay=True)
              - problem.perturbed(tensor, cols, -eps, replay=True)) / (2 * eps)
         if len(cols) == 1:
             numeric[:, cols[0]] = d
+            credited.append(None)  # a column alone: nothing to credit
         else:
+            reach = footprints[:, cols]
+            rows = np.nonzero(reach.any(axis=1))[0]
+            credited.append(rows)
             moved = np.abs(d) > atol
             moved[rows] = False
             if moved.any():  # an output outside every footprint of the group moved

@@ -98,36 +98,54 @@ def record(run, Tensor):
 
 
 class Replay:
-    """The recorded Function forwards; ``arrays()`` runs them and returns the outputs."""
+    """The recorded Function forwards; ``arrays()`` runs them and returns the outputs.
+
+    Each step keeps its arguments ready (constants resolved once: inputs and parameters
+    are perturbed in place, so their arrays stay the same objects) and the positions
+    that take an earlier step's result, to keep the per-step cost near the kernel's."""
 
     def __init__(self, steps, output_slots, Tensor):
-        self.steps, self.output_slots, self.Tensor = steps, output_slots, Tensor
+        self.output_slots, self.Tensor = output_slots, Tensor
+        self.plan = []
+        for step, n_out, multiple in steps:
+            fixed, taken = [], []
+            for pos, src in enumerate(step.args):
+                if src[0] == "slot":
+                    taken.append((pos, src[1]))
+                    fixed.append(None)
+                else:
+                    fixed.append(src if src[0] == "seq" else self._const(src[1], step.raw))
+            sequences = [pos for pos, src in enumerate(step.args) if src[0] == "seq"]
+            self.plan.append((step.forward, step.raw, step.name, step.needs_input_grad,
+                              step.kwargs, fixed, taken, sequences, n_out, multiple))
 
-    def _arg(self, src, raw, results):
-        kind = src[0]
-        if kind == "slot":
-            data = results[src[1]]
-            return data if raw else self.Tensor._wrap(data)
-        if kind == "seq":
-            return src[1](self._arg(s, False, results) for s in src[2])
-        value = src[1]
+    def _const(self, value, raw):
         return value._data if raw and isinstance(value, self.Tensor) else value
 
+    def _seq(self, src, results):
+        return src[1](self.Tensor._wrap(results[s[1]]) if s[0] == "slot" else
+                      self._seq(s, results) if s[0] == "seq" else s[1] for s in src[2])
+
     def arrays(self):
+        Tensor, ndarray, wrap = self.Tensor, np.ndarray, self.Tensor._wrap
         results = []
         with no_grad():
-            for step, n_out, multiple in self.steps:
+            for (forward, raw, name, needs, kwargs, fixed, taken, sequences, n_out,
+                 multiple) in self.plan:
+                args = fixed.copy()
+                for pos, slot in taken:
+                    args[pos] = results[slot] if raw else wrap(results[slot])
+                for pos in sequences:
+                    args[pos] = self._seq(fixed[pos], results)
                 ctx = FunctionCtx()
-                ctx._name, ctx.needs_input_grad = step.name, step.needs_input_grad
-                out = step.forward(ctx, *[self._arg(a, step.raw, results) for a in step.args],
-                                   **step.kwargs)
+                ctx._name, ctx.needs_input_grad = name, needs
+                out = forward(ctx, *args, **kwargs)
                 outs = out if multiple else (out,)
-                for o in outs:
-                    if isinstance(o, self.Tensor):
-                        o = o._data
-                    elif np.isscalar(o):
-                        o = np.asarray(o)
-                    results.append(o)
                 if len(outs) != n_out:
                     raise _Untraceable("number of results changed")
+                for o in outs:
+                    if o.__class__ is not ndarray:
+                        o = o._data if isinstance(o, Tensor) else np.asarray(o) \
+                            if np.isscalar(o) else o
+                    results.append(o)
         return [results[s] for s in self.output_slots]
