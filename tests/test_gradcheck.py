@@ -316,3 +316,38 @@ def test_a_planted_bug_is_localised_in_the_whole_tensor_when_blocked():
     assert [c.wrt for c in failed] == ["input[0]"]
     assert failed[0].worst_index == [1, 2] and failed[0].n_failed == 9
     assert failed[0].n_entries == 81
+
+
+def test_numerical_jacobian_replays_the_function_forwards(monkeypatch):
+    from nncheck.autograd import checker
+
+    m = nn.MultiheadAttention(4, 2).double()
+    q = _x(3, 2, 4)
+    calls = [0]
+    real_forward = nn.MultiheadAttention.forward
+
+    def counted(self, *args, **kwargs):
+        calls[0] += 1
+        return real_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(nn.MultiheadAttention, "forward", counted)
+    replayed = check_gradients(m, (q, q, q))
+    assert replayed.passed and calls[0] < 10 < replayed.forward_calls  # the rest replayed
+    monkeypatch.setattr(checker._Problem, "_replay", lambda self: None)
+    real = check_gradients(m, (q, q, q))
+    for a, b in zip(replayed.checks, real.checks):
+        assert a.wrt == b.wrt and a.max_abs_err == pytest.approx(b.max_abs_err, rel=1e-9,
+                                                                 abs=1e-15)
+
+
+def test_a_replay_that_would_hide_a_wrong_gradient_is_not_used():
+    from nncheck.autograd import checker
+
+    def f(x):  # c is made outside any Function: a replay would hold it fixed
+        c = nncheck.tensor(x._data * 2)
+        return x * c  # the true derivative is 4x; backward (c a constant) says 2x
+
+    problem = checker._Problem(f, (_x(2, 3),))
+    assert problem._replay() is None  # the check with every element moved sees it
+    report = check_gradients(f, (_x(2, 3),))
+    assert not report.passed and report.checks[0].n_failed == 6

@@ -173,33 +173,33 @@ def test_cli_rejects_a_non_positive_budget():
 
 def _interrupt_after(monkeypatch, calls):
     """Make the ``calls + 1``-th forward call of the check raise KeyboardInterrupt."""
-    real_run = checker._Problem.run
+    real_values = checker._Problem.values  # every forward of the numerical side goes there
     seen = [0]
 
-    def run(self):
+    def values(self, *args, **kwargs):
         seen[0] += 1
         if seen[0] > calls:
             raise KeyboardInterrupt
-        return real_run(self)
+        return real_values(self, *args, **kwargs)
 
-    monkeypatch.setattr(checker._Problem, "run", run)
+    monkeypatch.setattr(checker._Problem, "values", values)
 
 
 def _calls_until_first_tensor_done(monkeypatch, argv):
     """Forward calls made when the first tensor's comparison is done (an uninterrupted run)."""
-    real_run, real_compare = checker._Problem.run, checker._compare
+    real_values, real_compare = checker._Problem.values, checker._compare
     seen, at = [0], []
 
-    def run(self):
+    def values(self, *args, **kwargs):
         seen[0] += 1
-        return real_run(self)
+        return real_values(self, *args, **kwargs)
 
     def compare(*args, **kwargs):
         at.append(seen[0])
         return real_compare(*args, **kwargs)
 
     with monkeypatch.context() as m:
-        m.setattr(checker._Problem, "run", run)
+        m.setattr(checker._Problem, "values", values)
         m.setattr(checker, "_compare", compare)
         assert invoke(argv)[0] == 0
     return at[0]

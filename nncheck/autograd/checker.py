@@ -157,6 +157,7 @@ class _Problem:
         self.rng_state = _random.get_rng_state()
         self.random = True  # until the first call shows it draws nothing
         self.forward_calls = self.backward_calls = 0
+        self.replayer = None  # not recorded yet; False: no faithful replay
         self.outputs = [o for o in self.run() if o.dtype.is_floating_point]
         self.random = _random.get_rng_state() != self.rng_state
         self.sizes = [o.numel() for o in self.outputs]
@@ -169,15 +170,61 @@ class _Problem:
         self.forward_calls += 1
         return _flat_outputs(self.func(*self.inputs))
 
-    def values(self):
-        """All differentiable outputs of a fresh forward, concatenated, in float64."""
-        with no_grad():
-            # np.asarray: a device tensor's values come back to the host for the comparison
-            outs = [np.asarray(o._data).reshape(-1) for o in self.run()
-                    if o._data.dtype.kind == "f"]
+    def values(self, replay=False):
+        """All differentiable outputs of a fresh forward, concatenated, in float64.
+        ``replay``: by the recorded Function forwards alone, when a faithful record exists
+        (``replay.py``; the bulk of the numerical Jacobian, not the values reported)."""
+        replayer = self._replay() if replay else None
+        arrays = None
+        if replayer is not None:
+            self.forward_calls += 1
+            try:
+                arrays = replayer.arrays()
+            except Exception:  # noqa: BLE001  (the ops took another path: forward for real)
+                self.replayer = False
+        if arrays is None:
+            with no_grad():
+                arrays = [o._data for o in self.run()]
+        # np.asarray: a device tensor's values come back to the host for the comparison
+        outs = [np.asarray(a).reshape(-1) for a in arrays if a.dtype.kind == "f"]
+        if len(outs) == 1:  # a copy: the array may share storage with an input
+            return outs[0].astype(np.float64)
         if not outs:
             return np.zeros(0)
         return np.concatenate(outs).astype(np.float64, copy=False)
+
+    def _replay(self):
+        """The forward as a replay of its Function forwards, recorded on first use and kept
+        only if it reproduces the real forward exactly with every target moved; else None."""
+        if self.replayer is not None:
+            return self.replayer or None
+        from ..tensor import Tensor
+        from .replay import record
+
+        self.replayer = False
+        if self.random:
+            return None
+        self.forward_calls += 1
+        replayer = record(lambda: _flat_outputs(self.func(*self.inputs)), Tensor)[1]
+        if replayer is None:
+            return None
+        rng = np.random.default_rng(1)
+        saved = [t._data.copy() for _, t in self.targets]
+        try:
+            for _, t in self.targets:  # a move of every element, large enough to show
+                t._data += rng.uniform(-1e-3, 1e-3, t._data.shape) * (1 + np.abs(t._data))
+            real = self.values()
+            self.replayer = replayer
+            replayed = self.values(replay=True)
+            same = real.shape == replayed.shape and np.array_equal(real, replayed,
+                                                                   equal_nan=True)
+        except Exception:  # noqa: BLE001  (a replay that cannot run is simply not used)
+            same = False
+        finally:
+            for (_, t), data in zip(self.targets, saved):
+                t._data[...] = data
+        self.replayer = replayer if same else False
+        return self.replayer or None
 
     def locate(self, row):
         k = int(np.searchsorted(self.offsets, row, side="right") - 1)
@@ -265,16 +312,19 @@ class _Problem:
 
         return vjp, (256 if stacked else 1)
 
-    def perturbed(self, tensor, columns, step):
+    def perturbed(self, tensor, columns, step, replay=False):
         """Output values with ``step`` added to the given elements of ``tensor``."""
-        # index the storage itself: reshape(-1) of a non-contiguous array is a copy
-        index = np.unravel_index(columns, tensor._data.shape)
-        saved = tensor._data[index].copy()
-        tensor._data[index] = saved + step
+        data = tensor._data
+        if data.__class__ is np.ndarray and data.flags.c_contiguous:
+            storage, index = data.reshape(-1), columns  # a view: the flat index is cheaper
+        else:  # index the storage itself: reshape(-1) of a non-contiguous array is a copy
+            storage, index = data, np.unravel_index(columns, data.shape)
+        saved = storage[index].copy()
+        storage[index] = saved + step
         try:
-            return self.values()
+            return self.values(replay)
         finally:
-            tensor._data[index] = saved
+            storage[index] = saved
 
 
 def _colour(footprints):
@@ -321,14 +371,15 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0, group
     credited = []  # per group: the output rows credited to one of its columns
     redo = set()
     for g, cols in enumerate(groups):
-        reach = footprints[:, cols]
-        rows = np.nonzero(reach.any(axis=1))[0]
-        credited.append(rows)
-        d = (problem.perturbed(tensor, cols, eps) - problem.perturbed(tensor, cols, -eps)) \
-            / (2 * eps)
+        d = (problem.perturbed(tensor, cols, eps, replay=True)
+             - problem.perturbed(tensor, cols, -eps, replay=True)) / (2 * eps)
         if len(cols) == 1:
             numeric[:, cols[0]] = d
+            credited.append(None)  # a column alone: nothing to credit
         else:
+            reach = footprints[:, cols]
+            rows = np.nonzero(reach.any(axis=1))[0]
+            credited.append(rows)
             moved = np.abs(d) > atol
             moved[rows] = False
             if moved.any():  # an output outside every footprint of the group moved
@@ -341,8 +392,8 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0, group
     if shared:
         v = np.random.default_rng(seed).uniform(0.5, 1.5, analytic.shape[1])
         everything = np.arange(analytic.shape[1])
-        along = (problem.perturbed(tensor, everything, eps * v)
-                 - problem.perturbed(tensor, everything, -eps * v)) / (2 * eps)
+        along = (problem.perturbed(tensor, everything, eps * v, replay=True)
+                 - problem.perturbed(tensor, everything, -eps * v, replay=True)) / (2 * eps)
         # with the right sparsity both sides are the same central differences, equal up to
         # rounding: a tight bound, so that a small misattributed term cannot hide in rtol
         # (a false alarm only costs the element-by-element fallback)

@@ -164,11 +164,11 @@ class _Rows:
     def __init__(self, problem, rows):
         self.problem, self.rows = problem, rows
 
-    def values(self):
-        return self.problem.values()[self.rows]
+    def values(self, replay=False):
+        return self.problem.values(replay)[self.rows]
 
-    def perturbed(self, tensor, columns, step):
-        return self.problem.perturbed(tensor, columns, step)[self.rows]
+    def perturbed(self, tensor, columns, step, replay=False):
+        return self.problem.perturbed(tensor, columns, step, replay)[self.rows]
 
     def locate(self, row):
         return self.problem.locate(self.rows[row])

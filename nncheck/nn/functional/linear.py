@@ -1,5 +1,7 @@
 """linear and bilinear on the GEMM kernels in ``nncheck._kernels.linear``."""
 
+import math
+
 from ..._lazy import family_names, np
 from ...backend import kernels
 from ...ops import Op
@@ -8,7 +10,7 @@ from ._validation import kernel_array
 
 def _rows(a):
     """View (..., K) as a matrix (M, K); explicit sizes so that K == 0 works too."""
-    return a.reshape(int(np.prod(a.shape[:-1], dtype=np.int64)), a.shape[-1])
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
 class _Linear(Op):
