@@ -434,3 +434,32 @@ def test_recurrent_options_on_emulated_cuda_equal_cpu(emulated, kind, kwargs):
 
     for got, want in zip(run("cuda"), run("cpu")):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * max(1, np.abs(want).max()))
+
+
+def _grid_cases():
+    import nncheck.nn.functional as F
+
+    rng = np.random.default_rng(11)
+    x2, x3 = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((1, 2, 3, 4, 3))
+    g2, g3 = rng.uniform(-1.2, 1.2, (2, 3, 2, 2)), rng.uniform(-1.2, 1.2, (1, 2, 3, 2, 3))
+    cases = {
+        f"grid_sample_{mode}_{pad}_{'align' if align else 'noalign'}": (
+            lambda x, g, m=mode, p=pad, a=align: F.grid_sample(x, g, m, p, a), [x2, g2])
+        for mode in ("bilinear", "nearest", "bicubic") for pad in ("zeros", "border", "reflection")
+        for align in (False, True) if (mode, align) != ("nearest", True)
+    }
+    cases["grid_sample_3d_reflection"] = (
+        lambda x, g: F.grid_sample(x, g, "bilinear", "reflection", False), [x3, g3])
+    cases["affine_grid_2d"] = (lambda t: F.affine_grid(t, (2, 3, 4, 5), align_corners=False),
+                               [rng.standard_normal((2, 2, 3))])
+    cases["affine_grid_3d"] = (lambda t: F.affine_grid(t, (1, 2, 3, 2, 4), align_corners=True),
+                               [rng.standard_normal((1, 3, 4))])
+    return cases
+
+
+GRID_CASES = _grid_cases()
+
+
+@pytest.mark.parametrize("case", sorted(GRID_CASES))
+def test_grid_sample_and_affine_grid_on_emulated_cuda_equal_cpu(emulated, case):
+    _equal_on_devices(*GRID_CASES[case])
