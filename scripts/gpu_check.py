@@ -1027,6 +1027,29 @@ def case_vision(c):
         c.check(f"resample_pass {mode}{' antialias' if aa else ''} fwd", y, out)
         c.check(f"resample_pass {mode}{' antialias' if aa else ''} bwd", gx, dx)
 
+    # grid_sample (grid_sample_forward/backward and the bicubic pair)
+    grid = (c.rng.uniform(-1.2, 1.2, (2, 3, 4, 2))).astype(c.dtype)
+    P = 12
+    for mode, code, pad, pcode in (("bilinear", 0, "zeros", 0), ("nearest", 1, "border", 1),
+                                   ("bilinear", 0, "reflection", 2), ("bicubic", 2, "border", 1)):
+        out, g, (dx, dg) = torch_ref(lambda t, q, m=mode, p=pad: F.grid_sample(
+            t, q, m, p, align_corners=False), [x, grid], grad_of=(0, 1), rng=c.rng)
+        X, G, GO = c.up(x), c.up(grid.reshape(2, P, 2)), c.up(g.reshape(2, 3, P))
+        y, gx, gg = c.new((2, 3, P)), c.up(np.zeros(x.shape)), c.new((2, P, 2))
+        if mode == "bicubic":
+            c.run("vision", "grid_sample_bicubic_forward", 2 * P, X, G, y, 2, 3, 5, 7, P, pcode, 0)
+            c.run("vision", "grid_sample_bicubic_backward", 2 * P, X, G, GO, gx, gg, 2, 3, 5, 7, P,
+                  pcode, 0)
+        else:
+            c.run("vision", "grid_sample_forward", 2 * P, X, G, y, 2, 3, 1, 5, 7, P, 2, code,
+                  pcode, 0)
+            c.run("vision", "grid_sample_backward", 2 * P, X, G, GO, gx, gg, 2, 3, 1, 5, 7, P, 2,
+                  code, pcode, 0)
+        c.check(f"grid_sample {mode} {pad} fwd", y, out)
+        c.check(f"grid_sample {mode} {pad} bwd input", gx, dx)
+        if mode != "nearest":
+            c.check(f"grid_sample {mode} {pad} bwd grid", gg, dg)
+
     xs = c.randn(2, 12, 3, 4)  # PixelShuffle(2): (2, 3, 6, 8)
     out, g, (dx,) = torch_ref(lambda t: F.pixel_shuffle(t, 2), [xs], rng=c.rng)
     y, gx = c.new(out.shape), c.new(xs.shape)
