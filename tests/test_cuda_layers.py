@@ -61,7 +61,11 @@ GRADCHECK_LAYERS = [
     ("GLU", (), [(2, 4)]), ("Linear", (4, 3), [(2, 4)]), ("Bilinear", (3, 2, 2), [(2, 3), (2, 2)]),
     ("Conv1d", (2, 2, 3), [(1, 2, 5)]), ("Conv2d", (2, 2, 2), [(1, 2, 3, 3)]),
     ("ConvTranspose2d", (2, 1, 2), [(1, 2, 2, 2)]), ("ReflectionPad1d", (2,), [(1, 2, 4)]),
-    ("Unfold", (2,), [(1, 2, 3, 3)]),
+    ("Unfold", (2,), [(1, 2, 3, 3)]), ("SmoothL1Loss", (), [(3, 4), (3, 4)]),
+    ("BCEWithLogitsLoss", (), [(3, 4), (3, 4)]), ("CosineSimilarity", (), [(3, 4), (3, 4)]),
+    ("PairwiseDistance", (), [(3, 4), (3, 4)]), ("LocalResponseNorm", (2,), [(1, 3, 2)]),
+    ("UpsamplingBilinear2d", (None, 2), [(1, 1, 2, 3)]), ("GRUCell", (3, 2), [(2, 3)]),
+    ("LSTM", (2, 2), [(3, 1, 2)]), ("MultiheadAttention", (4, 2), [(2, 1, 4)] * 3),
 ]
 
 
