@@ -467,3 +467,18 @@ GRID_CASES = _grid_cases()
 @pytest.mark.parametrize("case", sorted(GRID_CASES))
 def test_grid_sample_and_affine_grid_on_emulated_cuda_equal_cpu(emulated, case):
     _equal_on_devices(*GRID_CASES[case])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_global_average_pooling_launchers(emulated, dtype):
+    """The CPU pooling module's global_avg_* pair (adaptive pooling to size 1) on the device."""
+    from nncheck.cuda.launchers import pooling
+
+    rng = np.random.default_rng(12)
+    x, g = rng.standard_normal((5, 300)).astype(dtype), rng.standard_normal(5).astype(dtype)
+    out, grad_in = cuda.DeviceArray.empty((5,), dtype), cuda.DeviceArray.empty((5, 300), dtype)
+    pooling.global_avg_forward(cuda.DeviceArray.from_numpy(x), out)
+    pooling.global_avg_backward(cuda.DeviceArray.from_numpy(g), grad_in)
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(out.numpy(), x.mean(1, dtype=np.float64), rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad_in.numpy(), np.repeat(g[:, None] / 300, 300, 1), rtol=tol)
