@@ -956,51 +956,7 @@ class _Host:
 def case_vision(c):
     import torch.nn.functional as F
 
-    def resample(name, x, out_shape, kernel, scales, flag, fn):
-        out, g, (dx,) = torch_ref(fn, [x], rng=c.rng)
-        assert out.shape == out_shape, (out.shape, out_shape)
-        planes = x.shape[0] * x.shape[1]
-        win = cuda.window3(x.shape[2:], out.shape[2:])
-        y, gx = c.new(out.shape), c.new(x.shape)
-        c.run("vision", f"{kernel}_forward", y.size, c.up(x), y, planes, win, *scales, flag)
-        c.run("vision", f"{kernel}_backward", y.size, c.up(g), gx, planes, win, *scales, flag)
-        c.check(f"{name} fwd", y, out)
-        c.check(f"{name} bwd", gx, dx)
-
-    def scale3(ins, outs, align, sf=None):
-        s = []
-        for i, (a, b) in enumerate(zip(ins, outs)):
-            if align:
-                s.append((a - 1) / (b - 1) if b > 1 else 0.0)
-            else:
-                s.append(1.0 / sf[i] if sf else a / b)
-        return [1.0] * (3 - len(s)) + s
-
     x = c.randn(2, 3, 5, 7)
-    resample("nearest 2d", x, (2, 3, 8, 10), "upsample_nearest",
-             scale3((5, 7), (8, 10), False), 0, lambda t: F.interpolate(t, (8, 10)))
-    resample("nearest-exact 2d", x, (2, 3, 8, 10), "upsample_nearest",
-             scale3((5, 7), (8, 10), False), 1,
-             lambda t: F.interpolate(t, (8, 10), mode="nearest-exact"))
-    for align in (False, True):
-        resample(f"bilinear(align={align})", x, (2, 3, 9, 12), "upsample_linear",
-                 scale3((5, 7), (9, 12), align), int(align),
-                 lambda t, a=align: F.interpolate(t, (9, 12), mode="bilinear", align_corners=a))
-    resample("bilinear scale_factor=1.5", x, (2, 3, 7, 10), "upsample_linear",
-             scale3((5, 7), (7, 10), False, (1.5, 1.5)), 0,
-             lambda t: F.interpolate(t, scale_factor=1.5, mode="bilinear"))
-    x1 = c.randn(2, 3, 6)
-    resample("linear 1d", x1, (2, 3, 11), "upsample_linear", scale3((6,), (11,), False), 0,
-             lambda t: F.interpolate(t, 11, mode="linear"))
-    x3 = c.randn(1, 2, 3, 4, 5)
-    resample("trilinear", x3, (1, 2, 5, 6, 4), "upsample_linear",
-             scale3((3, 4, 5), (5, 6, 4), False), 0,
-             lambda t: F.interpolate(t, (5, 6, 4), mode="trilinear"))
-    for align in (False, True):
-        sc = scale3((5, 7), (9, 12), align)[1:]
-        resample(f"bicubic(align={align})", x, (2, 3, 9, 12), "upsample_bicubic", sc,
-                 int(align),
-                 lambda t, a=align: F.interpolate(t, (9, 12), mode="bicubic", align_corners=a))
 
     # the table-driven passes the layers run (tables planned by the CPU's *_table functions)
     from nncheck.nn.functional.vision import _axis_table
@@ -1027,95 +983,107 @@ def case_vision(c):
         c.check(f"resample_pass {mode}{' antialias' if aa else ''} fwd", y, out)
         c.check(f"resample_pass {mode}{' antialias' if aa else ''} bwd", gx, dx)
 
-    xs = c.randn(2, 12, 3, 4)  # PixelShuffle(2): (2, 3, 6, 8)
-    out, g, (dx,) = torch_ref(lambda t: F.pixel_shuffle(t, 2), [xs], rng=c.rng)
-    y, gx = c.new(out.shape), c.new(xs.shape)
-    c.run("vision", "pixel_shuffle", out.size, c.up(xs), y, 2, 3, 3, 4, 2, 0)
-    c.run("vision", "pixel_shuffle", out.size, c.up(g), gx, 2, 3, 3, 4, 2, 1)
-    c.check("pixel_shuffle fwd", y, out)
-    c.check("pixel_shuffle bwd", gx, dx)
+    # grid_sample (grid_sample_forward/backward and the bicubic pair)
+    grid = (c.rng.uniform(-1.2, 1.2, (2, 3, 4, 2))).astype(c.dtype)
+    P = 12
+    for mode, code, pad, pcode in (("bilinear", 0, "zeros", 0), ("nearest", 1, "border", 1),
+                                   ("bilinear", 0, "reflection", 2), ("bicubic", 2, "border", 1)):
+        out, g, (dx, dg) = torch_ref(lambda t, q, m=mode, p=pad: F.grid_sample(
+            t, q, m, p, align_corners=False), [x, grid], grad_of=(0, 1), rng=c.rng)
+        X, G, GO = c.up(x), c.up(grid.reshape(2, P, 2)), c.up(g.reshape(2, 3, P))
+        y, gx, gg = c.new((2, 3, P)), c.up(np.zeros(x.shape)), c.new((2, P, 2))
+        if mode == "bicubic":
+            c.run("vision", "grid_sample_bicubic_forward", 2 * P, X, G, y, 2, 3, 5, 7, P, pcode, 0)
+            c.run("vision", "grid_sample_bicubic_backward", 2 * P, X, G, GO, gx, gg, 2, 3, 5, 7, P,
+                  pcode, 0)
+        else:
+            c.run("vision", "grid_sample_forward", 2 * P, X, G, y, 2, 3, 1, 5, 7, P, 2, code,
+                  pcode, 0)
+            c.run("vision", "grid_sample_backward", 2 * P, X, G, GO, gx, gg, 2, 3, 1, 5, 7, P, 2,
+                  code, pcode, 0)
+        c.check(f"grid_sample {mode} {pad} fwd", y, out)
+        c.check(f"grid_sample {mode} {pad} bwd input", gx, dx)
+        if mode != "nearest":
+            c.check(f"grid_sample {mode} {pad} bwd grid", gg, dg)
 
 
 # ---------------------------------------------------------------- rnn
 
 def case_rnn(c):
+    """One step of each cell through rnn.cu's row kernels (the GEMMs are linear.cu's)."""
     import torch
 
     B, I, H = 4, 5, 6
     x, h0, c0 = c.randn(B, I), c.randn(B, H), c.randn(B, H)
-
-    def gates(W_ih, W_hh, b_ih, b_hh, h, G):
-        gx, gh = c.new((B, G * H)), c.new((B, G * H))
-        gemm(c, False, True, c.up(x), c.up(W_ih), gx, B, G * H, I, I, I, G * H, bias=c.up(b_ih),
-             bias_mode=1)
-        gemm(c, False, True, c.up(h), c.up(W_hh), gh, B, G * H, H, H, H, G * H, bias=c.up(b_hh),
-             bias_mode=1)
-        return gx, gh
-
-    # LSTM cell
-    cell = torch.nn.LSTMCell(I, H).double()
-    params = [p.detach().numpy().astype(c.dtype) for p in cell.parameters()]
-    W_ih, W_hh, b_ih, b_hh = params
-    for p, v in zip(cell.parameters(), params):
-        p.data = torch.from_numpy(v.astype(np.float64))
-    xt, ht, ct = (_t(a).requires_grad_() for a in (x, h0, c0))
-    h1, c1 = cell(xt, (ht, ct))
     dh, dc = c.randn(B, H), c.randn(B, H)
-    torch.autograd.backward([h1, c1], [_t(dh), _t(dc)])
-    gx, gh = gates(W_ih, W_hh, b_ih, b_hh, h0, 4)
-    hd, cd, saved = c.new((B, H)), c.new((B, H)), c.new((B, 4 * H))
-    C0 = c.up(c0)
-    c.run("rnn", "lstm_cell_forward", B * H, gx, gh, C0, hd, cd, saved, B, H)
-    dgates, dcp = c.new((B, 4 * H)), c.new((B, H))
-    c.run("rnn", "lstm_cell_backward", B * H, c.up(dh), c.up(dc), C0, cd, saved, dgates, dcp, B, H)
-    dx, dhp = c.new((B, I)), c.new((B, H))
-    gemm(c, False, False, dgates, c.up(W_ih), dx, B, I, 4 * H, 4 * H, I, I)
-    gemm(c, False, False, dgates, c.up(W_hh), dhp, B, H, 4 * H, 4 * H, H, H)
-    dW = c.new((4 * H, I))
-    gemm(c, True, False, dgates, c.up(x), dW, 4 * H, I, B, 4 * H, I, I)
-    for label, got, want in (("h", hd, h1), ("c", cd, c1), ("bwd x", dx, xt.grad),
-                             ("bwd h", dhp, ht.grad), ("bwd c", dcp, ct.grad),
-                             ("bwd W_ih", dW, cell.weight_ih.grad)):
-        c.check(f"lstm_cell {label}", got, want.detach().numpy())
 
-    # GRU cell
-    cell = torch.nn.GRUCell(I, H).double()
-    params = [p.detach().numpy().astype(c.dtype) for p in cell.parameters()]
-    for p, v in zip(cell.parameters(), params):
-        p.data = torch.from_numpy(v.astype(np.float64))
-    W_ih, W_hh, b_ih, b_hh = params
-    xt, ht = (_t(a).requires_grad_() for a in (x, h0))
-    h1 = cell(xt, ht)
-    h1.backward(_t(dh))
-    gx, gh = gates(W_ih, W_hh, b_ih, b_hh, h0, 3)
-    hd, saved = c.new((B, H)), c.new((B, 4 * H))
-    H0 = c.up(h0)
-    c.run("rnn", "gru_cell_forward", B * H, gx, gh, H0, hd, saved, B, H)
-    dgx, dgh, dhp = c.new((B, 3 * H)), c.new((B, 3 * H)), c.new((B, H))
-    c.run("rnn", "gru_cell_backward", B * H, c.up(dh), H0, saved, dgx, dgh, dhp, B, H)
-    dx = c.new((B, I))
-    gemm(c, False, False, dgx, c.up(W_ih), dx, B, I, 3 * H, 3 * H, I, I)
-    gemm(c, False, False, dgh, c.up(W_hh), dhp, B, H, 3 * H, 3 * H, H, H, beta=1.0)
-    for label, got, want in (("h", hd, h1), ("bwd x", dx, xt.grad), ("bwd h", dhp, ht.grad)):
-        c.check(f"gru_cell {label}", got, want.detach().numpy())
-
-    # Elman RNN cell (tanh and relu)
-    for nl in ("tanh", "relu"):
-        cell = torch.nn.RNNCell(I, H, nonlinearity=nl).double()
+    def torch_cell(cell):
         params = [p.detach().numpy().astype(c.dtype) for p in cell.parameters()]
         for p, v in zip(cell.parameters(), params):
             p.data = torch.from_numpy(v.astype(np.float64))
+        return params
+
+    def gates(W_ih, W_hh, b_ih, b_hh, G):
+        """x W_ih^T + b_ih and h0 W_hh^T + b_hh, (B, G*H) each."""
+        gx, gh = c.new((B, G * H)), c.new((B, G * H))
+        gemm(c, False, True, c.up(x), c.up(W_ih), gx, B, G * H, I, I, I, G * H, bias=c.up(b_ih),
+             bias_mode=1)
+        gemm(c, False, True, c.up(h0), c.up(W_hh), gh, B, G * H, H, H, H, G * H,
+             bias=c.up(b_hh), bias_mode=1)
+        return gx, gh
+
+    def input_and_state_grads(dg, dgh, W_ih, W_hh, dhp, G, beta=0.0):
+        dx = c.new((B, I))
+        gemm(c, False, False, dg, c.up(W_ih), dx, B, I, G * H, G * H, I, I)
+        gemm(c, False, False, dgh, c.up(W_hh), dhp, B, H, G * H, G * H, H, H, beta=beta)
+        return dx
+
+    # LSTM: lstm_row keeps the activations in the gates; c0 becomes c1 in place
+    cell = torch.nn.LSTMCell(I, H).double()
+    W_ih, W_hh, b_ih, b_hh = torch_cell(cell)
+    xt, ht, ct = (_t(a).requires_grad_() for a in (x, h0, c0))
+    h1, c1 = cell(xt, (ht, ct))
+    torch.autograd.backward([h1, c1], [_t(dh), _t(dc)])
+    g, gh = gates(W_ih, W_hh, b_ih, b_hh, 4)
+    cs, tc, cprev, hd = c.up(c0), c.new((B, H)), c.new((B, H)), c.new((B, H))
+    c.run("rnn", "lstm_row", B * H, g, gh, cs, tc, cprev, hd, H, None, B, H)
+    dg, dcs = c.new((B, 4 * H)), c.up(dc)
+    c.run("rnn", "lstm_row_back", B * H, g, tc, cprev, c.up(dh), dcs, dg, B, H)
+    dhp = c.new((B, H))
+    dx = input_and_state_grads(dg, dg, W_ih, W_hh, dhp, 4)
+    for label, got, want in (("h", hd, h1), ("c", cs, c1), ("bwd x", dx, xt.grad),
+                             ("bwd h", dhp, ht.grad), ("bwd c", dcs, ct.grad)):
+        c.check(f"lstm_row {label}", got, want.detach().numpy())
+
+    # GRU: gh carries all of b_hh here, so the kernel's separate b_hn is zero
+    cell = torch.nn.GRUCell(I, H).double()
+    W_ih, W_hh, b_ih, b_hh = torch_cell(cell)
+    xt, ht = (_t(a).requires_grad_() for a in (x, h0))
+    h1 = cell(xt, ht)
+    h1.backward(_t(dh))
+    g, gh = gates(W_ih, W_hh, b_ih, b_hh, 3)
+    hn, hd, hs, H0 = c.new((B, H)), c.new((B, H)), c.new((B, H)), c.up(h0)
+    c.run("rnn", "gru_row", B * H, g, gh, c.up(np.zeros(H)), hn, H0, hd, H, hs, B, H)
+    dgx, dgh, dhp = c.new((B, 3 * H)), c.new((B, 3 * H)), c.up(dh)
+    c.run("rnn", "gru_row_back", B * H, g, hn, H0, dhp, dgx, dgh, B, H)
+    dx = input_and_state_grads(dgx, dgh, W_ih, W_hh, dhp, 3, beta=1.0)
+    for label, got, want in (("h", hd, h1), ("bwd x", dx, xt.grad), ("bwd h", dhp, ht.grad)):
+        c.check(f"gru_row {label}", got, want.detach().numpy())
+
+    # Elman RNN (tanh and relu)
+    for nl in ("tanh", "relu"):
+        cell = torch.nn.RNNCell(I, H, nonlinearity=nl).double()
+        W_ih, W_hh, b_ih, b_hh = torch_cell(cell)
         xt, ht = (_t(a).requires_grad_() for a in (x, h0))
         h1 = cell(xt, ht)
         h1.backward(_t(dh))
-        gx, gh = gates(*params, h0, 1)
-        hd, dpre = c.new((B, H)), c.new((B, H))
-        c.run("rnn", "rnn_cell_forward", B * H, gx, gh, hd, B * H, int(nl == "relu"))
-        c.run("rnn", "rnn_cell_backward", B * H, c.up(dh), hd, dpre, B * H, int(nl == "relu"))
-        dhp = c.new((B, H))
-        gemm(c, False, False, dpre, c.up(params[1]), dhp, B, H, H, H, H, H)
-        c.check(f"rnn_cell({nl}) h", hd, h1.detach().numpy())
-        c.check(f"rnn_cell({nl}) bwd h", dhp, ht.grad.numpy())
+        g, gh = gates(W_ih, W_hh, b_ih, b_hh, 1)
+        hd, hs, dpre, dhp = c.new((B, H)), c.new((B, H)), c.new((B, H)), c.new((B, H))
+        c.run("rnn", "rnn_row", B * H, g, gh, hd, H, hs, B, H, int(nl == "relu"))
+        c.run("rnn", "rnn_row_back", B * H, g, c.up(dh), dpre, B, H, int(nl == "relu"))
+        input_and_state_grads(dpre, dpre, W_ih, W_hh, dhp, 1)
+        c.check(f"rnn_row({nl}) h", hd, h1.detach().numpy())
+        c.check(f"rnn_row({nl}) bwd h", dhp, ht.grad.numpy())
 
 
 CASES = {

@@ -180,13 +180,15 @@ def test_compile_all(arch, cache):
     for op in ("relu", "gelu", "softmax", "prelu", "glu", "max_pool", "avg_pool",
                "adaptive_avg_pool", "adaptive_max_pool", "pad", "batch_norm", "layer_norm",
                "group_norm", "embedding", "embedding_bag", "pairwise",
-               "cosine", "normalize", "pdist", "nll", "multi_margin", "ctc", "upsample_linear",
-               "upsample_bicubic", "lstm_cell", "gru_cell"):
+               "cosine", "normalize", "pdist", "nll", "multi_margin", "ctc", "grid_sample",
+               "grid_sample_bicubic"):
         assert f"{op}_forward" in names, op
         assert any(n.startswith(f"{op}_backward") for n in names), op
     assert {"gemm_nn", "gemm_nt", "gemm_tn", "im2col", "col2im", "bernoulli_mask"} <= names
     # pointwise losses and cross entropy write their unit gradients in the forward (as on the CPU)
     assert {"mse_forward", "bce_logits_forward", "segment_sum", "cross_entropy_forward"} <= names
+    assert {"resample_pass", "resample_pass_transposed", "lstm_row", "lstm_row_back", "gru_row",
+            "gru_row_back", "rnn_row", "rnn_row_back", "attention_scores"} <= names
 
 
 @needs_nvrtc

@@ -38,7 +38,11 @@ GRADCHECK_LAYERS = [
     ("GLU", (), [(2, 4)]), ("Linear", (4, 3), [(2, 4)]), ("Bilinear", (3, 2, 2), [(2, 3), (2, 2)]),
     ("Conv1d", (2, 2, 3), [(1, 2, 5)]), ("Conv2d", (2, 2, 2), [(1, 2, 3, 3)]),
     ("ConvTranspose2d", (2, 1, 2), [(1, 2, 2, 2)]), ("ReflectionPad1d", (2,), [(1, 2, 4)]),
-    ("Unfold", (2,), [(1, 2, 3, 3)]),
+    ("Unfold", (2,), [(1, 2, 3, 3)]), ("SmoothL1Loss", (), [(3, 4), (3, 4)]),
+    ("BCEWithLogitsLoss", (), [(3, 4), (3, 4)]), ("CosineSimilarity", (), [(3, 4), (3, 4)]),
+    ("PairwiseDistance", (), [(3, 4), (3, 4)]), ("LocalResponseNorm", (2,), [(1, 3, 2)]),
+    ("UpsamplingBilinear2d", (None, 2), [(1, 1, 2, 3)]), ("GRUCell", (3, 2), [(2, 3)]),
+    ("LSTM", (2, 2), [(3, 1, 2)]), ("MultiheadAttention", (4, 2), [(2, 1, 4)] * 3),
 ]
 
 
@@ -394,3 +398,47 @@ def test_recurrent_options_on_emulated_cuda_equal_cpu(emulated, kind, kwargs):
 
     for got, want in zip(run("cuda"), run("cpu")):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * max(1, np.abs(want).max()))
+
+
+def _grid_cases():
+    import nncheck.nn.functional as F
+
+    rng = np.random.default_rng(11)
+    x2, x3 = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((1, 2, 3, 4, 3))
+    g2, g3 = rng.uniform(-1.2, 1.2, (2, 3, 2, 2)), rng.uniform(-1.2, 1.2, (1, 2, 3, 2, 3))
+    cases = {
+        f"grid_sample_{mode}_{pad}_{'align' if align else 'noalign'}": (
+            lambda x, g, m=mode, p=pad, a=align: F.grid_sample(x, g, m, p, a), [x2, g2])
+        for mode in ("bilinear", "nearest", "bicubic") for pad in ("zeros", "border", "reflection")
+        for align in (False, True) if (mode, align) != ("nearest", True)
+    }
+    cases["grid_sample_3d_reflection"] = (
+        lambda x, g: F.grid_sample(x, g, "bilinear", "reflection", False), [x3, g3])
+    cases["affine_grid_2d"] = (lambda t: F.affine_grid(t, (2, 3, 4, 5), align_corners=False),
+                               [rng.standard_normal((2, 2, 3))])
+    cases["affine_grid_3d"] = (lambda t: F.affine_grid(t, (1, 2, 3, 2, 4), align_corners=True),
+                               [rng.standard_normal((1, 3, 4))])
+    return cases
+
+
+GRID_CASES = _grid_cases()
+
+
+@pytest.mark.parametrize("case", sorted(GRID_CASES))
+def test_grid_sample_and_affine_grid_on_emulated_cuda_equal_cpu(emulated, case):
+    _equal_on_devices(*GRID_CASES[case])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_global_average_pooling_launchers(emulated, dtype):
+    """The CPU pooling module's global_avg_* pair (adaptive pooling to size 1) on the device."""
+    from nncheck.cuda.launchers import pooling
+
+    rng = np.random.default_rng(12)
+    x, g = rng.standard_normal((5, 300)).astype(dtype), rng.standard_normal(5).astype(dtype)
+    out, grad_in = cuda.DeviceArray.empty((5,), dtype), cuda.DeviceArray.empty((5, 300), dtype)
+    pooling.global_avg_forward(cuda.DeviceArray.from_numpy(x), out)
+    pooling.global_avg_backward(cuda.DeviceArray.from_numpy(g), grad_in)
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(out.numpy(), x.mean(1, dtype=np.float64), rtol=tol, atol=tol)
+    np.testing.assert_allclose(grad_in.numpy(), np.repeat(g[:, None] / 300, 300, 1), rtol=tol)

@@ -420,3 +420,22 @@ __global__ void lp_root_backward(const T* s, const T* g, T* ds, index_t n, doubl
     ds[i] = b <= 0 ? T(0) : (T)(v * c);
   }
 }
+
+// ------------------------------------------------------------------ global average
+// Pooling to one element per plane (x as planes x S): out[p] = mean of plane p (sum in
+// double), one block per plane; the backward spreads grad_out[p] / S over the plane.
+template <typename T>
+__global__ void global_avg_forward(const T* x, T* out, index_t P, index_t S) {
+  __shared__ double scratch[NN_WARP];
+  for (index_t p = blockIdx.x; p < P; p += gridDim.x) {
+    double acc = 0;
+    for (index_t i = threadIdx.x; i < S; i += blockDim.x) acc += (double)x[p * S + i];
+    acc = block_sum(acc, scratch);
+    if (threadIdx.x == 0) out[p] = (T)(acc / (double)S);
+  }
+}
+
+template <typename T>
+__global__ void global_avg_backward(const T* grad_out, T* grad_in, index_t P, index_t S) {
+  NN_GRID_STRIDE(e, P * S) grad_in[e] = (T)(grad_out[e / S] / (double)S);
+}

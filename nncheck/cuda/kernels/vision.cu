@@ -1,189 +1,7 @@
-// Upsampling (nearest, nearest-exact, linear/bilinear/trilinear, bicubic) and PixelShuffle.
-// x viewed as (planes, D, H, W) with Window3's in/out sizes (1 for unused leading dims).
-// sd, sh, sw are PyTorch's source/destination scales per dim, computed in Python exactly as
-// area_pixel_compute_scale does (align_corners, scale_factor). Backward kernels scatter into
-// the zeroed input gradient with atomicAdd. Mirrors nncheck/_kernels/vision.pyx.
+// Resampling and grid sampling: the kernels of nncheck/_kernels/vision.pyx that the layers
+// run on a device.  interpolate's per-axis tables (every mode) are planned on the host by
+// the CPU module and applied here pass by pass; grid_sample is ported point by point.
 #include "_common.cu"
-
-// ------------------------------------------------------------------ nearest
-__device__ __forceinline__ index_t nearest_source(index_t o, index_t in, double scale,
-                                                  index_t exact) {
-  const double src = exact ? floor(((double)o + 0.5) * scale) : floor((double)o * scale);
-  return nn_min((index_t)src, in - 1);
-}
-
-template <typename T>
-__device__ __forceinline__ index_t nearest_offset(index_t q, const Window3& w, T sd, T sh, T sw,
-                                                  index_t exact) {
-  const index_t o0 = q / (w.out[1] * w.out[2]), o1 = (q / w.out[2]) % w.out[1],
-                o2 = q % w.out[2];
-  return (nearest_source(o0, w.in[0], (double)sd, exact) * w.in[1] +
-          nearest_source(o1, w.in[1], (double)sh, exact)) * w.in[2] +
-         nearest_source(o2, w.in[2], (double)sw, exact);
-}
-
-template <typename T>
-__global__ void upsample_nearest_forward(const T* x, T* y, index_t planes, Window3 w, T sd, T sh,
-                                         T sw, index_t exact) {
-  const index_t vin = w.in[0] * w.in[1] * w.in[2], vout = w.out[0] * w.out[1] * w.out[2];
-  NN_GRID_STRIDE(i, planes * vout)
-    y[i] = x[(i / vout) * vin + nearest_offset(i % vout, w, sd, sh, sw, exact)];
-}
-
-template <typename T>
-__global__ void upsample_nearest_backward(const T* g, T* dx, index_t planes, Window3 w, T sd,
-                                          T sh, T sw, index_t exact) {
-  const index_t vin = w.in[0] * w.in[1] * w.in[2], vout = w.out[0] * w.out[1] * w.out[2];
-  NN_GRID_STRIDE(i, planes * vout)
-    atomicAdd(dx + (i / vout) * vin + nearest_offset(i % vout, w, sd, sh, sw, exact), g[i]);
-}
-
-// ------------------------------------------------------------------ (bi/tri)linear
-// Along one dim: the two source cells i0, i1 and the weight l1 of i1 (l0 = 1 - l1).
-struct Lerp {
-  index_t i0, i1;
-  double l1;
-};
-
-__device__ __forceinline__ Lerp linear_source(index_t o, index_t in, double scale,
-                                              index_t align_corners) {
-  double src = align_corners ? (double)o * scale : ((double)o + 0.5) * scale - 0.5;
-  if (src < 0.0) src = 0.0;
-  Lerp r;
-  r.i0 = nn_min((index_t)src, in - 1);
-  r.i1 = r.i0 < in - 1 ? r.i0 + 1 : r.i0;
-  r.l1 = nn_min(src - (double)r.i0, 1.0);
-  return r;
-}
-
-template <typename T>
-__device__ __forceinline__ void linear_taps(index_t q, const Window3& w, T sd, T sh, T sw,
-                                            index_t align_corners, Lerp* L) {
-  const index_t o[3] = {q / (w.out[1] * w.out[2]), (q / w.out[2]) % w.out[1], q % w.out[2]};
-  const double s[3] = {(double)sd, (double)sh, (double)sw};
-#pragma unroll
-  for (int d = 0; d < 3; ++d) L[d] = linear_source(o[d], w.in[d], s[d], align_corners);
-}
-
-template <typename T>
-__global__ void upsample_linear_forward(const T* x, T* y, index_t planes, Window3 w, T sd, T sh,
-                                        T sw, index_t align_corners) {
-  const index_t vin = w.in[0] * w.in[1] * w.in[2], vout = w.out[0] * w.out[1] * w.out[2];
-  NN_GRID_STRIDE(i, planes * vout) {
-    Lerp L[3];
-    linear_taps(i % vout, w, sd, sh, sw, align_corners, L);
-    const T* xp = x + (i / vout) * vin;
-    double acc = 0.0;
-#pragma unroll
-    for (int c = 0; c < 8; ++c) {
-      const index_t a = c & 4 ? L[0].i1 : L[0].i0, b = c & 2 ? L[1].i1 : L[1].i0,
-                    e = c & 1 ? L[2].i1 : L[2].i0;
-      const double wt = (c & 4 ? L[0].l1 : 1.0 - L[0].l1) * (c & 2 ? L[1].l1 : 1.0 - L[1].l1) *
-                        (c & 1 ? L[2].l1 : 1.0 - L[2].l1);
-      acc += wt * (double)xp[(a * w.in[1] + b) * w.in[2] + e];
-    }
-    y[i] = (T)acc;
-  }
-}
-
-template <typename T>
-__global__ void upsample_linear_backward(const T* g, T* dx, index_t planes, Window3 w, T sd,
-                                         T sh, T sw, index_t align_corners) {
-  const index_t vin = w.in[0] * w.in[1] * w.in[2], vout = w.out[0] * w.out[1] * w.out[2];
-  NN_GRID_STRIDE(i, planes * vout) {
-    Lerp L[3];
-    linear_taps(i % vout, w, sd, sh, sw, align_corners, L);
-    T* dp = dx + (i / vout) * vin;
-#pragma unroll
-    for (int c = 0; c < 8; ++c) {
-      const index_t a = c & 4 ? L[0].i1 : L[0].i0, b = c & 2 ? L[1].i1 : L[1].i0,
-                    e = c & 1 ? L[2].i1 : L[2].i0;
-      const double wt = (c & 4 ? L[0].l1 : 1.0 - L[0].l1) * (c & 2 ? L[1].l1 : 1.0 - L[1].l1) *
-                        (c & 1 ? L[2].l1 : 1.0 - L[2].l1);
-      if (wt != 0.0) atomicAdd(dp + (a * w.in[1] + b) * w.in[2] + e, (T)(wt * (double)g[i]));
-    }
-  }
-}
-
-// ------------------------------------------------------------------ bicubic (2-D: H, W)
-// Keys' cubic convolution with A = -0.75; taps at floor(src) - 1 .. + 2, clamped.
-__device__ __forceinline__ void cubic_coeffs(double t, double* c) {
-  const double A = -0.75;
-  const double x1 = t + 1.0, x2 = t, x3 = 1.0 - t, x4 = 2.0 - t;
-  c[0] = ((A * x1 - 5.0 * A) * x1 + 8.0 * A) * x1 - 4.0 * A;
-  c[1] = ((A + 2.0) * x2 - (A + 3.0)) * x2 * x2 + 1.0;
-  c[2] = ((A + 2.0) * x3 - (A + 3.0)) * x3 * x3 + 1.0;
-  c[3] = ((A * x4 - 5.0 * A) * x4 + 8.0 * A) * x4 - 4.0 * A;
-}
-
-__device__ __forceinline__ double cubic_source(index_t o, double scale, index_t align_corners) {
-  return align_corners ? (double)o * scale : ((double)o + 0.5) * scale - 0.5;
-}
-
-template <typename T>
-__global__ void upsample_bicubic_forward(const T* x, T* y, index_t planes, Window3 w, T sh, T sw,
-                                         index_t align_corners) {
-  const index_t H = w.in[1], W = w.in[2], OH = w.out[1], OW = w.out[2];
-  NN_GRID_STRIDE(i, planes * OH * OW) {
-    const index_t oh = (i / OW) % OH, ow = i % OW;
-    const double sy = cubic_source(oh, (double)sh, align_corners);
-    const double sx = cubic_source(ow, (double)sw, align_corners);
-    const index_t iy = (index_t)floor(sy), ix = (index_t)floor(sx);
-    double cy[4], cx[4];
-    cubic_coeffs(sy - (double)iy, cy);
-    cubic_coeffs(sx - (double)ix, cx);
-    const T* xp = x + (i / (OH * OW)) * H * W;
-    double acc = 0.0;
-    for (int a = 0; a < 4; ++a) {
-      const index_t r = nn_min(nn_max(iy - 1 + a, (index_t)0), H - 1);
-      for (int b = 0; b < 4; ++b) {
-        const index_t c = nn_min(nn_max(ix - 1 + b, (index_t)0), W - 1);
-        acc += cy[a] * cx[b] * (double)xp[r * W + c];
-      }
-    }
-    y[i] = (T)acc;
-  }
-}
-
-template <typename T>
-__global__ void upsample_bicubic_backward(const T* g, T* dx, index_t planes, Window3 w, T sh,
-                                          T sw, index_t align_corners) {
-  const index_t H = w.in[1], W = w.in[2], OH = w.out[1], OW = w.out[2];
-  NN_GRID_STRIDE(i, planes * OH * OW) {
-    const index_t oh = (i / OW) % OH, ow = i % OW;
-    const double sy = cubic_source(oh, (double)sh, align_corners);
-    const double sx = cubic_source(ow, (double)sw, align_corners);
-    const index_t iy = (index_t)floor(sy), ix = (index_t)floor(sx);
-    double cy[4], cx[4];
-    cubic_coeffs(sy - (double)iy, cy);
-    cubic_coeffs(sx - (double)ix, cx);
-    T* dp = dx + (i / (OH * OW)) * H * W;
-    for (int a = 0; a < 4; ++a) {
-      const index_t r = nn_min(nn_max(iy - 1 + a, (index_t)0), H - 1);
-      for (int b = 0; b < 4; ++b) {
-        const index_t c = nn_min(nn_max(ix - 1 + b, (index_t)0), W - 1);
-        atomicAdd(dp + r * W + c, (T)(cy[a] * cx[b] * (double)g[i]));
-      }
-    }
-  }
-}
-
-// ------------------------------------------------------------------ PixelShuffle
-// big (N, C, H*r, W*r) <-> small (N, C*r*r, H, W), one thread per element of big.
-// inverse = 0: big = shuffle(small) (PixelShuffle forward, PixelUnshuffle backward);
-// inverse = 1: small = unshuffle(big) (PixelUnshuffle forward, PixelShuffle backward).
-template <typename T>
-__global__ void pixel_shuffle(const T* src, T* dst, index_t N, index_t C, index_t H, index_t W,
-                              index_t r, index_t inverse) {
-  const index_t BH = H * r, BW = W * r;
-  NN_GRID_STRIDE(i, N * C * BH * BW) {
-    const index_t bw = i % BW, bh = (i / BW) % BH, c = (i / (BW * BH)) % C,
-                  n = i / (BW * BH * C);
-    const index_t s = (((n * C + c) * r + bh % r) * r + bw % r) * H * W + (bh / r) * W + bw / r;
-    if (inverse) dst[s] = src[i];
-    else dst[i] = src[s];
-  }
-}
 
 // ------------------------------------------------------------------ table-driven resampling
 // The passes of nncheck/_kernels/vision.pyx's resample_forward/backward: one axis of an
@@ -212,5 +30,251 @@ __global__ void resample_pass_transposed(const T* src, T* dst, index_t outer, in
     const index_t o = e / (n_src * inner), r = (e / inner) % n_src, j = e % inner;
     for (index_t k = 0; k < taps; ++k)
       atomicAdd(dst + (o * n_dst + idx[r * taps + k]) * inner + j, w[r * taps + k] * src[e]);
+  }
+}
+
+// ------------------------------------------------------------------ grid_sample
+// nncheck/_kernels/vision.pyx's grid_sample kernels, in the input's precision as there:
+// inp (N, C, D, H, W) (D = 1 for 2-D grids), grid (N, P, k) with k = 2 (x, y) or 3
+// (x, y, z); out (N, C, P).  mode 0 bilinear/trilinear, 1 nearest; padding 0 zeros,
+// 1 border, 2 reflection.  Forward: one thread per (sample, point); backward the same,
+// scattering into the zeroed grad_in with atomicAdd.
+#define NN_GRID_NEAREST 1
+#define NN_PAD_BORDER 1
+#define NN_PAD_REFLECTION 2
+
+// grid coordinate in [-1, 1] -> pixel coordinate; grad = d(pixel)/d(coord)
+template <typename T>
+__device__ T grid_unnormalize(T coord, index_t size, index_t align_corners, T* grad) {
+  if (align_corners) {
+    *grad = (T)(size - 1) / 2;
+    return (coord + 1) / 2 * (size - 1);
+  }
+  *grad = (T)size / 2;
+  return ((coord + 1) * size - 1) / 2;
+}
+
+// clamp to [0, size - 1]; the borders count as outside for the gradient (as PyTorch)
+template <typename T> __device__ T grid_clip(T x, index_t size, T* grad) {
+  const T hi = size - 1;
+  if (x <= 0) { *grad = 0; return 0; }
+  if (x >= hi) { *grad = 0; return hi; }
+  *grad = 1;
+  return x;
+}
+
+// reflect x into [twice_low / 2, twice_high / 2]; grad = +-1
+template <typename T>
+__device__ T grid_reflect(T x, index_t twice_low, index_t twice_high, T* grad) {
+  if (twice_low == twice_high) { *grad = 0; return 0; }
+  const T lo = (T)twice_low / 2, span = (T)(twice_high - twice_low) / 2;
+  T sign = 1;
+  x = x - lo;
+  if (x < 0) { sign = -1; x = -x; }
+  const T extra = (T)fmod((double)x, (double)span);
+  if (fmod(floor((double)(x / span)), 2.0) == 0) { *grad = sign; return extra + lo; }
+  *grad = -sign;
+  return span - extra + lo;
+}
+
+// a pixel coordinate mapped into the image by the padding mode (zeros: unchanged)
+template <typename T>
+__device__ T grid_pad(T x, index_t size, index_t padding, index_t align_corners, T* grad) {
+  T g_clip = 1, g_reflect = 1;
+  if (padding == NN_PAD_BORDER) {
+    x = grid_clip(x, size, &g_clip);
+  } else if (padding == NN_PAD_REFLECTION) {
+    x = align_corners ? grid_reflect(x, 0, 2 * (size - 1), &g_reflect)
+                      : grid_reflect(x, -1, 2 * size - 1, &g_reflect);
+    x = grid_clip(x, size, &g_clip);
+  }
+  *grad = g_clip * g_reflect;
+  return x;
+}
+
+// integer-valued pos as an index, or -1 outside [0, size) (NaN and inf included)
+template <typename T> __device__ index_t grid_inside(T pos, index_t size) {
+  return pos >= 0 && pos < size ? (index_t)pos : -1;
+}
+
+// the taps of one grid point (bilinear/trilinear or nearest): plane offsets (-1 outside),
+// weights, d(weight)/d(x, y, z) before the coordinate transform's factors mult; tap count
+template <typename T>
+__device__ int grid_corners(const T* g, int k, index_t D, index_t H, index_t W, index_t mode,
+                            index_t padding, index_t align_corners, index_t* off, T* wt, T* dw,
+                            T* mult) {
+  const index_t size[3] = {W, H, D};
+  T pos[3], f[3][2];
+  index_t at[3][2];
+  for (int axis = 0; axis < k; ++axis) {
+    T g_un, g_pad;
+    const T p = grid_unnormalize(g[axis], size[axis], align_corners, &g_un);
+    pos[axis] = grid_pad(p, size[axis], padding, align_corners, &g_pad);
+    mult[axis] = g_un * g_pad;
+  }
+  if (k == 2) mult[2] = 0;
+  if (mode == NN_GRID_NEAREST) {
+    index_t stride = 1;
+    off[0] = 0;
+    for (int axis = 0; axis < k; ++axis) {
+      const index_t i = grid_inside((T)nearbyint((double)pos[axis]), size[axis]);
+      if (i < 0) { off[0] = -1; break; }
+      off[0] += i * stride;
+      stride *= size[axis];
+    }
+    wt[0] = 1;
+    dw[0] = dw[1] = dw[2] = 0;
+    return 1;
+  }
+  for (int axis = 0; axis < k; ++axis) {
+    const T base = (T)floor((double)pos[axis]);
+    f[axis][1] = pos[axis] - base;
+    f[axis][0] = 1 - f[axis][1];
+    at[axis][0] = grid_inside(base, size[axis]);
+    at[axis][1] = grid_inside(base + 1, size[axis]);
+  }
+  if (k == 2) {
+    f[2][0] = 1;
+    f[2][1] = 0;
+    at[2][0] = at[2][1] = 0;
+  }
+  int t = 0;
+  for (int cz = 0; cz < (k == 3 ? 2 : 1); ++cz)
+    for (int cy = 0; cy < 2; ++cy)
+      for (int cx = 0; cx < 2; ++cx) {
+        off[t] = at[0][cx] < 0 || at[1][cy] < 0 || at[2][cz] < 0
+                     ? -1 : at[0][cx] + W * (at[1][cy] + H * at[2][cz]);
+        wt[t] = f[0][cx] * f[1][cy] * f[2][cz];
+        dw[3 * t] = (cx ? 1 : -1) * f[1][cy] * f[2][cz];
+        dw[3 * t + 1] = (cy ? 1 : -1) * f[0][cx] * f[2][cz];
+        dw[3 * t + 2] = k == 3 ? (cz ? 1 : -1) * f[0][cx] * f[1][cy] : T(0);
+        ++t;
+      }
+  return t;
+}
+
+template <typename T>
+__global__ void grid_sample_forward(const T* inp, const T* grid, T* out, index_t N, index_t C,
+                                    index_t D, index_t H, index_t W, index_t P, index_t k,
+                                    index_t mode, index_t padding, index_t align_corners) {
+  NN_GRID_STRIDE(t, N * P) {
+    const index_t n = t / P, p = t % P, plane = D * H * W;
+    index_t off[8];
+    T wt[8], dw[24], mult[3];
+    const int taps = grid_corners(grid + t * k, (int)k, D, H, W, mode, padding, align_corners,
+                                  off, wt, dw, mult);
+    for (index_t c = 0; c < C; ++c) {
+      const T* src = inp + (n * C + c) * plane;
+      T acc = 0;
+      for (int i = 0; i < taps; ++i)
+        if (off[i] >= 0) acc = acc + src[off[i]] * wt[i];
+      out[(n * C + c) * P + p] = acc;
+    }
+  }
+}
+
+// grad_in zeroed by the launcher
+template <typename T>
+__global__ void grid_sample_backward(const T* inp, const T* grid, const T* grad_out, T* grad_in,
+                                     T* grad_grid, index_t N, index_t C, index_t D, index_t H,
+                                     index_t W, index_t P, index_t k, index_t mode,
+                                     index_t padding, index_t align_corners) {
+  NN_GRID_STRIDE(t, N * P) {
+    const index_t n = t / P, p = t % P, plane = D * H * W;
+    index_t off[8];
+    T wt[8], dw[24], mult[3], gsum[3] = {0, 0, 0};
+    const int taps = grid_corners(grid + t * k, (int)k, D, H, W, mode, padding, align_corners,
+                                  off, wt, dw, mult);
+    for (index_t c = 0; c < C; ++c) {
+      const T go = grad_out[(n * C + c) * P + p];
+      for (int i = 0; i < taps; ++i) {
+        if (off[i] < 0) continue;
+        atomicAdd(grad_in + (n * C + c) * plane + off[i], wt[i] * go);
+        const T val = inp[(n * C + c) * plane + off[i]] * go;
+        for (int axis = 0; axis < 3; ++axis) gsum[axis] = gsum[axis] + dw[3 * i + axis] * val;
+      }
+    }
+    for (index_t axis = 0; axis < k; ++axis) grad_grid[t * k + axis] = gsum[axis] * mult[axis];
+  }
+}
+
+// bicubic (2-D): Keys' weights with A = -0.75 at the taps -1, 0, 1, 2 and their d/dt
+template <typename T> __device__ void grid_cubic_coefficients(T t, T* c, T* dc) {
+  const T a = -0.75, one = 1;
+  const T x0 = t + one, x3 = one - t + one;
+  c[0] = ((a * x0 - 5 * a) * x0 + 8 * a) * x0 - 4 * a;
+  c[1] = ((a + 2) * t - (a + 3)) * t * t + 1;
+  c[2] = ((a + 2) * (one - t) - (a + 3)) * (one - t) * (one - t) + 1;
+  c[3] = ((a * x3 - 5 * a) * x3 + 8 * a) * x3 - 4 * a;
+  dc[0] = (3 * a * x0 - 10 * a) * x0 + 8 * a;
+  dc[1] = (3 * (a + 2) * t - 2 * (a + 3)) * t;
+  dc[2] = -(3 * (a + 2) * (1 - t) - 2 * (a + 3)) * (1 - t);
+  dc[3] = -((3 * a * (2 - t) - 10 * a) * (2 - t) + 8 * a);
+}
+
+// 4 tap indices along one axis (-1 outside), weights and d(weights)/d(coord); the padding
+// maps each tap's position, so the grid gradient sees only the unnormalisation factor
+template <typename T>
+__device__ void grid_cubic_taps(T coord, index_t size, index_t padding, index_t align_corners,
+                                index_t* at, T* c, T* dc, T* mult) {
+  const T x = grid_unnormalize(coord, size, align_corners, mult);
+  const T base = (T)floor((double)x);
+  grid_cubic_coefficients(x - base, c, dc);
+  for (int i = 0; i < 4; ++i) {
+    T g;
+    at[i] = grid_inside(grid_pad(base - 1 + i, size, padding, align_corners, &g), size);
+  }
+}
+
+template <typename T>
+__global__ void grid_sample_bicubic_forward(const T* inp, const T* grid, T* out, index_t N,
+                                            index_t C, index_t H, index_t W, index_t P,
+                                            index_t padding, index_t align_corners) {
+  NN_GRID_STRIDE(t, N * P) {
+    const index_t n = t / P, p = t % P;
+    index_t ax[4], ay[4];
+    T cx[4], cy[4], dcx[4], dcy[4], mx, my;
+    grid_cubic_taps(grid[t * 2], W, padding, align_corners, ax, cx, dcx, &mx);
+    grid_cubic_taps(grid[t * 2 + 1], H, padding, align_corners, ay, cy, dcy, &my);
+    for (index_t c = 0; c < C; ++c) {
+      const T* src = inp + (n * C + c) * H * W;
+      T acc = 0;
+      for (int j = 0; j < 4; ++j) {
+        T row = 0;
+        for (int i = 0; i < 4; ++i)
+          if (ax[i] >= 0 && ay[j] >= 0) row = row + cx[i] * src[ay[j] * W + ax[i]];
+        acc = acc + cy[j] * row;
+      }
+      out[(n * C + c) * P + p] = acc;
+    }
+  }
+}
+
+// grad_in zeroed by the launcher
+template <typename T>
+__global__ void grid_sample_bicubic_backward(const T* inp, const T* grid, const T* grad_out,
+                                             T* grad_in, T* grad_grid, index_t N, index_t C,
+                                             index_t H, index_t W, index_t P, index_t padding,
+                                             index_t align_corners) {
+  NN_GRID_STRIDE(t, N * P) {
+    const index_t n = t / P, p = t % P;
+    index_t ax[4], ay[4];
+    T cx[4], cy[4], dcx[4], dcy[4], mx, my, gx = 0, gy = 0;
+    grid_cubic_taps(grid[t * 2], W, padding, align_corners, ax, cx, dcx, &mx);
+    grid_cubic_taps(grid[t * 2 + 1], H, padding, align_corners, ay, cy, dcy, &my);
+    for (index_t c = 0; c < C; ++c) {
+      const T go = grad_out[(n * C + c) * P + p];
+      for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 4; ++i) {
+          if (ax[i] < 0 || ay[j] < 0) continue;
+          const index_t o = (n * C + c) * H * W + ay[j] * W + ax[i];
+          atomicAdd(grad_in + o, go * cx[i] * cy[j]);
+          const T val = inp[o] * go;
+          gx = gx + val * dcx[i] * cy[j];
+          gy = gy + val * dcy[j] * cx[i];
+        }
+    }
+    grad_grid[t * 2] = gx * mx;
+    grad_grid[t * 2 + 1] = gy * my;
   }
 }

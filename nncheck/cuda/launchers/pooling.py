@@ -6,7 +6,7 @@ pooling.cu read the same tables, uploaded, so every pooling layer shares them.
 """
 
 from ..._lazy import np
-from . import launch, xp
+from . import launch, launch_blocks, xp
 
 
 def _tables(*tables):
@@ -75,3 +75,16 @@ def lp_root(s, kernel_volume, norm, out):
 def lp_root_backward(s, grad, kernel_volume, norm, grad_s):
     launch("pooling", "lp_root_backward", s.size, s, grad, grad_s, s.size,
            np.float64(kernel_volume), np.float64(norm))
+
+
+def global_avg_forward(x, out):
+    """out[p] = the mean of plane p of x (planes, elements)."""
+    P, S = x.shape
+    if S:
+        launch_blocks("pooling", "global_avg_forward", min(P, 65535), x, out, P, S)
+
+
+def global_avg_backward(grad_out, grad_in):
+    """grad_in[p, :] = grad_out[p] / elements per plane."""
+    P, S = grad_in.shape
+    launch("pooling", "global_avg_backward", grad_in.size, grad_out, grad_in, P, S)

@@ -6,6 +6,7 @@ them: axes W, H, D forward, and their adjoints D, H, W backward (scatter-adds).
 """
 
 from . import launch, xp
+from .linear import gemm
 
 
 def _tables(idx_d, w_d, idx_h, w_h, idx_w, w_w, dtype):
@@ -49,3 +50,56 @@ def resample_backward(grad_out, grad_in, idx_d, w_d, idx_h, w_h, idx_w, w_w):
     """grad_in (overwritten) from grad_out through the adjoint passes."""
     _resample(grad_out, grad_in, _tables(idx_d, w_d, idx_h, w_h, idx_w, w_w, grad_out.dtype),
               True)
+
+
+def grid_sample_forward(inp, grid, out, mode, padding, align_corners):
+    N, C, D, H, W = inp.shape
+    P, k = grid.shape[1:]
+    launch("vision", "grid_sample_forward", N * P if C else 0, inp, xp.ascontiguousarray(grid),
+           out, N, C, D, H, W, P, k, int(mode), int(padding), int(align_corners))
+
+
+def grid_sample_backward(inp, grid, grad_out, grad_in, grad_grid, mode, padding,
+                         align_corners):
+    """grad_in is overwritten (scatter-adds into zeros)."""
+    N, C, D, H, W = inp.shape
+    P, k = grid.shape[1:]
+    grad_in.zero_()
+    grad_grid.zero_()
+    launch("vision", "grid_sample_backward", N * P if C else 0, inp, xp.ascontiguousarray(grid),
+           grad_out, grad_in, grad_grid, N, C, D, H, W, P, k, int(mode), int(padding),
+           int(align_corners))
+
+
+def grid_sample_bicubic_forward(inp, grid, out, padding, align_corners):
+    N, C, H, W = inp.shape
+    P = grid.shape[1]
+    launch("vision", "grid_sample_bicubic_forward", N * P if C else 0, inp,
+           xp.ascontiguousarray(grid), out, N, C, H, W, P, int(padding), int(align_corners))
+
+
+def grid_sample_bicubic_backward(inp, grid, grad_out, grad_in, grad_grid, padding,
+                                 align_corners):
+    """grad_in is overwritten (scatter-adds into zeros)."""
+    N, C, H, W = inp.shape
+    P = grid.shape[1]
+    grad_in.zero_()
+    grad_grid.zero_()
+    launch("vision", "grid_sample_bicubic_backward", N * P if C else 0, inp,
+           xp.ascontiguousarray(grid), grad_out, grad_in, grad_grid, N, C, H, W, P,
+           int(padding), int(align_corners))
+
+
+def affine_grid_forward(theta, base, out):
+    """out[n] (P x k) = base (P x k+1) @ theta[n]^T: one batched GEMM."""
+    N, k = theta.shape[:2]
+    P = base.shape[0]
+    gemm(False, True, xp.ascontiguousarray(base, theta.dtype), theta, out, P, k, k + 1,
+         batch=N, sB=k * (k + 1), sC=P * k)
+
+
+def affine_grid_backward(grad, base, grad_theta):
+    """grad_theta[n] (k x k+1) = grad[n]^T (k x P) @ base (P x k+1)."""
+    N, P, k = grad.shape
+    gemm(True, False, grad, xp.ascontiguousarray(base, grad.dtype), grad_theta, k, k + 1, P,
+         batch=N, sA=P * k, sC=k * (k + 1))

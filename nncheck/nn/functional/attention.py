@@ -16,7 +16,7 @@ from contextlib import nullcontext
 
 from ..._kernels import lazy
 from ..._lazy import family_names, np
-from ...backend import kernels
+from ...backend import array_namespace, kernels
 from ...ops import Op, sum_to_shape
 from ...tensor import Tensor, cat
 from ._validation import kernel_array
@@ -53,7 +53,7 @@ def _run(kernel, tasks, work, *args):
 def _same_dtype(first, *others):
     """Kernel arrays of one dtype: ``first`` decides it (float16 computes in float32)."""
     a = kernel_array(first, "scaled_dot_product_attention", "query")
-    return (a, *(np.ascontiguousarray(o, a.dtype) for o in others))
+    return (a, *(array_namespace(o).ascontiguousarray(o, a.dtype) for o in others))
 
 
 def _empty(*shape_and_dtype):

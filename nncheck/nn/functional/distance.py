@@ -23,8 +23,9 @@ def _broadcast_pair(x1, x2, layer):
                            f"{list(b.shape)} cannot be broadcast together (sizes must match "
                            "or be 1 in every trailing dimension)") from None
     xp = array_namespace(a, b)
-    return (xp.ascontiguousarray(xp.broadcast_to(a, shape), dtype),
-            xp.ascontiguousarray(xp.broadcast_to(b, shape), dtype))
+    # a device backend's broadcast_to materialises on the host: only real broadcasts use it
+    return tuple(xp.ascontiguousarray(v if v.shape == shape else xp.broadcast_to(v, shape), dtype)
+                 for v in (a, b))
 
 
 def _result_type(x1, x2):

@@ -159,7 +159,10 @@ def _operand(a, shape, dtype):
     """``a`` broadcast to ``shape`` as a flat C-contiguous kernel array (empty when absent)."""
     if a is None:
         return np.zeros(0, dtype)
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype), shape)).reshape(-1)
+    xp = array_namespace(a)
+    if np.shape(a) != shape:  # (a device backend's broadcast_to materialises on the host)
+        a = xp.broadcast_to(a, shape)
+    return xp.ascontiguousarray(a, dtype).reshape(-1)
 
 
 def _scaled(unit, grad, outer=1, inner=1):
