@@ -484,3 +484,13 @@ def test_deprecated_upsample_functions():
     with pytest.warns(UserWarning):
         out = F.upsample(to_nncheck(x), scale_factor=1.5, mode="bicubic")
     assert_close(out, TF.interpolate(torch.from_numpy(x), scale_factor=1.5, mode="bicubic"))
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_interpolate_antialias_float32(mode):
+    """float32 tables (the fused kernel's float specialisation), against PyTorch in float32."""
+    x = rand(2, 3, 9, 8).astype(np.float32)
+    out = F.interpolate(nncheck.from_numpy(x), size=(4, 5), mode=mode, antialias=True)
+    ref = TF.interpolate(torch.from_numpy(x), size=(4, 5), mode=mode, antialias=True)
+    assert out.dtype == nncheck.float32
+    np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)

@@ -138,7 +138,9 @@ def _axis_table(mode, n_in, n_out, scale, align_corners, antialias, rank, dtype)
         kind, support = _AA_FILTER[mode]
         if n_in == n_out:  # PyTorch's separable antialiased kernel skips unchanged axes
             return np.empty((n_out, 0), np.int64), np.empty((n_out, 0), dtype)
-        taps = _k.aa_taps(n_in, n_out, scale, align_corners, support, dtype.type(0))
+        # a scalar can't pick a fused specialisation (float32 reads as a Python float)
+        aa_taps = _k.aa_taps["float" if dtype == np.float32 else "double"]
+        taps = aa_taps(n_in, n_out, scale, align_corners, support, dtype.type(0))
         idx, w = np.empty((n_out, taps), np.int64), np.empty((n_out, taps), dtype)
         _k.aa_table(n_in, scale, align_corners, kind, support, idx, w)
     elif mode == "area":
