@@ -17,6 +17,7 @@ disagrees, are redone one element at a time, so the reported numbers are those
 of plain central differences.
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -394,7 +395,10 @@ class _Problem:
                 return [(ti, np.stack([row.get(ti, np.zeros_like(g)) for row in rows]))
                         for ti, g in some.items()]
 
-        return vjp, 256
+        # K rows of every intermediate gradient live at once: bound their total size
+        carried = sum(math.prod(meta[0]) for node in order if isinstance(node, BackwardNode)
+                      for meta in node.output_meta)
+        return vjp, max(1, min(256, (1 << 21) // max(1, carried)))
 
     def perturbed(self, tensor, columns, step, replay=False):
         """Output values with ``step`` added to the given elements of ``tensor``."""
