@@ -351,3 +351,23 @@ def test_a_replay_that_would_hide_a_wrong_gradient_is_not_used():
     assert problem._replay() is None  # the check with every element moved sees it
     report = check_gradients(f, (_x(2, 3),))
     assert not report.passed and report.checks[0].n_failed == 6
+
+
+def test_stacked_graph_walk_gives_the_engines_analytic_jacobian():
+    """_graph_vjp (K rows through a multi-op graph at once) against one engine pass per row:
+    shared inputs (q, q, q), non-leaf views as inputs, broadcasting and matmul."""
+    from nncheck.autograd import checker
+
+    q, k, v = _x(3, 2, 4), _x(2, 2, 4, 2), _x(2, 2, 4, 3)
+    cases = [(nn.MultiheadAttention(4, 2).double(), (q, q, q)),
+             (lambda a, b, c: nn.functional.scaled_dot_product_attention(a, b, c,
+                                                                         is_causal=True),
+              (_x(2, 4, 3, 2), k[:, :1], v[:, :1])),
+             (lambda a: (a.expand(2, 3, 4) * a).tanh() @ a.t(), (_x(3, 4),))]
+    for func, inputs in cases:
+        problem = checker._Problem(func, inputs)
+        assert problem._graph_vjp() is not None
+        stacked = problem.analytic()
+        problem._graph_vjp = lambda: None
+        for a, b in zip(stacked, problem.analytic()):
+            np.testing.assert_array_equal(a, b)

@@ -17,6 +17,7 @@ disagrees, are redone one element at a time, so the reported numbers are those
 of plain central differences.
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -244,7 +245,7 @@ class _Problem:
             jac = [np.zeros((len(rows), (keep[2] or t.numel()) - keep[1]))
                    if block is None or ti == block[0] else None
                    for ti, (_, t) in enumerate(self.targets)]
-        vjp, stack = self._node_vjp() or (self._engine_vjp, 1)
+        vjp, stack = self._node_vjp() or self._graph_vjp() or (self._engine_vjp, 1)
         which = np.searchsorted(self.offsets, rows, side="right") - 1
         for k, out in enumerate(self.outputs):
             mine = np.nonzero(which == k)[0]
@@ -312,6 +313,93 @@ class _Problem:
 
         return vjp, (256 if stacked else 1)
 
+    def _graph_vjp(self):
+        """When every node between the outputs and the targets is a raw op's BackwardNode
+        and nothing has a hook, K rows go through the graph together: ops with
+        ``backward_stacked`` take all K in one call, the others one row at a time, without
+        the engine's per-pass bookkeeping (Tensor wrapping, Tensor additions, a
+        topological sort per row).  A chunk this walk cannot take (a gradient of another
+        shape than its edge's, an output that is a leaf) goes through the engine row by
+        row.  Returns (vjp, rows per call), or None."""
+        from .engine import _topological_order
+        from .function import AccumulateGrad, BackwardNode
+
+        if any(o._data.__class__ is not np.ndarray for o in self.outputs):
+            return None
+        order = _topological_order([o.grad_fn for o in self.outputs if o.requires_grad])
+        for node in order:
+            hooked = (node._hooks or node._pre_hooks or getattr(node, "_tensor_hooks", None)
+                      or getattr(node, "_retained", None))
+            if isinstance(node, AccumulateGrad):
+                hooked = hooked or node.variable._hooks
+            elif not isinstance(node, BackwardNode) or not node.fn_cls.raw:
+                return None
+            if hooked:
+                return None
+        # where each target's gradient is read, as the engine does: its node's output slot
+        # (AccumulateGrad for a leaf); a tensor passed twice (q, q, q) is several targets
+        target_at = {}
+        for ti, (_, t) in enumerate(self.targets):
+            target_at.setdefault((t._grad_node(), t._output_nr), []).append(ti)
+
+        def edge_shape(nxt, slot):
+            if isinstance(nxt, AccumulateGrad):
+                return tuple(nxt.variable.shape)
+            return tuple(nxt.output_meta[slot][0])
+
+        def walk(out, onehots):
+            k_rows = len(onehots)
+            buffers = {out.grad_fn: [None] * out.grad_fn.n_outputs}
+            buffers[out.grad_fn][out._output_nr] = onehots
+            found = []
+            for node in order:
+                buf = buffers.pop(node, None)
+                if buf is None:
+                    continue
+                for slot, g in enumerate(buf):
+                    if g is not None:
+                        found += [(ti, g) for ti in target_at.get((node, slot), ())]
+                if isinstance(node, AccumulateGrad):
+                    continue
+                if node.n_outputs == 1 and hasattr(node.fn_cls, "backward_stacked"):
+                    in_grads = node.apply_stacked(buf)
+                else:  # one row at a time, stacked again
+                    per_row = [node.apply([None if b is None else b[r] for b in buf])
+                               for r in range(k_rows)]
+                    in_grads = []
+                    for grads in zip(*per_row):
+                        arrays = [getattr(g, "_data", g) for g in grads]
+                        some = next((a for a in arrays if a is not None), None)
+                        in_grads.append(None if some is None else np.stack(
+                            [np.zeros_like(some) if a is None else a for a in arrays]))
+                for (nxt, slot), g in zip(node.next_functions, in_grads):
+                    if nxt is None or g is None:
+                        continue
+                    g = np.asarray(getattr(g, "_data", g))
+                    if g.shape != (k_rows,) + edge_shape(nxt, slot):
+                        raise _NotStackable
+                    slots = buffers.setdefault(nxt, [None] * getattr(nxt, "n_outputs", 1))
+                    slots[slot] = g if slots[slot] is None else slots[slot] + g
+            return found
+
+        def vjp(out, onehots):
+            try:
+                if out.grad_fn is None:  # an input returned as it is
+                    raise _NotStackable
+                with no_grad():
+                    return walk(out, onehots)
+            except _NotStackable:
+                rows = [dict(self._engine_vjp(out, onehots[r:r + 1]))
+                        for r in range(len(onehots))]
+                some = {ti: g for row in rows for ti, g in row.items()}
+                return [(ti, np.stack([row.get(ti, np.zeros_like(g)) for row in rows]))
+                        for ti, g in some.items()]
+
+        # K rows of every intermediate gradient live at once: bound their total size
+        carried = sum(math.prod(meta[0]) for node in order if isinstance(node, BackwardNode)
+                      for meta in node.output_meta)
+        return vjp, max(1, min(256, (1 << 21) // max(1, carried)))
+
     def perturbed(self, tensor, columns, step, replay=False):
         """Output values with ``step`` added to the given elements of ``tensor``."""
         data = tensor._data
@@ -325,6 +413,10 @@ class _Problem:
             return self.values(replay)
         finally:
             storage[index] = saved
+
+
+class _NotStackable(Exception):
+    """A gradient the stacked graph walk cannot carry (see ``_graph_vjp``)."""
 
 
 def _colour(footprints):

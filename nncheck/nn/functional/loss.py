@@ -132,8 +132,12 @@ def _reduce(loss, reduction, out_shape, mean_divisor=None):
     divisor = 1.0
     if reduction == "mean":
         divisor = loss.size if mean_divisor is None else mean_divisor
-    with np.errstate(divide="ignore", invalid="ignore"):
-        total = np.float64(loss.sum(dtype=np.float64)) / divisor
+    total = np.float64(loss.sum(dtype=np.float64))
+    if divisor != 0:  # the common case skips errstate (a few us, and replays call this often)
+        total = total / divisor
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            total = total / divisor
     return np.asarray(total, loss.dtype), divisor
 
 
@@ -498,26 +502,36 @@ def _class_targets(fn, input, target, ignore_index):
     return t
 
 
+def _class_divisor(weight, target, ignore_index, reduction):
+    """'mean' divides by the sum of w[target] over the targets that are not ignored."""
+    if reduction != "mean":
+        return 1.0
+    valid = target[target != ignore_index]
+    if weight is None:
+        return float(valid.size)
+    w = array_namespace(weight._data).asarray(weight._data).reshape(-1)
+    return float(w[valid].sum(dtype=np.float64))
+
+
 class _CrossEntropy(Op):
     """Fused log_softmax + NLL over class indices, with class weights and label smoothing."""
 
     @staticmethod
-    def forward(ctx, x, weight, target, ignore_index, smoothing, reduction, grad):
+    def forward(ctx, x, weight, target, ignore_index, smoothing, reduction, grad, divisor):
+        # divisor: _class_divisor's, from the wrapper (it depends on the targets only, so
+        # gradcheck's replayed forwards do not recompute it)
         _k, xp = kernels("loss", x)
         k = kernel_array(x, "cross_entropy")
         N, C, inner = _class_layout(k.shape)
         w = _kernel_weight(weight, k.dtype)
-        divisor = 1.0
-        if reduction == "mean":  # sum of w[target] over the targets that are not ignored
-            valid = target[target != ignore_index]
-            divisor = float(w[valid].sum(dtype=np.float64) if w.size else valid.size)
         loss = xp.empty(N * inner, k.dtype)
         want_unit = grad and ctx.needs_input_grad[0]
         ctx.unit = xp.empty(k.size if want_unit else 0, k.dtype)
-        with np.errstate(divide="ignore"):
-            unit_scale = np.float64(1.0) / divisor if reduction == "mean" else 1.0
+        unit_scale = 1.0
+        if reduction == "mean":
+            unit_scale = 1.0 / divisor if divisor != 0 else math.copysign(math.inf, divisor)
         _k.cross_entropy_forward(k.reshape(-1), target, w, C, inner, ignore_index, smoothing,
-                                 float(unit_scale), loss, ctx.unit)
+                                 unit_scale, loss, ctx.unit)
         out_shape = () if k.ndim == 1 else k.shape[:1] + k.shape[2:]
         out, _ = _reduce(loss, reduction, out_shape, divisor if reduction == "mean" else None)
         ctx.layout, ctx.shape, ctx.dtype = (N, inner), x.shape, x.dtype
@@ -643,7 +657,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     _weight_of_input_dtype(fn, input, weight)
     t = _class_targets(fn, input, target, ignore_index)
     return _CrossEntropy.apply(input, weight, t, int(ignore_index), float(label_smoothing),
-                               reduction, is_grad_enabled())
+                               reduction, is_grad_enabled(),
+                               _class_divisor(weight, t, ignore_index, reduction))
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
