@@ -1169,9 +1169,10 @@ def where(condition, input, other):
 def cat(tensors, dim=0):
     tensors = [t for t in tensors if not (t.ndim == 1 and t.numel() == 0)] or list(tensors)
     d = tensors[0]._dim(dim)
-    ref = tensors[0].shape
+    ref = tensors[0]._data.shape  # plain tuples: DenseNet concatenates dozens per layer
     for i, t in enumerate(tensors):
-        if t.ndim != len(ref) or any(t.shape[k] != ref[k] for k in range(len(ref)) if k != d):
+        shape = t._data.shape
+        if len(shape) != len(ref) or shape[:d] != ref[:d] or shape[d + 1:] != ref[d + 1:]:
             raise RuntimeError(
                 f"Sizes of tensors must match except in dimension {d}. Expected size "
                 f"{list(ref)} but got size {list(t.shape)} for tensor number {i} in the list."

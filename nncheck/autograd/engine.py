@@ -151,7 +151,23 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
 def _add_to_buffer(buffers, node, slot, grad):
     n_out = getattr(node, "n_outputs", 1)
     buf = buffers.setdefault(node, [None] * n_out)
-    buf[slot] = grad if buf[slot] is None else buf[slot] + grad
+    held = buf[slot]
+    if held is None:
+        buf[slot] = grad
+    elif _plain_host_pair(held, grad):
+        # a tensor used by several ops (DenseNet's features feed every later layer): the
+        # sum of two graph-free host arrays of one dtype, without an Add op's dispatch
+        buf[slot] = _runtime()[0]._wrap(held._data + grad._data)
+    else:
+        buf[slot] = held + grad
+
+
+def _plain_host_pair(a, b):
+    """True when ``a + b`` would record nothing and promote nothing: host arrays of one
+    dtype, neither tensor in a graph (create_graph=False)."""
+    x, y = a._data, b._data
+    return (x.__class__ is np.ndarray and y.__class__ is np.ndarray and x.dtype == y.dtype
+            and not a.requires_grad and not b.requires_grad)
 
 
 class _Adoption:

@@ -9,7 +9,8 @@ is what the Cython kernels consume, so no Tensor is built inside the hot path.
 
 import functools
 
-from .grad_mode import is_grad_enabled, no_grad
+from .grad_mode import _state as _grad_state
+from .grad_mode import is_grad_enabled
 
 
 @functools.cache
@@ -235,23 +236,39 @@ class Function(metaclass=FunctionMeta):
     @classmethod
     def apply(cls, *args, **kwargs):
         Tensor, np = _runtime()
-        tensors = [a if isinstance(a, Tensor) else None for a in args]
-        if any(t is not None and t.is_meta for t in tensors):
+        raw = cls.raw
+        # one pass over the arguments (this runs for every op of every model step)
+        tensors, call_args, needs, meta = [], [], [], False
+        for a in args:
+            if isinstance(a, Tensor):
+                tensors.append(a)
+                call_args.append(a._data if raw else a)
+                needs.append(a.requires_grad)
+                meta = meta or a.is_meta
+            else:
+                tensors.append(None)
+                call_args.append(a)
+                needs.append(False)
+        if meta:
             from .._meta_ops import apply_on_meta  # shapes only, or "cannot compute"
 
             return apply_on_meta(cls, args, kwargs)
         ctx = FunctionCtx()
         ctx._name = cls.__name__
-        ctx.needs_input_grad = tuple(t is not None and t.requires_grad for t in tensors)
-        record = is_grad_enabled() and any(ctx.needs_input_grad)
-        call_args = [t._data if (t is not None and cls.raw) else a for t, a in zip(tensors, args)]
-        xp = _device_namespace(call_args, np) if cls.raw and cls.keeps_device else None
+        ctx.needs_input_grad = tuple(needs)
+        record = is_grad_enabled() and any(needs)
+        xp = _device_namespace(call_args, np) if raw and cls.keeps_device else None
         if xp is not None:
             from ..backend import check_same_device
 
             check_same_device([t._data for t in tensors if t is not None and t.ndim])
-        with no_grad():
+        # no_grad() inlined: the context object cost more than many small ops' kernels
+        prev = is_grad_enabled()
+        _grad_state.enabled = False
+        try:
             out = cls.forward(ctx, *call_args, **kwargs)
+        finally:
+            _grad_state.enabled = prev
         if xp is not None:
             out = _onto(out, xp, np)
         single = not isinstance(out, tuple)
