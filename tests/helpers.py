@@ -5,6 +5,7 @@ bugs, the source of a small user Function, and what the CUDA emulation tests nee
 """
 
 import contextlib
+import importlib
 import io
 import os
 import shutil
@@ -98,11 +99,15 @@ needs_cxx = pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is Non
                                reason="no C++ compiler for the CUDA host emulation")
 
 
-def gpu_check():
-    """scripts/gpu_check.py as a module: the checks a GPU machine runs, emulated here."""
+def script(name):
+    """scripts/<name>.py as a module (its checks and planted bugs serve the tests too)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     try:
-        import gpu_check
+        return importlib.import_module(name)
     finally:
         sys.path.pop(0)
-    return gpu_check
+
+
+def gpu_check():
+    """scripts/gpu_check.py as a module: the checks a GPU machine runs, emulated here."""
+    return script("gpu_check")
