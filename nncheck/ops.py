@@ -10,6 +10,22 @@ from ._lazy import np
 from .autograd.function import Function
 
 
+def _array(x, dtype=None):
+    """``np.asarray`` for results that may be device arrays (they stay on their device)."""
+    if hasattr(x, "__nncheck_backend__"):
+        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+    return np.asarray(x, dtype)
+
+
+def _contiguous(x):
+    """``np.ascontiguousarray`` for host or device arrays (numpy's would download one)."""
+    if hasattr(x, "__nncheck_backend__"):
+        from .backend import array_namespace
+
+        return array_namespace(x).ascontiguousarray(x)
+    return np.ascontiguousarray(x)
+
+
 def sum_to_shape(grad, shape):
     """Reduce a broadcast gradient back to ``shape``."""
     shape = tuple(shape)
@@ -200,18 +216,16 @@ class Clamp(Op):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         lo, hi = ctx.bounds
-        mask = np.ones(a.shape, bool)
-        if lo is not None:
-            mask &= a >= lo
+        mask = None if lo is None else a >= lo
         if hi is not None:
-            mask &= a <= hi
-        return g * mask, None, None
+            mask = a <= hi if mask is None else mask & (a <= hi)
+        return (g if mask is None else g * mask), None, None
 
 
 class Where(Op):
     @staticmethod
     def forward(ctx, cond, a, b):
-        ctx.cond = np.asarray(cond, bool)
+        ctx.cond = _array(cond, np.dtype(bool))
         ctx.shapes = (np.shape(a), np.shape(b))
         return np.where(ctx.cond, a, b)
 
@@ -279,31 +293,31 @@ class Sum(Op):
     @staticmethod
     def forward(ctx, a, dim=None, keepdim=False):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, _axes(dim, a.ndim), keepdim
-        return np.asarray(a.sum(axis=ctx.axes, keepdims=keepdim))
+        return _array(a.sum(axis=ctx.axes, keepdims=keepdim))
 
     @staticmethod
     def backward(ctx, g):
-        return np.ascontiguousarray(_expand_back(g, ctx.shape, ctx.axes, ctx.keepdim))
+        return _contiguous(_expand_back(g, ctx.shape, ctx.axes, ctx.keepdim))
 
 
 class Mean(Op):
     @staticmethod
     def forward(ctx, a, dim=None, keepdim=False):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, _axes(dim, a.ndim), keepdim
-        out = np.asarray(a.mean(axis=ctx.axes, keepdims=keepdim))
+        out = _array(a.mean(axis=ctx.axes, keepdims=keepdim))
         ctx.count = max(a.size // max(out.size, 1), 1) if a.size else 1
         return out
 
     @staticmethod
     def backward(ctx, g):
-        return np.ascontiguousarray(_expand_back(g / ctx.count, ctx.shape, ctx.axes, ctx.keepdim))
+        return _contiguous(_expand_back(g / ctx.count, ctx.shape, ctx.axes, ctx.keepdim))
 
 
 class Prod(Op):
     @staticmethod
     def forward(ctx, a, dim=None, keepdim=False):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, _axes(dim, a.ndim), keepdim
-        out = np.asarray(a.prod(axis=ctx.axes, keepdims=keepdim))
+        out = _array(a.prod(axis=ctx.axes, keepdims=keepdim))
         ctx.save_for_backward(a, out)
         return out
 
@@ -337,7 +351,7 @@ class Var(Op):
         ctx.mean = a.mean(axis=ctx.axes, keepdims=True)
         ctx.save_for_backward(a)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray(
+            return _array(
                 ((a - ctx.mean) ** 2).sum(axis=ctx.axes, keepdims=keepdim) / ctx.denom
             ).astype(a.dtype)
 
@@ -358,13 +372,14 @@ class MaxMin(Op):
         if dim is None:
             flat = int(pick(a.reshape(-1)))
             ctx.dim, ctx.index = None, flat
-            return np.asarray(a.reshape(-1)[flat])
+            return _array(a.reshape(-1)[flat]).copy()
         (axis,) = _axes(dim, a.ndim) or (0,)
         if a.ndim == 0:
             ctx.dim, ctx.index = None, 0
             return a.copy(), np.zeros((), np.int64)
         idx = pick(a, axis=axis, keepdims=True)
-        values = np.take_along_axis(a, idx, axis=axis)
+        # the extreme value itself (what take_along_axis(a, idx) reads, NaN included)
+        values = (a.max if is_max else a.min)(axis=axis, keepdims=True)
         ctx.dim, ctx.index = axis, idx
         if not keepdim:
             values, idx = values.squeeze(axis), idx.squeeze(axis)
@@ -374,14 +389,18 @@ class MaxMin(Op):
 
     @staticmethod
     def backward(ctx, g, *_):
-        out = np.zeros(ctx.shape, g.dtype)
         if ctx.dim is None:
+            out = np.zeros_like(g, shape=ctx.shape)
             out.reshape(-1)[ctx.index] = g
             return out
         if not ctx.keepdim:
             g = np.expand_dims(g, ctx.dim)
-        np.put_along_axis(out, ctx.index, g, axis=ctx.dim)
-        return out
+        # g where the position along dim is the picked index (put_along_axis as a where,
+        # which runs on any device)
+        place = [1] * len(ctx.shape)
+        place[ctx.dim] = ctx.shape[ctx.dim]
+        positions = np.arange(ctx.shape[ctx.dim]).reshape(place)
+        return np.where(np.equal(positions, ctx.index), g, np.zeros((), g.dtype))
 
 
 class Norm(Op):
@@ -397,7 +416,7 @@ class Norm(Op):
             out = (absa != 0).sum(axis=ctx.axes, keepdims=keepdim).astype(a.dtype)
         else:
             out = (absa**p).sum(axis=ctx.axes, keepdims=keepdim) ** (1.0 / p)
-        out = np.asarray(out, a.dtype)
+        out = _array(out, a.dtype)
         ctx.save_for_backward(a, out)
         return out
 
@@ -511,7 +530,7 @@ class Index(Op):
 
     @staticmethod
     def backward(ctx, g):
-        out = np.zeros(ctx.shape, g.dtype)
+        out = np.zeros_like(g, shape=ctx.shape)
         if _basic_key(ctx.key):  # a view: each element once, a plain assignment (no add.at)
             out[ctx.key] = g
         else:
@@ -540,6 +559,6 @@ class IndexPut(Op):
     def backward(ctx, g):
         ga = g.copy()
         ga[ctx.key] = 0
-        gv = sum_to_shape(np.ascontiguousarray(g[ctx.key]), ctx.vshape)
+        gv = sum_to_shape(_contiguous(g[ctx.key]), ctx.vshape)
         return ga, gv
 

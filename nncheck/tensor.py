@@ -649,7 +649,7 @@ class Tensor:
     def sum(self, dim=None, keepdim=False, dtype=None):
         src = self.to(dtype) if dtype is not None else self
         if src.dtype is dt.bool or not (src.dtype.is_floating_point or src.dtype.is_complex):
-            return Tensor._wrap(np.asarray(src._data.sum(axis=ops._axes(dim, src.ndim),
+            return Tensor._wrap(ops._array(src._data.sum(axis=ops._axes(dim, src.ndim),
                                                          keepdims=keepdim), np.int64))
         return ops.Sum.apply(src, dim, keepdim)
 
@@ -697,12 +697,12 @@ class Tensor:
 
     def argmax(self, dim=None, keepdim=False):
         if dim is None:
-            return Tensor._wrap(np.asarray(np.argmax(self._data), np.int64))
+            return Tensor._wrap(ops._array(np.argmax(self._data), np.dtype(np.int64)))
         return Tensor._wrap(np.argmax(self._data, axis=self._dim(dim), keepdims=keepdim))
 
     def argmin(self, dim=None, keepdim=False):
         if dim is None:
-            return Tensor._wrap(np.asarray(np.argmin(self._data), np.int64))
+            return Tensor._wrap(ops._array(np.argmin(self._data), np.dtype(np.int64)))
         return Tensor._wrap(np.argmin(self._data, axis=self._dim(dim), keepdims=keepdim))
 
     def norm(self, p="fro", dim=None, keepdim=False):
@@ -711,11 +711,11 @@ class Tensor:
 
     def all(self, dim=None, keepdim=False):
         axes = ops._axes(dim, self.ndim)
-        return Tensor._wrap(np.asarray(np.all(self._data, axis=axes, keepdims=keepdim)))
+        return Tensor._wrap(ops._array(np.all(self._data, axis=axes, keepdims=keepdim)))
 
     def any(self, dim=None, keepdim=False):
         axes = ops._axes(dim, self.ndim)
-        return Tensor._wrap(np.asarray(np.any(self._data, axis=axes, keepdims=keepdim)))
+        return Tensor._wrap(ops._array(np.any(self._data, axis=axes, keepdims=keepdim)))
 
     # ------------------------------------------------------------------ shape / views
     def _view_result(self, out):
@@ -1006,7 +1006,7 @@ class Tensor:
 class _Clone(ops.Op):
     @staticmethod
     def forward(ctx, a):
-        return np.array(a, copy=True, order="C")
+        return a.copy()  # C order, on the array's own device
 
     @staticmethod
     def backward(ctx, g):

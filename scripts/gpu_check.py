@@ -25,6 +25,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -1274,10 +1275,16 @@ def _run_layer(module, arrays, wrt, device):
     return values
 
 
+class LayerResult(NamedTuple):
+    worst: float  # the largest error in units of the tolerance
+    host_fallbacks: dict  # generic ops the device run computed on the host: {name: count}
+
+
 def layer_case(name, dtype):
     """Layer ``name`` (its registry example) forward and backward on cuda vs the CPU path:
-    the largest error in units of the tolerance (float64 1e-12, float32 1e-5 of the scale).
-    Raises LayerSkipped where the layer's family has no launchers or no kernel ran."""
+    the largest error in units of the tolerance (float64 1e-12, float32 1e-5 of the scale)
+    and the generic operations that ran on the host instead of device kernels.
+    Raises LayerSkipped where the layer's family has no launchers (or lacks a kernel)."""
     import copy
     import importlib.util
 
@@ -1295,7 +1302,7 @@ def layer_case(name, dtype):
     wrt = grad_input_indices(target, arrays)
     device_module = copy.deepcopy(module).cuda()
     want = _run_layer(module, arrays, wrt, "cpu")
-    before = launchers.stats["launches"]
+    fallbacks_before = dict(launchers.fallback_names)
     try:
         got = _run_layer(device_module, arrays, wrt, "cuda")
     except NotImplementedError as exc:  # a kernel the family's launchers lack
@@ -1304,8 +1311,8 @@ def layer_case(name, dtype):
         if importlib.util.find_spec(f"nncheck.cuda.launchers.{info.family}") is None:
             raise LayerSkipped(f"family {info.family!r} has no CUDA launchers yet") from None
         raise
-    if launchers.stats["launches"] == before:  # only layers run by their kernels count
-        raise LayerSkipped("no CUDA kernel ran (generic tensor ops only, on the host)")
+    fallbacks = {k: n - fallbacks_before.get(k, 0) for k, n in launchers.fallback_names.items()
+                 if n != fallbacks_before.get(k, 0)}
     if not all(p.device.type == "cuda" for p in device_module.parameters()):
         raise AssertionError(f"{name}: parameters left the device")
     tol, worst = layer_tolerance(dtype), 0.0
@@ -1315,7 +1322,7 @@ def layer_case(name, dtype):
         if w is not None and w.size:
             scale = max(1.0, float(np.abs(w).max()))
             worst = max(worst, float(np.abs(g.astype(np.float64) - w).max()) / (tol * scale))
-    return worst
+    return LayerResult(worst, fallbacks)
 
 
 def run_layers(dtypes=(np.float64, np.float32)):
@@ -1327,7 +1334,7 @@ def run_layers(dtypes=(np.float64, np.float32)):
         for dtype in dtypes:
             label = f"{np.dtype(dtype).name} {name}"
             try:
-                worst = layer_case(name, dtype)
+                worst, fallbacks = layer_case(name, dtype)
             except LayerSkipped as exc:
                 skipped[name] = str(exc)
                 continue
@@ -1336,11 +1343,12 @@ def run_layers(dtypes=(np.float64, np.float32)):
                 continue
             counted += 1
             ok = worst <= 1
-            print(f"  {label:40s} {'ok' if ok else 'MISMATCH'} ({worst:.2f} x tolerance)")
+            host = f"; on the host: {fallbacks}" if fallbacks else ""
+            print(f"  {label:40s} {'ok' if ok else 'MISMATCH'} ({worst:.2f} x tolerance{host})")
             if not ok:
                 failures.append(f"{label}: error {worst:.2f} x tolerance")
     print(f"layers on the device: {counted // len(dtypes)} of {len(registry.layers())} "
-          f"run by their kernels; {len(skipped)} skipped")
+          f"run by device kernels; {len(skipped)} skipped")
     for name, reason in sorted(skipped.items()):
         print(f"  skipped {name}: {reason}")
     return failures

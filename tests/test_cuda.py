@@ -137,7 +137,8 @@ def test_kernel_scan_finds_templates_and_plain_kernels():
 
 def test_every_family_has_a_kernel_file():
     expected = {"activation", "linear", "conv", "pooling", "padding", "normalization",
-                "dropout", "sparse", "distance", "loss", "vision", "rnn", "attention"}
+                "dropout", "sparse", "distance", "loss", "vision", "rnn", "attention",
+                "elementwise"}
     assert set(cuda.families()) == expected
 
 

@@ -380,19 +380,102 @@ def allocator(device=None):
 
 # ---------------------------------------------------------------- device arrays
 
+MAX_DIMS = 8  # the Strided kernel parameter's capacity (kernels/_common.cu NN_MAX_DIMS)
+
+
+class Strided(ctypes.Structure):
+    """The ``Strided`` kernel parameter of kernels/_common.cu: an N-d view, in elements."""
+
+    _fields_ = [("ndim", ctypes.c_int64), ("shape", ctypes.c_int64 * MAX_DIMS),
+                ("stride", ctypes.c_int64 * MAX_DIMS)]
+
+
+def c_strides(shape):
+    """Element strides of a C-contiguous array of ``shape``."""
+    strides, step = [], 1
+    for s in reversed(shape):
+        strides.append(step)
+        step *= max(int(s), 1)
+    return tuple(reversed(strides))
+
+
+def _nocopy_strides(shape, strides, new_shape):
+    """Strides that view (shape, strides) as ``new_shape`` without a copy, or None (numpy's
+    _attempt_nocopy_reshape, C order)."""
+    old = [(s, st) for s, st in zip(shape, strides) if s != 1]
+    if any(s == 0 for s in new_shape) or not old:
+        return c_strides(new_shape)
+    new = list(new_shape)
+    out = [0] * len(new)
+    oi, oj, ni, nj = 0, 1, 0, 1
+    while ni < len(new) and oi < len(old):
+        np_, op = new[ni], old[oi][0]
+        while np_ != op:
+            if np_ < op:
+                np_ *= new[nj]
+                nj += 1
+            else:
+                op *= old[oj][0]
+                oj += 1
+        for ok in range(oi, oj - 1):
+            if old[ok][1] != old[ok + 1][0] * old[ok + 1][1]:
+                return None
+        out[nj - 1] = old[oj - 1][1]
+        for nk in range(nj - 1, ni, -1):
+            out[nk - 1] = out[nk] * new[nk]
+        ni, nj, oi, oj = nj, nj + 1, oj, oj + 1
+    last = out[ni - 1] if ni >= 1 else 1
+    for nk in range(ni, len(new)):
+        out[nk] = last
+    return tuple(out)
+
+
+class _Flags:
+    """``a.flags['C_CONTIGUOUS']`` / ``a.flags.c_contiguous``, as numpy's flags read."""
+
+    __slots__ = ("c_contiguous",)
+
+    def __init__(self, c_contiguous):
+        self.c_contiguous = c_contiguous
+
+    def __getitem__(self, name):
+        if name in ("C_CONTIGUOUS", "C", "CONTIGUOUS"):
+            return self.c_contiguous
+        if name in ("WRITEABLE", "W", "ALIGNED", "A", "OWNDATA", "O"):
+            return name not in ("OWNDATA", "O")
+        raise KeyError(name)
+
+
+def _host_fallback(what):
+    """Count one generic operation computed on the host (launchers.stats)."""
+    from . import launchers
+
+    launchers.stats["host_fallbacks"] += 1
+    launchers.fallback_names[what] = launchers.fallback_names.get(what, 0) + 1
+
+
 class DeviceArray:
-    """A C-contiguous array in device memory: pointer, shape, dtype (no strides)."""
+    """An N-d array in device memory: pointer to element [0, ..., 0], shape, element
+    strides and dtype, like an ndarray.  Basic indexing, transposes, broadcasts and
+    compatible reshapes are views sharing the allocation; ``ascontiguousarray``/``copy``
+    materialise them with the strided copy kernel.  Kernels receive only C-contiguous
+    arrays (``Kernel`` checks); generic numpy operations run as device kernels through
+    ``cuda/_protocol.py``."""
 
-    __slots__ = ("_block", "ptr", "shape", "dtype", "device", "stream")
+    __slots__ = ("_block", "ptr", "_shape", "_strides", "dtype", "device", "stream")
 
-    def __init__(self, block, ptr, shape, dtype, device, stream=None):
+    def __init__(self, block, ptr, shape, dtype, device, stream=None, strides=None):
         self._block, self.ptr, self.device, self.stream = block, ptr, device, stream
-        self.shape = tuple(int(s) for s in shape)
+        self._shape = tuple(int(s) for s in shape)
+        self._strides = (c_strides(self._shape) if strides is None
+                         else tuple(int(s) for s in strides))
         self.dtype = np.dtype(dtype)
 
     @classmethod
     def empty(cls, shape, dtype=np.float32, device=None, stream=None):
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if any(int(s) < 0 for s in shape):
+            raise ValueError(f"negative dimensions are not allowed: {tuple(shape)}")
         dtype = np.dtype(dtype)
         dev = get_device(device)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -416,9 +499,73 @@ class DeviceArray:
                  _stream_handle(stream))
         return out
 
+    # ------------------------------------------------------------ layout
+    @property
+    def shape(self):
+        return self._shape
+
+    @shape.setter
+    def shape(self, new_shape):  # numpy's in-place reshape: only where a view can do it
+        new_shape = tuple(int(s) for s in new_shape)
+        if int(np.prod(new_shape, dtype=np.int64)) != self.size:
+            raise ValueError(f"cannot reshape array of size {self.size} into shape {new_shape}")
+        strides = _nocopy_strides(self._shape, self._strides, new_shape)
+        if strides is None:
+            raise AttributeError("Incompatible shape for in-place modification. Use "
+                                 "`.reshape()` to make a copy with the desired shape.")
+        self._shape, self._strides = new_shape, strides
+
+    @property
+    def element_strides(self):
+        return self._strides
+
+    @property
+    def strides(self):  # in bytes, as numpy's
+        return tuple(s * self.dtype.itemsize for s in self._strides)
+
+    @property
+    def is_c_contiguous(self):
+        if self.size <= 1:
+            return True
+        return all(st == want for s, st, want in zip(self._shape, self._strides,
+                                                     c_strides(self._shape)) if s != 1)
+
+    @property
+    def flags(self):
+        return _Flags(self.is_c_contiguous)
+
+    def strided(self, shape=None, strides=None):
+        """This view as a Strided kernel parameter (optionally broadcast to other
+        shape/strides of the same launch)."""
+        shape = self._shape if shape is None else shape
+        strides = self._strides if strides is None else strides
+        if len(shape) > MAX_DIMS:
+            raise ValueError(f"nncheck.cuda: a strided view has at most {MAX_DIMS} dims, "
+                             f"got {len(shape)}")
+        pad = (0,) * (MAX_DIMS - len(shape))
+        return Strided(len(shape), (ctypes.c_int64 * MAX_DIMS)(*shape, *pad),
+                       (ctypes.c_int64 * MAX_DIMS)(*strides, *pad))
+
+    def _view(self, elements, shape, strides):
+        return DeviceArray(self._block, self.ptr + elements * self.dtype.itemsize, shape,
+                           self.dtype, self.device, self.stream, strides)
+
+    def extent(self):
+        """(first byte, one past the last byte) this view can touch."""
+        lo = hi = 0
+        for s, st in zip(self._shape, self._strides):
+            if s == 0:
+                return self.ptr, self.ptr
+            if st > 0:
+                hi += (s - 1) * st
+            else:
+                lo += (s - 1) * st
+        item = self.dtype.itemsize
+        return self.ptr + lo * item, self.ptr + (hi + 1) * item
+
     @property
     def size(self):
-        return int(np.prod(self.shape, dtype=np.int64))
+        return int(np.prod(self._shape, dtype=np.int64))
 
     @property
     def nbytes(self):
@@ -426,71 +573,182 @@ class DeviceArray:
 
     @property
     def ndim(self):
-        return len(self.shape)
+        return len(self._shape)
 
+    # ------------------------------------------------------------ transfers
     def numpy(self):
         """Download to a new host array (waits for the stream)."""
-        host = np.empty(self.shape, self.dtype)
+        src = self if self.is_c_contiguous else self.copy()
+        host = np.empty(self._shape, self.dtype)
         if host.nbytes:
-            self.device.activate()
-            handle = _stream_handle(self.stream)
-            call("cuMemcpyDtoHAsync", host.ctypes.data, self.ptr, host.nbytes, handle)
+            src.device.activate()
+            handle = _stream_handle(src.stream)
+            call("cuMemcpyDtoHAsync", host.ctypes.data, src.ptr, host.nbytes, handle)
             call("cuStreamSynchronize", handle)
         return host
 
     def zero_(self):
-        if self.nbytes:
+        if self.nbytes and self.is_c_contiguous:
             self.device.activate()
             call("cuMemsetD8Async", self.ptr, 0, self.nbytes, _stream_handle(self.stream))
+        elif self.size:
+            self.fill(0)
         return self
 
+    def fill(self, value):
+        from .launchers import elementwise
+
+        elementwise.fill(self, value)
+
     def copy_(self, src):
-        """Copy from a host array or another DeviceArray of the same size and dtype."""
+        """Copy from a host array or another DeviceArray with as many elements (a source of
+        another shape is read in C order) and the same dtype, into this (maybe strided) view."""
         if isinstance(src, DeviceArray):
             if (src.size, src.dtype) != (self.size, self.dtype):
                 raise ValueError(
                     f"copy_: source has {src.size} {src.dtype} elements, "
                     f"destination {self.size} {self.dtype}"
                 )
-            if self.nbytes:
+            if not self.nbytes:
+                return self
+            if self.is_c_contiguous and src.is_c_contiguous:
                 self.device.activate()
                 call("cuMemcpyDtoDAsync", self.ptr, src.ptr, self.nbytes,
                      _stream_handle(self.stream))
+                return self
+            from .launchers import elementwise
+
+            if src.shape != self.shape:
+                src = src.reshape(self.shape)
+            elementwise.copy_into(src, self)
             return self
         host = np.ascontiguousarray(src, self.dtype)
         if host.size != self.size:
             raise ValueError(f"copy_: source has {host.size} elements, destination {self.size}")
+        if not self.is_c_contiguous:
+            return self.copy_(DeviceArray.from_numpy(host, self.device.ordinal, self.stream))
         if self.nbytes:
             self.device.activate()
             call("cuMemcpyHtoDAsync", self.ptr, host.ctypes.data, self.nbytes,
                  _stream_handle(self.stream))
         return self
 
-    def copy(self):
-        return DeviceArray.empty(self.shape, self.dtype, self.device.ordinal,
+    def copy(self, order="C"):
+        return DeviceArray.empty(self._shape, self.dtype, self.device.ordinal,
                                  self.stream).copy_(self)
 
-    def reshape(self, *shape):
-        """A view of the same memory with another shape (keeps the allocation alive)."""
-        shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+    def astype(self, dtype, copy=True, casting="unsafe"):
+        from .launchers import elementwise
+
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self.copy() if copy else self
+        return elementwise.cast(self, dtype)
+
+    # ------------------------------------------------------------ views
+    def reshape(self, *shape, order="C"):
+        """A view with another shape where the strides allow it, else a reshaped copy."""
+        shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(
+            shape[0], (int, np.integer)) else shape
+        shape = tuple(int(s) for s in shape)
+        if shape.count(-1) > 1:
+            raise ValueError("can only specify one unknown dimension")
         if -1 in shape:
             known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
-            shape = tuple(self.size // max(known, 1) if s == -1 else s for s in shape)
+            if known == 0 or self.size % known:
+                raise ValueError(f"cannot reshape array of size {self.size} into shape {shape}")
+            shape = tuple(self.size // known if s == -1 else s for s in shape)
         if int(np.prod(shape, dtype=np.int64)) != self.size:
-            raise ValueError(f"reshape: cannot view {self.shape} as {shape}")
-        return DeviceArray(self._block, self.ptr, shape, self.dtype, self.device, self.stream)
+            raise ValueError(f"cannot reshape array of size {self.size} into shape {shape}")
+        strides = _nocopy_strides(self._shape, self._strides, shape)
+        if strides is None:
+            return self.copy().reshape(shape)
+        return self._view(0, shape, strides)
 
-    def view(self, dtype):
-        """The same memory read as another dtype of the same size (a bitwise view)."""
+    def ravel(self, order="C"):
+        return self.reshape(-1)
+
+    def flatten(self, order="C"):
+        return self.copy().reshape(-1)
+
+    def view(self, dtype=None):
+        """The same memory as a new array object, or read as another dtype of the same size."""
+        if dtype is None:
+            return self._view(0, self._shape, self._strides)
         dtype = np.dtype(dtype)
         if dtype.itemsize != self.dtype.itemsize:
             raise ValueError(f"view: {self.dtype} and {dtype} differ in size")
-        return DeviceArray(self._block, self.ptr, self.shape, dtype, self.device, self.stream)
+        return DeviceArray(self._block, self.ptr, self._shape, dtype, self.device, self.stream,
+                           self._strides)
 
     def offset(self, elements, shape):
-        """A view starting ``elements`` into this array (for per-sample slices)."""
+        """A contiguous block starting ``elements`` into this (contiguous) array, for kernels'
+        per-sample slices."""
         return DeviceArray(self._block, self.ptr + elements * self.dtype.itemsize, shape,
                            self.dtype, self.device, self.stream)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+            axes = () if axes[0] is None else tuple(axes[0])
+        if not len(axes):
+            axes = tuple(range(self.ndim))[::-1]
+        axes = tuple(_axis(a, self.ndim) for a in axes)
+        if sorted(axes) != list(range(self.ndim)):
+            raise ValueError("axes don't match array")
+        return self._view(0, tuple(self._shape[a] for a in axes),
+                          tuple(self._strides[a] for a in axes))
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def swapaxes(self, a, b):
+        axes = list(range(self.ndim))
+        a, b = _axis(a, self.ndim), _axis(b, self.ndim)
+        axes[a], axes[b] = axes[b], axes[a]
+        return self.transpose(axes)
+
+    def squeeze(self, axis=None):
+        if axis is None:
+            axes = {i for i, s in enumerate(self._shape) if s == 1}
+        else:
+            axes = {_axis(a, self.ndim) for a in (axis if isinstance(axis, (tuple, list))
+                                                  else (axis,))}
+            if any(self._shape[a] != 1 for a in axes):
+                raise ValueError("cannot select an axis to squeeze out which has size not "
+                                 "equal to one")
+        keep = [i for i in range(self.ndim) if i not in axes]
+        return self._view(0, tuple(self._shape[i] for i in keep),
+                          tuple(self._strides[i] for i in keep))
+
+    def broadcast_to(self, shape):
+        """A read-only-in-spirit view with stride 0 along broadcast axes (numpy's rules)."""
+        shape = tuple(int(s) for s in shape)
+        lead = len(shape) - self.ndim
+        if lead < 0:
+            raise ValueError("cannot broadcast a non-scalar to a scalar array")
+        strides = [0] * lead
+        for i, (s, st) in enumerate(zip(self._shape, self._strides)):
+            want = shape[lead + i]
+            if s == want:
+                strides.append(st)
+            elif s == 1:
+                strides.append(0)
+            else:
+                raise ValueError(f"operands could not be broadcast together with remapped "
+                                 f"shapes [original->remapped]: {self._shape} and "
+                                 f"requested shape {shape}")
+        return self._view(0, shape, strides)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        a, b = _axis(axis1, self.ndim), _axis(axis2, self.ndim)
+        n = max(0, min(self._shape[a] - max(-offset, 0), self._shape[b] - max(offset, 0)))
+        start = (max(-offset, 0) * self._strides[a] + max(offset, 0) * self._strides[b]
+                 if n else 0)
+        keep = [i for i in range(self.ndim) if i not in (a, b)]
+        return self._view(start, tuple(self._shape[i] for i in keep) + (n,),
+                          tuple(self._strides[i] for i in keep)
+                          + (self._strides[a] + self._strides[b],))
 
     # ------------------------------------------------------------ the array protocol
     # What the functional layer and Tensor read from their storage.  The backend dispatch
@@ -507,71 +765,70 @@ class DeviceArray:
         return self.dtype.itemsize
 
     def __len__(self):
-        if not self.shape:
-            raise TypeError("len() of a 0-d array")
-        return self.shape[0]
+        if not self._shape:
+            raise TypeError("len() of unsized object")
+        return self._shape[0]
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
-    def astype(self, dtype, copy=True):
-        dtype = np.dtype(dtype)
-        if dtype == self.dtype:
-            return self.copy() if copy else self
-        return DeviceArray.from_numpy(self.numpy().astype(dtype), self.device.ordinal)
-
     def __getitem__(self, key):
-        """Views for what kernels need (a sample ``a[i]``, a new axis ``a[None]``); any other
-        index is generic tensor indexing, computed on the host and copied back."""
-        if isinstance(key, (int, np.integer)) and self.shape:
-            i = int(key) + (self.shape[0] if key < 0 else 0)
-            if not 0 <= i < self.shape[0]:
-                raise IndexError(f"index {key} is out of bounds for axis 0 with size "
-                                 f"{self.shape[0]}")
-            inner = self.shape[1:]
-            return self.offset(i * int(np.prod(inner, dtype=np.int64)), inner)
-        if key is None:
-            return self.reshape((1,) + self.shape)
-        return _upload_like(self.numpy()[_host(key)], self)
+        """Basic indexing (ints, slices, None, Ellipsis) is a view; an index array or mask
+        gathers (``_protocol``)."""
+        view = _basic_index(self, key)
+        if view is not None:
+            return view
+        from . import _protocol
+
+        return _protocol.gather(self, key)
 
     def __setitem__(self, key, value):
-        host = self.numpy()
-        host[_host(key)] = _host(value)
-        self.copy_(host)
+        """Writes into this array's memory: through the view of a basic index, or scattered
+        for an index array or mask."""
+        view = _basic_index(self, key)
+        from . import _protocol
 
-    # Generic tensor arithmetic is kept simple: computed on the host and copied back to the
-    # device (every layer's own computation runs in the launchers, never through here).
+        if view is None:
+            _protocol.scatter(self, key, value)
+        else:
+            _protocol.assign(view, value)
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        out = kwargs.pop("out", None)
-        result = getattr(ufunc, method)(*(_host(a) for a in inputs), **kwargs)
-        if out is not None:
-            out[0][...] = result
-            return out[0]
-        return _upload_like(result, self)
+        from . import _protocol
+
+        return _protocol.array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        if func is np.copyto and isinstance(args[0], DeviceArray):  # in place: write back
-            host = args[0].numpy()
-            np.copyto(host, *_host(args[1:]), **_host(kwargs))
-            args[0].copy_(host)
-            return None
-        if isinstance(kwargs.get("out"), DeviceArray):
-            raise NotImplementedError(f"nncheck.cuda: {func.__name__}(out=<device array>)")
-        return _upload_like(func(*_host(args), **_host(kwargs)), self)
+        from . import _protocol
+
+        return _protocol.array_function(func, args, kwargs)
 
     def __array__(self, dtype=None, copy=None):
-        # np.asarray of a device array: its values on the host; Function.apply puts an
-        # op's host results back on its inputs' device
+        # np.asarray of a device array: its values on the host (a generic op computed on
+        # the host; counted, so tests can tell that nothing a layer runs comes here)
+        _host_fallback("__array__")
         host = self.numpy()
         return host if dtype is None else host.astype(dtype)
 
     def __getattr__(self, name):  # an ndarray method this class has not: the host copy's
         if name.startswith("__"):
             raise AttributeError(name)
+        from . import _protocol
+
+        method = _protocol.METHODS.get(name)
+        if method is not None:
+            return lambda *a, **k: method(self, *a, **k)
+        _host_fallback(f"ndarray.{name}")
         value = getattr(self.numpy(), name)
         if not callable(value):
             return _upload_like(value, self)
         return lambda *a, **k: _upload_like(value(*_host(a), **_host(k)), self)
+
+    def item(self, *args):
+        return self.numpy().item(*args)
+
+    def tolist(self):
+        return self.numpy().tolist()
 
     def __bool__(self):
         return bool(self.numpy())
@@ -586,8 +843,57 @@ class DeviceArray:
         return self.numpy().__index__()
 
     def __repr__(self):
-        return (f"DeviceArray(shape={self.shape}, dtype={self.dtype}, "
+        strides = "" if self.is_c_contiguous else f", strides={self._strides}"
+        return (f"DeviceArray(shape={self._shape}{strides}, dtype={self.dtype}, "
                 f"device={self.device.ordinal}, ptr=0x{self.ptr:x})")
+
+
+def _axis(a, ndim):
+    a = int(a)
+    if not -max(ndim, 1) <= a < max(ndim, 1):
+        raise ValueError(f"axis {a} is out of bounds for array of dimension {ndim}")
+    return a % max(ndim, 1)
+
+
+def _basic_index(a, key):
+    """The view ``a[key]`` for a basic index (ints, slices, None, Ellipsis), else None."""
+    items = key if isinstance(key, tuple) else (key,)
+    for k in items:
+        if not (k is None or k is Ellipsis or isinstance(k, slice) or (
+                isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)))):
+            return None
+    if sum(k is Ellipsis for k in items) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    used = sum(k is not None and k is not Ellipsis for k in items)
+    if used > a.ndim:
+        raise IndexError(f"too many indices for array: array is {a.ndim}-dimensional, but "
+                         f"{used} were indexed")
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items = items[:at] + (slice(None),) * (a.ndim - used) + items[at + 1:]
+    else:
+        items = items + (slice(None),) * (a.ndim - used)
+    offset, shape, strides, dim = 0, [], [], 0
+    for k in items:
+        if k is None:
+            shape.append(1)
+            strides.append(0)
+            continue
+        size, stride = a.shape[dim], a.element_strides[dim]
+        if isinstance(k, slice):
+            start, stop, step = k.indices(size)
+            n = len(range(start, stop, step))
+            if n:
+                offset += start * stride
+            shape.append(n)
+            strides.append(stride * step)
+        else:
+            i = int(k)
+            if not -size <= i < size:
+                raise IndexError(f"index {i} is out of bounds for axis {dim} with size {size}")
+            offset += (i % size) * stride
+        dim += 1
+    return a._view(offset, tuple(shape), tuple(strides))
 
 
 def _binary(ufunc_name, reflected=False):
@@ -606,7 +912,11 @@ for _name, _ufunc in (("add", "add"), ("sub", "subtract"), ("mul", "multiply"),
     setattr(DeviceArray, f"__{_name}__", _binary(_ufunc))
     if _name not in ("lt", "le", "gt", "ge", "eq", "ne"):
         setattr(DeviceArray, f"__r{_name}__", _binary(_ufunc, reflected=True))
+    if _name not in ("lt", "le", "gt", "ge", "eq", "ne", "matmul"):  # a += b: in place
+        setattr(DeviceArray, f"__i{_name}__",
+                lambda self, other, _u=_ufunc: getattr(np, _u)(self, other, out=self))
 DeviceArray.__neg__ = lambda self: np.negative(self)
+DeviceArray.__pos__ = lambda self: np.positive(self)
 DeviceArray.__abs__ = lambda self: np.absolute(self)
 DeviceArray.__invert__ = lambda self: np.invert(self)
 DeviceArray.__hash__ = object.__hash__
@@ -682,6 +992,8 @@ class Kernel:
         values = []
         for a in args:
             if isinstance(a, DeviceArray):
+                if not a.is_c_contiguous:  # launchers materialise views (xp.ascontiguousarray)
+                    raise ValueError(f"{self.name}: a kernel got a non-contiguous view {a!r}")
                 values.append(ctypes.c_uint64(a.ptr))
             elif a is None:
                 values.append(ctypes.c_uint64(0))

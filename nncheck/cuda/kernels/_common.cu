@@ -108,6 +108,25 @@ template <typename T> __device__ T block_max(T v, T* scratch) {
   return warp_max(v);
 }
 
+// ------------------------------------------------------------------ strided arrays
+// An N-d view of device memory: sizes and strides in elements (a stride may be 0, a
+// broadcast axis, or negative, a reversed slice).  Mirrored by _driver.Strided.
+#define NN_MAX_DIMS 8
+struct Strided {
+  index_t ndim, shape[NN_MAX_DIMS], stride[NN_MAX_DIMS];
+};
+
+// Element offset of the i-th element in C order (last axis fastest).
+__device__ __forceinline__ index_t nn_strided_offset(const Strided& s, index_t i) {
+  index_t off = 0;
+  for (index_t d = s.ndim - 1; d >= 0; --d) {
+    const index_t q = i / s.shape[d];
+    off += (i - q * s.shape[d]) * s.stride[d];
+    i = q;
+  }
+  return off;
+}
+
 // ------------------------------------------------------------------ sliding windows
 // Up to three spatial dims; 1-D/2-D problems pass size 1 (kernel 1, stride 1, pad 0) for
 // the leading dims, so conv/pool/unfold kernels are written once for 1-D, 2-D and 3-D.

@@ -12,9 +12,13 @@ from .. import _driver
 from . import _xp as xp
 
 THREADS = 256
-stats = {"launches": 0}  # kernel launches so far (tests tell kernel-run layers from others)
+# kernel launches so far (tests tell kernel-run layers from others), and generic numpy
+# operations on device arrays computed on the host (downloaded, computed, uploaded), with
+# their names in fallback_names: what cuda/_protocol.py has no kernel for
+stats = {"launches": 0, "host_fallbacks": 0}
+fallback_names = {}
 
-__all__ = ["THREADS", "launch", "launch_blocks", "stats", "xp"]
+__all__ = ["THREADS", "fallback_names", "launch", "launch_blocks", "stats", "xp"]
 
 
 def kernel(family, name, dtype):

@@ -3,6 +3,7 @@
 The functional layer allocates through ``xp`` (``xp.empty_like(x)``, ...) so that one code
 path serves every device.  Arrays go to device 0 (nncheck has one CUDA device per process
 today).  Host arrays handed in (index tables planned on the host) are uploaded.
+``ascontiguousarray`` is the one place where a strided view is materialised for a kernel.
 """
 
 from ..._lazy import np
@@ -32,7 +33,13 @@ def zeros_like(a, dtype=None):
 
 
 def full(shape, fill_value, dtype=None):
-    return DeviceArray.from_numpy(np.full(_shape(shape), fill_value, dtype))
+    dtype = np.dtype(dtype) if dtype is not None else np.asarray(
+        fill_value.numpy() if isinstance(fill_value, DeviceArray) else fill_value).dtype
+    out = empty(shape, dtype)
+    from .. import _protocol  # (imports launchers: not at module level)
+
+    _protocol.assign(out, fill_value)  # a fill kernel on the device
+    return out
 
 
 def ones(shape, dtype=float):
@@ -44,24 +51,29 @@ def asarray(a, dtype=None):
 
 
 def ascontiguousarray(a, dtype=None):
-    """``a`` as a DeviceArray of ``dtype``: itself when it already is one (DeviceArrays are
-    always C-contiguous), a cast copy, or an upload of a host array."""
+    """``a`` as a C-contiguous DeviceArray of ``dtype``: itself when it already is one, a
+    copy of a strided view (the strided copy kernel), a cast, or an upload of a host array."""
     if isinstance(a, DeviceArray):
-        return a if dtype is None or np.dtype(dtype) == a.dtype else a.astype(dtype)
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            return a.astype(dtype)
+        return a if a.is_c_contiguous else a.copy()
     return DeviceArray.from_numpy(np.asarray(a, dtype))
 
 
 def stack(arrays, axis=0):
-    if axis != 0:
-        raise NotImplementedError("nncheck.cuda xp.stack: only axis=0")
-    arrays = [ascontiguousarray(a) for a in arrays]
-    out = empty((len(arrays),) + arrays[0].shape, arrays[0].dtype)
-    for i, a in enumerate(arrays):
-        out[i].copy_(a)
-    return out
+    from .. import _protocol
+
+    return _protocol.stack(arrays, axis)
+
+
+def concatenate(arrays, axis=0):
+    from .. import _protocol
+
+    return _protocol.concatenate(arrays, axis)
 
 
 def broadcast_to(a, shape):
-    """Generic (not a layer's kernel path): materialised on the host, copied back."""
-    host = a.numpy() if isinstance(a, DeviceArray) else np.asarray(a)
-    return DeviceArray.from_numpy(np.broadcast_to(host, shape))
+    """A view with stride 0 along the broadcast axes (no copy)."""
+    if not isinstance(a, DeviceArray):
+        a = DeviceArray.from_numpy(np.asarray(a))
+    return a.broadcast_to(_shape(shape))
