@@ -116,6 +116,32 @@ class _Launchers:
         return value
 
 
+# ---------------------------------------------------------------- numpy-like helpers
+# numpy's own np.asarray/np.ascontiguousarray turn a device array into a host copy; these
+# keep every array on its device (generic code that serves all backends calls them).
+
+def asarray(a, dtype=None):
+    """``np.asarray(a, dtype)`` that leaves a device array on its device."""
+    if hasattr(a, "__nncheck_backend__"):
+        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+    return _numpy().asarray(a, dtype)
+
+
+def ascontiguousarray(a, dtype=None):
+    """``np.ascontiguousarray(a, dtype)`` on ``a``'s own device."""
+    if hasattr(a, "__nncheck_backend__"):
+        return array_namespace(a).ascontiguousarray(a, dtype)
+    return _numpy().ascontiguousarray(a, dtype)
+
+
+def host_array(a, dtype=None):
+    """``a``'s values in a C-contiguous host array, for checks that must read them (index
+    bounds, lengths): an explicit transfer like torch's ``.cpu()``."""
+    if hasattr(a, "__nncheck_backend__"):
+        a = a.numpy()
+    return _numpy().ascontiguousarray(a, dtype)
+
+
 # ---------------------------------------------------------------- moving storage
 
 def to_device(array, device):

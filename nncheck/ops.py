@@ -8,22 +8,8 @@ kernels in ``nncheck/_kernels``.
 from . import _dtype as _dt
 from ._lazy import np
 from .autograd.function import Function
-
-
-def _array(x, dtype=None):
-    """``np.asarray`` for results that may be device arrays (they stay on their device)."""
-    if hasattr(x, "__nncheck_backend__"):
-        return x if dtype is None or x.dtype == dtype else x.astype(dtype)
-    return np.asarray(x, dtype)
-
-
-def _contiguous(x):
-    """``np.ascontiguousarray`` for host or device arrays (numpy's would download one)."""
-    if hasattr(x, "__nncheck_backend__"):
-        from .backend import array_namespace
-
-        return array_namespace(x).ascontiguousarray(x)
-    return np.ascontiguousarray(x)
+from .backend import asarray as _array
+from .backend import ascontiguousarray as _contiguous
 
 
 def sum_to_shape(grad, shape):

@@ -218,7 +218,7 @@ class _RReLU(Op):
     def forward(ctx, x, lower, upper):
         k = kernel_array(x, "rrelu")
         slope = generator().uniform(lower, upper, k.shape).astype(k.dtype)
-        slope[k > 0] = 1
+        slope = np.where(k > 0, k.dtype.type(1), slope)  # (a device k: computed there)
         ctx.slope = slope
         return (k * slope).astype(x.dtype, copy=False)
 

@@ -16,7 +16,7 @@ from contextlib import nullcontext
 
 from ..._kernels import lazy
 from ..._lazy import family_names, np
-from ...backend import array_namespace, kernels
+from ...backend import array_namespace, ascontiguousarray, kernels
 from ...ops import Op, sum_to_shape
 from ...tensor import Tensor, cat
 from ._validation import kernel_array
@@ -374,7 +374,7 @@ class _SplitHeads(Op):
     def forward(ctx, x, n, heads):
         seq, bsz, width = x.shape
         ctx.shape = x.shape
-        parts = np.ascontiguousarray(
+        parts = ascontiguousarray(
             x.reshape(seq, bsz, n, heads, width // (n * heads)).transpose(2, 1, 3, 0, 4))
         parts = parts.reshape(n, bsz * heads, seq, width // (n * heads))
         return tuple(parts) if n > 1 else parts[0]
@@ -384,7 +384,7 @@ class _SplitHeads(Op):
         seq, bsz, width = ctx.shape
         n, heads = len(grads), grads[0].shape[0] // bsz
         stacked = np.stack(grads).reshape(n, bsz, heads, seq, width // (n * heads))
-        return np.ascontiguousarray(stacked.transpose(3, 1, 0, 2, 4)).reshape(ctx.shape)
+        return ascontiguousarray(stacked.transpose(3, 1, 0, 2, 4)).reshape(ctx.shape)
 
 
 def _in_projection(query, key, value, in_proj_weight, in_proj_bias, separate, num_heads):

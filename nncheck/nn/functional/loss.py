@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from ..._lazy import family_names, np
 from ...autograd.grad_mode import is_grad_enabled
-from ...backend import array_namespace, kernels
+from ...backend import array_namespace, asarray, ascontiguousarray, host_array, kernels
 from ...ops import Op, sum_to_shape
 from ...tensor import Tensor
 from ._validation import kernel_array
@@ -132,17 +132,17 @@ def _reduce(loss, reduction, out_shape, mean_divisor=None):
     divisor = 1.0
     if reduction == "mean":
         divisor = loss.size if mean_divisor is None else mean_divisor
-    total = np.float64(loss.sum(dtype=np.float64))
+    total = loss.sum(dtype=np.float64)
     if divisor != 0:  # the common case skips errstate (a few us, and replays call this often)
         total = total / divisor
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             total = total / divisor
-    return np.asarray(total, loss.dtype), divisor
+    return asarray(total, loss.dtype), divisor
 
 
 def _grad_rows(grad, dtype):
-    return np.ascontiguousarray(grad, dtype).reshape(-1)
+    return ascontiguousarray(grad, dtype).reshape(-1)
 
 
 # ---------------------------------------------------------------- pointwise losses
@@ -178,7 +178,7 @@ def _scaled(unit, grad, outer=1, inner=1):
     _k, xp = kernels("loss", unit, grad)
     if unit.size == 0:
         return unit
-    g = np.asarray(grad, unit.dtype)
+    g = asarray(grad, unit.dtype)
     if g.size == 1:
         if g.reshape(-1)[0] == 1:
             return unit
@@ -493,7 +493,7 @@ def _class_targets(fn, input, target, ignore_index):
         raise RuntimeError(f"{fn}: Expected target size {list(expected)}, got {list(tshape)} "
                            f"(input has shape {list(shape)}: (N, C, d1, ..., dK) takes targets "
                            "(N, d1, ..., dK))")
-    t = np.ascontiguousarray(target._data, np.int64).reshape(-1)
+    t = host_array(target._data, np.int64).reshape(-1)  # bounds checked on the host
     C = _class_layout(shape)[1]
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
     if bad.any():
@@ -928,7 +928,7 @@ def _index_array(fn, target):
     if target._data.dtype.kind not in "iu":
         raise RuntimeError(f"{fn}: expected target to hold class indices (an integer tensor), "
                            f"got {target.dtype}")
-    return np.ascontiguousarray(target._data, np.int64).reshape(-1)
+    return host_array(target._data, np.int64).reshape(-1)
 
 
 class _MultiLabelMargin(Op):
@@ -1000,7 +1000,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
     if target.numel() not in (1, N):
         raise RuntimeError(f"{fn}: target has {target.numel()} entries but the inputs have {N} "
                            "rows")
-    y = np.broadcast_to(np.asarray(target._data, np.float64).reshape(-1), (N,))
+    y = np.broadcast_to(asarray(target._data, np.float64).reshape(-1), (N,))
     x1, x2 = (_expand_rows(a, shape, N, D) for a in (input1, input2))
     return _rows_apply("cosine_embedding", fn, [x1, x2], [y, float(margin)], reduction,
                        (N,) if want == 2 else ())
@@ -1036,7 +1036,7 @@ def _lengths(fn, value, arg, batch):
     if isinstance(value, Tensor):
         if value._data.dtype.kind not in "iu":
             raise RuntimeError(f"{fn}: {arg} must be integers, got a {value.dtype} tensor")
-        arr = np.asarray(value._data, np.int64).reshape(-1)
+        arr = host_array(value._data, np.int64).reshape(-1)
     else:
         arr = np.asarray(value if np.ndim(value) else [value])
         if arr.size and arr.dtype.kind not in "iu":
@@ -1065,7 +1065,7 @@ class _CTC(Op):
         loss = np.where(zero_infinity & (nll == np.inf), 0, nll).astype(k.dtype)
         if reduction == "mean":
             per_char = np.maximum(target_lengths, 1)
-            out = np.asarray((loss / per_char).mean(dtype=np.float64), k.dtype)
+            out = asarray((loss / per_char).mean(dtype=np.float64), k.dtype)
             scale = 1.0 / (per_char * N)
         elif reduction == "sum":
             out, scale = np.asarray(loss.sum(dtype=np.float64), k.dtype), xp.ones(N)
@@ -1083,7 +1083,7 @@ class _CTC(Op):
         targets, offsets, input_lengths, target_lengths, blank, log_alpha, nll, scale, zinf = \
             ctx.state
         k = kernel_array(log_probs, "ctc_loss")
-        g = np.asarray(grad, np.float64).reshape(-1)
+        g = asarray(grad, np.float64).reshape(-1)
         per_sample = xp.ascontiguousarray(g if scale is None else g[0] * scale, k.dtype)
         gx = xp.empty_like(k)
         _k.ctc_backward(k, targets, offsets, input_lengths, target_lengths, blank, log_alpha, nll,

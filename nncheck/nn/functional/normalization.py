@@ -12,7 +12,7 @@ import numbers
 from dataclasses import dataclass
 
 from ..._lazy import family_names, np
-from ...backend import kernels
+from ...backend import array_namespace, ascontiguousarray, kernels
 from ...ops import Op
 from ._validation import kernel_array, normalize_dim, split_around
 
@@ -21,7 +21,7 @@ _LN_ROW_BLOCK = 16  # rows per partial weight gradient: ROW_BLOCK in the kernel
 
 def _vector(t, n, dtype, fill):
     """A length-n kernel array: the tensor's data, or ``fill`` when the tensor is None."""
-    return np.full(n, fill, dtype) if t is None else np.ascontiguousarray(t, dtype).reshape(n)
+    return np.full(n, fill, dtype) if t is None else ascontiguousarray(t, dtype).reshape(n)
 
 
 def _like(arr, ref, lead=()):
@@ -444,7 +444,7 @@ class _CrossMapLRN2d(Op):
             raise RuntimeError(f"CrossMapLRN2d: start ({start}) + length ({channels}) exceeds "
                                f"dimension size ({channels + size - 1}) (PyTorch's backward "
                                f"fails for size={size} too)")
-        padded = np.zeros((n, channels + size - 1) + x.shape[2:], x.dtype)
+        padded = array_namespace(x).zeros((n, channels + size - 1) + x.shape[2:], x.dtype)
         padded[:, start:start + channels] = grad * out / ctx.scale
         grad_in = ctx.scale ** -beta * grad
         accum = padded[:, :size - 1].sum(axis=1)

@@ -11,7 +11,7 @@ import operator
 
 from ..._lazy import family_names, np
 from ...autograd.grad_mode import is_grad_enabled
-from ...backend import kernels
+from ...backend import host_array, kernels
 from ...ops import Op
 from ...random import generator
 from ...shapes import ShapeError, note, window_output
@@ -668,7 +668,7 @@ def _max_unpool(nd, input, indices, kernel_size, stride, padding, output_size):
                            f"{list(input.shape)}, got {list(indices.shape)}")
     out_spatial = out_shape[-nd:]
     size = math.prod(out_spatial)
-    idx = np.asarray(indices.detach()._data)  # checked on the host, wherever it lives
+    idx = host_array(indices.detach()._data)  # checked on the host, wherever it lives
     if idx.size:
         bad = idx[(idx < 0) | (idx >= size)]
         if bad.size:

@@ -6,7 +6,7 @@ The weight gradient is always returned dense, also when ``sparse=True`` is passe
 """
 
 from ..._lazy import family_names, np
-from ...backend import check_same_device, kernels
+from ...backend import check_same_device, host_array, kernels
 from ...ops import Op
 from ...tensor import Tensor
 from ._validation import kernel_array
@@ -23,7 +23,7 @@ def _indices(input, layer, arg="input", weight=None):
         raise RuntimeError(f"{layer}: Expected tensor for argument {arg!r} (indices) to have "
                            f"one of the following scalar types: Long, Int; but got "
                            f"{input.dtype}")
-    return np.ascontiguousarray(input._data, np.int64).reshape(-1)
+    return host_array(input._data, np.int64).reshape(-1)  # bounds checked on the host
 
 
 def _check_range(idx, size, layer, arg="input"):

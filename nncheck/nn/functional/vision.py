@@ -11,7 +11,7 @@ import numbers
 import warnings
 
 from ..._lazy import family_names, np
-from ...backend import kernels
+from ...backend import ascontiguousarray, kernels
 from ...ops import Op
 from ...shapes import is_symbolic, note, require
 from ._validation import kernel_array
@@ -240,13 +240,13 @@ class _Rearrange(Op):
     @staticmethod
     def forward(ctx, x, split, perm, shape):
         ctx.in_shape, ctx.split, ctx.perm = x.shape, split, perm
-        return np.ascontiguousarray(x.reshape(split).transpose(perm)).reshape(shape)
+        return ascontiguousarray(x.reshape(split).transpose(perm)).reshape(shape)
 
     @staticmethod
     def backward(ctx, grad):
         permuted = tuple(ctx.split[p] for p in ctx.perm)
         back = grad.reshape(permuted).transpose(np.argsort(ctx.perm))
-        return np.ascontiguousarray(back).reshape(ctx.in_shape)
+        return ascontiguousarray(back).reshape(ctx.in_shape)
 
 
 def _factor(layer, arg, value):

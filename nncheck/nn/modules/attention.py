@@ -11,6 +11,7 @@ from collections import namedtuple
 from ... import factories
 from ..._lazy import family_names, np
 from ...autograd.grad_mode import no_grad
+from ...backend import host_array
 from ...registry import register
 from ...shapes import ShapeError, note
 from ...tensor import Tensor, cat
@@ -234,7 +235,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         if input_.shape[-1] != self.in_features:
             raise RuntimeError(f"AdaptiveLogSoftmaxWithLoss: input has {input_.shape[-1]} "
                                f"features but in_features={self.in_features}")
-        t = np.asarray(target_._data).reshape(-1)
+        t = host_array(target_._data).reshape(-1)  # class indices checked on the host
         if t.dtype.kind not in "iu":
             raise TypeError(f"AdaptiveLogSoftmaxWithLoss: target must hold class indices "
                             f"(an integer tensor), got {target_.dtype.name}")

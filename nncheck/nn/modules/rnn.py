@@ -16,7 +16,7 @@ import warnings
 from ... import factories
 from ... import random as _random
 from ..._lazy import family_names, np
-from ...backend import array_namespace, kernels
+from ...backend import array_namespace, asarray, ascontiguousarray, kernels
 from ...ops import Op
 from ...registry import register
 from ...shapes import ShapeError, note
@@ -149,7 +149,7 @@ class _Recurrent(Op):
         _k, xp = kernels("rnn", x, h0, c0)
         if not plan.is_cell:
             d_out, grads = grads[0], grads[1:]
-            dy = plan.rows(np.asarray(d_out, dt))
+            dy = plan.rows(asarray(d_out, dt))
         else:
             dy = xp.zeros((plan.rows_total, plan.out), dt)
         dh = plan.state_in(grads[0], dt)
@@ -197,7 +197,7 @@ def _biases(plan, b_ih, b_hh, gates, dt):
         h = plan.hidden
         bias_x = b_ih.copy()
         bias_x[:2 * h] += b_hh[:2 * h]
-        return bias_x, np.ascontiguousarray(b_hh[2 * h:])
+        return bias_x, ascontiguousarray(b_hh[2 * h:])
     return b_ih + b_hh, np.zeros(plan.hidden, dt)
 
 
