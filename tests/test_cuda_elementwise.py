@@ -244,3 +244,53 @@ def test_tensor_ops_and_autograd_stay_on_the_device(no_host_fallbacks):
         results.append([z.detach().cpu().numpy(), x.grad.cpu().numpy(), w.grad.cpu().numpy()])
     for got, want in zip(results[1], results[0]):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_advanced_indexing_gathers_puts_and_adds_on_the_device(no_host_fallbacks):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 4, 3))
+    rows, cols = np.array([[4, 0], [-1, 2]]), np.array([1, 3])
+    d = _up(x)
+    for key in [(rows,), (rows, cols), (rows, 2), (_up(rows), _up(cols))]:
+        host_key = tuple(k.numpy() if isinstance(k, cuda.DeviceArray) else k for k in key)
+        np.testing.assert_array_equal(d[key].numpy(), x[host_key])
+    np.testing.assert_array_equal(d.transpose(1, 0, 2)[cols, rows].numpy(),
+                                  x.transpose(1, 0, 2)[cols, rows])
+    want, got = x.copy(), _up(x)
+    want[rows, cols] = 7.5
+    got[rows, cols] = 7.5
+    want[[0, 3]] = x[[1, 2]] * 2
+    got[[0, 3]] = _up(x[[1, 2]] * 2)
+    np.testing.assert_array_equal(got.numpy(), want)
+    acc, acc_dev = np.zeros((5, 4)), cuda.DeviceArray.zeros((5, 4), np.float64)
+    idx = np.array([0, 4, 0, 0, 2])
+    np.add.at(acc, (idx, np.array([1, 1, 1, 3, 0])), x[:, 0, 0])
+    np.add.at(acc_dev, (_up(idx), np.array([1, 1, 1, 3, 0])), _up(x[:, 0, 0]))
+    np.testing.assert_allclose(acc_dev.numpy(), acc, rtol=1e-15)
+    with pytest.raises(IndexError, match="index 5 is out of bounds for axis 0 with size 5"):
+        d[np.array([0, 5])]
+    with pytest.raises(IndexError, match="index -6 is out of bounds"):
+        d[_up(np.array([-6]))] = 1.0
+
+
+def test_masks_are_correct_and_counted_as_host_fallbacks(emulated):
+    x = np.arange(12.0).reshape(3, 4)
+    d = _up(x)
+    before = launchers.stats["host_fallbacks"]
+    mask = x > 5
+    np.testing.assert_array_equal(d[_up(mask)].numpy(), x[mask])
+    d[_up(mask)] = -1.0
+    x[mask] = -1.0
+    np.testing.assert_array_equal(d.numpy(), x)
+    assert launchers.stats["host_fallbacks"] == before + 2
+
+
+@pytest.mark.parametrize("shapes", [((3, 4), (4, 5)), ((4,), (4, 2)), ((2, 3, 4), (4,)),
+                                    ((2, 1, 3, 4), (5, 4, 2)), ((3, 0), (0, 2))])
+def test_matmul_runs_the_gemm_kernel(no_host_fallbacks, shapes):
+    rng = np.random.default_rng(4)
+    a, b = (rng.standard_normal(s) for s in shapes)
+    got = np.matmul(_up(a), _up(b.T.copy()).T if b.ndim == 2 else _up(b))
+    np.testing.assert_allclose(got.numpy(), a @ b, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="mismatch in its core dimension"):
+        _up(a) @ _up(np.ones((7, 2)))

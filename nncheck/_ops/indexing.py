@@ -20,7 +20,7 @@ class Gather(Op):
 
     @staticmethod
     def backward(ctx, g):
-        out = np.zeros(ctx.shape, g.dtype)
+        out = np.zeros_like(g, shape=ctx.shape)
         np.add.at(out, ctx.key, g)
         return out, None, None
 
@@ -108,7 +108,7 @@ class IndexSelect(Op):
 
     @staticmethod
     def backward(ctx, g):
-        out = np.zeros(ctx.shape, g.dtype)
+        out = np.zeros_like(g, shape=ctx.shape)
         np.add.at(out, ctx.key, g)
         return out
 
@@ -217,7 +217,7 @@ class MaskedSelect(Op):
 
     @staticmethod
     def backward(ctx, g):
-        out = np.zeros(ctx.shape, g.dtype)
+        out = np.zeros_like(g, shape=ctx.shape)
         out[ctx.mask] = g
         return sum_to_shape(out, ctx.a_shape), None
 

@@ -380,7 +380,7 @@ class Diagonal(Op):
 
     @staticmethod
     def backward(ctx, g):
-        out = np.zeros(ctx.shape, g.dtype)
+        out = np.zeros_like(g, shape=ctx.shape)
         out[ctx.key] = g
         return out
 

@@ -184,7 +184,7 @@ class Unfold(Op):
 
     @staticmethod
     def backward(ctx, g):
-        out = np.zeros(ctx.shape, g.dtype)
+        out = np.zeros_like(g, shape=ctx.shape)
         count = g.shape[ctx.dim]
         for j in range(ctx.size):  # offset j of every window lands at start + j
             key = (slice(None),) * ctx.dim + (slice(j, j + ctx.step * (count - 1) + 1, ctx.step),)

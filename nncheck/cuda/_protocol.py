@@ -26,11 +26,15 @@ _dtype_cache = {}
 # ---------------------------------------------------------------- ufuncs
 
 def array_ufunc(ufunc, method, inputs, kwargs):
-    if method == "__call__":
-        try:
+    try:
+        if ufunc is np.matmul and method == "__call__" and not kwargs:
+            return matmul(*inputs)
+        if method == "__call__":
             return _ufunc_call(ufunc, inputs, dict(kwargs))
-        except ew.Unsupported:
-            pass
+        if method == "at" and ufunc is np.add and len(inputs) == 3 and not kwargs:
+            return add_at(*inputs)
+    except ew.Unsupported:
+        pass
     return _ufunc_on_host(ufunc, method, inputs, kwargs)
 
 
@@ -131,6 +135,49 @@ def _ufunc_call(ufunc, inputs, kwargs):
     return out
 
 
+def matmul(a, b):
+    """``np.matmul`` of float32/float64 arrays by the GEMM kernel of kernels/linear.cu
+    (batched, numpy's broadcasting and 1-d promotion rules)."""
+    like = a if isinstance(a, DeviceArray) else b
+    a, b = _on_device(a, like), _on_device(b, like)
+    if not (isinstance(a, DeviceArray) and isinstance(b, DeviceArray)) or not a.ndim or \
+            not b.ndim:
+        raise ValueError("matmul: Input operand does not have enough dimensions")
+    dtype = np.result_type(a.dtype, b.dtype)
+    if dtype.name not in ("float32", "float64"):
+        raise ew.Unsupported(f"nncheck.cuda: matmul of {dtype}")
+    a2 = a[None] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    (M, K), (K2, N) = a2.shape[-2:], b2.shape[-2:]
+    if K != K2:
+        raise ValueError(f"matmul: Input operand 1 has a mismatch in its core dimension 0, with "
+                         f"gufunc signature (n?,k),(k,m?)->(n?,m?) (size {K2} is different "
+                         f"from {K})")
+    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    count = math.prod(batch)
+
+    def operand(x, rows, cols):  # a contiguous batch of matrices, or one shared (stride 0)
+        x = x.astype(dtype) if x.dtype != dtype else x
+        if x.ndim == 2 or math.prod(x.shape[:-2]) == 1:
+            return x.reshape(rows, cols) if x.is_c_contiguous else x.copy().reshape(rows, cols), 0
+        x = x.broadcast_to(batch + (rows, cols))
+        return (x if x.is_c_contiguous else x.copy()), rows * cols
+
+    (A, sA), (B, sB) = operand(a2, M, K), operand(b2, K, N)
+    out = DeviceArray.empty(batch + (M, N), dtype, like.device.ordinal, like.stream)
+    if K == 0:
+        out.fill(0)
+    else:
+        from .launchers import linear
+
+        linear.gemm(False, False, A, B, out, M, N, K, batch=count, sA=sA, sB=sB, sC=M * N)
+    if a.ndim == 1:
+        out = out.reshape(out.shape[:-2] + (N,))
+    if b.ndim == 1:
+        out = out.reshape(out.shape[:-1])
+    return out
+
+
 def _on_device(a, like):
     """Device arrays as they are, scalars as scalars, host arrays uploaded."""
     if isinstance(a, DeviceArray) or isinstance(a, (bool, int, float, np.generic)):
@@ -172,18 +219,78 @@ def assign(view, value):
                                         view.device.ordinal, view.stream))
 
 
+def _integer_index(a, key):
+    """``(index arrays on a's device, their broadcast shape)`` where ``key`` is integer
+    arrays (or ints) for the leading dims of ``a`` -- numpy's advanced indexing that the
+    index kernels do -- with every index checked against its dim; else None (masks,
+    slices mixed in, ...)."""
+    items = key if isinstance(key, tuple) else (key,)
+    if not items or len(items) > a.ndim or a.dtype.itemsize not in (1, 2, 4, 8):
+        return None
+    arrays = []
+    for k in items:
+        if not isinstance(k, DeviceArray):
+            if k is None or k is Ellipsis or isinstance(k, (slice, bool, np.bool_)):
+                return None
+            k = np.asarray(k)
+        if k.dtype.kind not in "iu" or not ew.supported(k.dtype):
+            return None
+        arrays.append(k)
+    shape = np.broadcast_shapes(*(k.shape for k in arrays))
+    for d, k in enumerate(arrays):
+        if k.size:
+            lo, hi = (int(k.min()), int(k.max()))
+            bad = lo if lo < -a.shape[d] else hi if hi >= a.shape[d] else None
+            if bad is not None:
+                raise IndexError(f"index {bad} is out of bounds for axis {d} with size "
+                                 f"{a.shape[d]}")
+    return [_on_device(k, a) if k.ndim else k for k in arrays], shape
+
+
 def gather(a, key):
-    """``a[key]`` for an index array or mask: computed on the host (counted)."""
-    _host_fallback("getitem (advanced index)")
-    return DeviceArray.from_numpy(np.asarray(a.numpy()[_host(key)]), a.device.ordinal)
+    """``a[key]`` for integer index arrays (a kernel), or a mask (on the host, counted)."""
+    plan = _integer_index(a, key)
+    if plan is None:
+        _host_fallback("getitem (advanced index)")
+        return DeviceArray.from_numpy(np.asarray(a.numpy()[_host(key)]), a.device.ordinal)
+    arrays, shape = plan
+    out = DeviceArray.empty(shape + a.shape[len(arrays):], a.dtype, a.device.ordinal, a.stream)
+    ew.index_copy(a, arrays, shape, out, put=False)
+    return out
 
 
 def scatter(a, key, value):
-    """``a[key] = value`` for an index array or mask: on the host, written back (counted)."""
-    _host_fallback("setitem (advanced index)")
-    host = a.numpy()
-    host[_host(key)] = _host(value)
-    a.copy_(host)
+    """``a[key] = value`` for integer index arrays (a kernel; with repeated indices one of
+    the values lands, as on a GPU), or a mask (on the host, written back, counted)."""
+    plan = _integer_index(a, key)
+    if plan is None:
+        _host_fallback("setitem (advanced index)")
+        host = a.numpy()
+        host[_host(key)] = _host(value)
+        a.copy_(host)
+        return
+    arrays, shape = plan
+    ew.index_copy(a, arrays, shape, _values_for(a, value, shape + a.shape[len(arrays):]),
+                  put=True)
+
+
+def _values_for(a, value, shape):
+    """``value`` on a's device in a's dtype, broadcast to ``shape``."""
+    value = _on_device(value, a)
+    if not isinstance(value, DeviceArray):
+        value = DeviceArray.from_numpy(np.asarray(value, a.dtype), a.device.ordinal, a.stream)
+    elif value.dtype != a.dtype:
+        value = value.astype(a.dtype)
+    return value.broadcast_to(shape)
+
+
+def add_at(a, key, values):
+    """``np.add.at(a, key, values)`` for integer index arrays: an atomic scatter-add."""
+    plan = _integer_index(a, key) if isinstance(a, DeviceArray) else None
+    if plan is None:
+        raise ew.Unsupported("nncheck.cuda: add.at with this index")
+    arrays, shape = plan
+    ew.index_add(a, arrays, shape, _values_for(a, values, shape + a.shape[len(arrays):]))
 
 
 # ---------------------------------------------------------------- reductions

@@ -398,3 +398,74 @@ extern "C" __global__ void ew_reduce_block(Operand x, Operand out, index_t outer
   NN_BY_COMPUTE(compute, NN_CALL)
 #undef NN_CALL
 }
+
+// ------------------------------------------------------------------ advanced indexing
+// a[i0, ..., ik-1] for k integer index arrays (broadcast to one index shape) on the leading
+// k dims of `a`: result element i is index row j = i / inner and element r = i % inner of
+// the remaining dims.  The host checks every index against its dim (negative ones count
+// from the end, as numpy's) before a launch.
+struct Indices {
+  index_t k;
+  Operand at[NN_MAX_DIMS];
+};
+
+__device__ __forceinline__ index_t nn_indexed_offset(const Strided& a, const Indices& idx,
+                                                     index_t i, index_t inner) {
+  const index_t j = i / inner;
+  index_t r = i - j * inner, off = 0;
+  for (index_t d = a.ndim - 1; d >= idx.k; --d) {
+    const index_t q = r / a.shape[d];
+    off += (r - q * a.shape[d]) * a.stride[d];
+    r = q;
+  }
+  for (index_t d = 0; d < idx.k; ++d) {
+    index_t v = nn_load<long long>(idx.at[d], j);
+    off += (v < 0 ? v + a.shape[d] : v) * a.stride[d];
+  }
+  return off;
+}
+
+// gather (out[i] = a[index i]) or put (a[index i] = values[i]), bit for bit
+template <typename W> __device__ __forceinline__ void nn_index_copy_as(
+    const Operand& a, const Indices& idx, const Operand& other, index_t n, index_t inner,
+    bool put) {
+  W* base = (W*)const_cast<void*>(a.ptr);
+  W* flat = (W*)const_cast<void*>(other.ptr);
+  NN_GRID_STRIDE(i, n) {
+    W& slot = base[nn_indexed_offset(a.s, idx, i, inner)];
+    W& item = flat[nn_strided_offset(other.s, i)];
+    if (put) slot = item; else item = slot;
+  }
+}
+
+extern "C" __global__ void index_copy(Operand a, Indices idx, Operand other, index_t n,
+                                      index_t inner, index_t itemsize, index_t put) {
+  switch (itemsize) {
+    case 1: nn_index_copy_as<unsigned char>(a, idx, other, n, inner, put); break;
+    case 2: nn_index_copy_as<unsigned short>(a, idx, other, n, inner, put); break;
+    case 4: nn_index_copy_as<unsigned int>(a, idx, other, n, inner, put); break;
+    default: nn_index_copy_as<unsigned long long>(a, idx, other, n, inner, put); break;
+  }
+}
+
+__device__ __forceinline__ void nn_atomic_add(float* p, float v) { atomicAdd(p, v); }
+__device__ __forceinline__ void nn_atomic_add(double* p, double v) { atomicAdd(p, v); }
+__device__ __forceinline__ void nn_atomic_add(long long* p, long long v) {
+  atomicAdd((unsigned long long*)p, (unsigned long long)v);  // two's complement: the same sum
+}
+
+// np.add.at(a, index, values): repeated indices accumulate (atomically, in any order)
+template <typename C> __device__ __forceinline__ void nn_index_add(
+    const Operand& a, const Indices& idx, const Operand& values, index_t n, index_t inner) {
+  C* base = (C*)const_cast<void*>(a.ptr);
+  NN_GRID_STRIDE(i, n) {
+    nn_atomic_add(base + nn_indexed_offset(a.s, idx, i, inner), nn_load<C>(values, i));
+  }
+}
+
+extern "C" __global__ void index_add(Operand a, Indices idx, Operand values, index_t n,
+                                     index_t inner, index_t compute) {
+#define NN_CALL(C) nn_index_add<C>(a, idx, values, n, inner)
+  NN_BY_COMPUTE(compute, NN_CALL)
+#undef NN_CALL
+}

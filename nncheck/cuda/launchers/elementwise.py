@@ -183,3 +183,38 @@ def reduce(name, view, outer, inner, out, compute, divisor=1):
 
 
 __all__ = ["THREADS", "copy_into", "cast", "fill", "unary", "binary", "where", "reduce"]
+
+
+# ---------------------------------------------------------------- advanced indexing
+
+class Indices(ctypes.Structure):
+    """The ``Indices`` kernel parameter of elementwise.cu: k index operands."""
+
+    _fields_ = [("k", ctypes.c_int64), ("at", Operand * _driver.MAX_DIMS)]
+
+
+def _indexed(a, index_arrays, index_shape):
+    """(a as an uncollapsed Operand, Indices, elements per index, element count)."""
+    inner = math.prod(a.shape[len(index_arrays):])
+    ops = operands(index_shape, *index_arrays)
+    idx = Indices(len(ops), (Operand * _driver.MAX_DIMS)(*ops))
+    base = Operand(a.ptr, DTYPE_CODES.get(a.dtype, 0), 0.0, 0, a.strided())
+    return base, idx, inner, math.prod(index_shape) * inner
+
+
+def index_copy(a, index_arrays, index_shape, other, put):
+    """put: a[index] = other; else other[...] = a[index] (other has the result's shape)."""
+    base, idx, inner, n = _indexed(a, index_arrays, index_shape)
+    if n:
+        (o,) = operands(other.shape, other)
+        _launch("index_copy", n, base, idx, o, n, inner, a.dtype.itemsize, int(put))
+
+
+def index_add(a, index_arrays, index_shape, values):
+    """np.add.at(a, index, values) for float32/float64/int64 ``a`` (values of a's dtype)."""
+    if a.dtype.name not in ("float32", "float64", "int64"):
+        raise Unsupported(f"nncheck.cuda: no atomic add for {a.dtype}")
+    base, idx, inner, n = _indexed(a, index_arrays, index_shape)
+    if n:
+        (v,) = operands(values.shape, values)
+        _launch("index_add", n, base, idx, v, n, inner, compute_code(a.dtype))

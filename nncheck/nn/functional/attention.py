@@ -62,7 +62,7 @@ def _empty(*shape_and_dtype):
 
 
 def _bias_array(bias, dtype):
-    return _empty(0, 1, 1, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
+    return _empty(0, 1, 1, dtype) if bias is None else ascontiguousarray(bias, dtype)
 
 
 def _grads(ctx, grads, refs):

@@ -1068,7 +1068,7 @@ class _CTC(Op):
             out = asarray((loss / per_char).mean(dtype=np.float64), k.dtype)
             scale = 1.0 / (per_char * N)
         elif reduction == "sum":
-            out, scale = np.asarray(loss.sum(dtype=np.float64), k.dtype), xp.ones(N)
+            out, scale = asarray(loss.sum(dtype=np.float64), k.dtype), xp.ones(N)
         else:
             out, scale = loss.reshape(out_shape), None
         ctx.save_for_backward(log_probs)
