@@ -1087,12 +1087,100 @@ def case_rnn(c):
         c.check(f"rnn_row({nl}) bwd h", dhp, ht.grad.numpy())
 
 
+# ---------------------------------------------------------------- generic tensor ops
+
+def _ew_compute(c):
+    from nncheck.cuda.launchers import elementwise as ew
+
+    return ew.compute_code(c.dtype)
+
+
+def case_elementwise(c):
+    """elementwise.cu: strided copies and casts, broadcast binary/unary ufuncs on views,
+    where, advanced-index gather/add -- what Tensor arithmetic and views run on the device."""
+    from nncheck.cuda.launchers import elementwise as ew
+
+    x, y = c.randn(3, 1, 5), c.randn(4, 5) + 3.0
+    X, Y = c.up(x), c.up(y)
+    Yt = c.up(y.T.copy()).T  # a transposed view: the kernels read strides
+    shape, n = (3, 4, 5), 60
+    for name in ("add", "subtract", "multiply", "divide", "maximum", "power", "remainder"):
+        out = c.new(shape)
+        c.run("elementwise", "ew_binary", n, *ew.operands(shape, Yt, X, out), n,
+              ew.BINARY[name], _ew_compute(c))
+        c.check(f"{name} broadcast, transposed operand", out, getattr(np, name)(y, x))
+    for name in ("exp", "tanh", "sqrt", "floor", "negative"):
+        out = c.new((4, 5))
+        c.run("elementwise", "ew_unary", 20, *ew.operands((4, 5), Yt, out), 20, ew.UNARY[name],
+              _ew_compute(c))
+        c.check(f"{name} of a transposed view", out, getattr(np, name)(y))
+    cmp = c.new(shape, np.bool_)
+    c.run("elementwise", "ew_binary", n, *ew.operands(shape, X, 0.25, cmp), n,
+          ew.BINARY["greater"], _ew_compute(c))
+    c.check("greater than a scalar -> bool", cmp, np.broadcast_to(x > 0.25, shape))
+    out = c.new(shape)
+    c.run("elementwise", "ew_where", n, *ew.operands(shape, cmp, Yt, -1.5, out), n,
+          _ew_compute(c))
+    c.check("where(cond, view, scalar)", out, np.where(x > 0.25, y, -1.5))
+    copied = c.new((5, 4))
+    src, dst = ew.operands((5, 4), Yt.T, copied)
+    c.run("elementwise", "strided_copy", 20, src, dst, 20, c.dtype.itemsize)
+    c.check("strided copy of a transpose", copied, y.T)
+    as_int = c.new((4, 5), np.int64)
+    c.run("elementwise", "ew_unary", 20, *ew.operands((4, 5), Y, as_int), 20,
+          ew.UNARY["identity"], _ew_compute(c))
+    c.check("cast to int64", as_int, y.astype(np.int64))
+    rows = np.array([2, 0, 2, 1])
+    gathered = c.new((4, 5))
+    base, idx, inner, total = ew._indexed(X.reshape(3, 5), [c.up(rows)], (4,))
+    (o,) = ew.operands((4, 5), gathered)
+    c.run("elementwise", "index_copy", total, base, idx, o, total, inner, c.dtype.itemsize, 0)
+    c.check("gather rows x[idx]", gathered, x.reshape(3, 5)[rows])
+    acc = c.up(np.zeros((3, 5), c.dtype))
+    base, idx, inner, total = ew._indexed(acc, [c.up(rows)], (4,))
+    (v,) = ew.operands((4, 5), Y)
+    c.run("elementwise", "index_add", total, base, idx, v, total, inner, _ew_compute(c))
+    want = np.zeros((3, 5))
+    np.add.at(want, rows, y.astype(np.float64))
+    c.check("np.add.at rows (atomic)", acc, want)
+
+
+def case_reduction(c):
+    """elementwise.cu reductions over axes of strided views: a block per row (tree reduction
+    in shared memory) for long rows, a thread per row for short ones."""
+    from nncheck.cuda.launchers import elementwise as ew
+
+    x = c.randn(7, 300)
+    x[3, 17] = x[3, 200]  # a tie: arg* keep the first
+    X = c.up(x)
+    for name, fn, out_dtype in (("sum", np.sum, None), ("max", np.max, None),
+                                ("argmin", np.argmin, np.int64), ("any", np.any, np.bool_)):
+        for axis, view, outer, inner in ((1, X, 7, 300), (0, X.T, 300, 7)):
+            out = c.new((outer,), out_dtype)
+            x_op = ew.Operand(view.ptr, ew.DTYPE_CODES[view.dtype], 0.0, 0, view.strided())
+            (o,) = ew.operands((outer,), out)
+            args = (x_op, o, outer, inner, ew.REDUCE[name], _ew_compute(c), 1)
+            if inner >= 64:
+                c.run("elementwise", "ew_reduce_block", 0, *args, threads=256, blocks=outer)
+            else:
+                c.run("elementwise", "ew_reduce_serial", outer, *args)
+            c.check(f"{name} over axis {axis} ({'block' if inner >= 64 else 'thread'} per row)",
+                    out, fn(x.astype(np.float64) if fn is np.sum else x, axis=axis))
+    mean = c.new((7,))
+    x_op = ew.Operand(X.ptr, ew.DTYPE_CODES[X.dtype], 0.0, 0, X.strided())
+    (o,) = ew.operands((7,), mean)
+    c.run("elementwise", "ew_reduce_block", 0, x_op, o, 7, 300, ew.REDUCE["sum"],
+          _ew_compute(c), 300, threads=128, blocks=7)
+    c.check("mean over axis 1 (128 threads)", mean, x.astype(np.float64).mean(1))
+
+
 CASES = {
     "activation": case_activation, "linear": case_linear, "conv": case_conv,
     "pooling": case_pooling, "padding": case_padding, "normalization": case_normalization,
     "lrn": case_lrn, "attention": case_attention,
     "dropout": case_dropout, "sparse": case_sparse, "distance": case_distance,
     "loss": case_loss, "vision": case_vision, "rnn": case_rnn,
+    "elementwise": case_elementwise, "reduction": case_reduction,
 }
 
 

@@ -47,13 +47,15 @@ def _ufunc_on_host(ufunc, method, inputs, kwargs):
             assign(inputs[0], target)
         return None
     out = kwargs.pop("out", None)
-    result = getattr(ufunc, method)(*_host(inputs), **_host(kwargs))
-    if out is not None:
-        for target, value in zip(out, result if isinstance(result, tuple) else (result,)):
-            if isinstance(target, DeviceArray):
-                assign(target, value)
-        return out[0] if len(out) == 1 else out
-    return _upload_like(result, _first_device(inputs))
+    if out is None:
+        return _upload_like(getattr(ufunc, method)(*_host(inputs), **_host(kwargs)),
+                            _first_device(inputs))
+    host_out = tuple(_host(out))  # host targets are written by numpy itself
+    getattr(ufunc, method)(*_host(inputs), out=host_out, **_host(kwargs))
+    for target, value in zip(out, host_out):
+        if isinstance(target, DeviceArray):
+            assign(target, value)
+    return out[0] if len(out) == 1 else out
 
 
 def _proto(a):
