@@ -193,6 +193,7 @@ def test_out_casts_where_and_copies(no_host_fallbacks):
                                   np.concatenate(parts, axis=1))
     np.testing.assert_array_equal(np.stack([d, d * 2], axis=2).numpy(),
                                   np.stack([want, want * 2], axis=2))
+    np.testing.assert_array_equal(np.tile(d[:2], (2, 1, 3)).numpy(), np.tile(want[:2], (2, 1, 3)))
     with pytest.raises(ValueError, match="concatenation axis must match"):
         np.concatenate([d, d[:2, :2]], axis=0)
 

@@ -46,6 +46,16 @@ GRADCHECK_LAYERS = [
     ("PairwiseDistance", (), [(3, 4), (3, 4)]), ("LocalResponseNorm", (2,), [(1, 3, 2)]),
     ("UpsamplingBilinear2d", (None, 2), [(1, 1, 2, 3)]), ("GRUCell", (3, 2), [(2, 3)]),
     ("LSTM", (2, 2), [(3, 1, 2)]), ("MultiheadAttention", (4, 2), [(2, 1, 4)] * 3),
+    # views, copies and generic tensor ops on the device (elementwise.cu)
+    ("Flatten", (), [(2, 3, 2)]), ("Unflatten", (1, (2, 2)), [(3, 4)]),
+    ("PixelShuffle", (2,), [(1, 4, 2, 2)]), ("ChannelShuffle", (2,), [(1, 4, 2, 1)]),
+    ("MaxPool2d", (2,), [(1, 2, 4, 4)]), ("AvgPool1d", (2,), [(1, 2, 4)]),
+    ("AdaptiveAvgPool2d", (2,), [(1, 2, 4, 3)]), ("ZeroPad2d", (1,), [(1, 1, 2, 3)]),
+    ("BatchNorm1d", (3,), [(4, 3)]), ("LayerNorm", (4,), [(2, 4)]),
+    ("GroupNorm", (2, 4), [(2, 4, 3)]), ("InstanceNorm1d", (2,), [(2, 2, 5)]),
+    ("Conv3d", (1, 2, 2), [(1, 1, 3, 3, 3)]), ("RNNCell", (3, 2), [(2, 3)]),
+    ("Softplus", (), [(3, 4)]), ("ELU", (), [(3, 4)]), ("MSELoss", (), [(3, 4), (3, 4)]),
+    ("TripletMarginLoss", (), [(3, 4)] * 3), ("KLDivLoss", (), [(3, 4), (3, 4)]),
 ]
 
 

@@ -811,8 +811,8 @@ class DeviceArray:
         return host if dtype is None else host.astype(dtype)
 
     def __getattr__(self, name):  # an ndarray method this class has not: the host copy's
-        if name.startswith("__"):
-            raise AttributeError(name)
+        if name.startswith("__") or not hasattr(np.ndarray, name):
+            raise AttributeError(f"'DeviceArray' object has no attribute {name!r}")
         from . import _protocol
 
         method = _protocol.METHODS.get(name)

@@ -520,6 +520,17 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     raise ew.Unsupported("nncheck.cuda: take with an index array")
 
 
+def tile(a, reps):
+    """numpy's tile: a broadcast view (stride 0 along the repeats) copied once."""
+    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
+    d = max(a.ndim, len(reps))
+    shape = (1,) * (d - a.ndim) + a.shape
+    reps = (1,) * (d - len(reps)) + reps
+    spread = a.reshape(shape)[tuple(x for _ in shape for x in (None, slice(None)))]
+    tiled = spread.broadcast_to(tuple(x for r, s in zip(reps, shape) for x in (r, s)))
+    return tiled.copy().reshape(tuple(r * s for r, s in zip(reps, shape)))
+
+
 def array_equal(a1, a2, equal_nan=False):
     if np.shape(a1) != np.shape(a2) or equal_nan:
         if equal_nan:
@@ -550,7 +561,7 @@ FUNCTIONS = {
     np.copyto: copyto, np.shares_memory: shares_memory, np.may_share_memory: shares_memory,
     np.zeros_like: _like(0), np.ones_like: _like(1), np.empty_like: _like(None),
     np.full_like: full_like, np.split: split, np.array_split: split, np.take: take,
-    np.array_equal: array_equal,
+    np.array_equal: array_equal, np.tile: tile,
 }
 
 # ndarray methods DeviceArray answers through the functions above (a.sum(axis=1), ...)
@@ -571,7 +582,8 @@ def array_function(func, args, kwargs):
 
 def _function_on_host(func, args, kwargs):
     _host_fallback(func.__name__)
-    like = _first_device(args) or _first_device(list(kwargs.values()))
+    like = _first_device(args)
+    like = like if like is not None else _first_device(list(kwargs.values()))
     if func is np.copyto and isinstance(args[0], DeviceArray):  # in place: write back
         host = args[0].numpy()
         np.copyto(host, *_host(args[1:]), **_host(kwargs))
