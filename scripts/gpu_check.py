@@ -1161,7 +1161,7 @@ def case_reduction(c):
             (o,) = ew.operands((outer,), out)
             args = (x_op, o, outer, inner, ew.REDUCE[name], _ew_compute(c), 1)
             if inner >= 64:
-                c.run("elementwise", "ew_reduce_block", 0, *args, threads=256, blocks=outer)
+                c.run("elementwise", "ew_reduce_block", 0, *args, 1, threads=256, blocks=outer)
             else:
                 c.run("elementwise", "ew_reduce_serial", outer, *args)
             c.check(f"{name} over axis {axis} ({'block' if inner >= 64 else 'thread'} per row)",
@@ -1170,8 +1170,13 @@ def case_reduction(c):
     x_op = ew.Operand(X.ptr, ew.DTYPE_CODES[X.dtype], 0.0, 0, X.strided())
     (o,) = ew.operands((7,), mean)
     c.run("elementwise", "ew_reduce_block", 0, x_op, o, 7, 300, ew.REDUCE["sum"],
-          _ew_compute(c), 300, threads=128, blocks=7)
+          _ew_compute(c), 300, 1, threads=128, blocks=7)
     c.check("mean over axis 1 (128 threads)", mean, x.astype(np.float64).mean(1))
+    parts = c.new((7, 3))
+    (o,) = ew.operands((7, 3), parts)
+    c.run("elementwise", "ew_reduce_block", 0, x_op, o, 7, 300, ew.REDUCE["max"],
+          _ew_compute(c), 1, 3, threads=64, blocks=21)
+    c.check("max of each row's thirds (a split row)", parts, x.reshape(7, 3, 100).max(2))
 
 
 CASES = {

@@ -222,6 +222,21 @@ def test_reductions_like_numpy(no_host_fallbacks, name, dtype):
             np.testing.assert_allclose(got.numpy(), want, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_long_rows_split_across_blocks(no_host_fallbacks, dtype):
+    """A full reduction of 40000 elements (5 blocks, then a second launch), as a GPU needs."""
+    x = np.random.default_rng(6).standard_normal((2, 20000)).astype(dtype) + 0.5
+    d = _up(x)
+    for name in ("sum", "mean", "max", "min", "any", "all"):
+        for axis in (None, 1):
+            want = getattr(np, name)(x.astype(np.float64) if name in ("sum", "mean") else x,
+                                     axis=axis)
+            got = getattr(np, name)(d[:, ::-1], axis=axis)
+            rtol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(got.numpy(), want, rtol=rtol)
+    np.testing.assert_array_equal(np.argmax(d, axis=None).numpy(), np.argmax(x))
+
+
 def test_reduction_errors_and_nan(no_host_fallbacks):
     x = np.array([[1.0, np.nan, 3.0], [2.0, 0.5, -1.0]])
     for name in ("max", "min", "argmax", "argmin", "sum"):

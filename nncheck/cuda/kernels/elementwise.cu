@@ -362,16 +362,24 @@ extern "C" __global__ void ew_reduce_serial(Operand x, Operand out, index_t oute
 #undef NN_CALL
 }
 
-// One block per output row: each thread folds a strided share of the row, then a tree
-// reduction in shared memory (blockDim.x a power of two, at most NN_REDUCE_THREADS).
+// One block per (row, part): each thread folds a strided share of its part of the row,
+// then a tree reduction in shared memory (blockDim.x a power of two, at most
+// NN_REDUCE_THREADS).  With parts > 1 (a few long rows, e.g. a full sum) out[row * parts +
+// part] is a partial result that a second launch reduces; the host makes every part
+// non-empty and splits no arg* reduction.
 template <typename C> __device__ __forceinline__ void nn_reduce_block(
     const Operand& x, const Operand& out, index_t outer, index_t inner, index_t op,
-    index_t divisor, C* vals, index_t* idx) {
+    index_t divisor, index_t parts, C* vals, index_t* idx) {
   const unsigned t = threadIdx.x;
-  for (index_t o = blockIdx.x; o < outer; o += gridDim.x) {
+  const index_t chunk = (inner + parts - 1) / parts;
+  for (index_t b = blockIdx.x; b < outer * parts; b += gridDim.x) {
+    const index_t o = b / parts, begin = (b - o * parts) * chunk;
+    const index_t end = begin + chunk < inner ? begin + chunk : inner;
     C acc = C(0);
     index_t ai = NN_NO_INDEX;
-    for (index_t r = t; r < inner; r += blockDim.x) nn_fold<C>(op, acc, ai, nn_load<C>(x, o * inner + r), r);
+    for (index_t r = begin + t; r < end; r += blockDim.x) {
+      nn_fold<C>(op, acc, ai, nn_load<C>(x, o * inner + r), r);
+    }
     vals[t] = acc;
     idx[t] = ai;
     __syncthreads();
@@ -385,16 +393,17 @@ template <typename C> __device__ __forceinline__ void nn_reduce_block(
       }
       __syncthreads();
     }
-    if (t == 0) nn_reduce_store<C>(out, o, op, vals[0], idx[0], divisor);
+    if (t == 0) nn_reduce_store<C>(out, b, op, vals[0], idx[0], divisor);
     __syncthreads();  // vals is rewritten for the next row
   }
 }
 
 extern "C" __global__ void ew_reduce_block(Operand x, Operand out, index_t outer, index_t inner,
-                                           index_t op, index_t compute, index_t divisor) {
+                                           index_t op, index_t compute, index_t divisor,
+                                           index_t parts) {
   __shared__ double vals[NN_REDUCE_THREADS];  // 8 bytes per thread: room for any C
   __shared__ index_t idx[NN_REDUCE_THREADS];
-#define NN_CALL(C) nn_reduce_block<C>(x, out, outer, inner, op, divisor, (C*)vals, idx)
+#define NN_CALL(C) nn_reduce_block<C>(x, out, outer, inner, op, divisor, parts, (C*)vals, idx)
   NN_BY_COMPUTE(compute, NN_CALL)
 #undef NN_CALL
 }

@@ -163,23 +163,40 @@ def where(cond, a, b, out, compute):
 
 # ---------------------------------------------------------------- reductions
 
+REDUCE_SPLIT = 8192  # elements per block when a few long rows are split across blocks
+
+
 def reduce(name, view, outer, inner, out, compute, divisor=1):
     """out[o] = name(row o) where ``view`` (any strides) holds ``outer`` rows of ``inner``
     elements in C order (the caller moves the reduced axes last) and ``out`` has ``outer``
-    elements.  Long rows get a block each (a tree reduction in shared memory); many short
-    rows a thread each.  ``divisor`` > 1 divides each result (mean)."""
+    elements.  Long rows get blocks (a tree reduction in shared memory; a few very long
+    rows, e.g. a full sum, are split across blocks and their partial results reduced by a
+    second launch); many short rows a thread each.  ``divisor`` > 1 divides each result
+    (mean)."""
     if not outer:
         return
     cshape, (st,) = _collapse(view.shape, [view.element_strides])
     x = Operand(view.ptr, DTYPE_CODES[view.dtype], 0.0, 0, view.strided(cshape, st))
     (o,) = operands(out.shape, out)
-    args = (x, o, outer, inner, REDUCE[name], compute, divisor)
-    if inner >= 64 and (outer < 64 or inner >= REDUCE_THREADS):
-        threads = min(REDUCE_THREADS, 1 << (inner - 1).bit_length())
-        launch_blocks("elementwise", "ew_reduce_block", outer, *args, threads=threads,
-                      dtype=np.float32)
-    else:
-        launch("elementwise", "ew_reduce_serial", outer, *args, dtype=np.float32)
+    if inner < 64 or (outer >= 64 and inner < REDUCE_THREADS):
+        launch("elementwise", "ew_reduce_serial", outer, x, o, outer, inner, REDUCE[name],
+               compute, divisor, dtype=np.float32)
+        return
+    threads = min(REDUCE_THREADS, 1 << (inner - 1).bit_length())
+    parts = 1
+    if outer < 64 and inner >= 2 * REDUCE_SPLIT and not name.startswith("arg"):
+        chunk = -(-inner // min(-(-inner // REDUCE_SPLIT), max(1, 1024 // outer)))
+        parts = -(-inner // chunk)  # every part non-empty
+    if parts == 1:
+        launch_blocks("elementwise", "ew_reduce_block", outer, x, o, outer, inner,
+                      REDUCE[name], compute, divisor, 1, threads=threads, dtype=np.float32)
+        return
+    partial = _driver.DeviceArray.empty((outer, parts), out.dtype, out.device.ordinal,
+                                        out.stream)
+    (p,) = operands(partial.shape, partial)
+    launch_blocks("elementwise", "ew_reduce_block", outer * parts, x, p, outer, inner,
+                  REDUCE[name], compute, 1, parts, threads=threads, dtype=np.float32)
+    reduce(name, partial, outer, parts, out, compute, divisor)
 
 
 __all__ = ["THREADS", "copy_into", "cast", "fill", "unary", "binary", "where", "reduce"]
