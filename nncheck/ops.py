@@ -364,8 +364,7 @@ class MaxMin(Op):
             ctx.dim, ctx.index = None, 0
             return a.copy(), np.zeros((), np.int64)
         idx = pick(a, axis=axis, keepdims=True)
-        # the extreme value itself (what take_along_axis(a, idx) reads, NaN included)
-        values = (a.max if is_max else a.min)(axis=axis, keepdims=True)
+        values = np.take_along_axis(a, idx, axis=axis)
         ctx.dim, ctx.index = axis, idx
         if not keepdim:
             values, idx = values.squeeze(axis), idx.squeeze(axis)
@@ -379,14 +378,11 @@ class MaxMin(Op):
             out = np.zeros_like(g, shape=ctx.shape)
             out.reshape(-1)[ctx.index] = g
             return out
+        out = np.zeros_like(g, shape=ctx.shape)
         if not ctx.keepdim:
             g = np.expand_dims(g, ctx.dim)
-        # g where the position along dim is the picked index (put_along_axis as a where,
-        # which runs on any device)
-        place = [1] * len(ctx.shape)
-        place[ctx.dim] = ctx.shape[ctx.dim]
-        positions = np.arange(ctx.shape[ctx.dim]).reshape(place)
-        return np.where(np.equal(positions, ctx.index), g, np.zeros((), g.dtype))
+        np.put_along_axis(out, ctx.index, g, axis=ctx.dim)
+        return out
 
 
 class Norm(Op):

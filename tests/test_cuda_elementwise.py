@@ -278,6 +278,12 @@ def test_advanced_indexing_gathers_puts_and_adds_on_the_device(no_host_fallbacks
     want[[0, 3]] = x[[1, 2]] * 2
     got[[0, 3]] = _up(x[[1, 2]] * 2)
     np.testing.assert_array_equal(got.numpy(), want)
+    picks = np.argmax(x, axis=1)[:, None]
+    np.testing.assert_array_equal(np.take_along_axis(d, _up(picks), axis=1).numpy(),
+                                  np.take_along_axis(x, picks, axis=1))
+    np.put_along_axis(want, picks, -9.0, axis=1)
+    np.put_along_axis(got, _up(picks), -9.0, axis=1)
+    np.testing.assert_array_equal(got.numpy(), want)
     acc, acc_dev = np.zeros((5, 4)), cuda.DeviceArray.zeros((5, 4), np.float64)
     idx = np.array([0, 4, 0, 0, 2])
     np.add.at(acc, (idx, np.array([1, 1, 1, 3, 0])), x[:, 0, 0])

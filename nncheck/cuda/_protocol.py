@@ -520,6 +520,35 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     raise ew.Unsupported("nncheck.cuda: take with an index array")
 
 
+def _along_axis(a, indices, axis):
+    """numpy's *_along_axis as one integer index per dim: ``indices`` along ``axis``, the
+    position itself (a small arange, broadcast) along the others."""
+    axis = _axis(axis, a.ndim)
+    if np.ndim(indices) != a.ndim:
+        raise ValueError("`indices` and `arr` must have the same number of dimensions")
+    key = []
+    for d in range(a.ndim):
+        if d == axis:
+            key.append(indices)
+        else:
+            place = [1] * a.ndim
+            place[d] = a.shape[d]
+            key.append(np.arange(a.shape[d]).reshape(place))
+    return tuple(key)
+
+
+def take_along_axis(arr, indices, axis=-1):
+    if axis is None or not isinstance(arr, DeviceArray):
+        raise ew.Unsupported("nncheck.cuda: take_along_axis of a flattened or host array")
+    return arr[_along_axis(arr, indices, axis)]
+
+
+def put_along_axis(arr, indices, values, axis):
+    if axis is None or not isinstance(arr, DeviceArray):
+        raise ew.Unsupported("nncheck.cuda: put_along_axis into a flattened or host array")
+    arr[_along_axis(arr, indices, axis)] = values
+
+
 def tile(a, reps):
     """numpy's tile: a broadcast view (stride 0 along the repeats) copied once."""
     reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
@@ -561,7 +590,8 @@ FUNCTIONS = {
     np.copyto: copyto, np.shares_memory: shares_memory, np.may_share_memory: shares_memory,
     np.zeros_like: _like(0), np.ones_like: _like(1), np.empty_like: _like(None),
     np.full_like: full_like, np.split: split, np.array_split: split, np.take: take,
-    np.array_equal: array_equal, np.tile: tile,
+    np.array_equal: array_equal, np.tile: tile, np.take_along_axis: take_along_axis,
+    np.put_along_axis: put_along_axis,
 }
 
 # ndarray methods DeviceArray answers through the functions above (a.sum(axis=1), ...)

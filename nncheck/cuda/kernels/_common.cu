@@ -118,6 +118,7 @@ struct Strided {
 
 // Element offset of the i-th element in C order (last axis fastest).
 __device__ __forceinline__ index_t nn_strided_offset(const Strided& s, index_t i) {
+  if (s.ndim == 1) return i * s.stride[0];  // contiguous operands collapse to one dim
   index_t off = 0;
   for (index_t d = s.ndim - 1; d >= 0; --d) {
     const index_t q = i / s.shape[d];
