@@ -295,9 +295,30 @@ def test_advanced_indexing_gathers_puts_and_adds_on_the_device(no_host_fallbacks
         d[_up(np.array([-6]))] = 1.0
 
 
-def test_masks_are_correct_and_counted_as_host_fallbacks(emulated):
-    x = np.arange(12.0).reshape(3, 4)
+def test_boolean_masks_select_and_assign_on_the_device(no_host_fallbacks):
+    x = np.arange(24.0).reshape(2, 3, 4) - 7
     d = _up(x)
+    for mask in (x > 5, x.sum(2) < 0, np.zeros((2, 3), bool), (x % 3 == 0)[:, :, 0]):
+        np.testing.assert_array_equal(d[_up(mask)].numpy(), x[mask])
+        np.testing.assert_array_equal(d[mask].numpy(), x[mask])
+    big = np.random.default_rng(7).standard_normal(1001)  # chunks of 4 per thread
+    np.testing.assert_array_equal(_up(big)[_up(big > 0.3)].numpy(), big[big > 0.3])
+    got, want = _up(x), x.copy()
+    got[_up(x > 5)] = -1.0
+    want[x > 5] = -1.0
+    rows = np.array([[True, False, True], [False, False, True]])
+    got[_up(rows)] = _up(np.arange(12.0).reshape(3, 4))
+    want[rows] = np.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(got.numpy(), want)
+    with pytest.raises(IndexError, match="boolean index did not match indexed array along axis 1"):
+        d[_up(np.ones((2, 4), bool))]
+
+
+def test_what_has_no_kernel_is_correct_and_counted(emulated):
+    """A transposed array viewed through a mask over two dims cannot be one view: the
+    host computes it, writes it back, and counts it."""
+    x = np.arange(12.0).reshape(3, 4)
+    d = _up(x.T.copy()).T
     before = launchers.stats["host_fallbacks"]
     mask = x > 5
     np.testing.assert_array_equal(d[_up(mask)].numpy(), x[mask])

@@ -249,8 +249,39 @@ def _integer_index(a, key):
     return [_on_device(k, a) if k.ndim else k for k in arrays], shape
 
 
+def _masked_rows(a, key):
+    """``(rows, positions)`` for ``a[mask]``: ``a`` viewed as (mask elements, rest...) and the
+    flat positions of the mask's True elements on the device; None where ``key`` is not one
+    boolean mask over leading dims of ``a`` that can be viewed so."""
+    mask = key[0] if isinstance(key, tuple) and len(key) == 1 else key
+    if isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.ndim:
+        mask = DeviceArray.from_numpy(mask, a.device.ordinal, a.stream)
+    if not (isinstance(mask, DeviceArray) and mask.dtype == np.bool_) or not 0 < mask.ndim \
+            <= a.ndim:
+        return None
+    for d, (size, want) in enumerate(zip(mask.shape, a.shape)):
+        if size != want:
+            raise IndexError(f"boolean index did not match indexed array along axis {d}; size "
+                             f"of axis is {want} but size of corresponding boolean axis is "
+                             f"{size}")
+    shape = (math.prod(mask.shape),) + a.shape[mask.ndim:]
+    from ._driver import _nocopy_strides
+
+    strides = _nocopy_strides(a.shape, a.element_strides, shape)
+    if strides is None:  # (a copy would not write back into a)
+        return None
+    positions = DeviceArray.empty((int(np.sum(mask)),), np.int64, a.device.ordinal, a.stream)
+    ew.flat_nonzero(mask, positions)
+    return a._view(0, shape, strides), positions
+
+
 def gather(a, key):
-    """``a[key]`` for integer index arrays (a kernel), or a mask (on the host, counted)."""
+    """``a[key]`` for integer index arrays or a boolean mask (kernels); other advanced
+    indices on the host (counted)."""
+    masked = _masked_rows(a, key)
+    if masked is not None:
+        rows, positions = masked
+        return gather(rows, (positions,))
     plan = _integer_index(a, key)
     if plan is None:
         _host_fallback("getitem (advanced index)")
@@ -263,7 +294,13 @@ def gather(a, key):
 
 def scatter(a, key, value):
     """``a[key] = value`` for integer index arrays (a kernel; with repeated indices one of
-    the values lands, as on a GPU), or a mask (on the host, written back, counted)."""
+    the values lands, as on a GPU) or a boolean mask; other advanced indices on the host,
+    written back (counted)."""
+    masked = _masked_rows(a, key)
+    if masked is not None:
+        rows, positions = masked
+        scatter(rows, (positions,), value)
+        return
     plan = _integer_index(a, key)
     if plan is None:
         _host_fallback("setitem (advanced index)")

@@ -478,3 +478,31 @@ extern "C" __global__ void index_add(Operand a, Indices idx, Operand values, ind
   NN_BY_COMPUTE(compute, NN_CALL)
 #undef NN_CALL
 }
+
+// ------------------------------------------------------------------ boolean masks
+// out[0..count) = flat indices of the nonzero elements of `mask` (numpy's flatnonzero;
+// the host sized `out` by the mask's sum).  One block: thread t counts a contiguous chunk,
+// the chunk counts become offsets, then each thread writes its chunk's indices in order.
+extern "C" __global__ void flat_nonzero(Operand mask, index_t n, long long* out) {
+  __shared__ index_t offsets[NN_REDUCE_THREADS];
+  const index_t t = threadIdx.x, chunk = (n + blockDim.x - 1) / blockDim.x;
+  const index_t begin = t * chunk < n ? t * chunk : n;
+  const index_t end = begin + chunk < n ? begin + chunk : n;
+  index_t count = 0;
+  for (index_t i = begin; i < end; ++i) count += nn_load<double>(mask, i) != 0.0;
+  offsets[t] = count;
+  __syncthreads();
+  if (t == 0) {  // exclusive scan of blockDim.x counts: cheap next to the chunks
+    index_t run = 0;
+    for (unsigned k = 0; k < blockDim.x; ++k) {
+      const index_t c = offsets[k];
+      offsets[k] = run;
+      run += c;
+    }
+  }
+  __syncthreads();
+  index_t pos = offsets[t];
+  for (index_t i = begin; i < end; ++i) {
+    if (nn_load<double>(mask, i) != 0.0) out[pos++] = i;
+  }
+}

@@ -235,3 +235,11 @@ def index_add(a, index_arrays, index_shape, values):
     if n:
         (v,) = operands(values.shape, values)
         _launch("index_add", n, base, idx, v, n, inner, compute_code(a.dtype))
+
+
+def flat_nonzero(mask, out):
+    """out = the flat indices of mask's nonzero elements, in order (out sized by the count)."""
+    if mask.size:
+        (m,) = operands(mask.shape, mask)
+        launch_blocks("elementwise", "flat_nonzero", 1, m, mask.size, out,
+                      threads=REDUCE_THREADS, dtype=np.float32)
