@@ -1279,6 +1279,14 @@ def bench():
         ms = _best_ms(lambda k=k, g=grid: k(g, THREADS, x, y, n, 0.0, 0.0), sync)
         tms = _best_ms(lambda f=tfn: f(tx), torch.cuda.synchronize)
         rows.append((f"{name} fwd 1 GiB f32", ms, tms, 2 * n * 4 / ms / 1e6))
+    # generic tensor ops (elementwise.cu through DeviceArray's numpy protocol)
+    ty = torch.empty_like(tx)
+    ms = _best_ms(lambda: np.add(x, x, out=y), sync)
+    tms = _best_ms(lambda: torch.add(tx, tx, out=ty), torch.cuda.synchronize)
+    rows.append(("x + x fwd 1 GiB f32 (tensor op)", ms, tms, 2 * n * 4 / ms / 1e6))
+    ms = _best_ms(lambda: np.sum(x), sync)
+    tms = _best_ms(lambda: tx.sum(), torch.cuda.synchronize)
+    rows.append(("sum fwd 1 GiB f32 (tensor op)", ms, tms, n * 4 / ms / 1e6))
 
     M = 4096
     a = torch.randn(M, M, device="cuda")
