@@ -60,7 +60,13 @@ def _data_body(arr, dtype, extras):
 
 def format_tensor(t):
     extras = [f"device='{t.device}'"] if t.device.type != "cpu" else []
-    body = _meta_body(t, extras) if t.is_meta else _data_body(t._data, t.dtype, extras)
+    if t.is_meta:
+        body = _meta_body(t, extras)
+    else:
+        from .backend import host_array  # a device tensor prints its values, as torch's
+
+        body = _data_body(t._data if t.device.type == "cpu" else host_array(t._data), t.dtype,
+                          extras)
     if t.grad_fn is not None:
         extras.append(f"grad_fn=<{t.grad_fn.name()}>")
     elif t.requires_grad:

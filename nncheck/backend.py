@@ -135,11 +135,12 @@ def ascontiguousarray(a, dtype=None):
 
 
 def host_array(a, dtype=None):
-    """``a``'s values in a C-contiguous host array, for checks that must read them (index
-    bounds, lengths): an explicit transfer like torch's ``.cpu()``."""
+    """``a``'s values in a C-contiguous host array of its shape, for what must read them on
+    the host (index bounds, lengths, printing): an explicit transfer like torch's ``.cpu()``."""
     if hasattr(a, "__nncheck_backend__"):
         a = a.numpy()
-    return _numpy().ascontiguousarray(a, dtype)
+    np = _numpy()
+    return np.ascontiguousarray(a, dtype).reshape(np.shape(a))  # (0-d stays 0-d)
 
 
 # ---------------------------------------------------------------- moving storage

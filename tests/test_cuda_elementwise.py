@@ -194,6 +194,11 @@ def test_out_casts_where_and_copies(no_host_fallbacks):
     np.testing.assert_array_equal(np.stack([d, d * 2], axis=2).numpy(),
                                   np.stack([want, want * 2], axis=2))
     np.testing.assert_array_equal(np.tile(d[:2], (2, 1, 3)).numpy(), np.tile(want[:2], (2, 1, 3)))
+    for fn in (lambda a: np.flip(a, 1), lambda a: np.roll(a, (2, -1), (1, 0)),
+               lambda a: np.roll(a, 4), lambda a: np.tril(a, 1), lambda a: np.triu(a, -1),
+               lambda a: np.isclose(a, a[0] + 1e-9)):
+        np.testing.assert_array_equal(fn(d).numpy(), fn(want))
+    assert np.allclose(d, d + 1e-9) and not np.allclose(d, d + 1e-3)
     with pytest.raises(ValueError, match="concatenation axis must match"):
         np.concatenate([d, d[:2, :2]], axis=0)
 
@@ -351,3 +356,9 @@ def test_gradient_sums_seeds_and_accumulation_run_device_kernels(no_host_fallbac
     assert x.grad.is_cuda
     np.testing.assert_allclose(x.grad.cpu().numpy(), want, rtol=1e-6)
     assert launchers.stats["launches"] > before
+
+
+def test_a_cuda_tensor_prints_like_torch(emulated):
+    x = nncheck.tensor([[1.5, -2.0], [0.25, 3.0]])
+    assert repr(x.cuda()) == repr(x)[:-1] + ", device='cuda:0')"
+    assert repr(x.cuda().requires_grad_()).endswith("device='cuda:0', requires_grad=True)")

@@ -597,6 +597,45 @@ def tile(a, reps):
     return tiled.copy().reshape(tuple(r * s for r, s in zip(reps, shape)))
 
 
+def flip(m, axis=None):
+    """A view with negative strides along ``axis`` (numpy's flip is a view too)."""
+    axes = set(_axes(axis, m.ndim))
+    return m[tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(m.ndim))]
+
+
+def roll(a, shift, axis=None):
+    if axis is None:
+        return roll(a.reshape(-1), shift, 0).reshape(a.shape)
+    shifts = shift if isinstance(shift, (tuple, list)) else (shift,)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,) * len(shifts)
+    if len(axes) != len(shifts):
+        raise ValueError("'shift' and 'axis' should be scalars or 1D sequences")
+    out = a
+    for s, d in zip(shifts, axes):  # the last n - s elements first, then the rest
+        d = _axis(d, a.ndim)
+        n = a.shape[d]
+        s = int(s) % n if n else 0
+        if s:
+            head = (slice(None),) * d
+            out = concatenate([out[head + (slice(n - s, None),)], out[head + (slice(0, n - s),)]],
+                              axis=d)
+    return out if out is not a else a.copy()
+
+
+def _triangle(m, k, lower):
+    rows, cols = m.shape[-2:]
+    keep = np.tri(rows, cols, k if lower else k - 1, dtype=bool)  # small, uploaded
+    return where(keep if lower else ~keep, m, m.dtype.type(0))
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    close = np.less_equal(np.abs(np.subtract(a, b)), atol + rtol * np.abs(b))
+    close = np.logical_or(close, np.equal(a, b))  # equal infinities
+    if equal_nan:
+        close = np.logical_or(close, np.logical_and(np.isnan(a), np.isnan(b)))
+    return close
+
+
 def array_equal(a1, a2, equal_nan=False):
     if np.shape(a1) != np.shape(a2) or equal_nan:
         if equal_nan:
@@ -628,7 +667,11 @@ FUNCTIONS = {
     np.zeros_like: _like(0), np.ones_like: _like(1), np.empty_like: _like(None),
     np.full_like: full_like, np.split: split, np.array_split: split, np.take: take,
     np.array_equal: array_equal, np.tile: tile, np.take_along_axis: take_along_axis,
-    np.put_along_axis: put_along_axis,
+    np.put_along_axis: put_along_axis, np.flip: flip, np.roll: roll,
+    np.tril: lambda m, k=0: _triangle(m, k, True), np.triu: lambda m, k=0: _triangle(m, k, False),
+    np.isclose: isclose,
+    np.allclose: lambda a, b, rtol=1e-05, atol=1e-08, equal_nan=False: bool(
+        np.all(isclose(a, b, rtol, atol, equal_nan))),
 }
 
 # ndarray methods DeviceArray answers through the functions above (a.sum(axis=1), ...)
