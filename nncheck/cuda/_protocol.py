@@ -4,9 +4,10 @@
 through a view ... reach ``array_ufunc`` / ``array_function`` / ``assign`` here, which plan
 them as numpy would (result dtypes from numpy itself on empty stand-ins, broadcasting, out=
 in place, overlapping operands) and run ``launchers/elementwise.py``.  What has no kernel
-(fancy indexing, matmul of plain arrays, sorting, ...) is computed on the host -- values
-downloaded, numpy, results uploaded, in-place results written back through the view -- and
-counted in ``launchers.stats["host_fallbacks"]`` (names in ``launchers.fallback_names``).
+(sorting, cumulative sums, einsum, advanced indices mixed with slices, ...) is computed on
+the host -- values downloaded, numpy, results uploaded, in-place results written back
+through the view -- and counted in ``launchers.stats["host_fallbacks"]`` (names in
+``launchers.fallback_names``).
 """
 
 import math
@@ -406,10 +407,19 @@ def shares_memory(a, b, max_work=None):
     return lo1 < hi2 and lo2 < hi1
 
 
+def _device_arrays(values):
+    """``values`` as DeviceArrays: host arrays and numbers uploaded next to the first device
+    array (device 0 when there is none)."""
+    like = _first_device(values)
+    ordinal, stream = (0, None) if like is None else (like.device.ordinal, like.stream)
+    return [v if isinstance(v, DeviceArray) else DeviceArray.from_numpy(np.asarray(v), ordinal,
+                                                                        stream)
+            for v in values]
+
+
 def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
-    arrays = list(arrays)
-    like = next(a for a in arrays if isinstance(a, DeviceArray))
-    arrays = [_on_device(a, like) for a in arrays]
+    arrays = _device_arrays(list(arrays))
+    like = arrays[0]
     if axis is None:
         arrays, axis = [a.reshape(-1) for a in arrays], 0
     first = arrays[0]
@@ -450,9 +460,7 @@ def stack(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     if len(shapes) != 1:
         raise ValueError("all input arrays must have the same shape")
     axis = _axis(axis, len(shapes.pop()) + 1)
-    like = next(a for a in arrays if isinstance(a, DeviceArray))
-    expanded = [expand_dims(_on_device(a, like), axis) if not isinstance(a, (int, float))
-                else a for a in arrays]
+    expanded = [expand_dims(a, axis) for a in _device_arrays(arrays)]
     return concatenate(expanded, axis, out=out, dtype=dtype)
 
 
