@@ -242,6 +242,20 @@ def test_long_rows_split_across_blocks(no_host_fallbacks, dtype):
     np.testing.assert_array_equal(np.argmax(d, axis=None).numpy(), np.argmax(x))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.bool_])
+def test_cumulative_sums_and_products_like_numpy(no_host_fallbacks, dtype):
+    x = (np.random.default_rng(8).standard_normal((3, 5, 4)) + 1).astype(dtype)
+    d = _up(x).transpose(2, 0, 1)
+    h = x.transpose(2, 0, 1)
+    for fn in (np.cumsum, np.cumprod):
+        for axis in (None, 0, 1, -1):
+            want = fn(h, axis=axis)
+            got = fn(d, axis=axis)
+            assert got.dtype == want.dtype
+            rtol = 1e-5 if want.dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(got.numpy(), want, rtol=rtol)
+
+
 def test_reduction_errors_and_nan(no_host_fallbacks):
     x = np.array([[1.0, np.nan, 3.0], [2.0, 0.5, -1.0]])
     for name in ("max", "min", "argmax", "argmin", "sum"):

@@ -381,6 +381,25 @@ def _reduction(op, mean=False):
     return run
 
 
+def _cumulative(product):
+    numpy_fn = np.cumprod if product else np.cumsum
+
+    def run(a, axis=None, dtype=None, out=None):
+        if out is not None:
+            raise ew.Unsupported("nncheck.cuda: cumsum/cumprod with out=")
+        if axis is None:
+            a, axis = a.reshape(-1), 0
+        axis = _axis(axis, a.ndim)
+        result = numpy_fn(np.empty(0, a.dtype), dtype=dtype).dtype
+        res = DeviceArray.empty(a.shape, result, a.device.ordinal, a.stream)
+        order = [d for d in range(a.ndim) if d != axis] + [axis]
+        inner = a.shape[axis] if a.ndim else 1
+        ew.scan(a.transpose(order), res.transpose(order), a.size // max(inner, 1), inner,
+                product, _compute(result, a.dtype))
+        return res
+    return run
+
+
 def _reduce_dtype(op, mean, dtype, requested):
     if op in ("argmax", "argmin"):
         return np.dtype(np.int64)
@@ -676,6 +695,7 @@ FUNCTIONS = {
     np.full_like: full_like, np.split: split, np.array_split: split, np.take: take,
     np.array_equal: array_equal, np.tile: tile, np.take_along_axis: take_along_axis,
     np.put_along_axis: put_along_axis, np.flip: flip, np.roll: roll,
+    np.cumsum: _cumulative(False), np.cumprod: _cumulative(True),
     np.tril: lambda m, k=0: _triangle(m, k, True), np.triu: lambda m, k=0: _triangle(m, k, False),
     np.isclose: isclose,
     np.allclose: lambda a, b, rtol=1e-05, atol=1e-08, equal_nan=False: bool(
@@ -685,7 +705,7 @@ FUNCTIONS = {
 # ndarray methods DeviceArray answers through the functions above (a.sum(axis=1), ...)
 METHODS = {f.__name__: FUNCTIONS[f] for f in (np.sum, np.prod, np.mean, np.max, np.min,
                                                np.argmax, np.argmin, np.any, np.all)}
-METHODS["clip"] = clip
+METHODS.update(clip=clip, cumsum=FUNCTIONS[np.cumsum], cumprod=FUNCTIONS[np.cumprod])
 
 
 def array_function(func, args, kwargs):

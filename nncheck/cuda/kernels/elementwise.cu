@@ -408,6 +408,28 @@ extern "C" __global__ void ew_reduce_block(Operand x, Operand out, index_t outer
 #undef NN_CALL
 }
 
+// ------------------------------------------------------------------ cumulative ops
+// out[o, r] = x[o, 0] + ... + x[o, r] (or the product): a thread per row, the host moving
+// the scanned axis last in both views.  One long row is scanned serially: correct, slow.
+template <typename C> __device__ __forceinline__ void nn_scan(
+    const Operand& x, const Operand& out, index_t outer, index_t inner, bool product) {
+  NN_GRID_STRIDE(o, outer) {
+    C acc = product ? C(1) : C(0);
+    for (index_t r = 0; r < inner; ++r) {
+      const C v = nn_load<C>(x, o * inner + r);
+      acc = product ? acc * v : acc + v;
+      nn_store<C>(out, o * inner + r, acc);
+    }
+  }
+}
+
+extern "C" __global__ void ew_scan(Operand x, Operand out, index_t outer, index_t inner,
+                                   index_t product, index_t compute) {
+#define NN_CALL(C) nn_scan<C>(x, out, outer, inner, product != 0)
+  NN_BY_COMPUTE(compute, NN_CALL)
+#undef NN_CALL
+}
+
 // ------------------------------------------------------------------ advanced indexing
 // a[i0, ..., ik-1] for k integer index arrays (broadcast to one index shape) on the leading
 // k dims of `a`: result element i is index row j = i / inner and element r = i % inner of

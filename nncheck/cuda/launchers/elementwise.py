@@ -202,6 +202,15 @@ def reduce(name, view, outer, inner, out, compute, divisor=1):
 __all__ = ["THREADS", "copy_into", "cast", "fill", "unary", "binary", "where", "reduce"]
 
 
+def scan(view, out_view, outer, inner, product, compute):
+    """Cumulative sum (or product) along the last axis of ``view`` into ``out_view`` (views of
+    one shape holding ``outer`` rows of ``inner`` elements in C order)."""
+    if outer and inner:
+        x, o = operands(view.shape, view, out_view)
+        launch("elementwise", "ew_scan", outer, x, o, outer, inner, int(product), compute,
+               dtype=np.float32)
+
+
 # ---------------------------------------------------------------- advanced indexing
 
 class Indices(ctypes.Structure):
