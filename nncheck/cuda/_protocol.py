@@ -4,7 +4,7 @@
 through a view ... reach ``array_ufunc`` / ``array_function`` / ``assign`` here, which plan
 them as numpy would (result dtypes from numpy itself on empty stand-ins, broadcasting, out=
 in place, overlapping operands) and run ``launchers/elementwise.py``.  What has no kernel
-(sorting, cumulative sums, einsum, advanced indices mixed with slices, ...) is computed on
+(sorting, einsum, advanced indices mixed with slices, ...) is computed on
 the host -- values downloaded, numpy, results uploaded, in-place results written back
 through the view -- and counted in ``launchers.stats["host_fallbacks"]`` (names in
 ``launchers.fallback_names``).
