@@ -48,7 +48,15 @@ def array_namespace(*arrays):
 
 
 def _numpy():
-    return importlib.import_module("numpy")
+    # every op asks (through kernels/array_namespace): a module global after the first
+    # call, not an import_module lookup; imported late so `nncheck shape` never loads numpy
+    global _numpy_module
+    if _numpy_module is None:
+        _numpy_module = importlib.import_module("numpy")
+    return _numpy_module
+
+
+_numpy_module = None
 
 
 def device_name(array):

@@ -339,7 +339,7 @@ class Tensor:
             self._hooks[key] = hook
             return _RemovableHandle(self._hooks, key)
         node = self.grad_fn
-        if not hasattr(node, "_tensor_hooks"):
+        if node._tensor_hooks is None:
             node._tensor_hooks = {}
         hooks = node._tensor_hooks.setdefault(self._output_nr, [])
         hooks.append(hook)
@@ -354,14 +354,14 @@ class Tensor:
         if self.is_leaf:
             return
         node = self.grad_fn
-        if not hasattr(node, "_retained"):
+        if node._retained is None:
             node._retained = {}
         node._retained[self._output_nr] = weakref.ref(self)
 
     @property
     def retains_grad(self):
         node = self.grad_fn
-        return node is not None and self._output_nr in getattr(node, "_retained", {})
+        return node is not None and self._output_nr in (node._retained or ())
 
     # ------------------------------------------------------------------ conversion
     def clone(self, memory_format=None):

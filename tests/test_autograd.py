@@ -89,6 +89,28 @@ def test_tensor_hooks_and_retain_grad():
     assert x.grad.tolist() == [2.0, 2.0]
 
 
+def test_node_hooks_are_per_node_as_torch():
+    # nodes keep no hook containers until one registers (shared empty defaults): a hook on
+    # one node must not reach another node of the same op, and removal must work
+    def run(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        a, b = x * 2, x * 3
+        calls = []
+        a.grad_fn.register_prehook(lambda g: calls.append("pre") or (g[0] * 10,))
+        handle = a.grad_fn.register_hook(lambda gi, go: calls.append("post"))
+        (a + b).sum().backward()
+        first = x.grad.tolist()
+        handle.remove()
+        x.grad = None
+        c = x * 2
+        c.sum().backward()
+        return calls, first, x.grad.tolist(), a.grad_fn.name(), c.grad_fn.name()
+
+    ours, theirs = run(nncheck), run(torch)
+    assert ours[:3] == theirs[:3] == (["pre", "post"], [23.0, 23.0], [2.0, 2.0])
+    assert ours[3] == ours[4] == "MulBackward0"
+
+
 def test_inplace_change_of_saved_tensor_raises():
     x = nncheck.tensor([1.0, 2.0], requires_grad=True)
     y = x * 1

@@ -158,6 +158,15 @@ def test_adaptive_pools(nd, size, batched):
     check_layer(f"AdaptiveMaxPool{nd}d", (size,), {}, x)
 
 
+@pytest.mark.parametrize("size", [7, (5, 3), (20, 9)])
+def test_adaptive_avg_pool2d_large_planes(size):
+    # the column-sum kernels on enough planes to run threaded, windows that do not divide
+    # the input (overlapping ones for 20 > 17) and outputs larger than the input
+    x = sample(2, channels=24, spatial=(17, 56))
+    check_layer("AdaptiveAvgPool2d", (size,), {}, x)
+    check_layer("AdaptiveAvgPool2d", (size,), {}, x.astype(np.float32), rtol=1e-5, atol=1e-6)
+
+
 def test_adaptive_functional_forms():
     x = sample(2)
     for fn in ("adaptive_max_pool2d", "adaptive_max_pool2d_with_indices"):

@@ -456,3 +456,88 @@ def global_avg_backward(const floating[::1] grad_out, floating[:, ::1] grad_in):
             v = <floating> (grad_out[p] / <double> S)
             for i in range(S):
                 grad_in[p, i] = v
+
+
+# ---------------------------------------------------------------- adaptive average
+# AdaptiveAvgPool to a size above 1 (DenseNet's and ResNet's 7x7 heads): windows of
+# consecutive rows and columns, so a window's sum splits into one pass adding its input
+# rows into a row of column sums (vectorised along W, whatever the window width), then
+# short sums of that row.  The windowed kernel above would instead walk each window's
+# columns with a stride of the window width.
+
+def adaptive_avg_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out,
+                         floating[:, ::1] colsum,
+                         const int64_t[::1] d_lo, const int64_t[::1] d_hi,
+                         const int64_t[::1] h_lo, const int64_t[::1] h_hi,
+                         const int64_t[::1] w_lo, const int64_t[::1] w_hi):
+    """out = the mean of each (non-empty) window; ``colsum`` is (planes, W) scratch.
+
+    Sums run in the input's precision, as PyTorch's (column sums first: the same terms
+    in another order, so float64 agrees to rounding).
+    """
+    cdef Py_ssize_t P = out.shape[0], OD = out.shape[1], OH = out.shape[2], OW = out.shape[3]
+    cdef Py_ssize_t W = x.shape[3], p, od, oh, ow, i, row, w
+    cdef floating* cs
+    cdef const floating* xrow
+    cdef floating s
+    if P == 0 or OD * OH * OW == 0:
+        return
+    with nogil:
+        for p in prange(P, schedule="static",
+                        use_threads_if=P * x.shape[1] * x.shape[2] * W >= PARALLEL_MIN):
+            cs = &colsum[p, 0]
+            for od in range(OD):
+                for oh in range(OH):
+                    for w in range(W):
+                        cs[w] = 0
+                    for i in range(d_lo[od], d_hi[od]):
+                        for row in range(h_lo[oh], h_hi[oh]):
+                            xrow = &x[p, i, row, 0]
+                            for w in range(W):
+                                cs[w] += xrow[w]
+                    for ow in range(OW):
+                        s = 0
+                        for w in range(w_lo[ow], w_hi[ow]):
+                            s = s + cs[w]
+                        out[p, od, oh, ow] = s / <floating> (
+                            (d_hi[od] - d_lo[od]) * (h_hi[oh] - h_lo[oh]) * (w_hi[ow] - w_lo[ow]))
+
+
+def adaptive_avg_backward(const floating[:, :, :, ::1] grad_out, floating[:, :, :, ::1] grad_in,
+                          floating[:, ::1] colshare,
+                          const int64_t[::1] d_lo, const int64_t[::1] d_hi,
+                          const int64_t[::1] h_lo, const int64_t[::1] h_hi,
+                          const int64_t[::1] w_lo, const int64_t[::1] w_hi):
+    """grad_in = each window's grad_out / its size, summed where windows overlap: per output
+    row, the shares of its windows spread over one row of W (``colshare``, (planes, W)
+    scratch), then added to each input row of the window."""
+    cdef Py_ssize_t P = grad_out.shape[0], OD = grad_out.shape[1]
+    cdef Py_ssize_t OH = grad_out.shape[2], OW = grad_out.shape[3]
+    cdef Py_ssize_t W = grad_in.shape[3], plane = grad_in.shape[1] * grad_in.shape[2] * W
+    cdef Py_ssize_t p, od, oh, ow, i, row, w, k
+    cdef floating* share
+    cdef floating* gin
+    cdef floating* grow
+    cdef floating v
+    if P == 0:
+        return
+    with nogil:
+        for p in prange(P, schedule="static", use_threads_if=P * plane >= PARALLEL_MIN):
+            share = &colshare[p, 0]
+            gin = &grad_in[p, 0, 0, 0]
+            for k in range(plane):
+                gin[k] = 0
+            for od in range(OD):
+                for oh in range(OH):
+                    for w in range(W):
+                        share[w] = 0
+                    for ow in range(OW):
+                        v = grad_out[p, od, oh, ow] / <floating> (
+                            (d_hi[od] - d_lo[od]) * (h_hi[oh] - h_lo[oh]) * (w_hi[ow] - w_lo[ow]))
+                        for w in range(w_lo[ow], w_hi[ow]):
+                            share[w] += v
+                    for i in range(d_lo[od], d_hi[od]):
+                        for row in range(h_lo[oh], h_hi[oh]):
+                            grow = &grad_in[p, i, row, 0]
+                            for w in range(W):
+                                grow[w] += share[w]

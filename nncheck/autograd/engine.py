@@ -93,7 +93,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
                 res = hook(tuple(buf))
                 if res is not None:
                     buf = list(res)
-            tensor_hooks = getattr(node, "_tensor_hooks", None)
+            tensor_hooks = node._tensor_hooks
             if tensor_hooks:
                 for idx, hooks in tensor_hooks.items():
                     for hook in hooks:
@@ -101,7 +101,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
                             res = hook(buf[idx])
                             if res is not None:
                                 buf[idx] = res
-            retained = getattr(node, "_retained", None)
+            retained = node._retained
             if retained:
                 for idx, tref in retained.items():
                     t = tref()
@@ -116,7 +116,7 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
                 if accumulate and buf[0] is not None:
                     _accumulate_leaf(node.variable, buf[0], create_graph, adoptable)
                 continue
-            if getattr(node, "_freed", False):
+            if node._freed:
                 raise RuntimeError(
                     "Trying to backward through the graph a second time (or directly access "
                     "saved tensors after they have already been freed). Specify "
@@ -149,8 +149,9 @@ def run_backward(tensors, grad_tensors, retain_graph, create_graph, inputs=None,
 
 
 def _add_to_buffer(buffers, node, slot, grad):
-    n_out = getattr(node, "n_outputs", 1)
-    buf = buffers.setdefault(node, [None] * n_out)
+    buf = buffers.get(node)
+    if buf is None:
+        buf = buffers[node] = [None] * node.n_outputs
     held = buf[slot]
     if held is None:
         buf[slot] = grad

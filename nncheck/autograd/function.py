@@ -10,7 +10,6 @@ is what the Cython kernels consume, so no Tensor is built inside the hot path.
 import functools
 
 from .grad_mode import _state as _grad_state
-from .grad_mode import is_grad_enabled
 
 
 @functools.cache
@@ -28,25 +27,28 @@ class SavedTensorModifiedError(RuntimeError):
 
 
 class FunctionCtx:
-    """The ``ctx`` object handed to ``forward``/``backward``."""
+    """The ``ctx`` object handed to ``forward``/``backward``.
 
-    def __init__(self):
-        self._saved = ()
-        self._saved_versions = ()
-        self.needs_input_grad = ()
-        self.non_differentiable = set()
-        self.dirty = set()
-        self.materialize_grads = True
-        self._name = "Function"
+    Its defaults are class attributes, so that the one made for every op call starts
+    empty (an instance attribute is written only when an op sets it).
+    """
+
+    _saved = ()
+    _saved_versions = ()
+    needs_input_grad = ()
+    non_differentiable = frozenset()  # ids of outputs; a set of its own once marked
+    dirty = frozenset()
+    materialize_grads = True
+    _name = "Function"
 
     def save_for_backward(self, *items):
         self._saved = items
 
     def mark_non_differentiable(self, *outputs):
-        self.non_differentiable.update(id(o) for o in outputs)
+        self.non_differentiable = self.non_differentiable | {id(o) for o in outputs}
 
     def mark_dirty(self, *tensors):
-        self.dirty.update(id(t) for t in tensors)
+        self.dirty = self.dirty | {id(t) for t in tensors}
 
     def set_materialize_grads(self, value):
         self.materialize_grads = bool(value)
@@ -70,20 +72,30 @@ class FunctionCtx:
 class Node:
     """A backward node: ``apply(grads) -> grads of its inputs``, with edges to the next nodes."""
 
+    # no hooks: shared empty tuples (the engine iterates them), a list once one registers
+    _hooks = ()
+    _pre_hooks = ()
+    _tensor_hooks = None  # {output index: [hook]}: Tensor.register_hook on a non-leaf
+    _retained = None  # {output index: weakref to the tensor}: Tensor.retain_grad
+    _freed = False  # backward ran without retain_graph
+    n_outputs = 1
+
     def __init__(self, name, next_functions):
         self._name = name
         self.next_functions = next_functions  # tuple of (Node or None, input index)
-        self._hooks = []
-        self._pre_hooks = []
 
     def name(self):
         return self._name
 
     def register_hook(self, hook):
+        if isinstance(self._hooks, tuple):
+            self._hooks = []
         self._hooks.append(hook)
         return _RemovableHandle(self._hooks, hook)
 
     def register_prehook(self, hook):
+        if isinstance(self._pre_hooks, tuple):
+            self._pre_hooks = []
         self._pre_hooks.append(hook)
         return _RemovableHandle(self._pre_hooks, hook)
 
@@ -106,27 +118,35 @@ class BackwardNode(Node):
     """The node a ``Function.apply`` call leaves in the graph."""
 
     def __init__(self, fn_cls, ctx, next_functions, n_outputs, output_meta):
-        super().__init__(fn_cls.__name__.lstrip("_") + "Backward0", next_functions)
+        self.next_functions = next_functions
         self.fn_cls = fn_cls
         self.ctx = ctx
         self.n_outputs = n_outputs
         self.output_meta = output_meta  # (shape, np dtype) per output, to materialise zeros
 
+    @property
+    def _name(self):  # built when asked (repr, name()), not for every op call
+        return self.fn_cls.__name__.lstrip("_") + "Backward0"
+
     def apply(self, grads):
         Tensor = _runtime()[0]
         ctx, raw = self.ctx, self.fn_cls.raw
         if ctx.materialize_grads:
-            grads = [
-                _zeros(meta, raw) if g is None else g for g, meta in zip(grads, self.output_meta)
-            ]
-        ctx._check_versions()
+            for g in grads:
+                if g is None:  # (`None in grads` would compare tensors with ==)
+                    grads = [_zeros(meta, raw) if g is None else g
+                             for g, meta in zip(grads, self.output_meta)]
+                    break
+        if ctx._saved_versions:
+            ctx._check_versions()
         if raw:
             grads = [g._data if isinstance(g, Tensor) else g for g in grads]
             result = self.fn_cls.backward(ctx, *grads)
             if self.fn_cls.keeps_device:
-                xp = next((m[2] for m in self.output_meta if len(m) == 3), None)
-                if xp is not None:
-                    result = _onto(result, xp, _runtime()[1])
+                for meta in self.output_meta:
+                    if len(meta) == 3:  # (shape, dtype, namespace of a device output)
+                        result = _onto(result, meta[2], _runtime()[1])
+                        break
         else:
             grads = [g if g is None or isinstance(g, Tensor) else Tensor._wrap(g) for g in grads]
             result = self.fn_cls.backward(ctx, *grads)
@@ -144,6 +164,8 @@ class BackwardNode(Node):
         if not isinstance(result, tuple):
             result = (result,)
         n_in = len(self.next_functions)
+        if len(result) == n_in:
+            return result
         if len(result) < n_in:
             result = result + (None,) * (n_in - len(result))
         if len(result) > n_in and any(r is not None for r in result[n_in:]):
@@ -152,6 +174,10 @@ class BackwardNode(Node):
                 f"gradients (expected {n_in}, got {len(result)})"
             )
         return tuple(result[:n_in])
+
+
+_host_array = None  # numpy.ndarray, once an op has run on host arrays
+_PLAIN_ARGS = frozenset((int, float, bool, str, tuple, type(None)))  # never device arrays
 
 
 def _device_namespace(arrays, np):
@@ -235,35 +261,44 @@ class Function(metaclass=FunctionMeta):
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        global _host_array
         Tensor, np = _runtime()
         raw = cls.raw
         # one pass over the arguments (this runs for every op of every model step)
-        tensors, call_args, needs, meta = [], [], [], False
+        tensors, call_args, needs = [], [], []
+        any_needs = other_storage = False  # other: a device array or a meta tensor
         for a in args:
             if isinstance(a, Tensor):
                 tensors.append(a)
                 call_args.append(a._data if raw else a)
                 needs.append(a.requires_grad)
-                meta = meta or a.is_meta
+                any_needs = any_needs or a.requires_grad
+                other_storage = other_storage or a._data.__class__ is not _host_array
             else:
                 tensors.append(None)
                 call_args.append(a)
                 needs.append(False)
-        if meta:
-            from .._meta_ops import apply_on_meta  # shapes only, or "cannot compute"
+                # (a raw op may take a device array as a plain argument)
+                other_storage = other_storage or (a.__class__ not in _PLAIN_ARGS
+                                                  and hasattr(a, "__nncheck_backend__"))
+        xp = None
+        if other_storage:
+            if any(t is not None and t.is_meta for t in tensors):
+                from .._meta_ops import apply_on_meta  # shapes only, or "cannot compute"
 
-            return apply_on_meta(cls, args, kwargs)
+                return apply_on_meta(cls, args, kwargs)
+            _host_array = np.ndarray  # (not before: meta tensors never import numpy)
+            xp = _device_namespace(call_args, np) if raw and cls.keeps_device else None
+            if xp is not None:
+                from ..backend import check_same_device
+
+                check_same_device([t._data for t in tensors if t is not None and t.ndim])
         ctx = FunctionCtx()
         ctx._name = cls.__name__
         ctx.needs_input_grad = tuple(needs)
-        record = is_grad_enabled() and any(needs)
-        xp = _device_namespace(call_args, np) if raw and cls.keeps_device else None
-        if xp is not None:
-            from ..backend import check_same_device
-
-            check_same_device([t._data for t in tensors if t is not None and t.ndim])
         # no_grad() inlined: the context object cost more than many small ops' kernels
-        prev = is_grad_enabled()
+        prev = getattr(_grad_state, "enabled", True)  # (thread-local: unset in a new thread)
+        record = prev and any_needs
         _grad_state.enabled = False
         try:
             out = cls.forward(ctx, *call_args, **kwargs)
@@ -273,26 +308,30 @@ class Function(metaclass=FunctionMeta):
             out = _onto(out, xp, np)
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
-        wrapped = [_wrap_output(o, tensors, ctx, Tensor, np) for o in outs]
+        wrapped = [Tensor._wrap(o) if o.__class__ is _host_array
+                   else _wrap_output(o, tensors, ctx, Tensor, np) for o in outs]
         if not record:  # no node: nothing will read the saved versions
             return wrapped[0] if single else tuple(wrapped)
 
-        if cls.raw:
+        if raw:
             ctx._saved_versions = _versions_of(ctx._saved, tensors, wrapped, Tensor)
         else:
             ctx._saved_versions = tuple(
                 (t, t._version.value) for t in ctx._saved if isinstance(t, Tensor)
             )
-        edges = tuple(
+        edges = tuple([
             (t._grad_node(), t._output_nr) if (t is not None and t.requires_grad) else (None, 0)
             for t in tensors
-        )
-        meta = tuple(_output_meta(w, Tensor, np) for w in wrapped)
+        ])
+        meta = tuple([(w._data.shape, w._data.dtype) if w.__class__ is Tensor
+                      and w._data.__class__ is _host_array else _output_meta(w, Tensor, np)
+                      for w in wrapped])
         node = BackwardNode(cls, ctx, edges, len(wrapped), meta)
+        skip = ctx.non_differentiable
         for i, w in enumerate(wrapped):
-            if not isinstance(w, Tensor) or id(outs[i]) in ctx.non_differentiable:
+            if not isinstance(w, Tensor) or (skip and id(outs[i]) in skip):
                 continue
-            if not w.dtype.is_floating_point and not w.dtype.is_complex:
+            if w._data.dtype.kind not in "fc":  # (a meta storage never gets here)
                 continue
             w.requires_grad = True
             w.grad_fn = node

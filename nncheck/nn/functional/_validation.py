@@ -4,12 +4,16 @@ from ..._lazy import np
 from ...backend import array_namespace
 from ...tensor import Tensor
 
+_KERNEL_DTYPES = ("float32", "float64")  # (dtype == str compares without numpy imported)
+
 
 def kernel_array(x, layer, arg="input"):
     """A C-contiguous float32/float64 array a kernel can take (float16 computes in float32).
 
     A 0-dim input stays 0-dim (``ascontiguousarray`` alone would make it shape ``(1,)``).
     """
+    if x.__class__ is np.ndarray and x.dtype in _KERNEL_DTYPES and x.flags.c_contiguous:
+        return x  # the common case, as it is (every op of every model step comes here)
     xp = array_namespace(x)
     if x.dtype.kind != "f":
         raise TypeError(

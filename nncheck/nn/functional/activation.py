@@ -21,10 +21,11 @@ class _Elementwise(Op):
     def forward(ctx, x, name, a, b):
         k = kernel_array(x, name)
         _k, xp = kernels("activation", k)
+        forward, ctx.from_output, ctx.backward_kernel = _kernel_set(_k, name, a)
         out = xp.empty_like(k)
-        getattr(_k, name + "_forward")(k.reshape(-1), out.reshape(-1), a, b)
-        out = out.astype(x.dtype, copy=False)
-        ctx.from_output = _from_output(name, a, _k)
+        forward(k.reshape(-1), out.reshape(-1), a, b)
+        if out.dtype != x.dtype:  # float16 computes in float32
+            out = out.astype(x.dtype)
         ctx.save_for_backward(out if ctx.from_output else x)
         ctx.params = (name, a, b)
         return out
@@ -35,11 +36,27 @@ class _Elementwise(Op):
         name, a, b = ctx.params
         k = kernel_array(saved, name)
         _k, xp = kernels("activation", k, grad)
-        g = xp.ascontiguousarray(grad, k.dtype)
+        g = kernel_array(grad, name, "grad_output") if grad.dtype == k.dtype else \
+            xp.ascontiguousarray(grad, k.dtype)
         grad_in = xp.empty_like(k)
-        kernel = name + ("_backward_from_output" if ctx.from_output else "_backward")
-        getattr(_k, kernel)(k.reshape(-1), g.reshape(-1), grad_in.reshape(-1), a, b)
-        return grad_in.astype(saved.dtype, copy=False)
+        getattr(_k, ctx.backward_kernel)(k.reshape(-1), g.reshape(-1), grad_in.reshape(-1), a, b)
+        return grad_in if grad_in.dtype == saved.dtype else grad_in.astype(saved.dtype)
+
+
+_KERNEL_SETS = {}  # (kernel namespace, name, backward from output) -> _kernel_set's answer
+
+
+def _kernel_set(kernels, name, a):
+    """(forward kernel, whether backward reads the output, backward kernel's name) of
+    activation ``name`` in a device's kernel namespace; worked out once (every call of
+    every ReLU asks)."""
+    key = (kernels, name, name == "leaky_relu" and a >= 0)
+    found = _KERNEL_SETS.get(key)
+    if found is None:
+        from_output = _from_output(name, a, kernels)
+        backward = name + ("_backward_from_output" if from_output else "_backward")
+        found = _KERNEL_SETS[key] = (getattr(kernels, name + "_forward"), from_output, backward)
+    return found
 
 
 def _from_output(name, a, kernels):
@@ -55,8 +72,9 @@ class _InplaceElementwise(_Elementwise):
     @staticmethod
     def forward(ctx, x, name, a, b):
         flat = x.reshape(-1)
-        getattr(kernels("activation", x)[0], name + "_forward")(flat, flat, a, b)
-        ctx.from_output = True
+        forward, ctx.from_output, ctx.backward_kernel = _kernel_set(
+            kernels("activation", x)[0], name, a)  # (from_output: _apply checked it)
+        forward(flat, flat, a, b)
         ctx.save_for_backward(x)
         ctx.params = (name, a, b)
         return x

@@ -273,7 +273,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
                            f"beta={beta}).")
     if beta == 0:
         return _regression("l1", "smooth_l1_loss", input, target, reduction, None)
-    return _regression("smooth_l1", "smooth_l1_loss", input, target, reduction, None, (beta,))
+    return _regression("smooth_l1", "smooth_l1_loss", input, target, reduction, None,
+                       (beta, 1.0 / beta))
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):

@@ -122,7 +122,8 @@ class _ChannelNorm(Op):
 
 def _check_vectors(layer, size, what, **vectors):
     for name, t in vectors.items():
-        if t is not None and (t.ndim != 1 or t.shape[0] != size):
+        # the storage's plain shape tuple: each BatchNorm call checks four vectors
+        if t is not None and t._data.shape != (size,):
             raise RuntimeError(f"{layer}: {name} should contain {size} elements not "
                                f"{t.numel()} (the input has {size} {what})")
 

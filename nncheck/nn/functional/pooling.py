@@ -498,13 +498,43 @@ class _GlobalAvg(Op):
         return grad_in.reshape(ctx.in_shape).astype(grad.dtype, copy=False)
 
 
+class _AdaptiveAvg(Op):
+    """Adaptive average pooling through column sums (``adaptive_avg_*`` kernels): windows of
+    consecutive rows and columns, whose sums split into a row pass and short column sums."""
+
+    @staticmethod
+    def forward(ctx, x, layer, nd, tables, out_spatial):
+        kx = kernel_array(x, layer)
+        _k, xp = kernels("pooling", kx)
+        view = _view(kx.shape, nd)
+        out = xp.empty(_view(kx.shape[:-nd] + out_spatial, nd), kx.dtype)
+        colsum = xp.empty((view[0], view[3]), kx.dtype)  # kernel scratch: a row per plane
+        ctx.args = [t for lo_hi_size in tables for t in lo_hi_size[:2]]
+        ctx.in_shape, ctx.nd = x.shape, nd
+        _k.adaptive_avg_forward(kx.reshape(view), out, colsum, *ctx.args)
+        return out.reshape(kx.shape[:-nd] + out_spatial).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = kernel_array(grad, "adaptive_avg_pool", "grad_output")
+        _k, xp = kernels("pooling", g)
+        view = _view(ctx.in_shape, ctx.nd)
+        grad_in = xp.empty(view, g.dtype)
+        colshare = xp.empty((view[0], view[3]), g.dtype)
+        _k.adaptive_avg_backward(g.reshape(_view(g.shape, ctx.nd)), grad_in, colshare,
+                                 *ctx.args)
+        return grad_in.reshape(ctx.in_shape).astype(grad.dtype, copy=False)
+
+
 def _adaptive_avg(nd, input, output_size):
     layer = f"adaptive_avg_pool{nd}d"
     _, spatial, out = _adaptive_size(layer, input.shape, nd, output_size, None)
-    if all(o == 1 for o in out) and input.numel() and hasattr(
-            kernels("pooling", input._data)[0], "global_avg_forward"):
+    pooling = kernels("pooling", input._data)[0]
+    if all(o == 1 for o in out) and input.numel() and hasattr(pooling, "global_avg_forward"):
         return _GlobalAvg.apply(input, layer, nd)
     tables = _flat_avg_tables(_adaptive_tables(spatial, out), nd)
+    if hasattr(pooling, "adaptive_avg_forward"):  # (a device backend may have only windows)
+        return _AdaptiveAvg.apply(input, layer, nd, tables, out)
     return _WindowAvg.apply(input, layer, nd, tables, None, out)
 
 
