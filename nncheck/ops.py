@@ -10,6 +10,18 @@ from ._lazy import np
 from .autograd.function import Function
 
 
+def folded(arrays, stacked):
+    """Arguments of a ``forward_stacked`` (K versions of some, on a leading axis) with every
+    array given that axis (a broadcast view where it has none) and then folded into its
+    first axis: (K, B, ...) -> (K * B, ...), so that a forward over batches of independent
+    slices computes all K at once.  Returns (K, the folded arrays; None stays None)."""
+    k = next(a.shape[0] for a, s in zip(arrays, stacked) if s)
+    return k, [None if a is None else
+               np.ascontiguousarray(a if s else np.broadcast_to(a, (k,) + a.shape))
+               .reshape((k * a.shape[int(s)],) + a.shape[1 + int(s):])
+               for a, s in zip(arrays, stacked)]
+
+
 def sum_to_shape(grad, shape):
     """Reduce a broadcast gradient back to ``shape``."""
     shape = tuple(shape)
@@ -298,6 +310,13 @@ class Mean(Op):
     def backward(ctx, g):
         return np.ascontiguousarray(_expand_back(g / ctx.count, ctx.shape, ctx.axes, ctx.keepdim))
 
+    @staticmethod
+    def forward_stacked(stacked, a, dim=None, keepdim=False):
+        """K versions of ``a`` on a leading axis (gradcheck's stacked replays)."""
+        axes = _axes(dim, a.ndim - 1)
+        axes = tuple(range(1, a.ndim)) if axes is None else tuple(d + 1 for d in axes)
+        return np.asarray(a.mean(axis=axes, keepdims=keepdim))
+
 
 class Prod(Op):
     @staticmethod
@@ -454,6 +473,10 @@ class Reshape(Op):
     def backward(ctx, g):
         return g.reshape(ctx.shape)
 
+    @staticmethod
+    def forward_stacked(stacked, a, shape):
+        return a.reshape((a.shape[0],) + tuple(shape))
+
 
 class Permute(Op):
     @staticmethod
@@ -464,6 +487,10 @@ class Permute(Op):
     @staticmethod
     def backward(ctx, g):
         return g.transpose(ctx.inverse)
+
+    @staticmethod
+    def forward_stacked(stacked, a, dims):
+        return a.transpose((0,) + tuple(d % (a.ndim - 1) + 1 for d in dims))
 
 
 class Expand(Op):
@@ -517,6 +544,12 @@ class Index(Op):
         else:
             np.add.at(out, ctx.key, g)
         return out
+
+    @staticmethod
+    def forward_stacked(stacked, a, key):
+        if not _basic_key(key):  # advanced indices may move the leading axis
+            raise NotImplementedError("stacked Index with an advanced key")
+        return a[(slice(None),) + (key if isinstance(key, tuple) else (key,))]
 
 
 def _basic_key(key):

@@ -371,3 +371,94 @@ def test_stacked_graph_walk_gives_the_engines_analytic_jacobian():
         problem._graph_vjp = lambda: None
         for a, b in zip(stacked, problem.analytic()):
             np.testing.assert_array_equal(a, b)
+
+
+def _stacked_cases():
+    rng = np.random.default_rng(3)
+    target = nncheck.tensor(rng.integers(0, 4, (3, 2)))
+    weight = nncheck.tensor(rng.uniform(0.5, 2, 4), dtype=nncheck.float64)
+    q = _x(3, 2, 4)
+    return [
+        ("Linear", nn.Linear(5, 3).double(), (_x(2, 4, 5),)),
+        ("MHA self", nn.MultiheadAttention(4, 2).double(), (q, q, q)),
+        ("MHA q,k,v", nn.MultiheadAttention(4, 1).double(), (_x(3, 2, 4), _x(5, 2, 4),
+                                                             _x(5, 2, 4, seed=1))),
+        ("LayerNorm", nn.LayerNorm((2, 3)).double(), (_x(4, 2, 3),)),
+        ("CE mean", nn.CrossEntropyLoss(weight=weight, ignore_index=1,
+                                        label_smoothing=0.1), (_x(3, 4, 2), target)),
+        ("CE sum", nn.CrossEntropyLoss(reduction="sum"), (_x(3, 4, 2), target)),
+        ("CE none", nn.CrossEntropyLoss(reduction="none"), (_x(3, 4, 2), target)),
+        ("CE 1-D", nn.CrossEntropyLoss(), (_x(4), nncheck.tensor(np.array(2)))),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_stacked_cases())),
+                         ids=[c[0] for c in _stacked_cases()])
+def test_stacked_replays_give_each_versions_forward(case):
+    """A stacked replay (K versions of one input or parameter at once, through the ops'
+    forward_stacked) equals K plain replays, for every target of the layer."""
+    from nncheck.autograd import checker
+
+    _, func, inputs = _stacked_cases()[case]
+    problem = checker._Problem(func, inputs)
+    replayer = problem._replay()
+    rng = np.random.default_rng(4)
+    for name, t in problem.targets:
+        data = t._data
+        assert replayer.stackable(data), name
+        copies = data + rng.uniform(-0.1, 0.1, (3,) + data.shape)
+        stacked = replayer.stacked_arrays(data, copies)
+        saved = data.copy()
+        for k in range(3):
+            data[...] = copies[k]
+            for a, b in zip(stacked, replayer.arrays()):
+                np.testing.assert_allclose(a[k], b, rtol=1e-12, atol=1e-14, err_msg=name)
+        data[...] = saved
+        assert problem._stacking(t, 1e-13), name  # and the checker's validation agrees
+    assert check_gradients(func, inputs).passed
+
+
+def test_a_wrong_forward_stacked_is_not_used(monkeypatch):
+    """A stacked replay that disagrees with plain replays (here: K weights, but only the
+    first one used) is refused; the check goes on with plain replays and stays right."""
+    from nncheck.autograd import checker
+    from nncheck.nn.functional.linear import _Linear
+
+    real = _Linear.forward_stacked
+
+    def first_weight_only(stacked, x, weight, bias):
+        if stacked[1]:
+            weight = np.broadcast_to(weight[:1], weight.shape)
+        return real(stacked, x, weight, bias)
+
+    monkeypatch.setattr(_Linear, "forward_stacked", staticmethod(first_weight_only))
+    m, x = nn.Linear(4, 3).double(), _x(2, 4)
+    problem = checker._Problem(m, (x,))
+    assert problem._stacking(x, 1e-13) and not problem._stacking(m.weight, 1e-13)
+    report = check_gradients(m, (x,))
+    assert report.passed and [c.n_entries for c in report.checks] == [48, 72, 18]
+
+
+def test_a_wrong_backward_is_caught_through_stacked_replays(monkeypatch):
+    from nncheck.autograd.replay import Replay
+    from nncheck.nn.functional.linear import _Linear
+
+    stacked_calls = [0]
+    real_stacked = Replay.stacked_arrays
+
+    def counted(self, array, copies):
+        stacked_calls[0] += 1
+        return real_stacked(self, array, copies)
+
+    real_backward = _Linear.backward_stacked
+
+    def doubled_weight(ctx, grads):
+        gx, gw, gb = real_backward(ctx, grads)
+        return gx, None if gw is None else 2 * gw, gb
+
+    monkeypatch.setattr(Replay, "stacked_arrays", counted)
+    monkeypatch.setattr(_Linear, "backward_stacked", staticmethod(doubled_weight))
+    report = check_gradients(nn.Linear(4, 3).double(), (_x(2, 4),))
+    failed = [c for c in report.checks if not c.passed]
+    assert [c.wrt for c in failed] == ["weight"] and stacked_calls[0] > 0
+    assert failed[0].signature == "off by a constant factor (analytic = 2 x numerical)"

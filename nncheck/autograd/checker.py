@@ -159,6 +159,7 @@ class _Problem:
         self.random = True  # until the first call shows it draws nothing
         self.forward_calls = self.backward_calls = 0
         self.replayer = None  # not recorded yet; False: no faithful replay
+        self.stackable = {}  # per target (id): may its differences use stacked replays?
         self.outputs = [o for o in self.run() if o.dtype.is_floating_point]
         self.random = _random.get_rng_state() != self.rng_state
         self.sizes = [o.numel() for o in self.outputs]
@@ -414,6 +415,67 @@ class _Problem:
         finally:
             storage[index] = saved
 
+    def perturbed_many(self, tensor, moves, replay=False, tolerance=0.0):
+        """``perturbed`` for each move ``(columns, step)``, one row of outputs per move.  With
+        ``replay``, K moves per stacked replay when one validated for ``tensor`` (see
+        ``_stacking``); ``tolerance``: how far that replay may stray from plain replays."""
+        if not (replay and moves and self._stacking(tensor, tolerance)):
+            return np.array([self.perturbed(tensor, cols, step, replay) for cols, step in moves])
+        data = tensor._data
+        # K copies of the tensor and of every intermediate result live at once: bound them
+        per_copy = data.size + self.replayer.elements
+        chunk = max(1, (1 << 22) // max(1, per_copy))
+        rows = []
+        for start in range(0, len(moves), chunk):
+            part = moves[start:start + chunk]
+            copies = np.repeat(data[None], len(part), axis=0)
+            flat = copies.reshape(len(part), -1)
+            for k, (cols, step) in enumerate(part):
+                flat[k, cols] = flat[k, cols] + step  # as ``perturbed``: the same values
+            rows.append(self._stacked_values(data, copies))
+        return np.concatenate(rows)
+
+    def _stacked_values(self, data, copies):
+        """(K, outputs) in float64: the outputs with ``data`` replaced by each of ``copies``."""
+        self.forward_calls += len(copies)
+        outs = [a.reshape(len(copies), -1) for a in self.replayer.stacked_arrays(data, copies)
+                if a.dtype.kind == "f"]
+        if not outs:
+            return np.zeros((len(copies), 0))
+        return np.concatenate(outs, axis=1).astype(np.float64)
+
+    def _stacking(self, tensor, tolerance):
+        """May ``tensor``'s differences use stacked replays?  Decided once per target: the
+        replay must reach it only through ops with ``forward_stacked``, and a stacked replay
+        of two copies moved along random directions must match plain (validated) replays
+        at those points within ``tolerance``."""
+        key = id(tensor)
+        if key in self.stackable:
+            return self.stackable[key]
+        data = getattr(tensor, "_data", None)
+        ok = (any(t is tensor for _, t in self.targets) and data.__class__ is np.ndarray
+              and data.flags.c_contiguous and self._replay() is not None
+              and self.replayer.stackable(data))
+        if ok:
+            rng = np.random.default_rng(2)
+            copies = np.stack([data + rng.uniform(-1e-3, 1e-3, data.shape) * (1 + np.abs(data))
+                               for _ in range(2)])
+            saved = data.copy()
+            try:
+                stacked = self._stacked_values(data, copies)
+                plain = []
+                for copy in copies:
+                    data[...] = copy
+                    plain.append(self.values(replay=True))
+                ok = (self.replayer is not False and stacked.shape == (2, len(plain[0]))
+                      and bool(np.all(np.abs(stacked - np.array(plain)) <= tolerance)))
+            except Exception:  # noqa: BLE001  (a stacked replay that cannot run is not used)
+                ok = False
+            finally:
+                data[...] = saved
+        self.stackable[key] = ok
+        return ok
+
 
 class _NotStackable(Exception):
     """A gradient the stacked graph walk cannot carry (see ``_graph_vjp``)."""
@@ -456,36 +518,45 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0, group
     along a random direction over all columns that disagrees with ``numeric @ v``
     (an element reaching a row credited to another), sends the groups concerned
     back to one element at a time.  ``groups``: the colouring, when already made.
+    The pairs are evaluated GROUP_CHUNK groups at a time (``perturbed_many``: stacked
+    replays where the function allows).
     """
     footprints = analytic != 0
     groups = _colour(footprints) if groups is None else groups
     numeric = np.zeros_like(analytic)
+    # a stacked replay may differ from a real forward by rounding that moves a central
+    # difference by at most a hundredth of atol
+    tolerance = 1e-2 * atol * eps
     credited = []  # per group: the output rows credited to one of its columns
     redo = set()
-    for g, cols in enumerate(groups):
-        d = (problem.perturbed(tensor, cols, eps, replay=True)
-             - problem.perturbed(tensor, cols, -eps, replay=True)) / (2 * eps)
-        if len(cols) == 1:
-            numeric[:, cols[0]] = d
-            credited.append(None)  # a column alone: nothing to credit
-        else:
-            reach = footprints[:, cols]
-            rows = np.nonzero(reach.any(axis=1))[0]
-            credited.append(rows)
-            moved = np.abs(d) > atol
-            moved[rows] = False
-            if moved.any():  # an output outside every footprint of the group moved
-                redo.add(g)
+    for lo in range(0, len(groups), GROUP_CHUNK):
+        chunk = groups[lo:lo + GROUP_CHUNK]
+        values = problem.perturbed_many(tensor, [(cols, s * eps) for cols in chunk
+                                                 for s in (1, -1)], True, tolerance)
+        for g, cols in enumerate(chunk, lo):
+            d = (values[2 * (g - lo)] - values[2 * (g - lo) + 1]) / (2 * eps)
+            if len(cols) == 1:
+                numeric[:, cols[0]] = d
+                credited.append(None)  # a column alone: nothing to credit
             else:
-                numeric[rows, cols[reach[rows].argmax(axis=1)]] = d[rows]
-        if progress is not None:
-            progress(len(cols))
+                reach = footprints[:, cols]
+                rows = np.nonzero(reach.any(axis=1))[0]
+                credited.append(rows)
+                moved = np.abs(d) > atol
+                moved[rows] = False
+                if moved.any():  # an output outside every footprint of the group moved
+                    redo.add(g)
+                else:
+                    numeric[rows, cols[reach[rows].argmax(axis=1)]] = d[rows]
+            if progress is not None:
+                progress(len(cols))
     shared = [g for g, cols in enumerate(groups) if len(cols) > 1 and g not in redo]
     if shared:
         v = np.random.default_rng(seed).uniform(0.5, 1.5, analytic.shape[1])
         everything = np.arange(analytic.shape[1])
-        along = (problem.perturbed(tensor, everything, eps * v, replay=True)
-                 - problem.perturbed(tensor, everything, -eps * v, replay=True)) / (2 * eps)
+        plus, minus = problem.perturbed_many(tensor, [(everything, eps * v),
+                                                      (everything, -eps * v)], True, tolerance)
+        along = (plus - minus) / (2 * eps)
         # with the right sparsity both sides are the same central differences, equal up to
         # rounding: a tight bound, so that a small misattributed term cannot hide in rtol
         # (a false alarm only costs the element-by-element fallback)
@@ -500,6 +571,9 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0, group
     for col in bad_cols:
         numeric[:, col] = _numeric_column(problem, tensor, col, eps)
     return numeric
+
+
+GROUP_CHUNK = 128  # column groups whose forward pairs are evaluated together
 
 
 def _share(n, rank, size):

@@ -16,8 +16,9 @@ from contextlib import nullcontext
 
 from ..._kernels import lazy
 from ..._lazy import family_names, np
+from ...autograd.function import FunctionCtx
 from ...backend import array_namespace, kernels
-from ...ops import Op, sum_to_shape
+from ...ops import Op, folded, sum_to_shape
 from ...tensor import Tensor, cat
 from ._validation import kernel_array
 from .dropout import dropout
@@ -104,6 +105,20 @@ class _Attention(Op):
         _run(_k.attention_backward, B, 2 * B * L * S * (E + Ev), kq, kk, kv, probs, go, gs,
              gq, gk, gv, ctx.scale, True)
         return _grads(ctx, (gq, gk, gv, _bias_grad(gs, ctx.refs[3])), ctx.refs)
+
+    @staticmethod
+    def forward_stacked(stacked, q, k, v, bias, scale, causal, safe, want_probs):
+        """K versions of some of q, k, v, bias (leading axis): K times the slices."""
+        shared = bias is not None and not stacked[3] and bias.shape[0] == 1  # every slice's
+        if bias is not None and stacked[3]:  # K biases: one per slice of each version
+            batch = (q if stacked[0] else q[None]).shape[1]
+            bias = np.broadcast_to(bias, bias.shape[:1] + (batch,) + bias.shape[2:])
+        n, (q, k, v, per_slice) = folded((q, k, v, None if shared else bias), stacked[:4])
+        bias = bias if shared else per_slice
+        result = _Attention.forward(FunctionCtx(), q, k, v, bias, scale, causal, safe,
+                                    want_probs)
+        return (tuple(r.reshape((n, -1) + r.shape[1:]) for r in result) if want_probs
+                else result.reshape((n, -1) + result.shape[1:]))
 
 
 class _AttentionWeights(Op):
@@ -385,6 +400,14 @@ class _SplitHeads(Op):
         n, heads = len(grads), grads[0].shape[0] // bsz
         stacked = np.stack(grads).reshape(n, bsz, heads, seq, width // (n * heads))
         return np.ascontiguousarray(stacked.transpose(3, 1, 0, 2, 4)).reshape(ctx.shape)
+
+    @staticmethod
+    def forward_stacked(stacked, x, n, heads):
+        k, seq, bsz, width = x.shape
+        parts = np.ascontiguousarray(
+            x.reshape(k, seq, bsz, n, heads, width // (n * heads)).transpose(3, 0, 2, 4, 1, 5))
+        parts = parts.reshape(n, k, bsz * heads, seq, width // (n * heads))
+        return tuple(parts) if n > 1 else parts[0]
 
 
 def _in_projection(query, key, value, in_proj_weight, in_proj_bias, separate, num_heads):

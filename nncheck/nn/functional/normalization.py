@@ -12,6 +12,7 @@ import numbers
 from dataclasses import dataclass
 
 from ..._lazy import family_names, np
+from ...autograd.function import FunctionCtx
 from ...backend import kernels
 from ...ops import Op
 from ._validation import kernel_array, normalize_dim, split_around
@@ -324,6 +325,21 @@ class _LayerNorm(Op):
                                ctx.invstd, need_x, gx, need_affine, xp.empty(part, k.dtype),
                                xp.empty(part, k.dtype), xp.empty(d), xp.empty(d), gw, gb)
         return _grads(ctx, (gx, gw, gb), (x, weight, bias)) + (None, None, None)
+
+    @staticmethod
+    def forward_stacked(stacked, x, weight, bias, d, eps, centered):
+        """K versions of some of x, weight, bias (leading axis): K inputs are K times the
+        rows; K weights or biases scale and shift the normalised rows version by version."""
+        if not any(stacked[1:]):
+            return _LayerNorm.forward(FunctionCtx(), x, weight, bias, d, eps, centered)
+        normed = _LayerNorm.forward(FunctionCtx(), x, None, None, d, eps, centered)
+        normed = normed if stacked[0] else normed[None]
+        out = normed.reshape(normed.shape[0], -1, d)
+        if weight is not None:
+            out = out * weight.reshape((-1, 1, d) if stacked[1] else (1, 1, d))
+        if bias is not None:
+            out = out + bias.reshape((-1, 1, d) if stacked[2] else (1, 1, d))
+        return out.reshape((out.shape[0],) + normed.shape[1:])
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
