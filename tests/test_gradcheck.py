@@ -389,6 +389,12 @@ def _stacked_cases():
         ("CE sum", nn.CrossEntropyLoss(reduction="sum"), (_x(3, 4, 2), target)),
         ("CE none", nn.CrossEntropyLoss(reduction="none"), (_x(3, 4, 2), target)),
         ("CE 1-D", nn.CrossEntropyLoss(), (_x(4), nncheck.tensor(np.array(2)))),
+        ("LSTM 2 layers, both ways, proj", nn.LSTM(3, 4, num_layers=2, bidirectional=True,
+                                                   proj_size=2).double(), (_x(4, 2, 3),)),
+        ("GRU batch_first, h0", nn.GRU(3, 4, batch_first=True).double(),
+         (_x(2, 4, 3), _x(1, 2, 4, seed=1))),
+        ("RNN relu unbatched", nn.RNN(3, 4, nonlinearity="relu").double(), (_x(5, 3),)),
+        ("LSTMCell", nn.LSTMCell(3, 4).double(), (_x(2, 3), (_x(2, 4), _x(2, 4, seed=1)))),
     ]
 
 
