@@ -250,6 +250,8 @@ def test_float32_kernels_against_float64_reference():
     ("InstanceNorm1d", (4, 0.1, 0.1, True), (2, 4, 6)),
     ("MaxPool2d", (2,), (2, 3, 4, 6)),
     ("AdaptiveMaxPool1d", (3,), (2, 7)),
+    ("LayerNorm", ((3, 4),), (2, 5, 3, 4)),
+    ("RMSNorm", (4,), (3, 4)),
 ])
 def test_stacked_backward_is_the_per_cotangent_backward(layer, args, shape):
     """gradcheck feeds layers K cotangents at once: entry k of the result must be the

@@ -312,19 +312,29 @@ class _LayerNorm(Op):
 
     @staticmethod
     def backward(ctx, grad):
-        _k, xp = kernels("normalization", grad)
+        return tuple(None if g is None else g[0]
+                     for g in _LayerNorm.backward_stacked(ctx, grad[None]))
+
+    @staticmethod
+    def backward_stacked(ctx, grads):
+        """Gradients for K cotangents (leading axis), one kernel call each (gradcheck asks
+        for hundreds at once)."""
+        _k, xp = kernels("normalization", grads)
         x, weight, bias = ctx.saved_tensors
         d = ctx.d
         k = kernel_array(x, "layer_norm").reshape(-1, d)
-        g = xp.ascontiguousarray(grad, k.dtype).reshape(k.shape)
+        stack = grads.shape[0]
+        g = xp.ascontiguousarray(grads, k.dtype).reshape((stack,) + k.shape)
         need_x, need_affine = ctx.needs_input_grad[0], any(ctx.needs_input_grad[1:3])
-        gx = xp.empty_like(k) if need_x else xp.empty((0, 0), k.dtype)
-        gw, gb = xp.empty(d, k.dtype), xp.empty(d, k.dtype)
+        gx = xp.empty(g.shape if need_x else (stack, 0, 0), k.dtype)
+        gw, gb = xp.empty((stack, d), k.dtype), xp.empty((stack, d), k.dtype)
         part = (-(-k.shape[0] // _LN_ROW_BLOCK), d if need_affine else 0)
-        _k.layer_norm_backward(k, g, _vector(weight, d, k.dtype, 1), ctx.centered, ctx.mean,
-                               ctx.invstd, need_x, gx, need_affine, xp.empty(part, k.dtype),
-                               xp.empty(part, k.dtype), xp.empty(d), xp.empty(d), gw, gb)
-        return _grads(ctx, (gx, gw, gb), (x, weight, bias)) + (None, None, None)
+        w = _vector(weight, d, k.dtype, 1)
+        scratch = (xp.empty(part, k.dtype), xp.empty(part, k.dtype), xp.empty(d), xp.empty(d))
+        for i in range(stack):
+            _k.layer_norm_backward(k, g[i], w, ctx.centered, ctx.mean, ctx.invstd, need_x,
+                                   gx[i], need_affine, *scratch, gw[i], gb[i])
+        return _grads(ctx, (gx, gw, gb), (x, weight, bias), (stack,)) + (None, None, None)
 
     @staticmethod
     def forward_stacked(stacked, x, weight, bias, d, eps, centered):
