@@ -429,9 +429,12 @@ class _Problem:
         for start in range(0, len(moves), chunk):
             part = moves[start:start + chunk]
             copies = np.repeat(data[None], len(part), axis=0)
+            # every move's elements at once: copy k, its columns, its steps
+            which = np.repeat(np.arange(len(part)), [len(cols) for cols, _ in part])
+            cols = np.concatenate([cols for cols, _ in part])
+            steps = np.concatenate([np.broadcast_to(step, len(c)) for c, step in part])
             flat = copies.reshape(len(part), -1)
-            for k, (cols, step) in enumerate(part):
-                flat[k, cols] = flat[k, cols] + step  # as ``perturbed``: the same values
+            flat[which, cols] = flat[which, cols] + steps  # as ``perturbed``: the same values
             rows.append(self._stacked_values(data, copies))
         return np.concatenate(rows)
 
@@ -487,6 +490,8 @@ def _colour(footprints):
     Footprints are compared as Python integers used as bitsets (one bit per output row),
     which keeps the greedy loop cheap for thousands of columns.
     """
+    if footprints.shape[1] and footprints.all(axis=1).any():  # a row every column reaches
+        return [np.array([col]) for col in range(footprints.shape[1])]
     bits = [int.from_bytes(row.tobytes(), "big") for row in np.packbits(footprints.T, axis=1)]
     groups, used = [], []
     for col in np.argsort(-footprints.sum(axis=0), kind="stable"):
