@@ -397,6 +397,10 @@ def _stacked_cases():
          (_x(2, 4, 3), _x(1, 2, 4, seed=1))),
         ("RNN relu unbatched", nn.RNN(3, 4, nonlinearity="relu").double(), (_x(5, 3),)),
         ("LSTMCell", nn.LSTMCell(3, 4).double(), (_x(2, 3), (_x(2, 4), _x(2, 4, seed=1)))),
+        ("BatchNorm2d train", nn.BatchNorm2d(3).double(), (_x(4, 3, 2, 2),)),
+        ("BatchNorm1d eval", nn.BatchNorm1d(3).double().eval(), (_x(4, 3),)),
+        ("GroupNorm", nn.GroupNorm(2, 4).double(), (_x(3, 4, 5),)),
+        ("InstanceNorm1d affine", nn.InstanceNorm1d(4, affine=True).double(), (_x(2, 4, 6),)),
     ]
 
 

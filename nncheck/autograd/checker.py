@@ -432,7 +432,8 @@ class _Problem:
             # every move's elements at once: copy k, its columns, its steps
             which = np.repeat(np.arange(len(part)), [len(cols) for cols, _ in part])
             cols = np.concatenate([cols for cols, _ in part])
-            steps = np.concatenate([np.broadcast_to(step, len(c)) for c, step in part])
+            steps = np.concatenate([np.full(len(c), step) if np.ndim(step) == 0 else step
+                                    for c, step in part])
             flat = copies.reshape(len(part), -1)
             flat[which, cols] = flat[which, cols] + steps  # as ``perturbed``: the same values
             rows.append(self._stacked_values(data, copies))
@@ -528,37 +529,41 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0, group
     """
     footprints = analytic != 0
     groups = _colour(footprints) if groups is None else groups
+    n_out, n_cols = analytic.shape
     numeric = np.zeros_like(analytic)
     # a stacked replay may differ from a real forward by rounding that moves a central
     # difference by at most a hundredth of atol
     tolerance = 1e-2 * atol * eps
-    credited = []  # per group: the output rows credited to one of its columns
-    redo = set()
+    # owner[g, r]: the column of group g whose footprint holds output r, -1 if none (the
+    # footprints of a group are disjoint)
+    group_of = np.zeros(n_cols, int)
+    for g, cols in enumerate(groups):
+        group_of[cols] = g
+    out_rows, out_cols = np.nonzero(footprints)
+    owner = np.full((len(groups), n_out), -1, np.int32)
+    owner[group_of[out_cols], out_rows] = out_cols
+    alone = np.array([len(cols) == 1 for cols in groups], bool)
+    redo = np.zeros(len(groups), bool)
     for lo in range(0, len(groups), GROUP_CHUNK):
         chunk = groups[lo:lo + GROUP_CHUNK]
+        hi = lo + len(chunk)
         values = problem.perturbed_many(tensor, [(cols, s * eps) for cols in chunk
                                                  for s in (1, -1)], True, tolerance)
-        for g, cols in enumerate(chunk, lo):
-            d = (values[2 * (g - lo)] - values[2 * (g - lo) + 1]) / (2 * eps)
-            if len(cols) == 1:
-                numeric[:, cols[0]] = d
-                credited.append(None)  # a column alone: nothing to credit
-            else:
-                reach = footprints[:, cols]
-                rows = np.nonzero(reach.any(axis=1))[0]
-                credited.append(rows)
-                moved = np.abs(d) > atol
-                moved[rows] = False
-                if moved.any():  # an output outside every footprint of the group moved
-                    redo.add(g)
-                else:
-                    numeric[rows, cols[reach[rows].argmax(axis=1)]] = d[rows]
-            if progress is not None:
-                progress(len(cols))
-    shared = [g for g, cols in enumerate(groups) if len(cols) > 1 and g not in redo]
-    if shared:
-        v = np.random.default_rng(seed).uniform(0.5, 1.5, analytic.shape[1])
-        everything = np.arange(analytic.shape[1])
+        d = (values[0::2] - values[1::2]) / (2 * eps)
+        single = alone[lo:hi]
+        if single.any():  # a column alone: its whole difference, nothing to credit
+            numeric[:, [chunk[j][0] for j in np.nonzero(single)[0]]] = d[single].T
+        # an output outside every footprint of a group moved: the group is redone
+        own = owner[lo:hi]
+        redo[lo:hi] = ~single & ((np.abs(d) > atol) & (own < 0)).any(axis=1)
+        g_at, r_at = np.nonzero((own >= 0) & ~(single | redo[lo:hi])[:, None])
+        numeric[r_at, own[g_at, r_at]] = d[g_at, r_at]
+        if progress is not None:
+            progress(sum(len(cols) for cols in chunk))
+    shared = ~alone & ~redo
+    if shared.any():
+        v = np.random.default_rng(seed).uniform(0.5, 1.5, n_cols)
+        everything = np.arange(n_cols)
         plus, minus = problem.perturbed_many(tensor, [(everything, eps * v),
                                                       (everything, -eps * v)], True, tolerance)
         along = (plus - minus) / (2 * eps)
@@ -566,8 +571,8 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0, group
         # rounding: a tight bound, so that a small misattributed term cannot hide in rtol
         # (a false alarm only costs the element-by-element fallback)
         off = np.abs(along - numeric @ v) > 1e-2 * atol + 1e-6 * (np.abs(numeric) @ v)
-        redo.update(g for g in shared if off[credited[g]].any())
-    for g in sorted(redo):
+        redo |= shared & ((owner >= 0) & off[None, :]).any(axis=1)
+    for g in np.nonzero(redo)[0]:
         for col in groups[g]:
             numeric[:, col] = _numeric_column(problem, tensor, col, eps)
     # anything that disagrees is recomputed alone, so reported values are plain differences

@@ -120,6 +120,27 @@ class _ChannelNorm(Op):
                                      gb[k])
         return _grads(ctx, (gx, gw, gb), (x, weight, bias), (stack,)) + (None,)
 
+    @staticmethod
+    def forward_stacked(stacked, x, weight, bias, plan):
+        """K versions of some of x, weight, bias (leading axis), for gradcheck's stacked
+        replays: statistics and affine map in numpy, batched over the versions (the
+        running statistics are not updated)."""
+        x = x if stacked[0] else x[None]
+        k, n, c = x.shape[:3]
+        groups = x.reshape(k, n, c // plan.group_channels, -1).astype(np.float64)
+        if plan.batch_stats:
+            axes = (1, 3) if plan.reduce_batch else (3,)
+            mean = groups.mean(axis=axes, keepdims=True)
+            var = ((groups - mean) ** 2).mean(axis=axes, keepdims=True)
+        else:  # one group per channel
+            mean, var = (r._data.reshape(1, 1, c, 1) for r in plan.running)
+        out = ((groups - mean) / np.sqrt(var + plan.eps)).reshape(k, n, c, -1)
+        if weight is not None:
+            out = out * (weight if stacked[1] else weight[None]).reshape(-1, 1, c, 1)
+        if bias is not None:
+            out = out + (bias if stacked[2] else bias[None]).reshape(-1, 1, c, 1)
+        return out.reshape((out.shape[0],) + x.shape[1:]).astype(x.dtype)
+
 
 def _check_vectors(layer, size, what, **vectors):
     for name, t in vectors.items():
