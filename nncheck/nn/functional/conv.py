@@ -23,6 +23,7 @@ from contextlib import nullcontext
 
 from ..._kernels import lazy
 from ..._lazy import family_names, np
+from ...autograd.function import FunctionCtx
 from ...backend import kernels
 from ...ops import Op
 from ...shapes import ShapeError, is_symbolic, note, require, window_output
@@ -353,6 +354,20 @@ class _Convolution(Op):
                 k.channel_sum(gk.reshape((n,) + per_channel), out, _threads_for(gk.size))
             gb = gb.astype(weight.dtype, copy=False)
         return gx, gw, gb
+
+    @staticmethod
+    def forward_stacked(stacked, x, weight, bias, geom, transposed, out_shape, layer):
+        """K versions of the input (leading axis), for gradcheck's stacked replays: K times
+        the samples in one call."""
+        if any(stacked[1:]):
+            raise NotImplementedError("stacked convolution: only the input varies")
+        k = x.shape[0]
+        batched = x.ndim == geom.nd + 3
+        samples = x.reshape((k * x.shape[1],) + x.shape[2:]) if batched else x
+        shape = (samples.shape[0],) + (out_shape[1:] if batched else out_shape)
+        out = _Convolution.forward(FunctionCtx(), samples, weight, bias, geom, transposed,
+                                   shape, layer)
+        return out.reshape((k,) + tuple(out_shape))
 
 
 # ----------------------------------------------------------------------------- validation
