@@ -480,3 +480,19 @@ def test_a_wrong_backward_is_caught_through_stacked_replays(monkeypatch):
     failed = [c for c in report.checks if not c.passed]
     assert [c.wrt for c in failed] == ["weight"] and stacked_calls[0] > 0
     assert failed[0].signature == "off by a constant factor (analytic = 2 x numerical)"
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"padding_idx": 1, "scale_grad_by_freq": True}])
+def test_embedding_stacked_backward_is_the_per_cotangent_backward(kwargs):
+    module = nn.Embedding(5, 3, **kwargs).double()
+    y = module(nncheck.tensor(np.array([[0, 1, 1], [4, 0, 1]])))
+    cotangents = np.random.default_rng(1).standard_normal((3,) + tuple(y.shape))
+    (stacked,) = [g for g in y.grad_fn.apply_stacked([cotangents]) if g is not None]
+    for k in range(3):
+        (single,) = [g for g in y.grad_fn.apply([cotangents[k]]) if g is not None]
+        np.testing.assert_array_equal(stacked[k], single)
+    torch_module = torch.nn.Embedding(5, 3, **kwargs).double()
+    torch_module.weight.data = torch.tensor(module.weight.detach().numpy())
+    torch_y = torch_module(torch.tensor([[0, 1, 1], [4, 0, 1]]))
+    torch_y.backward(torch.tensor(cotangents[2]))
+    np.testing.assert_allclose(stacked[2], torch_module.weight.grad.numpy(), rtol=1e-12)
