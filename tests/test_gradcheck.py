@@ -365,7 +365,10 @@ def test_stacked_graph_walk_gives_the_engines_analytic_jacobian():
              (lambda a, b, c: nn.functional.scaled_dot_product_attention(a, b, c,
                                                                          is_causal=True),
               (_x(2, 4, 3, 2), k[:, :1], v[:, :1])),
-             (lambda a: (a.expand(2, 3, 4) * a).tanh() @ a.t(), (_x(3, 4),))]
+             (lambda a: (a.expand(2, 3, 4) * a).tanh() @ a.t(), (_x(3, 4),)),
+             (lambda a: (a[[0, 2, 0]].mean(dim=1, keepdim=True)  # shape ops' stacked rows
+                         * a.permute(1, 0).reshape(4, 3)[:3, :1].mean(), a.mean(1)),
+              (_x(3, 4),))]
     for func, inputs in cases:
         problem = checker._Problem(func, inputs)
         assert problem._graph_vjp() is not None

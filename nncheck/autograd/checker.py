@@ -362,7 +362,10 @@ class _Problem:
                         found += [(ti, g) for ti in target_at.get((node, slot), ())]
                 if isinstance(node, AccumulateGrad):
                     continue
-                if node.n_outputs == 1 and hasattr(node.fn_cls, "backward_stacked"):
+                if hasattr(node.fn_cls, "backward_stacked"):
+                    if node.n_outputs > 1 and node.ctx.materialize_grads:  # as ``apply``
+                        buf = [np.zeros((k_rows,) + tuple(meta[0]), meta[1]) if b is None
+                               else b for b, meta in zip(buf, node.output_meta)]
                     in_grads = node.apply_stacked(buf)
                 else:  # one row at a time, stacked again
                     per_row = [node.apply([None if b is None else b[r] for b in buf])

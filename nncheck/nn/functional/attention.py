@@ -107,6 +107,25 @@ class _Attention(Op):
         return _grads(ctx, (gq, gk, gv, _bias_grad(gs, ctx.refs[3])), ctx.refs)
 
     @staticmethod
+    def backward_stacked(ctx, grad_out, grad_probs=None):
+        """K cotangents (leading axis): K times the slices in one kernel call."""
+        _k, xp = kernels("attention", grad_out, grad_probs)
+        stack = grad_out.shape[0]
+        kq, kk, kv, probs = (np.ascontiguousarray(np.broadcast_to(a, (stack,) + a.shape))
+                             .reshape((-1,) + a.shape[1:]) for a in ctx.saved_tensors)
+        go = xp.ascontiguousarray(grad_out, kq.dtype).reshape((-1,) + grad_out.shape[2:])
+        gs = (xp.zeros_like(probs) if grad_probs is None else
+              xp.ascontiguousarray(grad_probs, kq.dtype).reshape(probs.shape).copy())
+        gq, gk, gv = xp.empty_like(kq), xp.empty_like(kk), xp.empty_like(kv)
+        (B, L, E), S, Ev = kq.shape, kk.shape[1], kv.shape[2]
+        _run(_k.attention_backward, B, 2 * B * L * S * (E + Ev), kq, kk, kv, probs, go, gs,
+             gq, gk, gv, ctx.scale, True)
+        bias = ctx.refs[3]
+        grads = [a.reshape((stack, -1) + a.shape[1:]) for a in (gq, gk, gv, gs)]
+        grads[3] = None if bias is None else sum_to_shape(grads[3], (stack,) + bias.shape)
+        return _grads(ctx, grads, ctx.refs)
+
+    @staticmethod
     def forward_stacked(stacked, q, k, v, bias, scale, causal, safe, want_probs):
         """K versions of some of q, k, v, bias (leading axis): K times the slices."""
         shared = bias is not None and not stacked[3] and bias.shape[0] == 1  # every slice's
@@ -400,6 +419,15 @@ class _SplitHeads(Op):
         n, heads = len(grads), grads[0].shape[0] // bsz
         stacked = np.stack(grads).reshape(n, bsz, heads, seq, width // (n * heads))
         return np.ascontiguousarray(stacked.transpose(3, 1, 0, 2, 4)).reshape(ctx.shape)
+
+    @staticmethod
+    def backward_stacked(ctx, *grads):
+        seq, bsz, width = ctx.shape
+        stack, n, heads = grads[0].shape[0], len(grads), grads[0].shape[1] // bsz
+        stacked = np.stack(grads, axis=1).reshape(stack, n, bsz, heads, seq,
+                                                  width // (n * heads))
+        return np.ascontiguousarray(stacked.transpose(0, 4, 2, 1, 3, 5)).reshape(
+            (stack,) + ctx.shape)
 
     @staticmethod
     def forward_stacked(stacked, x, n, heads):
