@@ -425,7 +425,8 @@ def test_stacked_replays_give_each_versions_forward(case):
         data = t._data
         assert replayer.stackable(data), name
         if name in ("weight", "bias") and "Conv" in type(func).__name__:
-            assert not problem._stacking(t, 1e-13)  # the input alone is stacked
+            assert problem._may_stack(t)  # but the input alone is stacked:
+            assert problem._stacked_rows(t, [([0], 1e-6)], 1e-13) is None
             continue
         copies = data + rng.uniform(-0.1, 0.1, (3,) + data.shape)
         stacked = replayer.stacked_arrays(data, copies)
@@ -435,7 +436,9 @@ def test_stacked_replays_give_each_versions_forward(case):
             for a, b in zip(stacked, replayer.arrays()):
                 np.testing.assert_allclose(a[k], b, rtol=1e-12, atol=1e-14, err_msg=name)
         data[...] = saved
-        assert problem._stacking(t, 1e-13), name  # and the checker's validation agrees
+        # and the checker's validation agrees
+        assert problem._may_stack(t) and problem._stacked_rows(t, [([0], 1e-6)], 1e-13) \
+            is not None, name
     assert check_gradients(func, inputs).passed
 
 
@@ -455,7 +458,10 @@ def test_a_wrong_forward_stacked_is_not_used(monkeypatch):
     monkeypatch.setattr(_Linear, "forward_stacked", staticmethod(first_weight_only))
     m, x = nn.Linear(4, 3).double(), _x(2, 4)
     problem = checker._Problem(m, (x,))
-    assert problem._stacking(x, 1e-13) and not problem._stacking(m.weight, 1e-13)
+    one = [([0], 1e-6)]
+    assert problem._may_stack(x) and problem._stacked_rows(x, one, 1e-13) is not None
+    assert problem._may_stack(m.weight) and problem._stacked_rows(m.weight, one, 1e-13) is None
+    assert problem.stackable == {id(x): True, id(m.weight): False}
     report = check_gradients(m, (x,))
     assert report.passed and [c.n_entries for c in report.checks] == [48, 72, 18]
 

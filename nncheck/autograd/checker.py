@@ -160,6 +160,7 @@ class _Problem:
         self.forward_calls = self.backward_calls = 0
         self.replayer = None  # not recorded yet; False: no faithful replay
         self.stackable = {}  # per target (id): may its differences use stacked replays?
+        self.base = None  # the outputs at the point, by a plain replay (``_faithful``)
         self.outputs = [o for o in self.run() if o.dtype.is_floating_point]
         self.random = _random.get_rng_state() != self.rng_state
         self.sizes = [o.numel() for o in self.outputs]
@@ -172,10 +173,14 @@ class _Problem:
         self.forward_calls += 1
         return _flat_outputs(self.func(*self.inputs))
 
-    def values(self, replay=False):
+    def values(self, replay=False, stacked=None):
         """All differentiable outputs of a fresh forward, concatenated, in float64.
         ``replay``: by the recorded Function forwards alone, when a faithful record exists
-        (``replay.py``; the bulk of the numerical Jacobian, not the values reported)."""
+        (``replay.py``; the bulk of the numerical Jacobian, not the values reported).
+        ``stacked=(data, copies)``: (K, outputs), each copy standing in for the target
+        storage ``data``, by one stacked replay (``_stacked_rows``)."""
+        if stacked is not None:
+            return self._stacked_values(*stacked)
         replayer = self._replay() if replay else None
         arrays = None
         if replayer is not None:
@@ -420,26 +425,61 @@ class _Problem:
 
     def perturbed_many(self, tensor, moves, replay=False, tolerance=0.0):
         """``perturbed`` for each move ``(columns, step)``, one row of outputs per move.  With
-        ``replay``, K moves per stacked replay when one validated for ``tensor`` (see
-        ``_stacking``); ``tolerance``: how far that replay may stray from plain replays."""
-        if not (replay and moves and self._stacking(tensor, tolerance)):
-            return np.array([self.perturbed(tensor, cols, step, replay) for cols, step in moves])
-        data = tensor._data
+        ``replay``, K moves per stacked replay where the function allows (``_stacked_rows``);
+        ``tolerance``: how far a stacked replay may stray from plain replays."""
+        rows = None
+        if replay and moves and self._may_stack(tensor):
+            rows = self._stacked_rows(tensor, moves, tolerance)
+        if rows is None:
+            rows = np.array([self.perturbed(tensor, cols, step, replay) for cols, step in moves])
+        return rows
+
+    def _may_stack(self, tensor):
+        """Can ``tensor`` (a target) be stacked: a replay that reaches it only through ops
+        with ``forward_stacked``?  (``stackable``: None until validated, then True/False.)"""
+        key = id(tensor)
+        if key not in self.stackable:
+            data = getattr(tensor, "_data", None)
+            self.stackable[key] = None if (
+                any(t is tensor for _, t in self.targets) and data.__class__ is np.ndarray
+                and data.flags.c_contiguous and self._replay() is not None
+                and self.replayer.stackable(data)) else False
+        return self.stackable[key] is not False
+
+    def _stacked_rows(self, tensor, moves, tolerance):
+        """The outputs for ``moves``, K per stacked replay; None if the stacked replay is not
+        faithful.  The first one of a target also evaluates the point itself and a move of
+        every element along a random direction: both must match plain (validated) replays
+        within ``tolerance``, else the target is never stacked."""
+        key, data = id(tensor), tensor._data
         # K copies of the tensor and of every intermediate result live at once: bound them
-        per_copy = data.size + self.replayer.elements
-        chunk = max(1, (1 << 22) // max(1, per_copy))
+        chunk = max(1, (1 << 22) // max(1, data.size + self.replayer.elements))
         rows = []
         for start in range(0, len(moves), chunk):
             part = moves[start:start + chunk]
-            copies = np.repeat(data[None], len(part), axis=0)
+            check = self.stackable[key] is None
+            copies = np.repeat(data[None], len(part) + 2 * check, axis=0)
             # every move's elements at once: copy k, its columns, its steps
             which = np.repeat(np.arange(len(part)), [len(cols) for cols, _ in part])
             cols = np.concatenate([cols for cols, _ in part])
             steps = np.concatenate([np.full(len(c), step) if np.ndim(step) == 0 else step
                                     for c, step in part])
-            flat = copies.reshape(len(part), -1)
+            flat = copies.reshape(len(copies), -1)
             flat[which, cols] = flat[which, cols] + steps  # as ``perturbed``: the same values
-            rows.append(self._stacked_values(data, copies))
+            if check:  # copies[-2] is the point itself
+                rng = np.random.default_rng(2)
+                copies[-1] += rng.uniform(-1e-3, 1e-3, data.shape) * (1 + np.abs(data))
+            try:
+                values = self.values(stacked=(data, copies))
+                if check:
+                    faithful = self._faithful(data, copies[-1], values[-2:], tolerance)
+                    self.stackable[key] = faithful
+                    values = values[:-2]
+            except Exception:  # noqa: BLE001  (a stacked replay that cannot run is not used)
+                self.stackable[key] = False
+            if not self.stackable[key]:
+                return None
+            rows.append(values)
         return np.concatenate(rows)
 
     def _stacked_values(self, data, copies):
@@ -451,37 +491,19 @@ class _Problem:
             return np.zeros((len(copies), 0))
         return np.concatenate(outs, axis=1).astype(np.float64)
 
-    def _stacking(self, tensor, tolerance):
-        """May ``tensor``'s differences use stacked replays?  Decided once per target: the
-        replay must reach it only through ops with ``forward_stacked``, and a stacked replay
-        of two copies moved along random directions must match plain (validated) replays
-        at those points within ``tolerance``."""
-        key = id(tensor)
-        if key in self.stackable:
-            return self.stackable[key]
-        data = getattr(tensor, "_data", None)
-        ok = (any(t is tensor for _, t in self.targets) and data.__class__ is np.ndarray
-              and data.flags.c_contiguous and self._replay() is not None
-              and self.replayer.stackable(data))
-        if ok:
-            rng = np.random.default_rng(2)
-            copies = np.stack([data + rng.uniform(-1e-3, 1e-3, data.shape) * (1 + np.abs(data))
-                               for _ in range(2)])
-            saved = data.copy()
-            try:
-                stacked = self._stacked_values(data, copies)
-                plain = []
-                for copy in copies:
-                    data[...] = copy
-                    plain.append(self.values(replay=True))
-                ok = (self.replayer is not False and stacked.shape == (2, len(plain[0]))
-                      and bool(np.all(np.abs(stacked - np.array(plain)) <= tolerance)))
-            except Exception:  # noqa: BLE001  (a stacked replay that cannot run is not used)
-                ok = False
-            finally:
-                data[...] = saved
-        self.stackable[key] = ok
-        return ok
+    def _faithful(self, data, moved, stacked, tolerance):
+        """Do ``stacked`` (outputs at the point and with ``data`` = ``moved``) match plain
+        replays there within ``tolerance``?"""
+        if self.base is None:
+            self.base = self.values(replay=True)
+        saved = data.copy()
+        try:
+            data[...] = moved
+            plain = np.array([self.base, self.values(replay=True)])
+        finally:
+            data[...] = saved
+        return (self.replayer is not False and stacked.shape == plain.shape
+                and bool(np.all(np.abs(stacked - plain) <= tolerance)))
 
 
 class _NotStackable(Exception):
