@@ -462,8 +462,11 @@ class _Problem:
             # every move's elements at once: copy k, its columns, its steps
             which = np.repeat(np.arange(len(part)), [len(cols) for cols, _ in part])
             cols = np.concatenate([cols for cols, _ in part])
-            steps = np.concatenate([np.full(len(c), step) if np.ndim(step) == 0 else step
-                                    for c, step in part])
+            if any(isinstance(step, np.ndarray) for _, step in part):
+                steps = np.concatenate([step if isinstance(step, np.ndarray) else
+                                        np.full(len(c), step) for c, step in part])
+            else:
+                steps = np.repeat([step for _, step in part], [len(c) for c, _ in part])
             flat = copies.reshape(len(copies), -1)
             flat[which, cols] = flat[which, cols] + steps  # as ``perturbed``: the same values
             if check:  # copies[-2] is the point itself
@@ -568,6 +571,7 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0, group
     owner = np.full((len(groups), n_out), -1, np.int32)
     owner[group_of[out_cols], out_rows] = out_cols
     alone = np.array([len(cols) == 1 for cols in groups], bool)
+    first = np.array([cols[0] for cols in groups], int)
     redo = np.zeros(len(groups), bool)
     for lo in range(0, len(groups), GROUP_CHUNK):
         chunk = groups[lo:lo + GROUP_CHUNK]
@@ -577,7 +581,7 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0, group
         d = (values[0::2] - values[1::2]) / (2 * eps)
         single = alone[lo:hi]
         if single.any():  # a column alone: its whole difference, nothing to credit
-            numeric[:, [chunk[j][0] for j in np.nonzero(single)[0]]] = d[single].T
+            numeric[:, first[lo:hi][single]] = d[single].T
         # an output outside every footprint of a group moved: the group is redone
         own = owner[lo:hi]
         redo[lo:hi] = ~single & ((np.abs(d) > atol) & (own < 0)).any(axis=1)
