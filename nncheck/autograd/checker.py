@@ -304,12 +304,16 @@ class _Problem:
                 slots.append(target_of[id(nxt.variable)])
             else:
                 return None
-        stacked = node.n_outputs == 1 and hasattr(node.fn_cls, "backward_stacked")
+        stacked = hasattr(node.fn_cls, "backward_stacked")
 
         def vjp(out, onehots):
             with no_grad():
-                if stacked:
-                    grads = node.apply_stacked([onehots])
+                if stacked:  # zeros for the other outputs, as ``apply`` materialises them
+                    buf = [onehots if i == out._output_nr else None if not
+                           node.ctx.materialize_grads else (meta[2] if len(meta) == 3 else np)
+                           .zeros((len(onehots),) + tuple(meta[0]), meta[1])
+                           for i, meta in enumerate(node.output_meta)]
+                    grads = node.apply_stacked(buf)
                 else:
                     buf = [None] * node.n_outputs
                     buf[out._output_nr] = onehots[0]

@@ -181,6 +181,14 @@ class _Recurrent(Op):
         return (None, gx, gh0, gc0, *weight_grads)
 
     @staticmethod
+    def backward_stacked(ctx, *grads):
+        """K cotangents per output (leading axis), one ``backward`` each: gradcheck's rows
+        in one node call (the recurrence itself does not batch over cotangents here)."""
+        stack = grads[0].shape[0]
+        rows = [_Recurrent.backward(ctx, *(g[k] for g in grads)) for k in range(stack)]
+        return tuple(None if parts[0] is None else np.stack(parts) for parts in zip(*rows))
+
+    @staticmethod
     def forward_stacked(stacked, plan, x, h0, c0, *weights):
         """K versions of some of x, h0, c0 and the weights on a leading axis (gradcheck's
         stacked replays): the kernel's recurrence, each step one batched GEMM over the K
