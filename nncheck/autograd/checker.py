@@ -491,9 +491,9 @@ class _Problem:
 
     def _stacked_values(self, data, copies):
         """(K, outputs) in float64: the outputs with ``data`` replaced by each of ``copies``."""
-        self.forward_calls += len(copies)
         outs = [a.reshape(len(copies), -1) for a in self.replayer.stacked_arrays(data, copies)
                 if a.dtype.kind == "f"]
+        self.forward_calls += len(copies)  # evaluations of the function
         if not outs:
             return np.zeros((len(copies), 0))
         return np.concatenate(outs, axis=1).astype(np.float64)
