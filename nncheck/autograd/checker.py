@@ -775,25 +775,26 @@ def _compare(problem, name, tensor, analytic, numeric, eps, atol, rtol, kinks):
     if not analytic.size:
         return check
     err = np.abs(analytic - numeric)
-    allowed = atol + rtol * np.abs(numeric)
-    bad = err > allowed
+    magnitude = np.abs(numeric)
+    over = err - (atol + rtol * magnitude)  # > 0: out of tolerance
+    bad = over > 0
     if kinks and bad.any():
         kink = _kinks(problem, tensor, analytic, numeric, bad, eps, atol, rtol)
         check.n_kinks = int(kink.sum())
         bad &= ~kink
     check.n_failed = int(bad.sum())
     # relative error only where the numerical value is above the absolute tolerance
-    significant = np.abs(numeric) > atol
-    rel = np.where(significant, err / np.where(significant, np.abs(numeric), 1), 0)
-    check.max_abs_err, check.max_rel_err = float(err.max()), float(rel.max())
-    score = np.where(bad, err - allowed + 1e300, err - allowed) if bad.any() else err - allowed
+    rel = np.divide(err, magnitude, out=np.zeros_like(err), where=magnitude > atol)
+    column_error = err.max(axis=0)
+    check.max_abs_err, check.max_rel_err = float(column_error.max()), float(rel.max())
+    score = np.where(bad, over + 1e300, over) if check.n_failed else over
     row, col = np.unravel_index(int(np.argmax(score)), score.shape)
     k, out_index = problem.locate(row)
     check.worst_index = [int(v) for v in np.unravel_index(col, tensor.shape)]
     check.worst_output, check.worst_output_index = f"output[{k}]", out_index
     check.analytic, check.numeric = float(analytic[row, col]), float(numeric[row, col])
     check.passed = check.n_failed == 0
-    check.column_error, check.column_failed = err.max(axis=0), bad.any(axis=0)
+    check.column_error, check.column_failed = column_error, bad.any(axis=0)
     if not check.passed:
         check.signature = _signature(analytic, numeric, bad, tuple(tensor.shape))
         if err.size <= KEPT_JACOBIAN_ENTRIES:
