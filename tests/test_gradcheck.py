@@ -520,3 +520,26 @@ def test_stacked_rows_of_a_multi_output_node_give_the_engines_jacobian(module):
     problem._node_vjp = problem._graph_vjp = lambda: None
     for a, b in zip(stacked, problem.analytic()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_colouring_is_plain_first_fit():
+    """The colouring's shortcuts (repeated footprints, a row every column reaches) give the
+    groups of plain greedy first fit, largest footprints first."""
+    from nncheck.autograd.checker import _colour
+
+    rng = np.random.default_rng(5)
+    for density in (0.05, 0.2, 0.6):
+        distinct = rng.random((40, 12)) < density
+        footprints = distinct[:, rng.integers(0, 12, 60)]  # many repeated columns
+        groups, used = [], []
+        for col in np.argsort(-footprints.sum(axis=0), kind="stable"):
+            g = next((g for g, rows in enumerate(used) if not (rows & footprints[:, col]).any()),
+                     len(groups))
+            if g == len(groups):
+                groups.append([])
+                used.append(np.zeros(40, bool))
+            groups[g].append(col)
+            used[g] |= footprints[:, col]
+        assert [list(g) for g in _colour(footprints)] == [sorted(g) for g in groups]
+    dense = np.ones((3, 4), bool)
+    assert [list(g) for g in _colour(dense)] == [[0], [1], [2], [3]]

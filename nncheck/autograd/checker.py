@@ -527,16 +527,21 @@ def _colour(footprints):
         return [np.array([col]) for col in range(footprints.shape[1])]
     bits = [int.from_bytes(row.tobytes(), "big") for row in np.packbits(footprints.T, axis=1)]
     groups, used = [], []
-    for col in np.argsort(-footprints.sum(axis=0), kind="stable"):
+    # a footprint met before conflicts with every group up to where it went (masks only
+    # grow): its repeats start the search after that group, with the same first fit
+    placed = {}
+    for col in np.argsort(-footprints.sum(axis=0), kind="stable").tolist():
         rows = bits[col]
-        for g, mask in enumerate(used):
-            if not mask & rows:
+        for g in range(placed.get(rows, -1) + 1, len(used)):
+            if not used[g] & rows:
                 groups[g].append(col)
-                used[g] = mask | rows
+                used[g] |= rows
                 break
         else:
+            g = len(groups)
             groups.append([col])
             used.append(rows)
+        placed[rows] = g
     return [np.array(sorted(g)) for g in groups]
 
 
