@@ -528,7 +528,8 @@ def _colour(footprints):
     bits = [int.from_bytes(row.tobytes(), "big") for row in np.packbits(footprints.T, axis=1)]
     groups, used = [], []
     # a footprint met before conflicts with every group up to where it went (masks only
-    # grow): its repeats start the search after that group, with the same first fit
+    # grow): its repeats start the search after that group, with the same first fit (an
+    # empty footprint conflicts with nothing: it always goes to the first group)
     placed = {}
     for col in np.argsort(-footprints.sum(axis=0), kind="stable").tolist():
         rows = bits[col]
@@ -541,7 +542,8 @@ def _colour(footprints):
             g = len(groups)
             groups.append([col])
             used.append(rows)
-        placed[rows] = g
+        if rows:
+            placed[rows] = g
     return [np.array(sorted(g)) for g in groups]
 
 
