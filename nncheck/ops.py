@@ -10,18 +10,6 @@ from ._lazy import np
 from .autograd.function import Function
 
 
-def folded(arrays, stacked):
-    """Arguments of a ``forward_stacked`` (K versions of some, on a leading axis) with every
-    array given that axis (a broadcast view where it has none) and then folded into its
-    first axis: (K, B, ...) -> (K * B, ...), so that a forward over batches of independent
-    slices computes all K at once.  Returns (K, the folded arrays; None stays None)."""
-    k = next(a.shape[0] for a, s in zip(arrays, stacked) if s)
-    return k, [None if a is None else
-               np.ascontiguousarray(a if s else np.broadcast_to(a, (k,) + a.shape))
-               .reshape((k * a.shape[int(s)],) + a.shape[1 + int(s):])
-               for a, s in zip(arrays, stacked)]
-
-
 def sum_to_shape(grad, shape):
     """Reduce a broadcast gradient back to ``shape``."""
     shape = tuple(shape)
@@ -321,7 +309,7 @@ class Mean(Op):
         return np.ascontiguousarray(np.broadcast_to(g / ctx.count, (k,) + ctx.shape))
 
     @staticmethod
-    def forward_stacked(stacked, a, dim=None, keepdim=False):
+    def forward_stacked(ctx, stacked, a, dim=None, keepdim=False):
         """K versions of ``a`` on a leading axis (gradcheck's stacked replays)."""
         axes = _axes(dim, a.ndim - 1)
         axes = tuple(range(1, a.ndim)) if axes is None else tuple(d + 1 for d in axes)
@@ -488,7 +476,7 @@ class Reshape(Op):
         return g.reshape((g.shape[0],) + ctx.shape)
 
     @staticmethod
-    def forward_stacked(stacked, a, shape):
+    def forward_stacked(ctx, stacked, a, shape):
         return a.reshape((a.shape[0],) + tuple(shape))
 
 
@@ -507,7 +495,7 @@ class Permute(Op):
         return g.transpose((0,) + tuple(d + 1 for d in ctx.inverse))
 
     @staticmethod
-    def forward_stacked(stacked, a, dims):
+    def forward_stacked(ctx, stacked, a, dims):
         return a.transpose((0,) + tuple(d % (a.ndim - 1) + 1 for d in dims))
 
 
@@ -574,7 +562,7 @@ class Index(Op):
         return out
 
     @staticmethod
-    def forward_stacked(stacked, a, key):
+    def forward_stacked(ctx, stacked, a, key):
         if not _basic_key(key):  # advanced indices may move the leading axis
             raise NotImplementedError("stacked Index with an advanced key")
         return a[(slice(None),) + (key if isinstance(key, tuple) else (key,))]

@@ -196,11 +196,11 @@ class Replay:
                     args[pos], flags[pos] = results[slot], stacked[slot]
                 for pos in sequences:
                     args[pos] = self._seq(fixed[pos], results)
+                ctx = FunctionCtx()
+                ctx._name, ctx.needs_input_grad = name, needs
                 if any(flags):
-                    out = cls.forward_stacked(tuple(flags), *args, **kwargs)
+                    out = cls.forward_stacked(ctx, tuple(flags), *args, **kwargs)
                 else:
-                    ctx = FunctionCtx()
-                    ctx._name, ctx.needs_input_grad = name, needs
                     out = forward(ctx, *args, **kwargs)
                 outs = out if multiple else (out,)
                 if len(outs) != n_out:

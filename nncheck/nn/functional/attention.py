@@ -16,9 +16,8 @@ from contextlib import nullcontext
 
 from ..._kernels import lazy
 from ..._lazy import family_names, np
-from ...autograd.function import FunctionCtx
 from ...backend import array_namespace, kernels
-from ...ops import Op, folded, sum_to_shape
+from ...ops import Op, sum_to_shape
 from ...tensor import Tensor, cat
 from ._validation import kernel_array
 from .dropout import dropout
@@ -126,16 +125,15 @@ class _Attention(Op):
         return _grads(ctx, grads, ctx.refs)
 
     @staticmethod
-    def forward_stacked(stacked, q, k, v, bias, scale, causal, safe, want_probs):
+    def forward_stacked(ctx, stacked, q, k, v, bias, scale, causal, safe, want_probs):
         """K versions of some of q, k, v, bias (leading axis): K times the slices."""
         shared = bias is not None and not stacked[3] and bias.shape[0] == 1  # every slice's
         if bias is not None and stacked[3]:  # K biases: one per slice of each version
             batch = (q if stacked[0] else q[None]).shape[1]
             bias = np.broadcast_to(bias, bias.shape[:1] + (batch,) + bias.shape[2:])
-        n, (q, k, v, per_slice) = folded((q, k, v, None if shared else bias), stacked[:4])
+        n, (q, k, v, per_slice) = _folded((q, k, v, None if shared else bias), stacked[:4])
         bias = bias if shared else per_slice
-        result = _Attention.forward(FunctionCtx(), q, k, v, bias, scale, causal, safe,
-                                    want_probs)
+        result = _Attention.forward(ctx, q, k, v, bias, scale, causal, safe, want_probs)
         return (tuple(r.reshape((n, -1) + r.shape[1:]) for r in result) if want_probs
                 else result.reshape((n, -1) + result.shape[1:]))
 
@@ -192,6 +190,18 @@ class _AttentionValues(Op):
         B, L, S = kp.shape
         _run(_k.values_backward, B, 2 * B * L * S * kv.shape[2], kp, kv, go, gp, gv)
         return _grads(ctx, (gp, gv), ctx.refs)
+
+
+def _folded(arrays, stacked):
+    """Arguments of a ``forward_stacked`` (K versions of some, on a leading axis) with every
+    array given that axis (a broadcast view where it has none) and then folded into its
+    first axis: (K, B, ...) -> (K * B, ...), so that a forward over batches of independent
+    slices computes all K at once.  Returns (K, the folded arrays; None stays None)."""
+    k = next(a.shape[0] for a, s in zip(arrays, stacked) if s)
+    return k, [None if a is None else
+               np.ascontiguousarray(a if s else np.broadcast_to(a, (k,) + a.shape))
+               .reshape((k * a.shape[int(s)],) + a.shape[1 + int(s):])
+               for a, s in zip(arrays, stacked)]
 
 
 def _attend(q, k, v, bias, dropout_p, causal, scale, safe, want_probs):
@@ -430,7 +440,7 @@ class _SplitHeads(Op):
             (stack,) + ctx.shape)
 
     @staticmethod
-    def forward_stacked(stacked, x, n, heads):
+    def forward_stacked(ctx, stacked, x, n, heads):
         k, seq, bsz, width = x.shape
         parts = np.ascontiguousarray(
             x.reshape(k, seq, bsz, n, heads, width // (n * heads)).transpose(3, 0, 2, 4, 1, 5))

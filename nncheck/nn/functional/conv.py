@@ -23,7 +23,6 @@ from contextlib import nullcontext
 
 from ..._kernels import lazy
 from ..._lazy import family_names, np
-from ...autograd.function import FunctionCtx
 from ...backend import kernels
 from ...ops import Op
 from ...shapes import ShapeError, is_symbolic, note, require, window_output
@@ -356,7 +355,7 @@ class _Convolution(Op):
         return gx, gw, gb
 
     @staticmethod
-    def forward_stacked(stacked, x, weight, bias, geom, transposed, out_shape, layer):
+    def forward_stacked(ctx, stacked, x, weight, bias, geom, transposed, out_shape, layer):
         """K versions of the input (leading axis), for gradcheck's stacked replays: K times
         the samples in one call."""
         if any(stacked[1:]):
@@ -365,7 +364,7 @@ class _Convolution(Op):
         batched = x.ndim == geom.nd + 3
         samples = x.reshape((k * x.shape[1],) + x.shape[2:]) if batched else x
         shape = (samples.shape[0],) + (out_shape[1:] if batched else out_shape)
-        out = _Convolution.forward(FunctionCtx(), samples, weight, bias, geom, transposed,
+        out = _Convolution.forward(ctx, samples, weight, bias, geom, transposed,
                                    shape, layer)
         return out.reshape((k,) + tuple(out_shape))
 

@@ -3,7 +3,6 @@
 import math
 
 from ..._lazy import family_names, np
-from ...autograd.function import FunctionCtx
 from ...backend import kernels
 from ...ops import Op
 from ._validation import kernel_array
@@ -34,11 +33,11 @@ class _Linear(Op):
         return tuple(None if g is None else g[0] for g in _Linear.backward_stacked(ctx, grad[None]))
 
     @staticmethod
-    def forward_stacked(stacked, x, weight, bias):
+    def forward_stacked(ctx, stacked, x, weight, bias):
         """K versions of some arguments on a leading axis (gradcheck's stacked replays):
         K inputs are K * rows for the kernel; K weights or biases, one GEMM per version."""
         if not any(stacked[1:]):
-            return _Linear.forward(FunctionCtx(), x, weight, bias)
+            return _Linear.forward(ctx, x, weight, bias)
         x = x if stacked[0] else x[None]
         w = weight if stacked[1] else weight[None]
         out = np.matmul(x.reshape(x.shape[0], -1, x.shape[-1]), w.swapaxes(-1, -2))

@@ -21,7 +21,6 @@ from types import SimpleNamespace
 from typing import NamedTuple
 
 from ..._lazy import family_names, np
-from ...autograd.function import FunctionCtx
 from ...autograd.grad_mode import is_grad_enabled
 from ...backend import array_namespace, kernels
 from ...ops import Op, sum_to_shape
@@ -545,7 +544,7 @@ class _CrossEntropy(Op):
         return gx.reshape(ctx.shape).astype(ctx.dtype, copy=False), None
 
     @staticmethod
-    def forward_stacked(stacked, x, weight, target, ignore_index, smoothing, reduction, grad,
+    def forward_stacked(ctx, stacked, x, weight, target, ignore_index, smoothing, reduction, grad,
                         divisor):
         """K versions of the scores (leading axis): one call over K times the rows, per-row
         losses, then each version's reduction."""
@@ -553,7 +552,7 @@ class _CrossEntropy(Op):
             raise NotImplementedError("stacked cross entropy: only the scores vary")
         k, shape = x.shape[0], x.shape[1:]
         rows = x if len(shape) == 1 else x.reshape((k * shape[0],) + shape[1:])
-        loss = _CrossEntropy.forward(FunctionCtx(), rows, weight, np.tile(target, k),
+        loss = _CrossEntropy.forward(ctx, rows, weight, np.tile(target, k),
                                      ignore_index, smoothing, "none", False, divisor)
         loss = loss.reshape(k, -1)
         if reduction == "none":

@@ -12,7 +12,6 @@ import numbers
 from dataclasses import dataclass
 
 from ..._lazy import family_names, np
-from ...autograd.function import FunctionCtx
 from ...backend import kernels
 from ...ops import Op
 from ._validation import kernel_array, normalize_dim, split_around
@@ -121,7 +120,7 @@ class _ChannelNorm(Op):
         return _grads(ctx, (gx, gw, gb), (x, weight, bias), (stack,)) + (None,)
 
     @staticmethod
-    def forward_stacked(stacked, x, weight, bias, plan):
+    def forward_stacked(ctx, stacked, x, weight, bias, plan):
         """K versions of some of x, weight, bias (leading axis), for gradcheck's stacked
         replays: statistics and affine map in numpy, batched over the versions (the
         running statistics are not updated)."""
@@ -358,12 +357,12 @@ class _LayerNorm(Op):
         return _grads(ctx, (gx, gw, gb), (x, weight, bias), (stack,)) + (None, None, None)
 
     @staticmethod
-    def forward_stacked(stacked, x, weight, bias, d, eps, centered):
+    def forward_stacked(ctx, stacked, x, weight, bias, d, eps, centered):
         """K versions of some of x, weight, bias (leading axis): K inputs are K times the
         rows; K weights or biases scale and shift the normalised rows version by version."""
         if not any(stacked[1:]):
-            return _LayerNorm.forward(FunctionCtx(), x, weight, bias, d, eps, centered)
-        normed = _LayerNorm.forward(FunctionCtx(), x, None, None, d, eps, centered)
+            return _LayerNorm.forward(ctx, x, weight, bias, d, eps, centered)
+        normed = _LayerNorm.forward(ctx, x, None, None, d, eps, centered)
         normed = normed if stacked[0] else normed[None]
         out = normed.reshape(normed.shape[0], -1, d)
         if weight is not None:

@@ -189,7 +189,7 @@ class _Recurrent(Op):
         return tuple(None if parts[0] is None else np.stack(parts) for parts in zip(*rows))
 
     @staticmethod
-    def forward_stacked(stacked, plan, x, h0, c0, *weights):
+    def forward_stacked(ctx, stacked, plan, x, h0, c0, *weights):
         """K versions of some of x, h0, c0 and the weights on a leading axis (gradcheck's
         stacked replays): the kernel's recurrence, each step one batched GEMM over the K
         versions.  Without dropout (a random forward is never replayed)."""
