@@ -450,10 +450,10 @@ def test_a_wrong_forward_stacked_is_not_used(monkeypatch):
 
     real = _Linear.forward_stacked
 
-    def first_weight_only(stacked, x, weight, bias):
+    def first_weight_only(ctx, stacked, x, weight, bias):
         if stacked[1]:
             weight = np.broadcast_to(weight[:1], weight.shape)
-        return real(stacked, x, weight, bias)
+        return real(ctx, stacked, x, weight, bias)
 
     monkeypatch.setattr(_Linear, "forward_stacked", staticmethod(first_weight_only))
     m, x = nn.Linear(4, 3).double(), _x(2, 4)
