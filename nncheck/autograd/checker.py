@@ -15,6 +15,10 @@ along one random direction that the coloured Jacobian does not reproduce, means
 the analytic sparsity is wrong; the groups concerned, and every column that
 disagrees, are redone one element at a time, so the reported numbers are those
 of plain central differences.
+
+The forward calls themselves are replays of the recorded Function forwards
+(``replay.py``), and where the ops allow, stacked replays: the perturbed copies of
+one tensor K at a time along a new leading axis (``_Problem.perturbed_many``).
 """
 
 import math
