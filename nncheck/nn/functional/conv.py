@@ -348,11 +348,11 @@ class _Convolution(Op):
             # the K cotangents side by side: one kernel call for every weight gradient
             wide = _side_by_side(geom, stack, ctx.transposed)
             side = xp.ascontiguousarray(g.transpose(1, 0, 2)).reshape(n, stack * sizes[1])
+            with _one_blas_thread():
+                gw = wide.weight_grad(side, src) if ctx.transposed else \
+                    wide.weight_grad(src, side)
             if ctx.transposed:
-                gw = wide.weight_grad(side, src).reshape(geom.O, stack, geom.cgk)
-                gw = gw.transpose(1, 0, 2)
-            else:
-                gw = wide.weight_grad(src, side)
+                gw = gw.reshape(geom.O, stack, geom.cgk).transpose(1, 0, 2)
             gw = gw.reshape((stack,) + weight.shape).astype(weight.dtype, copy=False)
         elif ctx.needs_input_grad[1]:
             parts = [geom.weight_grad(gk, src) if ctx.transposed
@@ -401,8 +401,9 @@ class _Convolution(Op):
         channel = 1 if batched else 0
         wide_shape = tuple(out_shape[:channel]) + (k * out_shape[channel],) + \
             tuple(out_shape[channel + 1:])
-        out = _Convolution.forward(ctx, x, w, b, _side_by_side(geom, k, transposed),
-                                   transposed, wide_shape, layer)
+        with _one_blas_thread():
+            out = _Convolution.forward(ctx, x, w, b, _side_by_side(geom, k, transposed),
+                                       transposed, wide_shape, layer)
         out = out.reshape(tuple(out_shape[:channel]) + (k,) + tuple(out_shape[channel:]))
         return np.moveaxis(out, channel, 0)
 
@@ -415,6 +416,13 @@ def _side_by_side(geom, versions, transposed):
     channels, out_channels = ((geom.C * versions, geom.O) if transposed
                               else (geom.C, geom.O * versions))
     return ConvGeometry(channels, image, out_channels, cols, kernel, stride, front, dilation, 1)
+
+
+def _one_blas_thread():
+    """Around the side-by-side calls: their GEMMs are long and skinny (K weights wide),
+    where OpenBLAS's own threads cost several times what they save on a busy machine."""
+    return (_blas.blas_pinned_to_one_thread() if _blas.blas_thread_controls() is not None
+            else nullcontext())
 
 
 # ----------------------------------------------------------------------------- validation
