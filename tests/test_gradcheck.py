@@ -549,3 +549,15 @@ def test_colouring_is_plain_first_fit():
         assert [list(g) for g in _colour(footprints)] == [sorted(g) for g in groups]
     dense = np.ones((3, 4), bool)
     assert [list(g) for g in _colour(dense)] == [[0], [1], [2], [3]]
+
+
+def test_stacked_replays_in_small_chunks_give_the_same_report(monkeypatch):
+    from nncheck.autograd import checker
+
+    m, x = nn.LSTM(3, 4).double(), _x(3, 2, 3)
+    whole = check_gradients(m, (x,))
+    monkeypatch.setattr(checker, "STACKED_ELEMENTS", 200)  # a few copies per replay
+    chunked = check_gradients(m, (x,))
+    assert whole.passed and chunked.passed
+    for a, b in zip(whole.checks, chunked.checks):
+        assert a.max_abs_err == pytest.approx(b.max_abs_err, rel=1e-6, abs=1e-12)

@@ -461,7 +461,7 @@ class _Problem:
         within ``tolerance``, else the target is never stacked."""
         key, data = id(tensor), tensor._data
         # K copies of the tensor and of every intermediate result live at once: bound them
-        chunk = max(1, (1 << 22) // max(1, data.size + self.replayer.elements))
+        chunk = max(1, STACKED_ELEMENTS // max(1, data.size + self.replayer.elements))
         rows = []
         for start in range(0, len(moves), chunk):
             part = moves[start:start + chunk]
@@ -628,6 +628,9 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0, group
 
 
 GROUP_CHUNK = 128  # column groups whose forward pairs are evaluated together
+# elements of the perturbed copies and of the recorded results per stacked replay (an op's
+# own temporaries come on top: a few times this)
+STACKED_ELEMENTS = 1 << 21
 
 
 def _share(n, rank, size):
