@@ -298,6 +298,23 @@ class Mean(Op):
     def backward(ctx, g):
         return _contiguous(_expand_back(g / ctx.count, ctx.shape, ctx.axes, ctx.keepdim))
 
+    @staticmethod
+    def backward_stacked(ctx, g):
+        """K cotangents on a leading axis (gradcheck's analytic rows)."""
+        k = g.shape[0]
+        if ctx.axes is None:
+            g = g.reshape((k,) + (1,) * len(ctx.shape))
+        elif not ctx.keepdim:
+            g = np.expand_dims(g, tuple(a + 1 for a in ctx.axes))
+        return np.ascontiguousarray(np.broadcast_to(g / ctx.count, (k,) + ctx.shape))
+
+    @staticmethod
+    def forward_stacked(ctx, stacked, a, dim=None, keepdim=False):
+        """K versions of ``a`` on a leading axis (gradcheck's stacked replays)."""
+        axes = _axes(dim, a.ndim - 1)
+        axes = tuple(range(1, a.ndim)) if axes is None else tuple(d + 1 for d in axes)
+        return np.asarray(a.mean(axis=axes, keepdims=keepdim))
+
 
 class Prod(Op):
     @staticmethod
@@ -455,6 +472,14 @@ class Reshape(Op):
     def backward(ctx, g):
         return g.reshape(ctx.shape)
 
+    @staticmethod
+    def backward_stacked(ctx, g):
+        return g.reshape((g.shape[0],) + ctx.shape)
+
+    @staticmethod
+    def forward_stacked(ctx, stacked, a, shape):
+        return a.reshape((a.shape[0],) + tuple(shape))
+
 
 class Permute(Op):
     @staticmethod
@@ -465,6 +490,14 @@ class Permute(Op):
     @staticmethod
     def backward(ctx, g):
         return g.transpose(ctx.inverse)
+
+    @staticmethod
+    def backward_stacked(ctx, g):
+        return g.transpose((0,) + tuple(d + 1 for d in ctx.inverse))
+
+    @staticmethod
+    def forward_stacked(ctx, stacked, a, dims):
+        return a.transpose((0,) + tuple(d % (a.ndim - 1) + 1 for d in dims))
 
 
 class Expand(Op):
@@ -518,6 +551,22 @@ class Index(Op):
         else:
             np.add.at(out, ctx.key, g)
         return out
+
+    @staticmethod
+    def backward_stacked(ctx, g):
+        out = np.zeros((g.shape[0],) + ctx.shape, g.dtype)
+        if _basic_key(ctx.key):
+            out[(slice(None),) + (ctx.key if isinstance(ctx.key, tuple) else (ctx.key,))] = g
+        else:  # advanced indices may move the leading axis: one cotangent at a time
+            for out_k, g_k in zip(out, g):
+                np.add.at(out_k, ctx.key, g_k)
+        return out
+
+    @staticmethod
+    def forward_stacked(ctx, stacked, a, key):
+        if not _basic_key(key):  # advanced indices may move the leading axis
+            raise NotImplementedError("stacked Index with an advanced key")
+        return a[(slice(None),) + (key if isinstance(key, tuple) else (key,))]
 
 
 def _basic_key(key):

@@ -11,6 +11,7 @@ forked processes (PyTorch's gradcheck has no such option; the ratio stays 1 proc
 
 import argparse
 import math
+import os
 import time
 
 import numpy as np
@@ -126,6 +127,8 @@ def main():
               f"{report.forward_calls}/{report.backward_calls}")
     print(f"{'geometric mean ratio':34s} {'':11s} {'':10s} "
           f"{math.exp(np.mean(np.log(rows))):7.3f}")
+    if hasattr(os, "getloadavg"):  # a busy machine skews the ratios: say how busy
+        print(f"load average (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -243,13 +243,17 @@ def test_float32_kernels_against_float64_reference():
 @pytest.mark.parametrize("layer,args,shape", [
     ("Conv2d", (3, 4, 3), (2, 3, 6, 6)),
     ("Conv1d", (4, 6, 3, 2, 1, 1, 2), (2, 4, 9)),
+    ("Conv3d", (2, 3, 2, 1, 1), (2, 2, 3, 4, 3)),
     ("ConvTranspose2d", (4, 2, 3, 2, 1, 1, 2), (2, 4, 3, 3)),
+    ("ConvTranspose1d", (3, 2, 3, 2, 1, 1), (2, 3, 4)),
     ("Linear", (5, 3), (2, 4, 5)),
     ("BatchNorm2d", (3,), (2, 3, 4, 4)),
     ("GroupNorm", (2, 4), (3, 4, 5)),
     ("InstanceNorm1d", (4, 0.1, 0.1, True), (2, 4, 6)),
     ("MaxPool2d", (2,), (2, 3, 4, 6)),
     ("AdaptiveMaxPool1d", (3,), (2, 7)),
+    ("LayerNorm", ((3, 4),), (2, 5, 3, 4)),
+    ("RMSNorm", (4,), (3, 4)),
 ])
 def test_stacked_backward_is_the_per_cotangent_backward(layer, args, shape):
     """gradcheck feeds layers K cotangents at once: entry k of the result must be the
@@ -363,7 +367,10 @@ def test_stacked_graph_walk_gives_the_engines_analytic_jacobian():
              (lambda a, b, c: nn.functional.scaled_dot_product_attention(a, b, c,
                                                                          is_causal=True),
               (_x(2, 4, 3, 2), k[:, :1], v[:, :1])),
-             (lambda a: (a.expand(2, 3, 4) * a).tanh() @ a.t(), (_x(3, 4),))]
+             (lambda a: (a.expand(2, 3, 4) * a).tanh() @ a.t(), (_x(3, 4),)),
+             (lambda a: (a[[0, 2, 0]].mean(dim=1, keepdim=True)  # shape ops' stacked rows
+                         * a.permute(1, 0).reshape(4, 3)[:3, :1].mean(), a.mean(1)),
+              (_x(3, 4),))]
     for func, inputs in cases:
         problem = checker._Problem(func, inputs)
         assert problem._graph_vjp() is not None
@@ -371,3 +378,186 @@ def test_stacked_graph_walk_gives_the_engines_analytic_jacobian():
         problem._graph_vjp = lambda: None
         for a, b in zip(stacked, problem.analytic()):
             np.testing.assert_array_equal(a, b)
+
+
+def _stacked_cases():
+    rng = np.random.default_rng(3)
+    target = nncheck.tensor(rng.integers(0, 4, (3, 2)))
+    weight = nncheck.tensor(rng.uniform(0.5, 2, 4), dtype=nncheck.float64)
+    q = _x(3, 2, 4)
+    return [
+        ("Linear", nn.Linear(5, 3).double(), (_x(2, 4, 5),)),
+        ("MHA self", nn.MultiheadAttention(4, 2).double(), (q, q, q)),
+        ("MHA q,k,v", nn.MultiheadAttention(4, 1).double(), (_x(3, 2, 4), _x(5, 2, 4),
+                                                             _x(5, 2, 4, seed=1))),
+        ("LayerNorm", nn.LayerNorm((2, 3)).double(), (_x(4, 2, 3),)),
+        ("CE mean", nn.CrossEntropyLoss(weight=weight, ignore_index=1,
+                                        label_smoothing=0.1), (_x(3, 4, 2), target)),
+        ("CE sum", nn.CrossEntropyLoss(reduction="sum"), (_x(3, 4, 2), target)),
+        ("CE none", nn.CrossEntropyLoss(reduction="none"), (_x(3, 4, 2), target)),
+        ("CE 1-D", nn.CrossEntropyLoss(), (_x(4), nncheck.tensor(np.array(2)))),
+        ("LSTM 2 layers, both ways, proj", nn.LSTM(3, 4, num_layers=2, bidirectional=True,
+                                                   proj_size=2).double(), (_x(4, 2, 3),)),
+        ("GRU batch_first, h0", nn.GRU(3, 4, batch_first=True).double(),
+         (_x(2, 4, 3), _x(1, 2, 4, seed=1))),
+        ("RNN relu unbatched", nn.RNN(3, 4, nonlinearity="relu").double(), (_x(5, 3),)),
+        ("LSTMCell", nn.LSTMCell(3, 4).double(), (_x(2, 3), (_x(2, 4), _x(2, 4, seed=1)))),
+        ("BatchNorm2d train", nn.BatchNorm2d(3).double(), (_x(4, 3, 2, 2),)),
+        ("BatchNorm1d eval", nn.BatchNorm1d(3).double().eval(), (_x(4, 3),)),
+        ("GroupNorm", nn.GroupNorm(2, 4).double(), (_x(3, 4, 5),)),
+        ("InstanceNorm1d affine", nn.InstanceNorm1d(4, affine=True).double(), (_x(2, 4, 6),)),
+        ("Conv2d groups", nn.Conv2d(2, 4, 3, padding=1, groups=2).double(), (_x(2, 2, 4, 4),)),
+        ("Conv2d", nn.Conv2d(3, 2, 3, stride=2, padding=1).double(), (_x(2, 3, 5, 5),)),
+        ("Conv1d unbatched", nn.Conv1d(2, 3, 2, stride=2).double(), (_x(2, 7),)),
+        ("ConvTranspose3d", nn.ConvTranspose3d(2, 3, 2).double(), (_x(1, 2, 2, 3, 2),)),
+        ("ConvTranspose2d unbatched", nn.ConvTranspose2d(2, 3, 3, stride=2, dilation=2,
+                                                         output_padding=1).double(),
+         (_x(2, 3, 4),)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_stacked_cases())),
+                         ids=[c[0] for c in _stacked_cases()])
+def test_stacked_replays_give_each_versions_forward(case):
+    """A stacked replay (K versions of one input or parameter at once, through the ops'
+    forward_stacked) equals K plain replays, for every target of the layer."""
+    from nncheck.autograd import checker
+
+    _, func, inputs = _stacked_cases()[case]
+    problem = checker._Problem(func, inputs)
+    replayer = problem._replay()
+    rng = np.random.default_rng(4)
+    for name, t in problem.targets:
+        data = t._data
+        assert replayer.stackable(data), name
+        if name in ("weight", "bias") and getattr(func, "groups", 1) > 1:
+            assert problem._may_stack(t)  # but the input alone is stacked:
+            assert problem._stacked_rows(t, [([0], 1e-6)], 1e-13) is None
+            continue
+        copies = data + rng.uniform(-0.1, 0.1, (3,) + data.shape)
+        stacked = replayer.stacked_arrays(data, copies)
+        saved = data.copy()
+        for k in range(3):
+            data[...] = copies[k]
+            for a, b in zip(stacked, replayer.arrays()):
+                np.testing.assert_allclose(a[k], b, rtol=1e-12, atol=1e-14, err_msg=name)
+        data[...] = saved
+        # and the checker's validation agrees
+        assert problem._may_stack(t) and problem._stacked_rows(t, [([0], 1e-6)], 1e-13) \
+            is not None, name
+    assert check_gradients(func, inputs).passed
+
+
+def test_a_wrong_forward_stacked_is_not_used(monkeypatch):
+    """A stacked replay that disagrees with plain replays (here: K weights, but only the
+    first one used) is refused; the check goes on with plain replays and stays right."""
+    from nncheck.autograd import checker
+    from nncheck.nn.functional.linear import _Linear
+
+    real = _Linear.forward_stacked
+
+    def first_weight_only(ctx, stacked, x, weight, bias):
+        if stacked[1]:
+            weight = np.broadcast_to(weight[:1], weight.shape)
+        return real(ctx, stacked, x, weight, bias)
+
+    monkeypatch.setattr(_Linear, "forward_stacked", staticmethod(first_weight_only))
+    m, x = nn.Linear(4, 3).double(), _x(2, 4)
+    problem = checker._Problem(m, (x,))
+    one = [([0], 1e-6)]
+    assert problem._may_stack(x) and problem._stacked_rows(x, one, 1e-13) is not None
+    assert problem._may_stack(m.weight) and problem._stacked_rows(m.weight, one, 1e-13) is None
+    assert problem.stackable == {id(x): True, id(m.weight): False}
+    report = check_gradients(m, (x,))
+    assert report.passed and [c.n_entries for c in report.checks] == [48, 72, 18]
+
+
+def test_a_wrong_backward_is_caught_through_stacked_replays(monkeypatch):
+    from nncheck.autograd.replay import Replay
+    from nncheck.nn.functional.linear import _Linear
+
+    stacked_calls = [0]
+    real_stacked = Replay.stacked_arrays
+
+    def counted(self, array, copies):
+        stacked_calls[0] += 1
+        return real_stacked(self, array, copies)
+
+    real_backward = _Linear.backward_stacked
+
+    def doubled_weight(ctx, grads):
+        gx, gw, gb = real_backward(ctx, grads)
+        return gx, None if gw is None else 2 * gw, gb
+
+    monkeypatch.setattr(Replay, "stacked_arrays", counted)
+    monkeypatch.setattr(_Linear, "backward_stacked", staticmethod(doubled_weight))
+    report = check_gradients(nn.Linear(4, 3).double(), (_x(2, 4),))
+    failed = [c for c in report.checks if not c.passed]
+    assert [c.wrt for c in failed] == ["weight"] and stacked_calls[0] > 0
+    assert failed[0].signature == "off by a constant factor (analytic = 2 x numerical)"
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"padding_idx": 1, "scale_grad_by_freq": True}])
+def test_embedding_stacked_backward_is_the_per_cotangent_backward(kwargs):
+    module = nn.Embedding(5, 3, **kwargs).double()
+    y = module(nncheck.tensor(np.array([[0, 1, 1], [4, 0, 1]])))
+    cotangents = np.random.default_rng(1).standard_normal((3,) + tuple(y.shape))
+    (stacked,) = [g for g in y.grad_fn.apply_stacked([cotangents]) if g is not None]
+    for k in range(3):
+        (single,) = [g for g in y.grad_fn.apply([cotangents[k]]) if g is not None]
+        np.testing.assert_array_equal(stacked[k], single)
+    torch_module = torch.nn.Embedding(5, 3, **kwargs).double()
+    torch_module.weight.data = torch.tensor(module.weight.detach().numpy())
+    torch_y = torch_module(torch.tensor([[0, 1, 1], [4, 0, 1]]))
+    torch_y.backward(torch.tensor(cotangents[2]))
+    np.testing.assert_allclose(stacked[2], torch_module.weight.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("module", [nn.LSTM(3, 4, num_layers=2, bidirectional=True),
+                                    nn.GRU(3, 2)], ids=["LSTM", "GRU"])
+def test_stacked_rows_of_a_multi_output_node_give_the_engines_jacobian(module):
+    """A layer whose node has several outputs (output, h_n, c_n) takes K rows of one output
+    in one backward_stacked call, zeros for the others: bit for bit the engine's rows."""
+    from nncheck.autograd import checker
+
+    problem = checker._Problem(module.double(), (_x(4, 2, 3),))
+    assert problem._node_vjp()[1] > 1
+    stacked = problem.analytic()
+    problem._node_vjp = problem._graph_vjp = lambda: None
+    for a, b in zip(stacked, problem.analytic()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_colouring_is_plain_first_fit():
+    """The colouring's shortcuts (repeated footprints, a row every column reaches) give the
+    groups of plain greedy first fit, largest footprints first."""
+    from nncheck.autograd.checker import _colour
+
+    rng = np.random.default_rng(5)
+    for density in (0.05, 0.2, 0.6):
+        distinct = rng.random((40, 12)) < density
+        footprints = distinct[:, rng.integers(0, 12, 60)]  # many repeated columns
+        groups, used = [], []
+        for col in np.argsort(-footprints.sum(axis=0), kind="stable"):
+            g = next((g for g, rows in enumerate(used) if not (rows & footprints[:, col]).any()),
+                     len(groups))
+            if g == len(groups):
+                groups.append([])
+                used.append(np.zeros(40, bool))
+            groups[g].append(col)
+            used[g] |= footprints[:, col]
+        assert [list(g) for g in _colour(footprints)] == [sorted(g) for g in groups]
+    dense = np.ones((3, 4), bool)
+    assert [list(g) for g in _colour(dense)] == [[0], [1], [2], [3]]
+
+
+def test_stacked_replays_in_small_chunks_give_the_same_report(monkeypatch):
+    from nncheck.autograd import checker
+
+    m, x = nn.LSTM(3, 4).double(), _x(3, 2, 3)
+    whole = check_gradients(m, (x,))
+    monkeypatch.setattr(checker, "STACKED_ELEMENTS", 200)  # a few copies per replay
+    chunked = check_gradients(m, (x,))
+    assert whole.passed and chunked.passed
+    for a, b in zip(whole.checks, chunked.checks):
+        assert a.max_abs_err == pytest.approx(b.max_abs_err, rel=1e-6, abs=1e-12)

@@ -15,6 +15,10 @@ along one random direction that the coloured Jacobian does not reproduce, means
 the analytic sparsity is wrong; the groups concerned, and every column that
 disagrees, are redone one element at a time, so the reported numbers are those
 of plain central differences.
+
+The forward calls themselves are replays of the recorded Function forwards
+(``replay.py``), and where the ops allow, stacked replays: the perturbed copies of
+one tensor K at a time along a new leading axis (``_Problem.perturbed_many``).
 """
 
 import math
@@ -159,6 +163,8 @@ class _Problem:
         self.random = True  # until the first call shows it draws nothing
         self.forward_calls = self.backward_calls = 0
         self.replayer = None  # not recorded yet; False: no faithful replay
+        self.stackable = {}  # per target (id): may its differences use stacked replays?
+        self.base = None  # the outputs at the point, by a plain replay (``_faithful``)
         self.outputs = [o for o in self.run() if o.dtype.is_floating_point]
         self.random = _random.get_rng_state() != self.rng_state
         self.sizes = [o.numel() for o in self.outputs]
@@ -171,10 +177,14 @@ class _Problem:
         self.forward_calls += 1
         return _flat_outputs(self.func(*self.inputs))
 
-    def values(self, replay=False):
+    def values(self, replay=False, stacked=None):
         """All differentiable outputs of a fresh forward, concatenated, in float64.
         ``replay``: by the recorded Function forwards alone, when a faithful record exists
-        (``replay.py``; the bulk of the numerical Jacobian, not the values reported)."""
+        (``replay.py``; the bulk of the numerical Jacobian, not the values reported).
+        ``stacked=(data, copies)``: (K, outputs), each copy standing in for the target
+        storage ``data``, by one stacked replay (``_stacked_rows``)."""
+        if stacked is not None:
+            return self._stacked_values(*stacked)
         replayer = self._replay() if replay else None
         arrays = None
         if replayer is not None:
@@ -298,12 +308,16 @@ class _Problem:
                 slots.append(target_of[id(nxt.variable)])
             else:
                 return None
-        stacked = node.n_outputs == 1 and hasattr(node.fn_cls, "backward_stacked")
+        stacked = hasattr(node.fn_cls, "backward_stacked")
 
         def vjp(out, onehots):
             with no_grad():
-                if stacked:
-                    grads = node.apply_stacked([onehots])
+                if stacked:  # zeros for the other outputs, as ``apply`` materialises them
+                    buf = [onehots if i == out._output_nr else None if not
+                           node.ctx.materialize_grads else (meta[2] if len(meta) == 3 else np)
+                           .zeros((len(onehots),) + tuple(meta[0]), meta[1])
+                           for i, meta in enumerate(node.output_meta)]
+                    grads = node.apply_stacked(buf)
                 else:
                     buf = [None] * node.n_outputs
                     buf[out._output_nr] = onehots[0]
@@ -361,7 +375,10 @@ class _Problem:
                         found += [(ti, g) for ti in target_at.get((node, slot), ())]
                 if isinstance(node, AccumulateGrad):
                     continue
-                if node.n_outputs == 1 and hasattr(node.fn_cls, "backward_stacked"):
+                if hasattr(node.fn_cls, "backward_stacked"):
+                    if node.n_outputs > 1 and node.ctx.materialize_grads:  # as ``apply``
+                        buf = [np.zeros((k_rows,) + tuple(meta[0]), meta[1]) if b is None
+                               else b for b, meta in zip(buf, node.output_meta)]
                     in_grads = node.apply_stacked(buf)
                 else:  # one row at a time, stacked again
                     per_row = [node.apply([None if b is None else b[r] for b in buf])
@@ -414,6 +431,91 @@ class _Problem:
         finally:
             storage[index] = saved
 
+    def perturbed_many(self, tensor, moves, replay=False, tolerance=0.0):
+        """``perturbed`` for each move ``(columns, step)``, one row of outputs per move.  With
+        ``replay``, K moves per stacked replay where the function allows (``_stacked_rows``);
+        ``tolerance``: how far a stacked replay may stray from plain replays."""
+        rows = None
+        if replay and moves and self._may_stack(tensor):
+            rows = self._stacked_rows(tensor, moves, tolerance)
+        if rows is None:
+            rows = np.array([self.perturbed(tensor, cols, step, replay) for cols, step in moves])
+        return rows
+
+    def _may_stack(self, tensor):
+        """Can ``tensor`` (a target) be stacked: a replay that reaches it only through ops
+        with ``forward_stacked``?  (``stackable``: None until validated, then True/False.)"""
+        key = id(tensor)
+        if key not in self.stackable:
+            data = getattr(tensor, "_data", None)
+            self.stackable[key] = None if (
+                any(t is tensor for _, t in self.targets) and data.__class__ is np.ndarray
+                and data.flags.c_contiguous and self._replay() is not None
+                and self.replayer.stackable(data)) else False
+        return self.stackable[key] is not False
+
+    def _stacked_rows(self, tensor, moves, tolerance):
+        """The outputs for ``moves``, K per stacked replay; None if the stacked replay is not
+        faithful.  The first one of a target also evaluates the point itself and a move of
+        every element along a random direction: both must match plain (validated) replays
+        within ``tolerance``, else the target is never stacked."""
+        key, data = id(tensor), tensor._data
+        # K copies of the tensor and of every intermediate result live at once: bound them
+        chunk = max(1, STACKED_ELEMENTS // max(1, data.size + self.replayer.elements))
+        rows = []
+        for start in range(0, len(moves), chunk):
+            part = moves[start:start + chunk]
+            check = self.stackable[key] is None
+            copies = np.repeat(data[None], len(part) + 2 * check, axis=0)
+            # every move's elements at once: copy k, its columns, its steps
+            which = np.repeat(np.arange(len(part)), [len(cols) for cols, _ in part])
+            cols = np.concatenate([cols for cols, _ in part])
+            if any(isinstance(step, np.ndarray) for _, step in part):
+                steps = np.concatenate([step if isinstance(step, np.ndarray) else
+                                        np.full(len(c), step) for c, step in part])
+            else:
+                steps = np.repeat([step for _, step in part], [len(c) for c, _ in part])
+            flat = copies.reshape(len(copies), -1)
+            flat[which, cols] = flat[which, cols] + steps  # as ``perturbed``: the same values
+            if check:  # copies[-2] is the point itself
+                rng = np.random.default_rng(2)
+                copies[-1] += rng.uniform(-1e-3, 1e-3, data.shape) * (1 + np.abs(data))
+            try:
+                values = self.values(stacked=(data, copies))
+                if check:
+                    faithful = self._faithful(data, copies[-1], values[-2:], tolerance)
+                    self.stackable[key] = faithful
+                    values = values[:-2]
+            except Exception:  # noqa: BLE001  (a stacked replay that cannot run is not used)
+                self.stackable[key] = False
+            if not self.stackable[key]:
+                return None
+            rows.append(values)
+        return np.concatenate(rows)
+
+    def _stacked_values(self, data, copies):
+        """(K, outputs) in float64: the outputs with ``data`` replaced by each of ``copies``."""
+        outs = [a.reshape(len(copies), -1) for a in self.replayer.stacked_arrays(data, copies)
+                if a.dtype.kind == "f"]
+        self.forward_calls += len(copies)  # evaluations of the function
+        if not outs:
+            return np.zeros((len(copies), 0))
+        return np.concatenate(outs, axis=1).astype(np.float64)
+
+    def _faithful(self, data, moved, stacked, tolerance):
+        """Do ``stacked`` (outputs at the point and with ``data`` = ``moved``) match plain
+        replays there within ``tolerance``?"""
+        if self.base is None:
+            self.base = self.values(replay=True)
+        saved = data.copy()
+        try:
+            data[...] = moved
+            plain = np.array([self.base, self.values(replay=True)])
+        finally:
+            data[...] = saved
+        return (self.replayer is not False and stacked.shape == plain.shape
+                and bool(np.all(np.abs(stacked - plain) <= tolerance)))
+
 
 class _NotStackable(Exception):
     """A gradient the stacked graph walk cannot carry (see ``_graph_vjp``)."""
@@ -425,18 +527,27 @@ def _colour(footprints):
     Footprints are compared as Python integers used as bitsets (one bit per output row),
     which keeps the greedy loop cheap for thousands of columns.
     """
+    if footprints.shape[1] and footprints.all(axis=1).any():  # a row every column reaches
+        return [np.array([col]) for col in range(footprints.shape[1])]
     bits = [int.from_bytes(row.tobytes(), "big") for row in np.packbits(footprints.T, axis=1)]
     groups, used = [], []
-    for col in np.argsort(-footprints.sum(axis=0), kind="stable"):
+    # a footprint met before conflicts with every group up to where it went (masks only
+    # grow): its repeats start the search after that group, with the same first fit (an
+    # empty footprint conflicts with nothing: it always goes to the first group)
+    placed = {}
+    for col in np.argsort(-footprints.sum(axis=0), kind="stable").tolist():
         rows = bits[col]
-        for g, mask in enumerate(used):
-            if not mask & rows:
+        for g in range(placed.get(rows, -1) + 1, len(used)):
+            if not used[g] & rows:
                 groups[g].append(col)
-                used[g] = mask | rows
+                used[g] |= rows
                 break
         else:
+            g = len(groups)
             groups.append([col])
             used.append(rows)
+        if rows:
+            placed[rows] = g
     return [np.array(sorted(g)) for g in groups]
 
 
@@ -456,42 +567,56 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0, group
     along a random direction over all columns that disagrees with ``numeric @ v``
     (an element reaching a row credited to another), sends the groups concerned
     back to one element at a time.  ``groups``: the colouring, when already made.
+    The pairs are evaluated GROUP_CHUNK groups at a time (``perturbed_many``: stacked
+    replays where the function allows).
     """
     footprints = analytic != 0
     groups = _colour(footprints) if groups is None else groups
+    n_out, n_cols = analytic.shape
     numeric = np.zeros_like(analytic)
-    credited = []  # per group: the output rows credited to one of its columns
-    redo = set()
+    # a stacked replay may differ from a real forward by rounding that moves a central
+    # difference by at most a hundredth of atol
+    tolerance = 1e-2 * atol * eps
+    # owner[g, r]: the column of group g whose footprint holds output r, -1 if none (the
+    # footprints of a group are disjoint)
+    group_of = np.zeros(n_cols, int)
     for g, cols in enumerate(groups):
-        d = (problem.perturbed(tensor, cols, eps, replay=True)
-             - problem.perturbed(tensor, cols, -eps, replay=True)) / (2 * eps)
-        if len(cols) == 1:
-            numeric[:, cols[0]] = d
-            credited.append(None)  # a column alone: nothing to credit
-        else:
-            reach = footprints[:, cols]
-            rows = np.nonzero(reach.any(axis=1))[0]
-            credited.append(rows)
-            moved = np.abs(d) > atol
-            moved[rows] = False
-            if moved.any():  # an output outside every footprint of the group moved
-                redo.add(g)
-            else:
-                numeric[rows, cols[reach[rows].argmax(axis=1)]] = d[rows]
+        group_of[cols] = g
+    out_rows, out_cols = np.nonzero(footprints)
+    owner = np.full((len(groups), n_out), -1, np.int32)
+    owner[group_of[out_cols], out_rows] = out_cols
+    alone = np.array([len(cols) == 1 for cols in groups], bool)
+    first = np.array([cols[0] for cols in groups], int)
+    redo = np.zeros(len(groups), bool)
+    for lo in range(0, len(groups), GROUP_CHUNK):
+        chunk = groups[lo:lo + GROUP_CHUNK]
+        hi = lo + len(chunk)
+        values = problem.perturbed_many(tensor, [(cols, s * eps) for cols in chunk
+                                                 for s in (1, -1)], True, tolerance)
+        d = (values[0::2] - values[1::2]) / (2 * eps)
+        single = alone[lo:hi]
+        if single.any():  # a column alone: its whole difference, nothing to credit
+            numeric[:, first[lo:hi][single]] = d[single].T
+        # an output outside every footprint of a group moved: the group is redone
+        own = owner[lo:hi]
+        redo[lo:hi] = ~single & ((np.abs(d) > atol) & (own < 0)).any(axis=1)
+        g_at, r_at = np.nonzero((own >= 0) & ~(single | redo[lo:hi])[:, None])
+        numeric[r_at, own[g_at, r_at]] = d[g_at, r_at]
         if progress is not None:
-            progress(len(cols))
-    shared = [g for g, cols in enumerate(groups) if len(cols) > 1 and g not in redo]
-    if shared:
-        v = np.random.default_rng(seed).uniform(0.5, 1.5, analytic.shape[1])
-        everything = np.arange(analytic.shape[1])
-        along = (problem.perturbed(tensor, everything, eps * v, replay=True)
-                 - problem.perturbed(tensor, everything, -eps * v, replay=True)) / (2 * eps)
+            progress(sum(len(cols) for cols in chunk))
+    shared = ~alone & ~redo
+    if shared.any():
+        v = np.random.default_rng(seed).uniform(0.5, 1.5, n_cols)
+        everything = np.arange(n_cols)
+        plus, minus = problem.perturbed_many(tensor, [(everything, eps * v),
+                                                      (everything, -eps * v)], True, tolerance)
+        along = (plus - minus) / (2 * eps)
         # with the right sparsity both sides are the same central differences, equal up to
         # rounding: a tight bound, so that a small misattributed term cannot hide in rtol
         # (a false alarm only costs the element-by-element fallback)
         off = np.abs(along - numeric @ v) > 1e-2 * atol + 1e-6 * (np.abs(numeric) @ v)
-        redo.update(g for g in shared if off[credited[g]].any())
-    for g in sorted(redo):
+        redo |= shared & ((owner >= 0) & off[None, :]).any(axis=1)
+    for g in np.nonzero(redo)[0]:
         for col in groups[g]:
             numeric[:, col] = _numeric_column(problem, tensor, col, eps)
     # anything that disagrees is recomputed alone, so reported values are plain differences
@@ -500,6 +625,12 @@ def _numeric(problem, tensor, analytic, eps, atol, rtol, progress, seed=0, group
     for col in bad_cols:
         numeric[:, col] = _numeric_column(problem, tensor, col, eps)
     return numeric
+
+
+GROUP_CHUNK = 128  # column groups whose forward pairs are evaluated together
+# elements of the perturbed copies and of the recorded results per stacked replay (an op's
+# own temporaries come on top: a few times this)
+STACKED_ELEMENTS = 1 << 21
 
 
 def _share(n, rank, size):
@@ -658,25 +789,26 @@ def _compare(problem, name, tensor, analytic, numeric, eps, atol, rtol, kinks):
     if not analytic.size:
         return check
     err = np.abs(analytic - numeric)
-    allowed = atol + rtol * np.abs(numeric)
-    bad = err > allowed
+    magnitude = np.abs(numeric)
+    over = err - (atol + rtol * magnitude)  # > 0: out of tolerance
+    bad = over > 0
     if kinks and bad.any():
         kink = _kinks(problem, tensor, analytic, numeric, bad, eps, atol, rtol)
         check.n_kinks = int(kink.sum())
         bad &= ~kink
     check.n_failed = int(bad.sum())
     # relative error only where the numerical value is above the absolute tolerance
-    significant = np.abs(numeric) > atol
-    rel = np.where(significant, err / np.where(significant, np.abs(numeric), 1), 0)
-    check.max_abs_err, check.max_rel_err = float(err.max()), float(rel.max())
-    score = np.where(bad, err - allowed + 1e300, err - allowed) if bad.any() else err - allowed
+    rel = np.divide(err, magnitude, out=np.zeros_like(err), where=magnitude > atol)
+    column_error = err.max(axis=0)
+    check.max_abs_err, check.max_rel_err = float(column_error.max()), float(rel.max())
+    score = np.where(bad, over + 1e300, over) if check.n_failed else over
     row, col = np.unravel_index(int(np.argmax(score)), score.shape)
     k, out_index = problem.locate(row)
     check.worst_index = [int(v) for v in np.unravel_index(col, tensor.shape)]
     check.worst_output, check.worst_output_index = f"output[{k}]", out_index
     check.analytic, check.numeric = float(analytic[row, col]), float(numeric[row, col])
     check.passed = check.n_failed == 0
-    check.column_error, check.column_failed = err.max(axis=0), bad.any(axis=0)
+    check.column_error, check.column_failed = column_error, bad.any(axis=0)
     if not check.passed:
         check.signature = _signature(analytic, numeric, bad, tuple(tensor.shape))
         if err.size <= KEPT_JACOBIAN_ENTRIES:

@@ -170,6 +170,9 @@ class _Rows:
     def perturbed(self, tensor, columns, step, replay=False):
         return self.problem.perturbed(tensor, columns, step, replay)[self.rows]
 
+    def perturbed_many(self, tensor, moves, replay=False, tolerance=0.0):
+        return self.problem.perturbed_many(tensor, moves, replay, tolerance)[:, self.rows]
+
     def locate(self, row):
         return self.problem.locate(self.rows[row])
 

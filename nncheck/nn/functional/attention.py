@@ -105,6 +105,38 @@ class _Attention(Op):
              gq, gk, gv, ctx.scale, True)
         return _grads(ctx, (gq, gk, gv, _bias_grad(gs, ctx.refs[3])), ctx.refs)
 
+    @staticmethod
+    def backward_stacked(ctx, grad_out, grad_probs=None):
+        """K cotangents (leading axis): K times the slices in one kernel call."""
+        _k, xp = kernels("attention", grad_out, grad_probs)
+        stack = grad_out.shape[0]
+        kq, kk, kv, probs = (np.ascontiguousarray(np.broadcast_to(a, (stack,) + a.shape))
+                             .reshape((-1,) + a.shape[1:]) for a in ctx.saved_tensors)
+        go = xp.ascontiguousarray(grad_out, kq.dtype).reshape((-1,) + grad_out.shape[2:])
+        gs = (xp.zeros_like(probs) if grad_probs is None else
+              xp.ascontiguousarray(grad_probs, kq.dtype).reshape(probs.shape).copy())
+        gq, gk, gv = xp.empty_like(kq), xp.empty_like(kk), xp.empty_like(kv)
+        (B, L, E), S, Ev = kq.shape, kk.shape[1], kv.shape[2]
+        _run(_k.attention_backward, B, 2 * B * L * S * (E + Ev), kq, kk, kv, probs, go, gs,
+             gq, gk, gv, ctx.scale, True)
+        bias = ctx.refs[3]
+        grads = [a.reshape((stack, -1) + a.shape[1:]) for a in (gq, gk, gv, gs)]
+        grads[3] = None if bias is None else sum_to_shape(grads[3], (stack,) + bias.shape)
+        return _grads(ctx, grads, ctx.refs)
+
+    @staticmethod
+    def forward_stacked(ctx, stacked, q, k, v, bias, scale, causal, safe, want_probs):
+        """K versions of some of q, k, v, bias (leading axis): K times the slices."""
+        shared = bias is not None and not stacked[3] and bias.shape[0] == 1  # every slice's
+        if bias is not None and stacked[3]:  # K biases: one per slice of each version
+            batch = (q if stacked[0] else q[None]).shape[1]
+            bias = np.broadcast_to(bias, bias.shape[:1] + (batch,) + bias.shape[2:])
+        n, (q, k, v, per_slice) = _folded((q, k, v, None if shared else bias), stacked[:4])
+        bias = bias if shared else per_slice
+        result = _Attention.forward(ctx, q, k, v, bias, scale, causal, safe, want_probs)
+        return (tuple(r.reshape((n, -1) + r.shape[1:]) for r in result) if want_probs
+                else result.reshape((n, -1) + result.shape[1:]))
+
 
 class _AttentionWeights(Op):
     """softmax(scale * q k^T + bias): the first half, when dropout comes between."""
@@ -158,6 +190,18 @@ class _AttentionValues(Op):
         B, L, S = kp.shape
         _run(_k.values_backward, B, 2 * B * L * S * kv.shape[2], kp, kv, go, gp, gv)
         return _grads(ctx, (gp, gv), ctx.refs)
+
+
+def _folded(arrays, stacked):
+    """Arguments of a ``forward_stacked`` (K versions of some, on a leading axis) with every
+    array given that axis (a broadcast view where it has none) and then folded into its
+    first axis: (K, B, ...) -> (K * B, ...), so that a forward over batches of independent
+    slices computes all K at once.  Returns (K, the folded arrays; None stays None)."""
+    k = next(a.shape[0] for a, s in zip(arrays, stacked) if s)
+    return k, [None if a is None else
+               np.ascontiguousarray(a if s else np.broadcast_to(a, (k,) + a.shape))
+               .reshape((k * a.shape[int(s)],) + a.shape[1 + int(s):])
+               for a, s in zip(arrays, stacked)]
 
 
 def _attend(q, k, v, bias, dropout_p, causal, scale, safe, want_probs):
@@ -385,6 +429,23 @@ class _SplitHeads(Op):
         n, heads = len(grads), grads[0].shape[0] // bsz
         stacked = np.stack(grads).reshape(n, bsz, heads, seq, width // (n * heads))
         return ascontiguousarray(stacked.transpose(3, 1, 0, 2, 4)).reshape(ctx.shape)
+
+    @staticmethod
+    def backward_stacked(ctx, *grads):
+        seq, bsz, width = ctx.shape
+        stack, n, heads = grads[0].shape[0], len(grads), grads[0].shape[1] // bsz
+        stacked = np.stack(grads, axis=1).reshape(stack, n, bsz, heads, seq,
+                                                  width // (n * heads))
+        return np.ascontiguousarray(stacked.transpose(0, 4, 2, 1, 3, 5)).reshape(
+            (stack,) + ctx.shape)
+
+    @staticmethod
+    def forward_stacked(ctx, stacked, x, n, heads):
+        k, seq, bsz, width = x.shape
+        parts = np.ascontiguousarray(
+            x.reshape(k, seq, bsz, n, heads, width // (n * heads)).transpose(3, 0, 2, 4, 1, 5))
+        parts = parts.reshape(n, k, bsz * heads, seq, width // (n * heads))
+        return tuple(parts) if n > 1 else parts[0]
 
 
 def _in_projection(query, key, value, in_proj_weight, in_proj_bias, separate, num_heads):

@@ -228,6 +228,9 @@ class ConvGeometry:
         pad3 = (1,) * (3 - len(image))
         zero3 = (0,) * (3 - len(image))
         self.nd, self.C, self.O, self.G = len(image), channels, out_channels, groups
+        # the sizes it was made from, for related geometries (``_side_by_side``)
+        self.spec = (tuple(image), tuple(cols), tuple(kernel), tuple(stride), tuple(front),
+                     tuple(dilation))
         self.plane, self.L = math.prod(image), math.prod(cols)
         self.cgk = channels // groups * math.prod(kernel)
         self.image_size, self.cols_size = channels * self.plane, out_channels * self.L
@@ -341,7 +344,17 @@ class _Convolution(Op):
             gx = geom.to_cols(rows, w, no_bias) if ctx.transposed else \
                 geom.to_image(rows, w, no_bias)
             gx = gx.reshape((stack,) + x.shape).astype(x.dtype, copy=False)
-        if ctx.needs_input_grad[1]:
+        if ctx.needs_input_grad[1] and stack > 1 and geom.G == 1:
+            # the K cotangents side by side: one kernel call for every weight gradient
+            wide = _side_by_side(geom, stack, ctx.transposed)
+            side = xp.ascontiguousarray(g.transpose(1, 0, 2)).reshape(n, stack * sizes[1])
+            with _one_blas_thread():
+                gw = wide.weight_grad(side, src) if ctx.transposed else \
+                    wide.weight_grad(src, side)
+            if ctx.transposed:
+                gw = gw.reshape(geom.O, stack, geom.cgk).transpose(1, 0, 2)
+            gw = gw.reshape((stack,) + weight.shape).astype(weight.dtype, copy=False)
+        elif ctx.needs_input_grad[1]:
             parts = [geom.weight_grad(gk, src) if ctx.transposed
                      else geom.weight_grad(src, gk) for gk in g]
             gw = parts[0][None] if stack == 1 else xp.stack(parts)  # a training step: no copy
@@ -353,6 +366,63 @@ class _Convolution(Op):
                 k.channel_sum(gk.reshape((n,) + per_channel), out, _threads_for(gk.size))
             gb = gb.astype(weight.dtype, copy=False)
         return gx, gw, gb
+
+    @staticmethod
+    def forward_stacked(ctx, stacked, x, weight, bias, geom, transposed, out_shape, layer):
+        """K versions of the input, or of the weight and bias of an ungrouped convolution
+        (leading axis), for gradcheck's stacked replays: K times the samples, or the K
+        weights side by side, in one call."""
+        if any(stacked[1:]):
+            if stacked[0] or geom.G != 1:
+                raise NotImplementedError("stacked convolution: the input, or the weights "
+                                          "of an ungrouped one")
+            return _Convolution._side_by_side_forward(ctx, stacked, x, weight, bias, geom,
+                                                      transposed, out_shape, layer)
+        k = x.shape[0]
+        batched = x.ndim == geom.nd + 3
+        samples = x.reshape((k * x.shape[1],) + x.shape[2:]) if batched else x
+        shape = (samples.shape[0],) + (out_shape[1:] if batched else out_shape)
+        out = _Convolution.forward(ctx, samples, weight, bias, geom, transposed,
+                                   shape, layer)
+        return out.reshape((k,) + tuple(out_shape))
+
+    @staticmethod
+    def _side_by_side_forward(ctx, stacked, x, weight, bias, geom, transposed, out_shape,
+                              layer):
+        """K weights (and biases) side by side as one geometry's: their outputs are K
+        blocks of the output (conv) or image (transpose) channels."""
+        k = (weight if stacked[1] else bias).shape[0]
+        w = weight if stacked[1] else np.broadcast_to(weight, (k,) + weight.shape)
+        w = w.reshape(k, geom.O, geom.cgk)
+        w = w.transpose(1, 0, 2).reshape(geom.O, -1) if transposed else w.reshape(-1, geom.cgk)
+        b = None if bias is None else \
+            (bias if stacked[2] else np.broadcast_to(bias, (k,) + bias.shape)).reshape(-1)
+        batched = x.ndim == geom.nd + 2
+        channel = 1 if batched else 0
+        wide_shape = tuple(out_shape[:channel]) + (k * out_shape[channel],) + \
+            tuple(out_shape[channel + 1:])
+        with _one_blas_thread():
+            out = _Convolution.forward(ctx, x, w, b, _side_by_side(geom, k, transposed),
+                                       transposed, wide_shape, layer)
+        out = out.reshape(tuple(out_shape[:channel]) + (k,) + tuple(out_shape[channel:]))
+        return np.moveaxis(out, channel, 0)
+
+
+def _side_by_side(geom, versions, transposed):
+    """``geom`` (groups 1) with ``versions`` weights side by side: K times the output
+    channels of a convolution, or the image channels of a transpose, so that one kernel call
+    serves every version (gradcheck's stacked replays and rows)."""
+    image, cols, kernel, stride, front, dilation = geom.spec
+    channels, out_channels = ((geom.C * versions, geom.O) if transposed
+                              else (geom.C, geom.O * versions))
+    return ConvGeometry(channels, image, out_channels, cols, kernel, stride, front, dilation, 1)
+
+
+def _one_blas_thread():
+    """Around the side-by-side calls: their GEMMs are long and skinny (K weights wide),
+    where OpenBLAS's own threads cost several times what they save on a busy machine."""
+    return (_blas.blas_pinned_to_one_thread() if _blas.blas_thread_controls() is not None
+            else nullcontext())
 
 
 # ----------------------------------------------------------------------------- validation

@@ -33,6 +33,19 @@ class _Linear(Op):
         return tuple(None if g is None else g[0] for g in _Linear.backward_stacked(ctx, grad[None]))
 
     @staticmethod
+    def forward_stacked(ctx, stacked, x, weight, bias):
+        """K versions of some arguments on a leading axis (gradcheck's stacked replays):
+        K inputs are K * rows for the kernel; K weights or biases, one GEMM per version."""
+        if not any(stacked[1:]):
+            return _Linear.forward(ctx, x, weight, bias)
+        x = x if stacked[0] else x[None]
+        w = weight if stacked[1] else weight[None]
+        out = np.matmul(x.reshape(x.shape[0], -1, x.shape[-1]), w.swapaxes(-1, -2))
+        if bias is not None:
+            out = out + (bias if stacked[2] else bias[None])[:, None, :]
+        return out.reshape((out.shape[0],) + x.shape[1:-1] + (w.shape[1],)).astype(x.dtype)
+
+    @staticmethod
     def backward_stacked(ctx, grads):
         """Gradients for K cotangents (leading axis): the input's in one kernel call over
         all K * rows, the weight's and bias's one call per cotangent."""

@@ -544,6 +544,26 @@ class _CrossEntropy(Op):
         gx = _scaled(ctx.unit, grad, *ctx.layout)
         return gx.reshape(ctx.shape).astype(ctx.dtype, copy=False), None
 
+    @staticmethod
+    def forward_stacked(ctx, stacked, x, weight, target, ignore_index, smoothing, reduction, grad,
+                        divisor):
+        """K versions of the scores (leading axis): one call over K times the rows, per-row
+        losses, then each version's reduction."""
+        if any(stacked[1:]):
+            raise NotImplementedError("stacked cross entropy: only the scores vary")
+        k, shape = x.shape[0], x.shape[1:]
+        rows = x if len(shape) == 1 else x.reshape((k * shape[0],) + shape[1:])
+        loss = _CrossEntropy.forward(ctx, rows, weight, np.tile(target, k),
+                                     ignore_index, smoothing, "none", False, divisor)
+        loss = loss.reshape(k, -1)
+        if reduction == "none":
+            return loss.reshape((k,) + (() if len(shape) == 1 else shape[:1] + shape[2:]))
+        total = loss.sum(axis=1, dtype=np.float64)
+        if reduction == "mean":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                total = total / divisor
+        return total.astype(x.dtype)
+
 
 class _CrossEntropyProb(Op):
     """Cross entropy against class probabilities (target shaped like the input)."""

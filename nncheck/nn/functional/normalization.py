@@ -119,6 +119,27 @@ class _ChannelNorm(Op):
                                      gb[k])
         return _grads(ctx, (gx, gw, gb), (x, weight, bias), (stack,)) + (None,)
 
+    @staticmethod
+    def forward_stacked(ctx, stacked, x, weight, bias, plan):
+        """K versions of some of x, weight, bias (leading axis), for gradcheck's stacked
+        replays: statistics and affine map in numpy, batched over the versions (the
+        running statistics are not updated)."""
+        x = x if stacked[0] else x[None]
+        k, n, c = x.shape[:3]
+        groups = x.reshape(k, n, c // plan.group_channels, -1).astype(np.float64)
+        if plan.batch_stats:
+            axes = (1, 3) if plan.reduce_batch else (3,)
+            mean = groups.mean(axis=axes, keepdims=True)
+            var = ((groups - mean) ** 2).mean(axis=axes, keepdims=True)
+        else:  # one group per channel
+            mean, var = (r._data.reshape(1, 1, c, 1) for r in plan.running)
+        out = ((groups - mean) / np.sqrt(var + plan.eps)).reshape(k, n, c, -1)
+        if weight is not None:
+            out = out * (weight if stacked[1] else weight[None]).reshape(-1, 1, c, 1)
+        if bias is not None:
+            out = out + (bias if stacked[2] else bias[None]).reshape(-1, 1, c, 1)
+        return out.reshape((out.shape[0],) + x.shape[1:]).astype(x.dtype)
+
 
 def _check_vectors(layer, size, what, **vectors):
     for name, t in vectors.items():
@@ -312,19 +333,44 @@ class _LayerNorm(Op):
 
     @staticmethod
     def backward(ctx, grad):
-        _k, xp = kernels("normalization", grad)
+        return tuple(None if g is None else g[0]
+                     for g in _LayerNorm.backward_stacked(ctx, grad[None]))
+
+    @staticmethod
+    def backward_stacked(ctx, grads):
+        """Gradients for K cotangents (leading axis), one kernel call each (gradcheck asks
+        for hundreds at once)."""
+        _k, xp = kernels("normalization", grads)
         x, weight, bias = ctx.saved_tensors
         d = ctx.d
         k = kernel_array(x, "layer_norm").reshape(-1, d)
-        g = xp.ascontiguousarray(grad, k.dtype).reshape(k.shape)
+        stack = grads.shape[0]
+        g = xp.ascontiguousarray(grads, k.dtype).reshape((stack,) + k.shape)
         need_x, need_affine = ctx.needs_input_grad[0], any(ctx.needs_input_grad[1:3])
-        gx = xp.empty_like(k) if need_x else xp.empty((0, 0), k.dtype)
-        gw, gb = xp.empty(d, k.dtype), xp.empty(d, k.dtype)
+        gx = xp.empty(g.shape if need_x else (stack, 0, 0), k.dtype)
+        gw, gb = xp.empty((stack, d), k.dtype), xp.empty((stack, d), k.dtype)
         part = (-(-k.shape[0] // _LN_ROW_BLOCK), d if need_affine else 0)
-        _k.layer_norm_backward(k, g, _vector(weight, d, k.dtype, 1), ctx.centered, ctx.mean,
-                               ctx.invstd, need_x, gx, need_affine, xp.empty(part, k.dtype),
-                               xp.empty(part, k.dtype), xp.empty(d), xp.empty(d), gw, gb)
-        return _grads(ctx, (gx, gw, gb), (x, weight, bias)) + (None, None, None)
+        w = _vector(weight, d, k.dtype, 1)
+        scratch = (xp.empty(part, k.dtype), xp.empty(part, k.dtype), xp.empty(d), xp.empty(d))
+        for i in range(stack):
+            _k.layer_norm_backward(k, g[i], w, ctx.centered, ctx.mean, ctx.invstd, need_x,
+                                   gx[i], need_affine, *scratch, gw[i], gb[i])
+        return _grads(ctx, (gx, gw, gb), (x, weight, bias), (stack,)) + (None, None, None)
+
+    @staticmethod
+    def forward_stacked(ctx, stacked, x, weight, bias, d, eps, centered):
+        """K versions of some of x, weight, bias (leading axis): K inputs are K times the
+        rows; K weights or biases scale and shift the normalised rows version by version."""
+        if not any(stacked[1:]):
+            return _LayerNorm.forward(ctx, x, weight, bias, d, eps, centered)
+        normed = _LayerNorm.forward(ctx, x, None, None, d, eps, centered)
+        normed = normed if stacked[0] else normed[None]
+        out = normed.reshape(normed.shape[0], -1, d)
+        if weight is not None:
+            out = out * weight.reshape((-1, 1, d) if stacked[1] else (1, 1, d))
+        if bias is not None:
+            out = out + bias.reshape((-1, 1, d) if stacked[2] else (1, 1, d))
+        return out.reshape((out.shape[0],) + normed.shape[1:])
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):

@@ -78,12 +78,20 @@ class _Embedding(Op):
 
     @staticmethod
     def backward(ctx, grad):
-        _k, xp = kernels("sparse", grad)
-        g = kernel_array(grad, "embedding", "grad").reshape(-1, ctx.w_shape[1])
-        gw = xp.zeros(ctx.w_shape, g.dtype)
+        return (_Embedding.backward_stacked(ctx, grad[None])[0][0],) + (None,) * 4
+
+    @staticmethod
+    def backward_stacked(ctx, grads):
+        """Gradients for K cotangents (leading axis), one kernel call each (gradcheck asks
+        for hundreds at once)."""
+        _k, xp = kernels("sparse", grads)
+        stack = grads.shape[0]
+        g = kernel_array(grads, "embedding", "grad").reshape(stack, -1, ctx.w_shape[1])
+        gw = xp.zeros((stack,) + ctx.w_shape, g.dtype)
         padding, freq = ctx.opts
-        _k.embedding_backward(g, ctx.idx, padding, freq,
-                              xp.empty(ctx.w_shape[0] if freq else 0, np.int64), gw)
+        for k in range(stack):
+            _k.embedding_backward(g[k], ctx.idx, padding, freq,
+                                  xp.empty(ctx.w_shape[0] if freq else 0, np.int64), gw[k])
         return gw.astype(ctx.w_dtype, copy=False), None, None, None, None
 
 

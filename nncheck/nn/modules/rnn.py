@@ -180,6 +180,123 @@ class _Recurrent(Op):
         gc0 = plan.state_out(dc).astype(c0.dtype, copy=False) if need[3] else None
         return (None, gx, gh0, gc0, *weight_grads)
 
+    @staticmethod
+    def backward_stacked(ctx, *grads):
+        """K cotangents per output (leading axis), one ``backward`` each: gradcheck's rows
+        in one node call (the recurrence itself does not batch over cotangents here)."""
+        stack = grads[0].shape[0]
+        rows = [_Recurrent.backward(ctx, *(g[k] for g in grads)) for k in range(stack)]
+        return tuple(None if parts[0] is None else np.stack(parts) for parts in zip(*rows))
+
+    @staticmethod
+    def forward_stacked(ctx, stacked, plan, x, h0, c0, *weights):
+        """K versions of some of x, h0, c0 and the weights on a leading axis (gradcheck's
+        stacked replays): the kernel's recurrence, each step one batched GEMM over the K
+        versions.  Without dropout (a random forward is never replayed)."""
+        if plan.dropout and plan.num_layers > 1:
+            raise NotImplementedError("stacked recurrence with dropout")
+        args, flags = (x, h0, c0, *weights), stacked[1:]
+        k = next(a.shape[0] for a, f in zip(args, flags) if f)
+        dt = np.float64 if x.dtype == np.float64 else np.float32
+        lead = [a if f or a is None else a[None] for a, f in zip(args, flags)]
+        x, h0, c0, weights = lead[0], lead[1], lead[2], lead[3:]
+        inp = (x.swapaxes(1, 2) if plan.form == "batch_first" else x)
+        inp = inp.reshape(inp.shape[0], -1, inp.shape[-1]).astype(dt)
+        lstm = plan.mode == "LSTM"
+        h_all = _stacked_state_in(plan, h0, plan.out, dt)
+        c_all = _stacked_state_in(plan, c0, plan.hidden, dt) if lstm else None
+        h_out, c_out = [], []
+        for layer in range(plan.num_layers):
+            y = np.empty((k, plan.rows_total, plan.directions * plan.out), dt)
+            for d in range(plan.directions):
+                n = layer * plan.directions + d
+                h = np.array(np.broadcast_to(h_all[:, n], (k,) + h_all.shape[2:]))
+                c = np.array(np.broadcast_to(c_all[:, n], (k,) + c_all.shape[2:])) if lstm \
+                    else None
+                _stacked_recurrence(plan, plan.split_weights(weights)[n], inp, h, c,
+                                    y[..., d * plan.out:(d + 1) * plan.out], d == 1)
+                h_out.append(h)
+                c_out.append(c)
+            inp = y
+        states = [np.stack(h_out, axis=1)] + ([np.stack(c_out, axis=1)] if lstm else [])
+        states = [_stacked_state_out(plan, a) for a in states]
+        if plan.is_cell:
+            outs = states
+        else:
+            f = y.shape[-1]
+            shape = {"padded": (plan.steps, plan.batch, f),
+                     "batch_first": (plan.steps, plan.batch, f)}.get(plan.form, y.shape[1:])
+            y = y.reshape((k,) + shape)
+            outs = [y.swapaxes(1, 2) if plan.form == "batch_first" else y] + states
+        return tuple(np.ascontiguousarray(o, args[0].dtype) for o in outs)
+
+
+def _stacked_state_in(plan, h, width, dt):
+    """``plan.state_in`` for (K or 1) states on a leading axis: (K|1, layers*dirs, B, F)."""
+    if h is None:
+        return np.zeros((1, plan.num_layers * plan.directions, plan.batch, width), dt)
+    if plan.form == "unbatched":
+        h = h[:, :, None]
+    elif plan.form == "cell":
+        h = h[:, None]
+    elif plan.form == "cell_unbatched":
+        h = h[:, None, None]
+    elif plan.sorted is not None:
+        h = h[:, :, plan.sorted]
+    return h.astype(dt)
+
+
+def _stacked_state_out(plan, h):
+    if plan.form == "unbatched":
+        return h[:, :, 0]
+    if plan.form == "cell":
+        return h[:, 0]
+    if plan.form == "cell_unbatched":
+        return h[:, 0, 0]
+    return h[:, :, plan.unsorted] if plan.unsorted is not None else h
+
+
+def _sigmoid(v):
+    return 0.5 + 0.5 * np.tanh(0.5 * v)  # no overflow for large |v|
+
+
+def _stacked_recurrence(plan, weights, inp, h, c, y, reverse):
+    """``rnn_forward`` (rnn.pyx) for K versions: inp (K|1, N, I) packed rows, weights each
+    (K|1, ...) or None; h (K, B, Hout) and c (K, B, H) evolve in place; y (K, N, Hout)
+    receives the outputs."""
+    w_ih, w_hh, b_ih, b_hh, w_hr = weights
+    H = plan.hidden
+    if b_ih is None:
+        bias_x, b_hn = 0.0, 0.0
+    elif plan.mode == "GRU":
+        bias_x = b_ih + np.concatenate([b_hh[:, :2 * H], np.zeros_like(b_hh[:, 2 * H:])], 1)
+        b_hn = b_hh[:, None, 2 * H:]
+    else:
+        bias_x, b_hn = b_ih + b_hh, 0.0
+    gx = np.matmul(inp, w_ih.swapaxes(1, 2)) + (bias_x[:, None] if b_ih is not None else 0.0)
+    for s in range(plan.steps):
+        t = plan.steps - 1 - s if reverse else s
+        o, bs = int(plan.offsets[t]), int(plan.batch_sizes[t])
+        prev = h[:, :bs]
+        gh = np.matmul(prev, w_hh.swapaxes(1, 2))
+        g = gx[:, o:o + bs]
+        if plan.mode == "LSTM":
+            i, f = _sigmoid(g[..., :H] + gh[..., :H]), _sigmoid(g[..., H:2 * H] + gh[..., H:2 * H])
+            cand = np.tanh(g[..., 2 * H:3 * H] + gh[..., 2 * H:3 * H])
+            c[:, :bs] = f * c[:, :bs] + i * cand
+            out = _sigmoid(g[..., 3 * H:] + gh[..., 3 * H:]) * np.tanh(c[:, :bs])
+            if w_hr is not None:
+                out = np.matmul(out, w_hr.swapaxes(1, 2))
+        elif plan.mode == "GRU":
+            r, z = _sigmoid(g[..., :H] + gh[..., :H]), _sigmoid(g[..., H:2 * H] + gh[..., H:2 * H])
+            cand = np.tanh(g[..., 2 * H:] + r * (gh[..., 2 * H:] + b_hn))
+            out = (1 - z) * cand + z * prev
+        else:
+            out = g + gh
+            out = np.maximum(out, 0) if plan.mode == "RNN_RELU" else np.tanh(out)
+        h[:, :bs] = out
+        y[:, o:o + bs] = out
+
 
 def _dropout_mask(shape, p, dt):
     """Inverted dropout: 0 with probability p, else 1 / (1 - p) (all 0 when p = 1)."""
