@@ -244,7 +244,9 @@ class ConvGeometry:
         k, xp = kernels("conv", img, weight, bias)
         out = xp.empty((img.shape[0], self.cols_size), img.dtype)
         if self._depthwise(k):
-            k.depthwise_cols(self.args, img, weight, bias, out, self._threads(img))
+            threads = self._threads(img)
+            k.depthwise_cols(self.args, img, weight, bias, out,
+                             self._depthwise_scratch(k, xp, 0, threads, img.dtype), threads)
         else:
             self._gemm_kernel(k.conv_cols, img, weight, bias, out)
         return out
@@ -254,7 +256,9 @@ class ConvGeometry:
         k, xp = kernels("conv", cols, weight, bias)
         out = xp.empty((cols.shape[0], self.image_size), cols.dtype)
         if self._depthwise(k):
-            k.depthwise_image(self.args, cols, weight, bias, out, self._threads(cols))
+            threads = self._threads(cols)
+            k.depthwise_image(self.args, cols, weight, bias, out,
+                              self._depthwise_scratch(k, xp, 1, threads, cols.dtype), threads)
         else:
             self._gemm_kernel(k.conv_image, cols, weight, bias, out)
         return out
@@ -264,7 +268,10 @@ class ConvGeometry:
         k, xp = kernels("conv", img, cols)
         if self._depthwise(k):
             grad = xp.empty((self.O, self.cgk), img.dtype)
-            k.depthwise_weight_grad(self.args, img, cols, grad, self._threads(img))
+            threads = self._threads(img)
+            k.depthwise_weight_grad(self.args, img, cols, grad,
+                                    self._depthwise_scratch(k, xp, 2, threads, img.dtype),
+                                    threads)
             return grad.reshape(-1)
         threads, chunk, cblock, buf = _plan(img.shape[0], self, img.dtype, xp)
         parts = xp.zeros((threads, self.O * self.cgk), img.dtype)
@@ -289,6 +296,11 @@ class ConvGeometry:
     def _depthwise(self, k):
         """Whether the depthwise loops serve this call (a device may lack them)."""
         return self.depthwise and hasattr(k, "depthwise_cols")
+
+    def _depthwise_scratch(self, k, xp, use, threads, dtype):
+        """Per-thread scratch of a depthwise kernel: ``use`` 0 forward, 1 input grad,
+        2 weight grad (a padded plane, a spread plane, per-column sums)."""
+        return xp.empty((threads, k.depthwise_scratch(self.args)[use]), dtype)
 
     def _threads(self, arrays):
         return _threads_for(arrays.shape[0] * self.O * self.L * self.cgk)
