@@ -212,6 +212,7 @@ def small_chunks(monkeypatch):
     ("Conv2d", (4, 4, (2, 4)), dict(padding=(3, 5), stride=(1, 2), dilation=(2, 1),
                                     groups=4), (2, 4, 6, 7)),
     ("Conv1d", (4, 4, 9), dict(padding=3, stride=3, groups=4), (2, 4, 40)),
+    ("Conv2d", (6, 9, 3), dict(padding=(2, 0), dilation=(1, 2), groups=3), (3, 6, 8, 11)),
     ("ConvTranspose2d", (4, 4, 5), dict(stride=(2, 3), padding=2, output_padding=(1, 2),
                                         groups=4), (2, 4, 5, 6)),
 ])
@@ -226,6 +227,9 @@ def test_chunked_threaded_paths_match_torch(small_chunks, name, args, kwargs, sh
     ("Conv1d", (5, 4, 1), (2, 5, 30)),
     ("Conv2d", (16, 16, 3, 1, 1, 1, 16), (2, 16, 37, 45)),  # depthwise: long vector loops
     ("Conv2d", (16, 16, 7, 2, 3, 1, 16), (2, 16, 37, 45)),
+    ("Conv2d", (32, 32, 3, 1, 1, 1, 2), (2, 32, 9, 11)),  # 16 channels per group: tiles
+    ("Conv2d", (6, 10, (2, 5), 1, (0, 3), 2, 2), (2, 6, 15, 17)),  # 5 outputs: a tile of 1
+    ("Conv1d", (16, 7, 4, 1, 3), (2, 16, 61)),
 ])
 def test_float32_matches_torch(name, args, shape):
     mine, ref = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)

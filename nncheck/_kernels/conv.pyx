@@ -342,44 +342,47 @@ def fold(tuple geom, const floating[:, ::1] cols, floating[:, ::1] img, int nthr
             col2im(&q, &cols[i // q.C, c * q.K * q.L], &img[i // q.C, 0], c, 1, 0, q.L)
 
 
-# ----------------------------------------------------------------------------- depthwise
-# One input channel per group (MobileNet's, ConvNeXt's and ShuffleNet's depthwise layers,
-# Og = channel multiplier outputs each): a GEMM per channel would have one row, so these
-# are the direct loops of conv_depthwise.h, on 2-d and 1-d geometries (D = KD = 1).
-# Forward and input-gradient tasks are image planes, weight-gradient tasks output channels.
+# ----------------------------------------------------------------------------- direct
+# Few input channels per group (depthwise layers of MobileNet, ConvNeXt and ShuffleNet have
+# one): a GEMM per group would have a handful of rows and its im2col and packing would cost
+# more than its multiply-adds, so these are the direct loops of conv_direct.h, on 2-d and
+# 1-d geometries (D = KD = 1).  Forward and input-gradient tasks are (sample, group), weight
+# gradient tasks groups over the batch.
 
 cdef extern from *:
     """
     #define NNC_T float
     #define NNC_F(name) name##_float
-    #include "conv_depthwise.h"
+    #include "conv_direct.h"
     #undef NNC_T
     #undef NNC_F
     #define NNC_T double
     #define NNC_F(name) name##_double
-    #include "conv_depthwise.h"
+    #include "conv_direct.h"
     #undef NNC_T
     #undef NNC_F
     """
     ctypedef struct nnc_dw_geom:
         int H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW
-    void dw_forward_plane_float(const nnc_dw_geom* g, const float* img, const float* w,
-                                const float* bias, float* out, int Og, float* buf) noexcept nogil
-    void dw_forward_plane_double(const nnc_dw_geom* g, const double* img, const double* w,
-                                 const double* bias, double* out, int Og,
-                                 double* buf) noexcept nogil
-    void dw_input_grad_plane_float(const nnc_dw_geom* g, const float* cols, const float* w,
-                                   float bias, float* img, int Og, float* buf) noexcept nogil
-    void dw_input_grad_plane_double(const nnc_dw_geom* g, const double* cols, const double* w,
-                                    double bias, double* img, int Og, double* buf) noexcept nogil
-    void dw_weight_grad_channel_float(const nnc_dw_geom* g, const float* img,
-                                      Py_ssize_t img_step, const float* cols,
-                                      Py_ssize_t cols_step, Py_ssize_t N, float* gw,
-                                      float* buf) noexcept nogil
-    void dw_weight_grad_channel_double(const nnc_dw_geom* g, const double* img,
-                                       Py_ssize_t img_step, const double* cols,
-                                       Py_ssize_t cols_step, Py_ssize_t N, double* gw,
-                                       double* buf) noexcept nogil
+    Py_ssize_t nnc_direct_scratch(const nnc_dw_geom* g, int Cg, int Og, int use) noexcept nogil
+    void grp_forward_float(const nnc_dw_geom* g, const float* img, const float* w,
+                           const float* bias, float* out, int Cg, int Og,
+                           float* buf) noexcept nogil
+    void grp_forward_double(const nnc_dw_geom* g, const double* img, const double* w,
+                            const double* bias, double* out, int Cg, int Og,
+                            double* buf) noexcept nogil
+    void grp_input_grad_float(const nnc_dw_geom* g, const float* cols, const float* w,
+                              const float* bias, float* img, int Cg, int Og,
+                              float* buf) noexcept nogil
+    void grp_input_grad_double(const nnc_dw_geom* g, const double* cols, const double* w,
+                               const double* bias, double* img, int Cg, int Og,
+                               double* buf) noexcept nogil
+    void grp_weight_grad_float(const nnc_dw_geom* g, const float* img, Py_ssize_t img_step,
+                               const float* cols, Py_ssize_t cols_step, Py_ssize_t N,
+                               float* gw, int Cg, int Og, float* buf) noexcept nogil
+    void grp_weight_grad_double(const nnc_dw_geom* g, const double* img, Py_ssize_t img_step,
+                                const double* cols, Py_ssize_t cols_step, Py_ssize_t N,
+                                double* gw, int Cg, int Og, double* buf) noexcept nogil
 
 
 cdef nnc_dw_geom dw_geom(const Geom* q) noexcept nogil:
@@ -389,75 +392,72 @@ cdef nnc_dw_geom dw_geom(const Geom* q) noexcept nogil:
     return g
 
 
-def depthwise_scratch(tuple geom):
-    """Scratch elements one thread needs for (forward, input grad, weight grad)."""
-    cdef Geom q = make_geom(geom, 1, 1)
-    cdef Py_ssize_t pitch = (q.OW - 1) * q.SW + (q.KW - 1) * q.DW + 1
-    cdef Py_ssize_t padded = ((q.OH - 1) * q.SH + (q.KH - 1) * q.DH + 1) * pitch
-    return (padded, (q.H + (q.KH - 1) * q.DH) * (q.W + (q.KW - 1) * q.DW) + q.K,
-            padded + ((q.OH - 1) * q.SH + 1) * pitch)
-
-
-def depthwise_cols(tuple geom, const floating[:, ::1] img, const floating[:, ::1] weight,
-                   const floating[::1] bias, floating[:, ::1] cols, floating[:, ::1] buf,
-                   int nthreads):
-    """conv_cols for Cg == 1: cols[n] (O*L) = the depthwise convolution of img[n].
-    buf is (nthreads, depthwise_scratch(geom)[0])."""
+def direct_scratch(tuple geom, int use):
+    """Scratch elements one thread needs: use 0 forward, 1 input grad, 2 weight grad."""
     cdef Geom q = make_geom(geom, 1, 1)
     cdef nnc_dw_geom g = dw_geom(&q)
-    cdef Py_ssize_t t, i, c
+    return nnc_direct_scratch(&g, q.Cg, q.Og, use)
+
+
+def direct_cols(tuple geom, const floating[:, ::1] img, const floating[:, ::1] weight,
+                const floating[::1] bias, floating[:, ::1] cols, floating[:, ::1] buf,
+                int nthreads):
+    """conv_cols by direct loops: cols[n] (O*L) = the convolution of img[n].
+    buf is (nthreads, direct_scratch(geom, 0))."""
+    cdef Geom q = make_geom(geom, 1, 1)
+    cdef nnc_dw_geom g = dw_geom(&q)
+    cdef Py_ssize_t t, i, j
     cdef const floating* b = bias_ptr(bias)
-    for t in prange(img.shape[0] * q.C, nogil=True, num_threads=nthreads, schedule="static"):
-        i, c = t // q.C, t % q.C
+    for t in prange(img.shape[0] * q.G, nogil=True, num_threads=nthreads, schedule="static"):
+        i, j = t // q.G, t % q.G
         if floating is float:
-            dw_forward_plane_float(&g, &img[i, c * q.plane], &weight[c * q.Og, 0],
-                                   shifted(b, c * q.Og), &cols[i, c * q.Og * q.L],
-                                   q.Og, &buf[threadid(), 0])
+            grp_forward_float(&g, &img[i, j * q.Cg * q.plane], &weight[j * q.Og, 0],
+                              shifted(b, j * q.Og), &cols[i, j * q.Og * q.L], q.Cg, q.Og,
+                              &buf[threadid(), 0])
         else:
-            dw_forward_plane_double(&g, &img[i, c * q.plane], &weight[c * q.Og, 0],
-                                    shifted(b, c * q.Og),
-                                    &cols[i, c * q.Og * q.L], q.Og, &buf[threadid(), 0])
+            grp_forward_double(&g, &img[i, j * q.Cg * q.plane], &weight[j * q.Og, 0],
+                               shifted(b, j * q.Og), &cols[i, j * q.Og * q.L], q.Cg, q.Og,
+                               &buf[threadid(), 0])
 
 
-def depthwise_image(tuple geom, const floating[:, ::1] cols, const floating[:, ::1] weight,
-                    const floating[::1] bias, floating[:, ::1] img, floating[:, ::1] buf,
-                    int nthreads):
-    """conv_image for Cg == 1: img[n] (C*plane) = the transpose of the depthwise convolution
-    (+ bias, C entries or none); a task is one image plane and its Og column planes.
-    buf is (nthreads, depthwise_scratch(geom)[1])."""
+def direct_image(tuple geom, const floating[:, ::1] cols, const floating[:, ::1] weight,
+                 const floating[::1] bias, floating[:, ::1] img, floating[:, ::1] buf,
+                 int nthreads):
+    """conv_image by direct loops: img[n] (C*plane) = the transpose of the convolution
+    (+ bias, C entries or none).  buf is (nthreads, direct_scratch(geom, 1))."""
     cdef Geom q = make_geom(geom, 1, 1)
     cdef nnc_dw_geom g = dw_geom(&q)
-    cdef Py_ssize_t t, i, c
+    cdef Py_ssize_t t, i, j
     cdef const floating* b = bias_ptr(bias)
-    for t in prange(img.shape[0] * q.C, nogil=True, num_threads=nthreads, schedule="static"):
-        i, c = t // q.C, t % q.C
+    for t in prange(img.shape[0] * q.G, nogil=True, num_threads=nthreads, schedule="static"):
+        i, j = t // q.G, t % q.G
         if floating is float:
-            dw_input_grad_plane_float(&g, &cols[i, c * q.Og * q.L], &weight[c * q.Og, 0],
-                                      b[c] if b != NULL else 0, &img[i, c * q.plane], q.Og,
-                                      &buf[threadid(), 0])
+            grp_input_grad_float(&g, &cols[i, j * q.Og * q.L], &weight[j * q.Og, 0],
+                                 shifted(b, j * q.Cg), &img[i, j * q.Cg * q.plane], q.Cg,
+                                 q.Og, &buf[threadid(), 0])
         else:
-            dw_input_grad_plane_double(&g, &cols[i, c * q.Og * q.L], &weight[c * q.Og, 0],
-                                       b[c] if b != NULL else 0, &img[i, c * q.plane], q.Og,
-                                       &buf[threadid(), 0])
+            grp_input_grad_double(&g, &cols[i, j * q.Og * q.L], &weight[j * q.Og, 0],
+                                  shifted(b, j * q.Cg), &img[i, j * q.Cg * q.plane], q.Cg,
+                                  q.Og, &buf[threadid(), 0])
 
 
-def depthwise_weight_grad(tuple geom, const floating[:, ::1] img, const floating[:, ::1] cols,
-                          floating[:, ::1] grad_weight, floating[:, ::1] buf, int nthreads):
-    """conv_weight_grad for Cg == 1: grad_weight (O, K) = sum over samples and positions of
-    cols * the tap's image values.  Tasks are output channels; buf is
-    (nthreads, depthwise_scratch(geom)[2])."""
+def direct_weight_grad(tuple geom, const floating[:, ::1] img, const floating[:, ::1] cols,
+                       floating[:, ::1] grad_weight, floating[:, ::1] buf, int nthreads):
+    """conv_weight_grad by direct loops: grad_weight (O, Cg*K) = sum over samples and
+    positions of cols * the tap's image values.  Tasks are groups; buf is
+    (nthreads, direct_scratch(geom, 2))."""
     cdef Geom q = make_geom(geom, 1, 1)
     cdef nnc_dw_geom g = dw_geom(&q)
-    cdef Py_ssize_t o, N = img.shape[0]
+    cdef Py_ssize_t j, N = img.shape[0]
     if N == 0:
         grad_weight[:, :] = 0
         return
-    for o in prange(q.O, nogil=True, num_threads=nthreads, schedule="static"):
+    for j in prange(q.G, nogil=True, num_threads=nthreads, schedule="static"):
         if floating is float:
-            dw_weight_grad_channel_float(&g, &img[0, (o // q.Og) * q.plane], img.shape[1],
-                                         &cols[0, o * q.L], cols.shape[1], N, &grad_weight[o, 0],
-                                         &buf[threadid(), 0])
+            grp_weight_grad_float(&g, &img[0, j * q.Cg * q.plane], img.shape[1],
+                                  &cols[0, j * q.Og * q.L], cols.shape[1], N,
+                                  &grad_weight[j * q.Og, 0], q.Cg, q.Og, &buf[threadid(), 0])
         else:
-            dw_weight_grad_channel_double(&g, &img[0, (o // q.Og) * q.plane], img.shape[1],
-                                          &cols[0, o * q.L], cols.shape[1], N,
-                                          &grad_weight[o, 0], &buf[threadid(), 0])
+            grp_weight_grad_double(&g, &img[0, j * q.Cg * q.plane], img.shape[1],
+                                   &cols[0, j * q.Og * q.L], cols.shape[1], N,
+                                   &grad_weight[j * q.Og, 0], q.Cg, q.Og, &buf[threadid(), 0])
