@@ -82,11 +82,11 @@ static ptrdiff_t nnc_direct_scratch(const nnc_dw_geom *g, int Cg, int Og, int us
     int BH, BW, TH, TW, MH;
     nnc_dw_sizes(g, &BH, &BW, &TH, &TW, &MH);
     const ptrdiff_t K = (ptrdiff_t) g->KH * g->KW, P = (ptrdiff_t) BH * BW;
-    if (use == 0)
-        return Cg * P + NNC_SLACK + (nnc_tiled(g, Cg) ? 4 * nnc_wide(g->OH, BW, g->OW) : 0);
-    if (use == 1)
-        return (ptrdiff_t) Og * TH * TW + NNC_SLACK + K
-               + (nnc_tiled(g, Cg) ? 4 * nnc_wide(g->H, TW, g->W) + Cg * Og * K : 0);
+    if (use == 0)  /* padded planes, slack, wide rows */
+        return Cg * P + NNC_SLACK + 4 * nnc_wide(g->OH, BW, g->OW);
+    if (use == 1)  /* spread planes, slack, wide rows, flipped taps */
+        return (ptrdiff_t) Og * TH * TW + NNC_SLACK + 4 * nnc_wide(g->H, TW, g->W)
+               + (nnc_tiled(g, Cg) ? Cg * Og * K : K);
     return Cg * P + (ptrdiff_t) Og * MH * BW;
 }
 #endif
@@ -124,7 +124,24 @@ static inline __attribute__((always_inline)) void NNC_F(dw_conv_impl)(
             NNC_T taps[KW];
             for (int k = 0; k < KW; k++)
                 taps[k] = w[kh * KW + k];
-            if (kh == 0 && !add) {
+            const int first = kh == 0 && !add;
+            if (SW == 1) {  /* explicit vectors: gcc's own choice here was 4-wide or scalar */
+                typedef NNC_F(vec) vec;
+                const int lanes = NNC_F(lanes);
+                ptrdiff_t o = 0;
+                for (; o + lanes <= OW; o += lanes) {
+                    vec acc = (vec) {0} + (first ? bias : 0);
+                    for (int k = 0; k < KW; k++)
+                        acc += taps[k] * *(const vec *) (in + o + (ptrdiff_t) k * DW);
+                    *(vec *) (orow + o) = first ? acc : acc + *(const vec *) (orow + o);
+                }
+                for (; o < OW; o++) {
+                    NNC_T acc = first ? bias : 0;
+                    for (int k = 0; k < KW; k++)
+                        acc += taps[k] * in[o + (ptrdiff_t) k * DW];
+                    orow[o] = first ? acc : acc + orow[o];
+                }
+            } else if (first) {
                 #pragma omp simd
                 for (ptrdiff_t o = 0; o < OW; o++) {
                     NNC_T acc = bias;
@@ -157,6 +174,28 @@ NNC_CONV_TARGETS static void NNC_F(dw_conv)(const NNC_T *buf, ptrdiff_t BW, cons
     NNC_DW_CASE(3, 2) NNC_DW_CASE(5, 2) NNC_DW_CASE(7, 2)
 #undef NNC_DW_CASE
     NNC_F(dw_conv_impl)(buf, BW, w, out, bias, add, OH, OW, KH, KW, SH, SW, DH, DW);
+}
+
+/* dw_conv of one plane; at stride 1 as one wide row (rows BW apart, the columns past a
+ * row's end computed and dropped) through `wide`, so that a small plane's short rows still
+ * fill whole vectors. */
+static void NNC_F(dw_conv_plane)(const NNC_T *buf, int BW, const NNC_T *w, NNC_T *out,
+                                 NNC_T bias, int add, int OH, int OW, int KH, int KW, int SH,
+                                 int SW, int DH, int DW, NNC_T *wide) {
+    if (SH != 1 || SW != 1 || OH == 1) {
+        NNC_F(dw_conv)(buf, BW, w, out, bias, add, OH, OW, KH, KW, SH, SW, DH, DW);
+        return;
+    }
+    NNC_F(dw_conv)(buf, BW, w, wide, bias, 0, 1, (OH - 1) * BW + OW, KH, KW, 1, 1, DH, DW);
+    for (int oh = 0; oh < OH; oh++) {
+        NNC_T *orow = out + (ptrdiff_t) oh * OW;
+        const NNC_T *wrow = wide + (ptrdiff_t) oh * BW;
+        if (add)
+            for (int o = 0; o < OW; o++)
+                orow[o] += wrow[o];
+        else
+            memcpy(orow, wrow, (size_t) OW * sizeof(NNC_T));
+    }
 }
 
 /* gw[kh*KW + k] += sum over p < M of spread[p] * buf[p + kh*DH*BW + k*DW] for the KW taps
@@ -277,8 +316,8 @@ static void NNC_F(tiled_conv)(const NNC_T *buf, ptrdiff_t P, int BW, int Cin, in
 }
 
 /* One sample's group: out[j] (Og planes) = bias[j] + sum over its Cg image planes c of
- * conv(img[c], w[j, c]); w is (Og, Cg*K).  buf holds the Cg padded planes (then the tiles'
- * wide rows): tiles for several planes at stride 1, else plane by plane. */
+ * conv(img[c], w[j, c]); w is (Og, Cg*K).  buf holds the Cg padded planes, then the wide
+ * rows: tiles for several planes at stride 1, else plane by plane. */
 static void NNC_F(grp_forward)(const nnc_dw_geom *g, const NNC_T *img, const NNC_T *w,
                                const NNC_T *bias, NNC_T *out, int Cg, int Og, NNC_T *buf) {
     int BH, BW, TH, TW, MH;
@@ -295,21 +334,21 @@ static void NNC_F(grp_forward)(const nnc_dw_geom *g, const NNC_T *img, const NNC
     }
     for (int j = 0; j < Og; j++)
         for (int c = 0; c < Cg; c++)
-            NNC_F(dw_conv)(buf + c * P, BW, w + (j * Cg + c) * K, out + j * L,
-                           bias ? bias[j] : 0, c > 0, g->OH, g->OW, g->KH, g->KW, g->SH,
-                           g->SW, g->DH, g->DW);
+            NNC_F(dw_conv_plane)(buf + c * P, BW, w + (j * Cg + c) * K, out + j * L,
+                                 bias ? bias[j] : 0, c > 0, g->OH, g->OW, g->KH, g->KW, g->SH,
+                                 g->SW, g->DH, g->DW, buf + Cg * P + NNC_SLACK);
 }
 
 /* One sample's group, transposed: img[c] (Cg planes) = bias[c] + sum over its Og column
- * planes j of conv(spread cols[j], flipped w[j, c]).  buf holds the Og spread planes, then
- * K flipped taps (or, for tiles, the wide rows and all flipped taps as (Cg, Og*K)). */
+ * planes j of conv(spread cols[j], flipped w[j, c]).  buf holds the Og spread planes, the
+ * wide rows, then the flipped taps (K, or all of them as (Cg, Og*K) for the tiles). */
 static void NNC_F(grp_input_grad)(const nnc_dw_geom *g, const NNC_T *cols, const NNC_T *w,
                                   const NNC_T *bias, NNC_T *img, int Cg, int Og, NNC_T *buf) {
     int BH, BW, TH, TW, MH;
     nnc_dw_sizes(g, &BH, &BW, &TH, &TW, &MH);
     const ptrdiff_t K = (ptrdiff_t) g->KH * g->KW, L = (ptrdiff_t) g->OH * g->OW;
     const ptrdiff_t T = (ptrdiff_t) TH * TW, plane = (ptrdiff_t) g->H * g->W;
-    NNC_T *flipped = buf + Og * T + NNC_SLACK;
+    NNC_T *wide = buf + Og * T + NNC_SLACK, *flipped = wide + 4 * nnc_wide(g->H, TW, g->W);
     for (int j = 0; j < Og; j++)
         NNC_F(dw_pad)(cols + j * L, g->OH, g->OW, buf + j * T, TH, TW,
                       (g->KH - 1) * g->DH - g->PH, (g->KW - 1) * g->DW - g->PW, g->SH, g->SW);
@@ -320,7 +359,7 @@ static void NNC_F(grp_input_grad)(const nnc_dw_geom *g, const NNC_T *cols, const
                     flipped[(c * Og + j) * K + k] = w[(j * Cg + c) * K + K - 1 - k];
         memset(buf + Og * T, 0, NNC_SLACK * sizeof(NNC_T));
         NNC_F(tiled_conv)(buf, T, TW, Og, g->KH, g->KW, g->DH, g->DW, flipped, Og * K, bias,
-                          img, Cg, g->H, g->W, flipped + Cg * Og * K);
+                          img, Cg, g->H, g->W, wide);
         return;
     }
     for (int c = 0; c < Cg; c++)
@@ -328,8 +367,9 @@ static void NNC_F(grp_input_grad)(const nnc_dw_geom *g, const NNC_T *cols, const
             const NNC_T *taps = w + (j * Cg + c) * K;
             for (ptrdiff_t k = 0; k < K; k++)
                 flipped[k] = taps[K - 1 - k];
-            NNC_F(dw_conv)(buf + j * T, TW, flipped, img + c * plane, bias ? bias[c] : 0,
-                           j > 0, g->H, g->W, g->KH, g->KW, 1, 1, g->DH, g->DW);
+            NNC_F(dw_conv_plane)(buf + j * T, TW, flipped, img + c * plane,
+                                 bias ? bias[c] : 0, j > 0, g->H, g->W, g->KH, g->KW, 1, 1,
+                                 g->DH, g->DW, wide);
         }
 }
 
