@@ -37,8 +37,31 @@ cdef extern from *:
     #else
     static int nnc_max_threads(void) { return 1; }
     #endif
+    /* out[i] = row[i*stride] for i < n: im2col's copy of one output row's taps.  Constant
+       strides 1 and 2 with pointer-sized indices let gcc vectorise (Python's -fwrapv keeps
+       it from proving int index arithmetic linear). */
+    #define NNC_STRIDED_COPY(T) \\
+        static inline void strided_copy_##T(T *restrict out, const T *restrict row, \\
+                                            ptrdiff_t n, ptrdiff_t stride) { \\
+            if (stride == 1) { \\
+                memcpy(out, row, (size_t) n * sizeof(T)); \\
+            } else if (stride == 2) { \\
+                for (ptrdiff_t i = 0; i < n; i++) \\
+                    out[i] = row[2 * i]; \\
+            } else { \\
+                for (ptrdiff_t i = 0; i < n; i++) \\
+                    out[i] = row[i * stride]; \\
+            } \\
+        }
+    #include <string.h>
+    NNC_STRIDED_COPY(float)
+    NNC_STRIDED_COPY(double)
     """
     int nnc_max_threads() noexcept nogil
+    void strided_copy_float(float* out, const float* row, Py_ssize_t n,
+                            Py_ssize_t stride) noexcept nogil
+    void strided_copy_double(double* out, const double* row, Py_ssize_t n,
+                             Py_ssize_t stride) noexcept nogil
 
 
 cdef struct Geom:
@@ -110,12 +133,13 @@ cdef void im2col(const Geom* q, const floating* img, floating* col, int c0, int 
                         row = src + (<Py_ssize_t> id_ * q.H + ih) * q.W + off
                         for ow in range(a, min(b, lo)):
                             out[ow] = 0
-                        if q.SW == 1:
-                            for ow in range(max(a, lo), min(b, hi)):
-                                out[ow] = row[ow]
-                        else:
-                            for ow in range(max(a, lo), min(b, hi)):
-                                out[ow] = row[ow * q.SW]
+                        if min(b, hi) > max(a, lo):
+                            if floating is float:
+                                strided_copy_float(out + max(a, lo), row + max(a, lo) * q.SW,
+                                                   min(b, hi) - max(a, lo), q.SW)
+                            else:
+                                strided_copy_double(out + max(a, lo), row + max(a, lo) * q.SW,
+                                                    min(b, hi) - max(a, lo), q.SW)
                         for ow in range(max(a, hi), b):
                             out[ow] = 0
                     col += n

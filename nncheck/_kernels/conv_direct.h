@@ -77,6 +77,16 @@ static inline int nnc_tiled(const nnc_dw_geom *g, int Cin) {
     return Cin > 1 && g->SH == 1 && g->SW == 1;
 }
 
+/* Gradient planes per wgrad_tile for a kernel width (0: none, dw_wgrad plane by plane):
+ * R*KW sums and KW image vectors fill the 16 vector registers. */
+static inline int nnc_wgrad_rows(int KW) {
+    return KW == 3 ? 4 : KW == 5 ? 2 : 0;
+}
+
+/* The widest kernel row with specialised loops (dw_conv, dw_wgrad): fixed-size arrays of
+ * taps and sums stay in registers. */
+#define NNC_MAX_KW 7
+
 /* Scratch elements one thread needs: use 0 forward, 1 input grad, 2 weight grad. */
 static ptrdiff_t nnc_direct_scratch(const nnc_dw_geom *g, int Cg, int Og, int use) {
     int BH, BW, TH, TW, MH;
@@ -121,9 +131,15 @@ static inline __attribute__((always_inline)) void NNC_F(dw_conv_impl)(
         NNC_T *orow = out + (ptrdiff_t) oh * OW;
         for (int kh = 0; kh < KH; kh++) {
             const NNC_T *in = buf + ((ptrdiff_t) oh * SH + (ptrdiff_t) kh * DH) * BW;
-            NNC_T taps[KW];
-            for (int k = 0; k < KW; k++)
-                taps[k] = w[kh * KW + k];
+            /* the specialised widths copy the taps to a fixed-size local array, which gcc
+               keeps in registers (a variable-length one it keeps in memory) */
+            NNC_T local[NNC_MAX_KW];
+            const NNC_T *taps = w + kh * KW;
+            if (KW <= NNC_MAX_KW) {
+                for (int k = 0; k < KW; k++)
+                    local[k] = taps[k];
+                taps = local;
+            }
             const int first = kh == 0 && !add;
             if (SW == 1) {  /* explicit vectors: gcc's own choice here was 4-wide or scalar */
                 typedef NNC_F(vec) vec;
@@ -209,7 +225,7 @@ static inline __attribute__((always_inline)) void NNC_F(dw_wgrad_impl)(
     const int V = KW <= 3 ? 2 : 1;  /* vectors of partial sums per tap: adds in flight */
     for (int kh = 0; kh < KH; kh++) {
         const NNC_T *in = buf + (ptrdiff_t) kh * DH * BW;
-        vec acc[KW][2];
+        vec acc[NNC_MAX_KW][2];  /* fixed sizes: kept in registers (KW <= NNC_MAX_KW) */
         for (int k = 0; k < KW; k++)
             acc[k][0] = acc[k][1] = (vec) {0};
         ptrdiff_t p = 0;
@@ -220,10 +236,11 @@ static inline __attribute__((always_inline)) void NNC_F(dw_wgrad_impl)(
                     acc[k][v] += g * *(const vec *) (in + p + v * lanes + (ptrdiff_t) k * DW);
             }
         for (int k = 0; k < KW; k++) {
+            NNC_T part[2 * NNC_F(lanes)];  /* a copy: indexing acc's lanes would keep it in memory */
+            memcpy(part, acc[k], sizeof(part));
             double total = 0;
-            for (int v = 0; v < V; v++)
-                for (int l = 0; l < lanes; l++)
-                    total += acc[k][v][l];
+            for (int l = 0; l < V * lanes; l++)
+                total += part[l];
             for (ptrdiff_t q = p; q < M; q++)
                 total += spread[q] * in[q + (ptrdiff_t) k * DW];
             gw[kh * gw_step + k] += (NNC_T) total;
@@ -242,6 +259,51 @@ NNC_CONV_TARGETS static void NNC_F(dw_wgrad)(const NNC_T *spread, ptrdiff_t M,
     for (int k = 0; k < KW; k++)  /* other widths: one tap column at a time */
         NNC_F(dw_wgrad_impl)(spread, M, buf + (ptrdiff_t) k * DW, BW, gw + k, KH, 1, KW, DH,
                              DW);
+}
+
+/* The dot products of dw_wgrad for R gradient planes at once (spread, MP apart) against
+ * one kernel row of one padded image plane (in): gw[r*gw_step + k] += sum over p < M of
+ * spread[r*MP + p] * in[p + k*DW], k < KW.  An image vector loaded once serves R planes. */
+static inline __attribute__((always_inline)) void NNC_F(wgrad_tile_impl)(
+        const NNC_T *spread, ptrdiff_t MP, ptrdiff_t M, const NNC_T *in, int DW, NNC_T *gw,
+        ptrdiff_t gw_step, const int R, const int KW) {
+    typedef NNC_F(vec) vec;
+    const int lanes = NNC_F(lanes);
+    vec acc[4][NNC_MAX_KW];  /* fixed sizes: kept in registers (R <= 4, KW <= 5) */
+    for (int r = 0; r < R; r++)
+        for (int k = 0; k < KW; k++)
+            acc[r][k] = (vec) {0};
+    ptrdiff_t p = 0;
+    for (; p + lanes <= M; p += lanes) {
+        vec x[NNC_MAX_KW];
+        for (int k = 0; k < KW; k++)
+            x[k] = *(const vec *) (in + p + (ptrdiff_t) k * DW);
+        for (int r = 0; r < R; r++) {
+            const vec g = *(const vec *) (spread + r * MP + p);
+            for (int k = 0; k < KW; k++)
+                acc[r][k] += g * x[k];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int k = 0; k < KW; k++) {
+            NNC_T part[NNC_F(lanes)];  /* a copy: indexing acc's lanes would keep it in memory */
+            memcpy(part, &acc[r][k], sizeof(part));
+            double total = 0;
+            for (int l = 0; l < lanes; l++)
+                total += part[l];
+            for (ptrdiff_t q = p; q < M; q++)
+                total += spread[r * MP + q] * in[q + (ptrdiff_t) k * DW];
+            gw[r * gw_step + k] += (NNC_T) total;
+        }
+}
+
+NNC_CONV_TARGETS static void NNC_F(wgrad_tile)(const NNC_T *spread, ptrdiff_t MP, ptrdiff_t M,
+                                               const NNC_T *in, int DW, NNC_T *gw,
+                                               ptrdiff_t gw_step, int KW) {
+    if (KW == 3)
+        NNC_F(wgrad_tile_impl)(spread, MP, M, in, DW, gw, gw_step, 4, 3);
+    else
+        NNC_F(wgrad_tile_impl)(spread, MP, M, in, DW, gw, gw_step, 2, 5);
 }
 
 /* A stride-1 convolution of several input planes as one long row ("wide" positions p:
@@ -395,9 +457,17 @@ static void NNC_F(grp_weight_grad)(const nnc_dw_geom *g, const NNC_T *img, ptrdi
         for (int j = 0; j < Og; j++)
             NNC_F(dw_pad)(cols + i * cols_step + j * L, g->OH, g->OW, spread + j * MP, MH, BW,
                           0, 0, g->SH, g->SW);
-        for (int j = 0; j < Og; j++)
-            for (int c = 0; c < Cg; c++)
+        const int R = nnc_wgrad_rows(g->KW);
+        for (int c = 0; c < Cg; c++) {
+            int j = 0;
+            for (; R && j + R <= Og; j += R)
+                for (int kh = 0; kh < g->KH; kh++)
+                    NNC_F(wgrad_tile)(spread + j * MP, MP, M,
+                                      buf + c * P + (ptrdiff_t) kh * g->DH * BW, g->DW,
+                                      gw + (j * Cg + c) * K + kh * g->KW, Cg * K, g->KW);
+            for (; j < Og; j++)
                 NNC_F(dw_wgrad)(spread + j * MP, M, buf + c * P, BW, gw + (j * Cg + c) * K,
                                 g->KH, g->KW, g->DH, g->DW);
+        }
     }
 }
