@@ -194,7 +194,7 @@ NNC_CONV_TARGETS static void NNC_F(dw_conv)(const NNC_T *buf, ptrdiff_t BW, cons
 
 /* dw_conv of one plane; at stride 1 as one wide row (rows BW apart, the columns past a
  * row's end computed and dropped) through `wide`, so that a small plane's short rows still
- * fill whole vectors. */
+ * fill whole vectors.  buf needs a vector of slack (zeros) after the plane. */
 static void NNC_F(dw_conv_plane)(const NNC_T *buf, int BW, const NNC_T *w, NNC_T *out,
                                  NNC_T bias, int add, int OH, int OW, int KH, int KW, int SH,
                                  int SW, int DH, int DW, NNC_T *wide) {
@@ -202,7 +202,9 @@ static void NNC_F(dw_conv_plane)(const NNC_T *buf, int BW, const NNC_T *w, NNC_T
         NNC_F(dw_conv)(buf, BW, w, out, bias, add, OH, OW, KH, KW, SH, SW, DH, DW);
         return;
     }
-    NNC_F(dw_conv)(buf, BW, w, wide, bias, 0, 1, (OH - 1) * BW + OW, KH, KW, 1, 1, DH, DW);
+    /* rounded up to whole vectors: buf has that much slack after the plane */
+    const int lanes = NNC_F(lanes), n = ((OH - 1) * BW + OW + lanes - 1) / lanes * lanes;
+    NNC_F(dw_conv)(buf, BW, w, wide, bias, 0, 1, n, KH, KW, 1, 1, DH, DW);
     for (int oh = 0; oh < OH; oh++) {
         NNC_T *orow = out + (ptrdiff_t) oh * OW;
         const NNC_T *wrow = wide + (ptrdiff_t) oh * BW;
@@ -388,8 +390,8 @@ static void NNC_F(grp_forward)(const nnc_dw_geom *g, const NNC_T *img, const NNC
     const ptrdiff_t P = (ptrdiff_t) BH * BW, plane = (ptrdiff_t) g->H * g->W;
     for (int c = 0; c < Cg; c++)
         NNC_F(dw_pad)(img + c * plane, g->H, g->W, buf + c * P, BH, BW, g->PH, g->PW, 1, 1);
+    memset(buf + Cg * P, 0, NNC_SLACK * sizeof(NNC_T));
     if (nnc_tiled(g, Cg)) {
-        memset(buf + Cg * P, 0, NNC_SLACK * sizeof(NNC_T));
         NNC_F(tiled_conv)(buf, P, BW, Cg, g->KH, g->KW, g->DH, g->DW, w, Cg * K, bias, out, Og,
                           g->OH, g->OW, buf + Cg * P + NNC_SLACK);
         return;
@@ -414,12 +416,12 @@ static void NNC_F(grp_input_grad)(const nnc_dw_geom *g, const NNC_T *cols, const
     for (int j = 0; j < Og; j++)
         NNC_F(dw_pad)(cols + j * L, g->OH, g->OW, buf + j * T, TH, TW,
                       (g->KH - 1) * g->DH - g->PH, (g->KW - 1) * g->DW - g->PW, g->SH, g->SW);
+    memset(buf + Og * T, 0, NNC_SLACK * sizeof(NNC_T));
     if (nnc_tiled(g, Cg)) {
         for (int c = 0; c < Cg; c++)
             for (int j = 0; j < Og; j++)
                 for (ptrdiff_t k = 0; k < K; k++)
                     flipped[(c * Og + j) * K + k] = w[(j * Cg + c) * K + K - 1 - k];
-        memset(buf + Og * T, 0, NNC_SLACK * sizeof(NNC_T));
         NNC_F(tiled_conv)(buf, T, TW, Og, g->KH, g->KW, g->DH, g->DW, flipped, Og * K, bias,
                           img, Cg, g->H, g->W, wide);
         return;
