@@ -237,11 +237,12 @@ class ConvGeometry:
         self.image_size, self.cols_size = channels * self.plane, out_channels * self.L
         self.direct = (math.prod(kernel) == 1 and all(s == 1 for s in stride)
                        and not any(front) and tuple(image) == tuple(cols))
-        # 1-d or 2-d, one input channel per group (depthwise) or a few at stride 1: direct
-        # loops, no im2col (direct_*)
+        # 1-d or 2-d, one input channel per group (depthwise) or a few at stride 1 with a
+        # kernel wider than 1x1 (whose GEMM needs no im2col): direct loops (direct_*)
         cg = channels // groups
         self.small_groups = self.nd <= 2 and (cg == 1 or (
-            cg <= _DIRECT_MAX_GROUP_CHANNELS and all(s == 1 for s in stride)))
+            cg <= _DIRECT_MAX_GROUP_CHANNELS and all(s == 1 for s in stride)
+            and not self.direct))
         self.args = ((channels,) + pad3 + tuple(image) + (out_channels,) + pad3 + tuple(cols)
                      + pad3 + tuple(kernel) + pad3 + tuple(stride) + zero3 + tuple(front)
                      + pad3 + tuple(dilation) + (groups,))
