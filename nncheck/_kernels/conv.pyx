@@ -20,6 +20,11 @@ it is the only scratch memory (one per thread; the weight gradient adds one
 partial sum per thread).  A 1x1 kernel with stride 1 and no padding needs no
 buffer: the image *is* the column matrix.
 
+Depthwise convolutions, and 2-d/1-d ones with a few input channels per group at
+stride 1, have a GEMM too small to pay for im2col: direct_cols, direct_image and
+direct_weight_grad give the same three primitives by direct loops
+(conv_direct.h; which layers take them is decided in nncheck.nn.functional.conv).
+
 All shapes are validated in nncheck.nn.functional.conv before any call here.
 """
 

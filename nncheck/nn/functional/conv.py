@@ -1,4 +1,5 @@
-"""Convolutions and sliding-block ops on the im2col + GEMM kernels in ``nncheck._kernels.conv``.
+"""Convolutions and sliding-block ops on the kernels in ``nncheck._kernels.conv``: im2col + GEMM,
+or direct loops for depthwise and small-group convolutions (``ConvGeometry.small_groups``).
 
 conv1d/2d/3d, conv_transpose1d/2d/3d, unfold and fold with PyTorch's signatures.
 Everything about shapes is checked here (with the same arithmetic the modules'
