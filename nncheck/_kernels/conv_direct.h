@@ -87,6 +87,12 @@ static inline int nnc_wgrad_rows(int KW) {
  * taps and sums stay in registers. */
 #define NNC_MAX_KW 7
 
+/* The distance between the weight gradient's spread planes (MH rows of BW): whole rows,
+ * at least a vector of zero elements past each plane's MH rows (see grp_weight_grad). */
+static inline ptrdiff_t nnc_spread_pitch(int MH, int BW) {
+    return ((ptrdiff_t) MH + (NNC_SLACK + BW - 1) / BW) * BW;
+}
+
 /* Scratch elements one thread needs: use 0 forward, 1 input grad, 2 weight grad. */
 static ptrdiff_t nnc_direct_scratch(const nnc_dw_geom *g, int Cg, int Og, int use) {
     int BH, BW, TH, TW, MH;
@@ -97,7 +103,7 @@ static ptrdiff_t nnc_direct_scratch(const nnc_dw_geom *g, int Cg, int Og, int us
     if (use == 1)  /* spread planes, slack, wide rows, flipped taps */
         return (ptrdiff_t) Og * TH * TW + NNC_SLACK + 4 * nnc_wide(g->H, TW, g->W)
                + (nnc_tiled(g, Cg) ? Cg * Og * K : K);
-    return Cg * P + (ptrdiff_t) Og * MH * BW;
+    return Cg * (P + NNC_SLACK) + Og * nnc_spread_pitch(MH, BW);
 }
 #endif
 
@@ -238,7 +244,7 @@ static inline __attribute__((always_inline)) void NNC_F(dw_wgrad_impl)(
                     acc[k][v] += g * *(const vec *) (in + p + v * lanes + (ptrdiff_t) k * DW);
             }
         for (int k = 0; k < KW; k++) {
-            NNC_T part[2 * NNC_F(lanes)];  /* a copy: indexing acc's lanes would keep it in memory */
+            NNC_T part[2 * NNC_F(lanes)];  /* a copy: indexed lanes would keep acc in memory */
             memcpy(part, acc[k], sizeof(part));
             double total = 0;
             for (int l = 0; l < V * lanes; l++)
@@ -447,28 +453,33 @@ static void NNC_F(grp_weight_grad)(const nnc_dw_geom *g, const NNC_T *img, ptrdi
     nnc_dw_sizes(g, &BH, &BW, &TH, &TW, &MH);
     const ptrdiff_t K = (ptrdiff_t) g->KH * g->KW, L = (ptrdiff_t) g->OH * g->OW;
     const ptrdiff_t P = (ptrdiff_t) BH * BW, plane = (ptrdiff_t) g->H * g->W;
-    const ptrdiff_t MP = (ptrdiff_t) MH * BW;
-    const ptrdiff_t M = (ptrdiff_t) (MH - 1) * BW + (ptrdiff_t) (g->OW - 1) * g->SW + 1;
-    NNC_T *spread = buf + Cg * P;
+    /* the dot products run over whole vectors (M rounded up): the image planes are PI
+       apart with a vector of zeros after each, the spread planes MP apart with zeros past
+       their end, so the extra products are zeros */
+    const ptrdiff_t PI = P + NNC_SLACK, MP = nnc_spread_pitch(MH, BW);
+    const ptrdiff_t M = nnc_wide((ptrdiff_t) MH, BW, (ptrdiff_t) (g->OW - 1) * g->SW + 1);
+    NNC_T *spread = buf + Cg * PI;
     for (ptrdiff_t k = 0; k < Og * Cg * K; k++)
         gw[k] = 0;
+    for (int c = 0; c < Cg; c++)
+        memset(buf + c * PI + P, 0, NNC_SLACK * sizeof(NNC_T));
     for (ptrdiff_t i = 0; i < N; i++) {
         for (int c = 0; c < Cg; c++)
-            NNC_F(dw_pad)(img + i * img_step + c * plane, g->H, g->W, buf + c * P, BH, BW,
+            NNC_F(dw_pad)(img + i * img_step + c * plane, g->H, g->W, buf + c * PI, BH, BW,
                           g->PH, g->PW, 1, 1);
         for (int j = 0; j < Og; j++)
-            NNC_F(dw_pad)(cols + i * cols_step + j * L, g->OH, g->OW, spread + j * MP, MH, BW,
-                          0, 0, g->SH, g->SW);
+            NNC_F(dw_pad)(cols + i * cols_step + j * L, g->OH, g->OW, spread + j * MP,
+                          (int) (MP / BW), BW, 0, 0, g->SH, g->SW);
         const int R = nnc_wgrad_rows(g->KW);
         for (int c = 0; c < Cg; c++) {
             int j = 0;
             for (; R && j + R <= Og; j += R)
                 for (int kh = 0; kh < g->KH; kh++)
                     NNC_F(wgrad_tile)(spread + j * MP, MP, M,
-                                      buf + c * P + (ptrdiff_t) kh * g->DH * BW, g->DW,
+                                      buf + c * PI + (ptrdiff_t) kh * g->DH * BW, g->DW,
                                       gw + (j * Cg + c) * K + kh * g->KW, Cg * K, g->KW);
             for (; j < Og; j++)
-                NNC_F(dw_wgrad)(spread + j * MP, M, buf + c * P, BW, gw + (j * Cg + c) * K,
+                NNC_F(dw_wgrad)(spread + j * MP, M, buf + c * PI, BW, gw + (j * Cg + c) * K,
                                 g->KH, g->KW, g->DH, g->DW);
         }
     }
