@@ -96,6 +96,8 @@ def extensions():
                 f"nncheck._kernels.{name}",
                 [str(pyx)],
                 include_dirs=[numpy.get_include(), str(KERNEL_DIR)],
+                # headers included from verbatim C (conv_direct.h): an edit rebuilds
+                depends=[str(h) for h in sorted(KERNEL_DIR.glob("*.h"))],
                 define_macros=macros,
                 libraries=libraries,
                 extra_compile_args=compile_flags,

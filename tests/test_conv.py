@@ -206,6 +206,15 @@ def small_chunks(monkeypatch):
     ("ConvTranspose2d", (4, 6, 3), dict(stride=2, padding=1, output_padding=1, groups=2),
      (1, 4, 5, 6)),
     ("ConvTranspose1d", (4, 6, 1), dict(), (2, 4, 17)),
+    # depthwise planes split over three threads: kernel widths with and without a
+    # specialised loop, padding wider than the kernel (the transpose crops), multiplier 2
+    ("Conv2d", (4, 8, (3, 7)), dict(padding=(1, 3), groups=4), (3, 4, 9, 10)),
+    ("Conv2d", (4, 4, (2, 4)), dict(padding=(3, 5), stride=(1, 2), dilation=(2, 1),
+                                    groups=4), (2, 4, 6, 7)),
+    ("Conv1d", (4, 4, 9), dict(padding=3, stride=3, groups=4), (2, 4, 40)),
+    ("Conv2d", (6, 9, 3), dict(padding=(2, 0), dilation=(1, 2), groups=3), (3, 6, 8, 11)),
+    ("ConvTranspose2d", (4, 4, 5), dict(stride=(2, 3), padding=2, output_padding=(1, 2),
+                                        groups=4), (2, 4, 5, 6)),
 ])
 def test_chunked_threaded_paths_match_torch(small_chunks, name, args, kwargs, shape):
     check_layer(name, args, kwargs, shape)
@@ -216,6 +225,11 @@ def test_chunked_threaded_paths_match_torch(small_chunks, name, args, kwargs, sh
     ("Conv2d", (3, 8, 3), (2, 3, 12, 11)),
     ("ConvTranspose2d", (3, 8, 3), (2, 3, 6, 5)),
     ("Conv1d", (5, 4, 1), (2, 5, 30)),
+    ("Conv2d", (16, 16, 3, 1, 1, 1, 16), (2, 16, 37, 45)),  # depthwise: long vector loops
+    ("Conv2d", (16, 16, 7, 2, 3, 1, 16), (2, 16, 37, 45)),
+    ("Conv2d", (32, 32, 3, 1, 1, 1, 2), (2, 32, 9, 11)),  # 16 channels per group: tiles
+    ("Conv2d", (6, 10, (2, 5), 1, (0, 3), 2, 2), (2, 6, 15, 17)),  # 5 outputs: a tile of 1
+    ("Conv1d", (16, 7, 4, 1, 3), (2, 16, 61)),
 ])
 def test_float32_matches_torch(name, args, shape):
     mine, ref = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)

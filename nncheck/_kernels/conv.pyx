@@ -20,12 +20,16 @@ it is the only scratch memory (one per thread; the weight gradient adds one
 partial sum per thread).  A 1x1 kernel with stride 1 and no padding needs no
 buffer: the image *is* the column matrix.
 
+Depthwise convolutions, and 2-d/1-d ones with a few input channels per group at
+stride 1, have a GEMM too small to pay for im2col: direct_cols, direct_image and
+direct_weight_grad give the same three primitives by direct loops
+(conv_direct.h; which layers take them is decided in nncheck.nn.functional.conv).
+
 All shapes are validated in nncheck.nn.functional.conv before any call here.
 """
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
 from nncheck._kernels.blas cimport gemm
@@ -38,8 +42,31 @@ cdef extern from *:
     #else
     static int nnc_max_threads(void) { return 1; }
     #endif
+    /* out[i] = row[i*stride] for i < n: im2col's copy of one output row's taps.  Constant
+       strides 1 and 2 with pointer-sized indices let gcc vectorise (Python's -fwrapv keeps
+       it from proving int index arithmetic linear). */
+    #define NNC_STRIDED_COPY(T) \\
+        static inline void strided_copy_##T(T *restrict out, const T *restrict row, \\
+                                            ptrdiff_t n, ptrdiff_t stride) { \\
+            if (stride == 1) { \\
+                memcpy(out, row, (size_t) n * sizeof(T)); \\
+            } else if (stride == 2) { \\
+                for (ptrdiff_t i = 0; i < n; i++) \\
+                    out[i] = row[2 * i]; \\
+            } else { \\
+                for (ptrdiff_t i = 0; i < n; i++) \\
+                    out[i] = row[i * stride]; \\
+            } \\
+        }
+    #include <string.h>
+    NNC_STRIDED_COPY(float)
+    NNC_STRIDED_COPY(double)
     """
     int nnc_max_threads() noexcept nogil
+    void strided_copy_float(float* out, const float* row, Py_ssize_t n,
+                            Py_ssize_t stride) noexcept nogil
+    void strided_copy_double(double* out, const double* row, Py_ssize_t n,
+                             Py_ssize_t stride) noexcept nogil
 
 
 cdef struct Geom:
@@ -111,12 +138,13 @@ cdef void im2col(const Geom* q, const floating* img, floating* col, int c0, int 
                         row = src + (<Py_ssize_t> id_ * q.H + ih) * q.W + off
                         for ow in range(a, min(b, lo)):
                             out[ow] = 0
-                        if q.SW == 1:
-                            for ow in range(max(a, lo), min(b, hi)):
-                                out[ow] = row[ow]
-                        else:
-                            for ow in range(max(a, lo), min(b, hi)):
-                                out[ow] = row[ow * q.SW]
+                        if min(b, hi) > max(a, lo):
+                            if floating is float:
+                                strided_copy_float(out + max(a, lo), row + max(a, lo) * q.SW,
+                                                   min(b, hi) - max(a, lo), q.SW)
+                            else:
+                                strided_copy_double(out + max(a, lo), row + max(a, lo) * q.SW,
+                                                    min(b, hi) - max(a, lo), q.SW)
                         for ow in range(max(a, hi), b):
                             out[ow] = 0
                     col += n
@@ -207,7 +235,7 @@ cdef void image_task(const Geom* q, const floating* cols, const floating* w,
     cdef int nc = min(q.cblock, q.Cg - c0), c = g * q.Cg + c0
     cdef Py_ssize_t l0 = 0, n
     cdef const floating* wc = w + g * q.Og * q.CgK + c0 * q.K
-    fill_rows(img + c * q.plane, NULL if bias == NULL else bias + c, nc, q.plane, q.plane)
+    fill_rows(img + c * q.plane, shifted(bias, c), nc, q.plane, q.plane)
     if q.direct:
         gemm(True, False, nc, q.L, q.Og, <floating> 1, wc, q.CgK, cols + g * q.Og * q.L, q.L,
              <floating> 1, img + c * q.plane, q.L)
@@ -222,6 +250,11 @@ cdef void image_task(const Geom* q, const floating* cols, const floating* w,
 
 cdef inline const floating* bias_ptr(const floating[::1] bias) noexcept nogil:
     return &bias[0] if bias.shape[0] > 0 else NULL
+
+
+cdef inline const floating* shifted(const floating* p, Py_ssize_t k) noexcept nogil:
+    """p + k, or NULL for no bias."""
+    return p + k if p != NULL else NULL
 
 
 def conv_cols(tuple geom, const floating[:, ::1] img, const floating[:, ::1] weight,
@@ -280,16 +313,38 @@ def conv_weight_grad(tuple geom, const floating[:, ::1] img, const floating[:, :
                 parts[0, j] += parts[k, j]
 
 
+cdef extern from *:
+    """
+    #include "vecmath.h"
+    /* sum of x[0..n) in double: eight independent lanes, so the adds do not wait on each
+       other as one running sum's would */
+    #define NNC_ROW_SUM(T) \\
+        NNCHECK_TARGETS static double row_sum_##T(const T *x, ptrdiff_t n) { \\
+            double total = 0; \\
+            _Pragma("omp simd simdlen(8) reduction(+:total)") \\
+            for (ptrdiff_t i = 0; i < n; i++) \\
+                total += x[i]; \\
+            return total; \\
+        }
+    NNC_ROW_SUM(float)
+    NNC_ROW_SUM(double)
+    """
+    double row_sum_float(const float* x, Py_ssize_t n) noexcept nogil
+    double row_sum_double(const double* x, Py_ssize_t n) noexcept nogil
+
+
 def channel_sum(const floating[:, :, ::1] x, floating[::1] out, int nthreads):
     """out[c] = sum over n and l of x[n, c, l], accumulated in double (the bias gradient)."""
-    cdef Py_ssize_t n, c, l
+    cdef Py_ssize_t n, c
     cdef double acc
     with nogil:
         for c in prange(x.shape[1], num_threads=nthreads, schedule="static"):
             acc = 0
             for n in range(x.shape[0]):
-                for l in range(x.shape[2]):
-                    acc = acc + x[n, c, l]
+                if floating is float:
+                    acc = acc + row_sum_float(&x[n, c, 0], x.shape[2])
+                else:
+                    acc = acc + row_sum_double(&x[n, c, 0], x.shape[2])
             out[c] = <floating> acc
 
 
@@ -316,240 +371,122 @@ def fold(tuple geom, const floating[:, ::1] cols, floating[:, ::1] img, int nthr
             col2im(&q, &cols[i // q.C, c * q.K * q.L], &img[i // q.C, 0], c, 1, 0, q.L)
 
 
-# ----------------------------------------------------------------------------- depthwise
-# One input channel per group (MobileNet's, ConvNeXt's and ShuffleNet's depthwise layers,
-# Og = channel multiplier outputs each): a GEMM per channel would have one row, so these
-# are direct loops over kernel taps and output rows, the innermost loop running along a row
-# (contiguous for stride 1, where gcc vectorises it).  2-d and 1-d geometries (D = KD = 1).
-# Tasks are whole planes, so no two threads write the same element.
-
-cdef extern from "vecmath.h":
-    pass
+# ----------------------------------------------------------------------------- direct
+# Few input channels per group (depthwise layers of MobileNet, ConvNeXt and ShuffleNet have
+# one): a GEMM per group would have a handful of rows and its im2col and packing would cost
+# more than its multiply-adds, so these are the direct loops of conv_direct.h, on 2-d and
+# 1-d geometries (D = KD = 1).  Forward and input-gradient tasks are (sample, group), weight
+# gradient tasks groups over the batch.
 
 cdef extern from *:
     """
-    /* One plane of a depthwise convolution, all in C so that the short rows cost no calls:
-       out (OH x OW) = bias + sum over taps of w (KH x KW) * img (H x W).  Columns [lo, hi)
-       have every tap of a row inside the image and take the loop vectorised along the row;
-       the edge columns check each tap.  ``flip`` reads the taps reversed (the transpose of
-       a stride-1 convolution is a convolution with the flipped kernel). */
-    #define NNCHECK_DW_PLANE(T) \\
-        static inline __attribute__((always_inline)) void dw_plane_impl_##T( \\
-                const T *img, const T *w, T *out, T bias, int H, int W, int OH, int OW, \\
-                int KH, const int KW, int SH, int SW, int PH, int PW, int DH, int DW, int lo, \\
-                int hi, int flip) { \\
-            T taps[64]; \\
-            for (ptrdiff_t i = 0; i < (ptrdiff_t) OH * OW; i++) \\
-                out[i] = bias; \\
-            for (int kh = 0; kh < KH; kh++) { \\
-                for (int k = 0; k < KW; k++) \\
-                    taps[k] = flip ? w[(KH - 1 - kh) * KW + KW - 1 - k] : w[kh * KW + k]; \\
-                for (int oh = 0; oh < OH; oh++) { \\
-                    const int ih = oh * SH - PH + kh * DH; \\
-                    if (ih < 0 || ih >= H) \\
-                        continue; \\
-                    const T *irow = img + (ptrdiff_t) ih * W; \\
-                    T *orow = out + (ptrdiff_t) oh * OW; \\
-                    for (int o = 0; o < OW; o = (o + 1 == lo) ? hi : o + 1) { \\
-                        if (o == lo) /* lo == 0: no left edge */ \\
-                            o = hi; \\
-                        if (o >= OW) \\
-                            break; \\
-                        T acc = 0; \\
-                        for (int k = 0; k < KW; k++) { \\
-                            const int iw = o * SW - PW + k * DW; \\
-                            if (iw >= 0 && iw < W) \\
-                                acc += taps[k] * irow[iw]; \\
-                        } \\
-                        orow[o] += acc; \\
-                    } \\
-                    if (SW == 1) { \\
-                        const T *src = irow - PW; \\
-                        _Pragma("omp simd") \\
-                        for (int o = lo; o < hi; o++) { \\
-                            T acc = 0; \\
-                            for (int k = 0; k < KW; k++) \\
-                                acc += taps[k] * src[o + k * DW]; \\
-                            orow[o] += acc; \\
-                        } \\
-                    } else { \\
-                        _Pragma("omp simd") \\
-                        for (int o = lo; o < hi; o++) { \\
-                            T acc = 0; \\
-                            for (int k = 0; k < KW; k++) \\
-                                acc += taps[k] * irow[o * SW - PW + k * DW]; \\
-                            orow[o] += acc; \\
-                        } \\
-                    } \\
-                } \\
-            } \\
-        } \\
-        /* the common widths as constants: the tap loop unrolls inside the vector loop */ \\
-        NNCHECK_TARGETS static void dw_plane_##T( \\
-                const T *img, const T *w, T *out, T bias, int H, int W, int OH, int OW, \\
-                int KH, int KW, int SH, int SW, int PH, int PW, int DH, int DW, int lo, \\
-                int hi, int flip) { \\
-            switch (KW) { \\
-            case 3: dw_plane_impl_##T(img, w, out, bias, H, W, OH, OW, KH, 3, SH, SW, PH, \\
-                                      PW, DH, DW, lo, hi, flip); break; \\
-            case 5: dw_plane_impl_##T(img, w, out, bias, H, W, OH, OW, KH, 5, SH, SW, PH, \\
-                                      PW, DH, DW, lo, hi, flip); break; \\
-            case 7: dw_plane_impl_##T(img, w, out, bias, H, W, OH, OW, KH, 7, SH, SW, PH, \\
-                                      PW, DH, DW, lo, hi, flip); break; \\
-            default: dw_plane_impl_##T(img, w, out, bias, H, W, OH, OW, KH, KW, SH, SW, PH, \\
-                                       PW, DH, DW, lo, hi, flip); \\
-            } \\
-        } \\
-        /* weight gradient of one (image plane, column plane) pair, added into acc (KH*KW): \\
-           per tap, a row's products summed in T (vectorised), the rows in double */ \\
-        NNCHECK_TARGETS static void dw_wgrad_##T( \\
-                const T *img, const T *cols, double *acc, int H, int W, int OH, int OW, \\
-                int KH, int KW, int SH, int SW, int PH, int PW, int DH, int DW) { \\
-            for (int kh = 0; kh < KH; kh++) \\
-                for (int kw = 0; kw < KW; kw++) { \\
-                    const int off = kw * DW - PW; \\
-                    int lo = off >= 0 ? 0 : (-off + SW - 1) / SW; \\
-                    int hi = W - 1 - off < 0 ? 0 : (W - 1 - off) / SW + 1; \\
-                    hi = hi < OW ? hi : OW; \\
-                    double total = 0; \\
-                    for (int oh = 0; oh < OH; oh++) { \\
-                        const int ih = oh * SH - PH + kh * DH; \\
-                        if (ih < 0 || ih >= H || hi <= lo) \\
-                            continue; \\
-                        const T *irow = img + (ptrdiff_t) ih * W + off; \\
-                        const T *grow = cols + (ptrdiff_t) oh * OW; \\
-                        T row = 0; \\
-                        if (SW == 1) { \\
-                            _Pragma("omp simd reduction(+:row)") \\
-                            for (int o = lo; o < hi; o++) \\
-                                row += grow[o] * irow[o]; \\
-                        } else { \\
-                            _Pragma("omp simd reduction(+:row)") \\
-                            for (int o = lo; o < hi; o++) \\
-                                row += grow[o] * irow[o * SW]; \\
-                        } \\
-                        total += row; \\
-                    } \\
-                    acc[kh * KW + kw] += total; \\
-                } \\
-        }
-    NNCHECK_DW_PLANE(float)
-    NNCHECK_DW_PLANE(double)
+    #define NNC_T float
+    #define NNC_F(name) name##_float
+    #include "conv_direct.h"
+    #undef NNC_T
+    #undef NNC_F
+    #define NNC_T double
+    #define NNC_F(name) name##_double
+    #include "conv_direct.h"
+    #undef NNC_T
+    #undef NNC_F
     """
-    void dw_plane_float(const float* img, const float* w, float* out, float bias, int H, int W,
-                        int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW, int DH,
-                        int DW, int lo, int hi, int flip) noexcept nogil
-    void dw_plane_double(const double* img, const double* w, double* out, double bias, int H,
-                         int W, int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW,
-                         int DH, int DW, int lo, int hi, int flip) noexcept nogil
-    void dw_wgrad_float(const float* img, const float* cols, double* acc, int H, int W, int OH,
-                        int OW, int KH, int KW, int SH, int SW, int PH, int PW, int DH,
-                        int DW) noexcept nogil
-    void dw_wgrad_double(const double* img, const double* cols, double* acc, int H, int W,
-                         int OH, int OW, int KH, int KW, int SH, int SW, int PH, int PW, int DH,
-                         int DW) noexcept nogil
+    ctypedef struct nnc_dw_geom:
+        int H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW
+    Py_ssize_t nnc_direct_scratch(const nnc_dw_geom* g, int Cg, int Og, int use) noexcept nogil
+    void grp_forward_float(const nnc_dw_geom* g, const float* img, const float* w,
+                           const float* bias, float* out, int Cg, int Og,
+                           float* buf) noexcept nogil
+    void grp_forward_double(const nnc_dw_geom* g, const double* img, const double* w,
+                            const double* bias, double* out, int Cg, int Og,
+                            double* buf) noexcept nogil
+    void grp_input_grad_float(const nnc_dw_geom* g, const float* cols, const float* w,
+                              const float* bias, float* img, int Cg, int Og,
+                              float* buf) noexcept nogil
+    void grp_input_grad_double(const nnc_dw_geom* g, const double* cols, const double* w,
+                               const double* bias, double* img, int Cg, int Og,
+                               double* buf) noexcept nogil
+    void grp_weight_grad_float(const nnc_dw_geom* g, const float* img, Py_ssize_t img_step,
+                               const float* cols, Py_ssize_t cols_step, Py_ssize_t N,
+                               float* gw, int Cg, int Og, float* buf) noexcept nogil
+    void grp_weight_grad_double(const nnc_dw_geom* g, const double* img, Py_ssize_t img_step,
+                                const double* cols, Py_ssize_t cols_step, Py_ssize_t N,
+                                double* gw, int Cg, int Og, double* buf) noexcept nogil
 
 
-cdef inline void dw_plane(const floating* img, const floating* w, floating* out, floating bias,
-                          int H, int W, int OH, int OW, int KH, int KW, int SH, int SW, int PH,
-                          int PW, int DH, int DW, bint flip) noexcept nogil:
-    """dw_plane_<T> with [lo, hi): the output columns whose taps are all inside the row."""
-    cdef int lo, hi, unused
-    valid_span(-PW, SW, W, OW, &lo, &unused)
-    valid_span((KW - 1) * DW - PW, SW, W, OW, &unused, &hi)
-    lo = min(lo, OW)
-    hi = max(lo, hi)
-    if floating is float:
-        dw_plane_float(img, w, out, bias, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, lo, hi,
-                       flip)
-    else:
-        dw_plane_double(img, w, out, bias, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, lo,
-                        hi, flip)
+cdef nnc_dw_geom dw_geom(const Geom* q) noexcept nogil:
+    cdef nnc_dw_geom g
+    g.H, g.W, g.OH, g.OW, g.KH, g.KW = q.H, q.W, q.OH, q.OW, q.KH, q.KW
+    g.SH, g.SW, g.PH, g.PW, g.DH, g.DW = q.SH, q.SW, q.PH, q.PW, q.DH, q.DW
+    return g
 
 
-cdef inline bint gathers(const Geom* q) noexcept nogil:
-    """Whether the transpose is a stride-1 convolution with the flipped taps (at most 64
-    along W) and padding D*(K-1) - P >= 0."""
-    return (q.SH == 1 and q.SW == 1 and q.KW <= 64 and q.DH * (q.KH - 1) >= q.PH
-            and q.DW * (q.KW - 1) >= q.PW)
-
-
-cdef void depthwise_plane_transposed(const Geom* q, const floating* cols, const floating* w,
-                                     floating* img) noexcept nogil:
-    """img (H*W) += the taps w scattered from one column plane (OH*OW): the transpose, for
-    strides above 1 (see gathers)."""
-    cdef int kh, kw, oh, ow, lo_h, hi_h, lo_w, hi_w, off
-    cdef floating wv
-    cdef const floating* grow
-    cdef floating* irow
-    for kh in range(q.KH):
-        valid_span(kh * q.DH - q.PH, q.SH, q.H, q.OH, &lo_h, &hi_h)
-        for kw in range(q.KW):
-            off = kw * q.DW - q.PW
-            valid_span(off, q.SW, q.W, q.OW, &lo_w, &hi_w)
-            wv = w[kh * q.KW + kw]
-            for oh in range(lo_h, hi_h):
-                grow = cols + <Py_ssize_t> oh * q.OW
-                irow = img + <Py_ssize_t> (oh * q.SH + kh * q.DH - q.PH) * q.W
-                for ow in range(lo_w, hi_w):
-                    irow[ow * q.SW + off] += wv * grow[ow]
-
-
-def depthwise_cols(tuple geom, const floating[:, ::1] img, const floating[:, ::1] weight,
-                   const floating[::1] bias, floating[:, ::1] cols, int nthreads):
-    """conv_cols for Cg == 1: cols[n] (O*L) = the depthwise convolution of img[n]."""
+def direct_scratch(tuple geom, int use):
+    """Scratch elements one thread needs: use 0 forward, 1 input grad, 2 weight grad."""
     cdef Geom q = make_geom(geom, 1, 1)
-    cdef Py_ssize_t t, i, o
+    cdef nnc_dw_geom g = dw_geom(&q)
+    return nnc_direct_scratch(&g, q.Cg, q.Og, use)
+
+
+def direct_cols(tuple geom, const floating[:, ::1] img, const floating[:, ::1] weight,
+                const floating[::1] bias, floating[:, ::1] cols, floating[:, ::1] buf,
+                int nthreads):
+    """conv_cols by direct loops: cols[n] (O*L) = the convolution of img[n].
+    buf is (nthreads, direct_scratch(geom, 0))."""
+    cdef Geom q = make_geom(geom, 1, 1)
+    cdef nnc_dw_geom g = dw_geom(&q)
+    cdef Py_ssize_t t, i, j
     cdef const floating* b = bias_ptr(bias)
-    for t in prange(img.shape[0] * q.O, nogil=True, num_threads=nthreads, schedule="static"):
-        i, o = t // q.O, t % q.O
-        dw_plane(&img[i, (o // q.Og) * q.plane], &weight[o, 0], &cols[i, o * q.L],
-                 b[o] if b != NULL else 0, q.H, q.W, q.OH, q.OW, q.KH, q.KW, q.SH, q.SW,
-                 q.PH, q.PW, q.DH, q.DW, False)
+    for t in prange(img.shape[0] * q.G, nogil=True, num_threads=nthreads, schedule="static"):
+        i, j = t // q.G, t % q.G
+        if floating is float:
+            grp_forward_float(&g, &img[i, j * q.Cg * q.plane], &weight[j * q.Og, 0],
+                              shifted(b, j * q.Og), &cols[i, j * q.Og * q.L], q.Cg, q.Og,
+                              &buf[threadid(), 0])
+        else:
+            grp_forward_double(&g, &img[i, j * q.Cg * q.plane], &weight[j * q.Og, 0],
+                               shifted(b, j * q.Og), &cols[i, j * q.Og * q.L], q.Cg, q.Og,
+                               &buf[threadid(), 0])
 
 
-def depthwise_image(tuple geom, const floating[:, ::1] cols, const floating[:, ::1] weight,
-                    const floating[::1] bias, floating[:, ::1] img, int nthreads):
-    """conv_image for Cg == 1: img[n] (C*plane) = the transpose of the depthwise convolution
-    (+ bias, C entries or none); a task is one image plane and its Og column planes."""
+def direct_image(tuple geom, const floating[:, ::1] cols, const floating[:, ::1] weight,
+                 const floating[::1] bias, floating[:, ::1] img, floating[:, ::1] buf,
+                 int nthreads):
+    """conv_image by direct loops: img[n] (C*plane) = the transpose of the convolution
+    (+ bias, C entries or none).  buf is (nthreads, direct_scratch(geom, 1))."""
     cdef Geom q = make_geom(geom, 1, 1)
-    cdef Py_ssize_t t, i, c, j, o
+    cdef nnc_dw_geom g = dw_geom(&q)
+    cdef Py_ssize_t t, i, j
     cdef const floating* b = bias_ptr(bias)
-    cdef bint gather = gathers(&q) and q.Og == 1
-    for t in prange(img.shape[0] * q.C, nogil=True, num_threads=nthreads, schedule="static"):
-        i, c = t // q.C, t % q.C
-        if gather:  # a convolution of the column plane with the flipped taps
-            dw_plane(&cols[i, c * q.L], &weight[c, 0], &img[i, c * q.plane],
-                     b[c] if b != NULL else 0, q.OH, q.OW, q.H, q.W, q.KH, q.KW, 1, 1,
-                     q.DH * (q.KH - 1) - q.PH, q.DW * (q.KW - 1) - q.PW, q.DH, q.DW, True)
-            continue
-        for j in range(q.plane):
-            img[i, c * q.plane + j] = b[c] if b != NULL else 0
-        for o in range(c * q.Og, (c + 1) * q.Og):
-            depthwise_plane_transposed(&q, &cols[i, o * q.L], &weight[o, 0],
-                                       &img[i, c * q.plane])
+    for t in prange(img.shape[0] * q.G, nogil=True, num_threads=nthreads, schedule="static"):
+        i, j = t // q.G, t % q.G
+        if floating is float:
+            grp_input_grad_float(&g, &cols[i, j * q.Og * q.L], &weight[j * q.Og, 0],
+                                 shifted(b, j * q.Cg), &img[i, j * q.Cg * q.plane], q.Cg,
+                                 q.Og, &buf[threadid(), 0])
+        else:
+            grp_input_grad_double(&g, &cols[i, j * q.Og * q.L], &weight[j * q.Og, 0],
+                                  shifted(b, j * q.Cg), &img[i, j * q.Cg * q.plane], q.Cg,
+                                  q.Og, &buf[threadid(), 0])
 
 
-def depthwise_weight_grad(tuple geom, const floating[:, ::1] img, const floating[:, ::1] cols,
-                          floating[:, ::1] grad_weight, int nthreads):
-    """conv_weight_grad for Cg == 1: grad_weight (O, K) = sum over samples and positions of
-    cols * the tap's image values (dw_wgrad: a row's products summed in the tensor's type,
-    vectorised, the rows and samples in double).  Tasks are output channels."""
+def direct_weight_grad(tuple geom, const floating[:, ::1] img, const floating[:, ::1] cols,
+                       floating[:, ::1] grad_weight, floating[:, ::1] buf, int nthreads):
+    """conv_weight_grad by direct loops: grad_weight (O, Cg*K) = sum over samples and
+    positions of cols * the tap's image values.  Tasks are groups; buf is
+    (nthreads, direct_scratch(geom, 2))."""
     cdef Geom q = make_geom(geom, 1, 1)
-    cdef Py_ssize_t o, i, k
-    cdef double* acc = <double*> calloc(q.O * q.K, sizeof(double))
-    if acc == NULL:
-        raise MemoryError("depthwise weight gradient: no memory for the sums")
-    for o in prange(q.O, nogil=True, num_threads=nthreads, schedule="static"):
-        for i in range(img.shape[0]):
-            if floating is float:
-                dw_wgrad_float(&img[i, (o // q.Og) * q.plane], &cols[i, o * q.L], acc + o * q.K,
-                               q.H, q.W, q.OH, q.OW, q.KH, q.KW, q.SH, q.SW, q.PH, q.PW, q.DH,
-                               q.DW)
-            else:
-                dw_wgrad_double(&img[i, (o // q.Og) * q.plane], &cols[i, o * q.L],
-                                acc + o * q.K, q.H, q.W, q.OH, q.OW, q.KH, q.KW, q.SH, q.SW,
-                                q.PH, q.PW, q.DH, q.DW)
-        for k in range(q.K):
-            grad_weight[o, k] = <floating> acc[o * q.K + k]
-    free(acc)
+    cdef nnc_dw_geom g = dw_geom(&q)
+    cdef Py_ssize_t j, N = img.shape[0]
+    if N == 0:
+        grad_weight[:, :] = 0
+        return
+    for j in prange(q.G, nogil=True, num_threads=nthreads, schedule="static"):
+        if floating is float:
+            grp_weight_grad_float(&g, &img[0, j * q.Cg * q.plane], img.shape[1],
+                                  &cols[0, j * q.Og * q.L], cols.shape[1], N,
+                                  &grad_weight[j * q.Og, 0], q.Cg, q.Og, &buf[threadid(), 0])
+        else:
+            grp_weight_grad_double(&g, &img[0, j * q.Cg * q.plane], img.shape[1],
+                                   &cols[0, j * q.Og * q.L], cols.shape[1], N,
+                                   &grad_weight[j * q.Og, 0], q.Cg, q.Og, &buf[threadid(), 0])

@@ -1,4 +1,5 @@
-"""Convolutions and sliding-block ops on the im2col + GEMM kernels in ``nncheck._kernels.conv``.
+"""Convolutions and sliding-block ops on the kernels in ``nncheck._kernels.conv``: im2col + GEMM,
+or direct loops for depthwise and small-group convolutions (``ConvGeometry.small_groups``).
 
 conv1d/2d/3d, conv_transpose1d/2d/3d, unfold and fold with PyTorch's signatures.
 Everything about shapes is checked here (with the same arithmetic the modules'
@@ -40,6 +41,10 @@ _MIN_CHUNK = 384  # OpenBLAS's GEMMs slow down when a chunk is their short side
 # Below this many multiply-adds (or elements moved) a call runs on one thread: waking the
 # OpenMP team costs more than it saves, and far more on a busy machine.
 _PARALLEL_MIN_WORK = 1 << 22
+# Up to this many input channels per group, at stride 1, the direct loops' tiles beat
+# im2col + GEMM (grouped convolutions with small groups; depthwise ones, one channel per
+# group, take the direct loops at any stride).
+_DIRECT_MAX_GROUP_CHANNELS = 16
 
 
 class ConvShapeError(ShapeError, RuntimeError):
@@ -236,8 +241,12 @@ class ConvGeometry:
         self.image_size, self.cols_size = channels * self.plane, out_channels * self.L
         self.direct = (math.prod(kernel) == 1 and all(s == 1 for s in stride)
                        and not any(front) and tuple(image) == tuple(cols))
-        # one input channel per group, 1-d or 2-d: direct loops, no im2col (depthwise_*)
-        self.depthwise = channels == groups and self.nd <= 2
+        # 1-d or 2-d, one input channel per group (depthwise) or a few at stride 1 with a
+        # kernel wider than 1x1 (whose GEMM needs no im2col): direct loops (direct_*)
+        cg = channels // groups
+        self.small_groups = self.nd <= 2 and (cg == 1 or (
+            cg <= _DIRECT_MAX_GROUP_CHANNELS and all(s == 1 for s in stride)
+            and not self.direct))
         self.args = ((channels,) + pad3 + tuple(image) + (out_channels,) + pad3 + tuple(cols)
                      + pad3 + tuple(kernel) + pad3 + tuple(stride) + zero3 + tuple(front)
                      + pad3 + tuple(dilation) + (groups,))
@@ -246,8 +255,10 @@ class ConvGeometry:
         """(N, C*plane) -> (N, O*L): W @ im2col(img) (+ bias), the convolution."""
         k, xp = kernels("conv", img, weight, bias)
         out = xp.empty((img.shape[0], self.cols_size), img.dtype)
-        if self._depthwise(k):
-            k.depthwise_cols(self.args, img, weight, bias, out, self._threads(img))
+        if self._direct(k):
+            threads = self._threads(img)
+            k.direct_cols(self.args, img, weight, bias, out,
+                          self._direct_scratch(k, xp, 0, threads, img.dtype), threads)
         else:
             self._gemm_kernel(k.conv_cols, img, weight, bias, out)
         return out
@@ -256,8 +267,10 @@ class ConvGeometry:
         """(N, O*L) -> (N, C*plane): col2im(W^T @ cols) (+ bias), the transpose."""
         k, xp = kernels("conv", cols, weight, bias)
         out = xp.empty((cols.shape[0], self.image_size), cols.dtype)
-        if self._depthwise(k):
-            k.depthwise_image(self.args, cols, weight, bias, out, self._threads(cols))
+        if self._direct(k):
+            threads = self._threads(cols)
+            k.direct_image(self.args, cols, weight, bias, out,
+                           self._direct_scratch(k, xp, 1, threads, cols.dtype), threads)
         else:
             self._gemm_kernel(k.conv_image, cols, weight, bias, out)
         return out
@@ -265,9 +278,11 @@ class ConvGeometry:
     def weight_grad(self, img, cols):
         """(O, Cg*K): sum over samples of cols @ im2col(img)^T."""
         k, xp = kernels("conv", img, cols)
-        if self._depthwise(k):
+        if self._direct(k):
             grad = xp.empty((self.O, self.cgk), img.dtype)
-            k.depthwise_weight_grad(self.args, img, cols, grad, self._threads(img))
+            threads = self._threads(img)
+            k.direct_weight_grad(self.args, img, cols, grad,
+                                 self._direct_scratch(k, xp, 2, threads, img.dtype), threads)
             return grad.reshape(-1)
         threads, chunk, cblock, buf = _plan(img.shape[0], self, img.dtype, xp)
         parts = xp.zeros((threads, self.O * self.cgk), img.dtype)
@@ -289,9 +304,14 @@ class ConvGeometry:
         k.fold(self.args, cols, out, _threads_for(cols.size))
         return out
 
-    def _depthwise(self, k):
-        """Whether the depthwise loops serve this call (a device may lack them)."""
-        return self.depthwise and hasattr(k, "depthwise_cols")
+    def _direct(self, k):
+        """Whether the direct loops serve this call (a device may lack them)."""
+        return self.small_groups and hasattr(k, "direct_cols")
+
+    def _direct_scratch(self, k, xp, use, threads, dtype):
+        """Per-thread scratch of a direct kernel: ``use`` 0 forward, 1 input grad,
+        2 weight grad (padded image planes, spread gradient planes, both)."""
+        return xp.empty((threads, k.direct_scratch(self.args, use)), dtype)
 
     def _threads(self, arrays):
         return _threads_for(arrays.shape[0] * self.O * self.L * self.cgk)
