@@ -14,8 +14,8 @@ dK, dV into it without a race):
   dS = P * (dP - rowsum(dP * P)),  dQ = scale * dS K,  dK += scale * dS^T Q.
 dS is left in the caller's buffer: it is the gradient of an additive float mask.
 
-Threads: prange over slices; each slice runs single-threaded GEMMs (the caller pins BLAS
-to one thread while `parallel` is set), so OpenMP and BLAS threads never compete.
+Threads: prange over slices when `parallel` is set; each slice's GEMMs then run on its
+own thread (blas.pyx's gemm splits a product over the team only outside a parallel region).
 """
 
 from cython cimport floating

@@ -1,7 +1,8 @@
-"""Thread control for the BLAS behind scipy's cython_blas.
+"""Thread control for the BLAS behind scipy's cython_blas (and numpy's, for the checker).
 
-Families that run many small GEMMs from OpenMP threads (convolution, attention)
-pin OpenBLAS to one thread meanwhile, so the two thread pools don't fight.
+Loading ``nncheck._kernels.blas`` sets scipy's OpenBLAS to one thread for good (the OpenMP
+team shares large GEMMs instead); ``blas_pinned_to_one_thread`` remains for code that
+must be sure of it while OpenMP threads each run a GEMM.
 """
 
 import glob
