@@ -6,8 +6,11 @@ kernels in ``nncheck/_kernels``.
 """
 
 from . import _dtype as _dt
+from ._kernels import lazy
 from ._lazy import np
 from .autograd.function import Function
+
+_blas = lazy("blas_threads")
 
 
 def sum_to_shape(grad, shape):
@@ -420,13 +423,22 @@ class Norm(Op):
 
 # --------------------------------------------------------------------------- linear algebra
 class MatMul(Op):
+    """numpy's matmul, with numpy's BLAS on one thread (see numpy_blas_pinned_to_one_thread:
+    its own thread pool would fight the kernels' OpenMP team)."""
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.matmul(a, b)
+        with _blas.numpy_blas_pinned_to_one_thread():
+            return np.matmul(a, b)
 
     @staticmethod
     def backward(ctx, g):
+        with _blas.numpy_blas_pinned_to_one_thread():
+            return MatMul._backward(ctx, g)
+
+    @staticmethod
+    def _backward(ctx, g):
         a, b = ctx.saved_tensors
         ga = gb = None
         a2 = a[None, :] if a.ndim == 1 else a
