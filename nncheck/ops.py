@@ -6,10 +6,13 @@ kernels in ``nncheck/_kernels``.
 """
 
 from . import _dtype as _dt
+from ._kernels import lazy
 from ._lazy import np
 from .autograd.function import Function
 from .backend import asarray as _array
 from .backend import ascontiguousarray as _contiguous
+
+_blas = lazy("blas_threads")
 
 
 def sum_to_shape(grad, shape):
@@ -438,13 +441,22 @@ class Norm(Op):
 
 # --------------------------------------------------------------------------- linear algebra
 class MatMul(Op):
+    """numpy's matmul, with numpy's BLAS on one thread (see numpy_blas_pinned_to_one_thread:
+    its own thread pool would fight the kernels' OpenMP team)."""
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.matmul(a, b)
+        with _blas.numpy_blas_pinned_to_one_thread():
+            return np.matmul(a, b)
 
     @staticmethod
     def backward(ctx, g):
+        with _blas.numpy_blas_pinned_to_one_thread():
+            return MatMul._backward(ctx, g)
+
+    @staticmethod
+    def _backward(ctx, g):
         a, b = ctx.saved_tensors
         ga = gb = None
         a2 = a[None, :] if a.ndim == 1 else a

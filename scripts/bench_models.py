@@ -8,7 +8,11 @@ Steps alternate between the libraries, best of N.  ``--memory`` adds the peak re
 memory a training step adds (the high-water mark over two steps, reset before them, minus
 the resident size before them; Linux), each model and library in a process of its own.
 
+``--alone`` adds a cross-check: each library timed in a process of its own (nncheck's
+without torch, as a user runs it), one after the other rather than interleaved.
+
     python scripts/bench_models.py [--repeat N] [--threads T] [--only resnet,vit] [--memory]
+                                   [--alone]
 """
 
 import argparse
@@ -47,27 +51,42 @@ WIDTH = 40
 
 def build_pair(key):
     """(nncheck model, torch model, input array): PyTorch's initial weights in both."""
-    import torch
-
     import nncheck
-    from nncheck.cli.user_code import load_user_object
 
-    _, file, factory, kwargs, shape, vocab = CASES[key]
-    torch.manual_seed(0)
-    theirs = load_user_object(str(MODELS / file), factory, real_torch=True)[0](**kwargs)
-    ours = load_user_object(str(MODELS / file), factory)[0](**kwargs)
+    theirs, ours = build_model(key, real_torch=True), build_model(key, real_torch=False)
     ours.load_state_dict({k: nncheck.from_numpy(v.detach().numpy().copy())
                           for k, v in theirs.state_dict().items()})
-    ours.train()
-    theirs.train()
+    return ours, theirs, model_input(key)
+
+
+def build_model(key, real_torch):
+    """The model of case ``key`` in PyTorch or (real_torch False) in nncheck, train mode,
+    its library's initial weights (seed 0); nncheck's build never imports torch."""
+    from nncheck.cli.user_code import load_user_object
+
+    _, file, factory, kwargs, _, _ = CASES[key]
+    if real_torch:
+        import torch
+
+        torch.manual_seed(0)
+    else:
+        import nncheck
+
+        nncheck.manual_seed(0)
+    model = load_user_object(str(MODELS / file), factory, real_torch=real_torch)[0](**kwargs)
+    model.train()
+    return model
+
+
+def model_input(key):
+    _, _, _, _, shape, vocab = CASES[key]
     rng = np.random.default_rng(0)
     if vocab is None:
-        x = rng.standard_normal(shape).astype(np.float32)
-    else:  # token ids, each row padded (id 0) after a random length
-        x = rng.integers(1, vocab, shape)
-        for row, length in zip(x, rng.integers(shape[1] // 2, shape[1] + 1, shape[0])):
-            row[length:] = 0
-    return ours, theirs, x
+        return rng.standard_normal(shape).astype(np.float32)
+    x = rng.integers(1, vocab, shape)  # token ids, each row padded (id 0) after a random length
+    for row, length in zip(x, rng.integers(shape[1] // 2, shape[1] + 1, shape[0])):
+        row[length:] = 0
+    return x
 
 
 def model_step(lib, model, x):
@@ -78,10 +97,33 @@ def model_step(lib, model, x):
     return fwd_bwd_step(lib, first, [x], model.parameters(), grad_inputs=())
 
 
+def alone_ms(key, lib_name, repeat):
+    """Run in a child process: the best step time (ms) of one library in a process of its
+    own, so that neither runtime's threads nor settings meet the other's (nncheck's process
+    never imports torch, as a user's)."""
+    return _in_child(f"measure_alone({key!r}, {lib_name!r}, {repeat})")
+
+
+def measure_alone(key, lib_name, repeat):
+    if lib_name == "torch":
+        import torch as lib
+
+        lib.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    else:
+        import nncheck as lib
+    model = build_model(key, real_torch=lib_name == "torch")
+    return best_ms([model_step(lib, model, model_input(key))], repeat, block=1)[0]
+
+
 def peak_memory_mib(key, lib_name):
     """Run in a child process: the max RSS two training steps add, in MiB."""
+    return _in_child(f"measure_memory({key!r}, {lib_name!r})")
+
+
+def _in_child(call):
+    """The number ``bench_models.<call>`` returns, run in a fresh Python process."""
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            f"import bench_models; print(bench_models.measure_memory({key!r}, {lib_name!r}))")
+            f"import bench_models; print(bench_models.{call})")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -123,6 +165,8 @@ def main():
                         ",".join(CASES))
     parser.add_argument("--memory", action="store_true",
                         help="also the peak memory of a step, in separate processes")
+    parser.add_argument("--alone", action="store_true",
+                        help="also each library timed in a process of its own")
     args = parser.parse_args()
     keys = [k for k in args.only.split(",") if k] or list(CASES)
     unknown = [k for k in keys if k not in CASES]
@@ -142,6 +186,15 @@ def main():
         rows.append((CASES[key][0], *best_ms(steps, args.repeat, block=1)))
         print_row(*rows[-1], WIDTH)
     print_geomean(rows, WIDTH)
+    if args.alone:
+        print("\neach library alone in its own process (not interleaved)")
+        print_header(WIDTH)
+        alone = []
+        for key in keys:
+            alone.append((CASES[key][0], *(alone_ms(key, lib, args.repeat)
+                                          for lib in ("nncheck", "torch"))))
+            print_row(*alone[-1], WIDTH)
+        print_geomean(alone, WIDTH)
     if args.memory:
         print(f"\n{'peak memory of a step':{WIDTH}s} {'nncheck MiB':>11s} {'torch MiB':>9s}"
               f" {'ratio':>6s}")

@@ -42,6 +42,18 @@ def test_linear_float32_and_seed_example():
                    rtol=1e-5, atol=1e-5)
 
 
+# Products big enough that the kernels' GEMM splits them over the OpenMP threads (when
+# there are several), by rows of the output in some of the three GEMMs of a step and by
+# columns in others, at sizes that leave ragged last blocks.
+@pytest.mark.parametrize("rows,features_in,features_out", [(301, 67, 1031), (1031, 301, 67)])
+def test_linear_on_products_shared_by_threads(rows, features_in, features_out):
+    ours = nn.Linear(features_in, features_out).double()
+    ref = torch.nn.Linear(features_in, features_out).double()
+    x = np.random.default_rng(6).standard_normal((rows, features_in))
+    compare_module(ours, ref, x)
+    compare_module(ours.float(), ref.float(), x.astype(np.float32), rtol=1e-4, atol=1e-4)
+
+
 def test_linear_init_distribution():
     nncheck.manual_seed(0)
     m = nn.Linear(400, 300)

@@ -114,6 +114,35 @@ def test_matmul_family_matches_torch():
                      rng.standard_normal((2, 4, 2)))
 
 
+def test_matmul_runs_numpy_blas_on_one_thread_and_restores_its_count(monkeypatch):
+    from nncheck import ops
+    from nncheck._kernels.blas_threads import numpy_blas_thread_controls
+
+    controls = numpy_blas_thread_controls()
+    if controls is None:
+        pytest.skip("numpy's BLAS thread count cannot be read or set here")
+    get, set_ = controls
+    inside, matmul = [], np.matmul
+
+    def spy(*args):
+        inside.append(get())
+        return matmul(*args)
+
+    monkeypatch.setattr(ops.np, "matmul", spy)
+    before = get()
+    set_(2)
+    try:
+        a = nncheck.randn(8, 8, requires_grad=True)
+        nncheck.matmul(a, a).sum().backward()
+        after = get()
+    finally:
+        set_(before)
+    assert inside == [1, 1, 1] and after == 2  # forward, both gradients; then as it was
+    x = a.detach().numpy()
+    assert_close(a.grad.numpy(), np.ones((8, 8)) @ x.T + x.T @ np.ones((8, 8)), rtol=1e-5,
+                 atol=1e-5)
+
+
 def test_indexing_cat_stack_gather():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((4, 5))

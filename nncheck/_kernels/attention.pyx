@@ -14,13 +14,12 @@ dK, dV into it without a race):
   dS = P * (dP - rowsum(dP * P)),  dQ = scale * dS K,  dK += scale * dS^T Q.
 dS is left in the caller's buffer: it is the gradient of an additive float mask.
 
-Threads: prange over slices; each slice runs single-threaded GEMMs (the caller pins BLAS
-to one thread while `parallel` is set), so OpenMP and BLAS threads never compete.
+Threads: prange over slices when `parallel` is set; each slice's GEMMs then run on its
+own thread (blas.pyx's gemm splits a product over the team only outside a parallel region).
 """
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, NAN, exp, expf
 
 from nncheck._kernels.blas cimport gemm
 
@@ -51,61 +50,88 @@ cdef inline int _group(int B, int Bk) noexcept nogil:
     return B // Bk if Bk > 0 else 1
 
 
-cdef inline floating _exp(floating x) noexcept nogil:
-    """exp in the array's own precision (float32 rows use the faster expf)."""
-    if floating is float:
-        return expf(x)
-    else:
-        return exp(x)
+cdef extern from "vecmath.h":
+    pass
 
-
-cdef void _softmax_rows(floating* p, const floating* bias, int L, int S, bint causal,
-                        bint safe) noexcept nogil:
-    """Rows of p (L, S) := softmax(p + bias), keeping j <= i only when causal.
-
-    A row with nothing left to attend to becomes zeros (safe, SDPA's rule) or NaN
-    (plain softmax of -inf, as MultiheadAttention's need_weights path gives).
+cdef extern from *:
     """
-    cdef Py_ssize_t i, j, n
-    cdef floating* row
-    cdef floating m, e
-    cdef double total
-    for i in range(L):
-        row = p + i * S
-        n = S if not causal else (i + 1 if i + 1 < S else S)
-        if bias != NULL:
-            for j in range(n):
-                row[j] = row[j] + bias[i * S + j]
-        m = -INFINITY
-        for j in range(n):
-            if row[j] > m:
-                m = row[j]
-        if m == -INFINITY:
-            for j in range(S):
-                row[j] = 0 if safe else NAN
-            continue
-        total = 0
-        for j in range(n):
-            e = _exp(row[j] - m)
-            row[j] = e
-            total = total + e
-        e = <floating> (1 / total)
-        for j in range(n):
-            row[j] = row[j] * e
-        for j in range(n, S):
-            row[j] = 0
+    /* Rows of p (L, S) := softmax(p + bias), keeping j <= i only when causal.  A row with
+       nothing left to attend to becomes zeros (safe, SDPA's rule) or NaN (plain softmax of
+       -inf, as MultiheadAttention's need_weights path gives).  Sums in the element type,
+       vectorised (with glibc's vector expf for float32), as PyTorch's softmax. */
+    #define NNC_SOFTMAX_ROWS(T, SFX, EXP)                                                  \
+    NNCHECK_TARGETS static void nnc_softmax_rows_##SFX(T *p, const T *bias, int L, int S,   \
+                                                       int causal, int safe) {             \
+        for (ptrdiff_t i = 0; i < L; i++) {                                                \
+            T *row = p + i * S;                                                            \
+            const ptrdiff_t n = causal && i + 1 < S ? i + 1 : S;                           \
+            if (bias != NULL) {                                                            \
+                const T *b = bias + i * S;                                                 \
+                _Pragma("omp simd")                                                        \
+                for (ptrdiff_t j = 0; j < n; j++)                                          \
+                    row[j] += b[j];                                                        \
+            }                                                                              \
+            T m = -INFINITY, total = 0;                                                    \
+            _Pragma("omp simd reduction(max:m)")                                           \
+            for (ptrdiff_t j = 0; j < n; j++)                                              \
+                m = row[j] > m ? row[j] : m;                                               \
+            if (m == -INFINITY) {                                                          \
+                for (ptrdiff_t j = 0; j < S; j++)                                          \
+                    row[j] = safe ? 0 : NAN;                                               \
+                continue;                                                                  \
+            }                                                                              \
+            _Pragma("omp simd reduction(+:total)")                                         \
+            for (ptrdiff_t j = 0; j < n; j++) {                                            \
+                const T e = EXP(row[j] - m);                                               \
+                row[j] = e;                                                                \
+                total += e;                                                                \
+            }                                                                              \
+            const T inv = 1 / total;                                                       \
+            _Pragma("omp simd")                                                            \
+            for (ptrdiff_t j = 0; j < n; j++)                                              \
+                row[j] *= inv;                                                             \
+            for (ptrdiff_t j = n; j < S; j++)                                              \
+                row[j] = 0;                                                                \
+        }                                                                                  \
+    }                                                                                      \
+    /* d (L, S) := p * (d - rowsum(d * p)), the softmax Jacobian applied to dP. */          \
+    NNCHECK_TARGETS static void nnc_softmax_backward_rows_##SFX(const T *p, T *d, int L,    \
+                                                                int S) {                   \
+        for (ptrdiff_t i = 0; i < (ptrdiff_t) L * S; i += S) {                             \
+            T acc = 0;                                                                     \
+            _Pragma("omp simd reduction(+:acc)")                                           \
+            for (ptrdiff_t j = i; j < i + S; j++)                                          \
+                acc += d[j] * p[j];                                                        \
+            _Pragma("omp simd")                                                            \
+            for (ptrdiff_t j = i; j < i + S; j++)                                          \
+                d[j] = p[j] * (d[j] - acc);                                                \
+        }                                                                                  \
+    }
+    NNC_SOFTMAX_ROWS(float, f32, expf)
+    NNC_SOFTMAX_ROWS(double, f64, exp)
+    """
+    void nnc_softmax_rows_f32(float* p, const float* bias, int L, int S, int causal,
+                              int safe) noexcept nogil
+    void nnc_softmax_rows_f64(double* p, const double* bias, int L, int S, int causal,
+                              int safe) noexcept nogil
+    void nnc_softmax_backward_rows_f32(const float* p, float* d, int L, int S) noexcept nogil
+    void nnc_softmax_backward_rows_f64(const double* p, double* d, int L, int S) noexcept nogil
 
 
-cdef void _softmax_backward_rows(const floating* p, floating* d, int L, int S) noexcept nogil:
-    """d (L, S) := p * (d - rowsum(d * p)), the softmax Jacobian applied to dP."""
-    cdef Py_ssize_t i, j
-    cdef double acc
-    for i in range(L):
-        acc = 0
-        for j in range(S):
-            acc = acc + d[i * S + j] * p[i * S + j]
-        for j in range(S):
-            d[i * S + j] = <floating> (p[i * S + j] * (d[i * S + j] - acc))
+cdef inline void _softmax_rows(floating* p, const floating* bias, int L, int S, bint causal,
+                               bint safe) noexcept nogil:
+    if floating is float:
+        nnc_softmax_rows_f32(p, bias, L, S, causal, safe)
+    else:
+        nnc_softmax_rows_f64(p, bias, L, S, causal, safe)
+
+
+cdef inline void _softmax_backward_rows(const floating* p, floating* d, int L,
+                                        int S) noexcept nogil:
+    if floating is float:
+        nnc_softmax_backward_rows_f32(p, d, L, S)
+    else:
+        nnc_softmax_backward_rows_f64(p, d, L, S)
 
 
 cdef void _values_backward_one(const floating* p, const floating* v, const floating* g,

@@ -1,6 +1,15 @@
 # Row-major GEMM on top of scipy's BLAS, callable from nogil code (as sklearn's _cython_blas).
+# The work is in blas.pyx: a module calling gemm imports it at load, which runs OpenBLAS on
+# one thread and lets OpenMP share the GEMMs (see blas.pyx).
 from cython cimport floating
-from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+
+cdef void gemm_f32(bint trans_a, bint trans_b, int m, int n, int k, float alpha,
+                   const float* a, int lda, const float* b, int ldb,
+                   float beta, float* c, int ldc) noexcept nogil
+cdef void gemm_f64(bint trans_a, bint trans_b, int m, int n, int k, double alpha,
+                   const double* a, int lda, const double* b, int ldb,
+                   double beta, double* c, int ldc) noexcept nogil
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating alpha,
@@ -8,15 +17,10 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k, floating 
                       floating beta, floating* c, int ldc) noexcept nogil:
     """C[m, n] = alpha * op(A)[m, k] @ op(B)[k, n] + beta * C, all row-major.
 
-    Row-major C = A B is column-major C^T = B^T A^T, so B goes first.
+    Called inside a parallel region it runs on the calling thread; outside, a large
+    product is shared by the OpenMP team.
     """
-    cdef char ta = b'T' if trans_b else b'N'
-    cdef char tb = b'T' if trans_a else b'N'
-    if m == 0 or n == 0:
-        return
     if floating is float:
-        sgemm(&ta, &tb, &n, &m, &k, &alpha, <float*> b, &ldb, <float*> a, &lda,
-              &beta, c, &ldc)
+        gemm_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     else:
-        dgemm(&ta, &tb, &n, &m, &k, &alpha, <double*> b, &ldb, <double*> a, &lda,
-              &beta, c, &ldc)
+        gemm_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

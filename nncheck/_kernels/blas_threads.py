@@ -1,7 +1,8 @@
-"""Thread control for the BLAS behind scipy's cython_blas.
+"""Thread control for the BLAS behind scipy's cython_blas (and numpy's, for the checker).
 
-Families that run many small GEMMs from OpenMP threads (convolution, attention)
-pin OpenBLAS to one thread meanwhile, so the two thread pools don't fight.
+Loading ``nncheck._kernels.blas`` sets scipy's OpenBLAS to one thread for good (the OpenMP
+team shares large GEMMs instead); ``blas_pinned_to_one_thread`` remains for code that
+must be sure of it while OpenMP threads each run a GEMM.
 """
 
 import glob
@@ -12,7 +13,28 @@ from contextlib import contextmanager
 @contextmanager
 def blas_pinned_to_one_thread():
     """While OpenMP threads each run a GEMM, keep scipy's OpenBLAS from spawning its own."""
-    get, set_ = blas_thread_controls()
+    with _one_thread(blas_thread_controls()):
+        yield
+
+
+@contextmanager
+def numpy_blas_pinned_to_one_thread():
+    """numpy's BLAS on one thread meanwhile (nothing to do where it can't be set).
+
+    nncheck's matmul runs on numpy, whose OpenBLAS threads spin for ~2^28 cycles after a
+    threaded call and hold the cores the kernels' OpenMP team needs next: a matmul, a
+    Linear and a GELU in a loop on 2 cores took 5x the time with numpy's 2 threads.
+    """
+    with _one_thread(numpy_blas_thread_controls()):
+        yield
+
+
+@contextmanager
+def _one_thread(controls):
+    if controls is None:
+        yield
+        return
+    get, set_ = controls
     previous = get()
     set_(1)
     try:

@@ -12,7 +12,6 @@ weights op and the values op run on either side of ``nncheck.nn.functional.dropo
 
 import math
 import warnings
-from contextlib import nullcontext
 
 from ..._kernels import lazy
 from ..._lazy import family_names, np
@@ -38,16 +37,14 @@ class _AssertionValueError(AssertionError, ValueError):
 def _run(kernel, tasks, work, *args):
     """kernel(*args, parallel) over ``tasks`` slices.
 
-    Each slice's GEMMs run single-threaded: OpenBLAS's own threads on many small GEMMs cost
-    far more than they save (and would fight OpenMP's), so BLAS is pinned to one thread
-    whenever there is more than one slice.  OpenMP threads share the slices only when the
-    work pays for starting them.
+    OpenMP threads share the slices, each running single-threaded GEMMs, when there are
+    several and the work pays for starting them; where the BLAS keeps threads of its own
+    (not an OpenBLAS whose count ``_kernels.blas`` could set) the slices run in turn.
     """
     _k = kernels("attention")[0]  # the CPU thread count
-    pin = tasks > 1 and _blas.blas_thread_controls() is not None
-    parallel = pin and work >= _PARALLEL_MIN_WORK and _k.max_threads() > 1
-    with _blas.blas_pinned_to_one_thread() if pin else nullcontext():
-        kernel(*args, parallel)
+    parallel = (tasks > 1 and work >= _PARALLEL_MIN_WORK and _k.max_threads() > 1
+                and _blas.blas_thread_controls() is not None)
+    kernel(*args, parallel)
 
 
 def _same_dtype(first, *others):
