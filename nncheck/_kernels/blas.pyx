@@ -25,8 +25,10 @@ cdef extern from *:
     """
     #ifdef _OPENMP
     #include <omp.h>
-    /* threads free to share a GEMM: none beyond the caller's inside a parallel region */
-    static int nnc_gemm_team(void) { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+    /* threads free to share a GEMM: none beyond the caller's inside any parallel region,
+       a team of one included (omp_in_parallel() is false there, and a nested team beside
+       the pool's spinning threads oversubscribes the cores: ShuffleNet 80 -> 630 ms) */
+    static int nnc_gemm_team(void) { return omp_get_level() ? 1 : omp_get_max_threads(); }
     #else
     static int nnc_gemm_team(void) { return 1; }
     #endif
