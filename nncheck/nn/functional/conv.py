@@ -288,7 +288,8 @@ class ConvGeometry:
         parts = xp.zeros((threads, self.O * self.cgk), img.dtype)
         with _openmp_region(threads):
             k.conv_weight_grad(self.args, img, cols, parts, buf, threads, chunk, cblock)
-        return parts[0]
+        # a view of parts[0] would keep every thread's partial sum alive as the .grad
+        return parts[0] if threads == 1 else parts[0].copy()
 
     def unfold(self, img):
         """(N, C*plane) -> (N, C*K*L): im2col alone (nn.Unfold)."""
