@@ -30,7 +30,7 @@ All shapes are validated in nncheck.nn.functional.conv before any call here.
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from nncheck._kernels.blas cimport gemm
 
@@ -246,6 +246,107 @@ cdef void image_task(const Geom* q, const floating* cols, const floating* w,
              cols + g * q.Og * q.L + l0, q.L, <floating> 0, buf, n)
         col2im(q, buf, img, c, nc, l0, l0 + n)
         l0 += n
+
+
+cdef struct Shifted:
+    # the image zero-padded to (Dp, Hp, Wp), with Dp = OD + DD*(KD-1) (and so on): at stride 1
+    # output position (od, oh, ow) under tap (kd, kh, kw) reads padded position
+    # (od*Hp + oh)*Wp + ow + tap offset, so columns live at padded positions too
+    Py_ssize_t Dp, Hp, Wp, plane, Lp
+
+
+cdef Shifted make_shifted(const Geom* q) noexcept nogil:
+    cdef Shifted s
+    s.Dp = q.OD + q.DD * (q.KD - 1)
+    s.Hp = q.OH + q.DH * (q.KH - 1)
+    s.Wp = q.OW + q.DW * (q.KW - 1)
+    s.plane = s.Dp * s.Hp * s.Wp
+    s.Lp = ((q.OD - 1) * s.Hp + q.OH - 1) * s.Wp + q.OW  # one past the last column's position
+    return s
+
+
+cdef void pad_channel(const Geom* q, const Shifted* s, const floating* src,
+                      floating* dst) noexcept nogil:
+    """dst (Dp, Hp, Wp) = src (D, H, W) at (PD, PH, PW), zeros around.  Pixels past the box
+    (a transposed convolution's output padding) are read by no column: dropped."""
+    cdef Py_ssize_t d, h
+    cdef Py_ssize_t dn = min(q.D, s.Dp - q.PD), hn = min(q.H, s.Hp - q.PH)
+    cdef Py_ssize_t wn = min(q.W, s.Wp - q.PW)
+    memset(dst, 0, s.plane * sizeof(floating))
+    if wn <= 0:
+        return
+    for d in range(dn):
+        for h in range(hn):
+            memcpy(dst + ((d + q.PD) * s.Hp + h + q.PH) * s.Wp + q.PW,
+                   src + (d * q.H + h) * q.W, wn * sizeof(floating))
+
+
+cdef void shifted_cols_task(const Geom* q, const Shifted* s, const floating* padded,
+                            const floating* taps, const floating* bias, floating* cols,
+                            floating* acc, int g, Py_ssize_t p0) noexcept nogil:
+    """Group g, padded positions [p0, p0+chunk): cols = sum over taps of W_tap @ (the padded
+    image shifted by the tap) (+ bias).  Each product reads the image in place, with a row
+    stride of one padded plane: no im2col, and BLAS packs each pixel once per tap as it
+    would pack im2col's copy of it."""
+    cdef Py_ssize_t n = min(q.chunk, s.Lp - p0), r, a, b, i, off
+    cdef int kd, kh, kw, o, tap = 0
+    cdef const floating* img = padded + g * q.Cg * s.plane + p0
+    cdef floating* dst
+    cdef floating v
+    for kd in range(q.KD):
+        for kh in range(q.KH):
+            for kw in range(q.KW):
+                off = (kd * q.DD * s.Hp + kh * q.DH) * s.Wp + kw * q.DW
+                gemm(False, False, q.Og, n, q.Cg, <floating> 1,
+                     taps + (tap * q.O + g * q.Og) * q.Cg, q.Cg, img + off, s.plane,
+                     <floating> (1 if tap else 0), acc, n)
+                tap += 1
+    # padded row r = od*Hp + oh holds columns (od, oh, 0:OW) in its first OW positions
+    r = p0 // s.Wp
+    while r * s.Wp < p0 + n:
+        a, b = max(p0, r * s.Wp), min(p0 + n, r * s.Wp + q.OW)
+        if r % s.Hp < q.OH and b > a:
+            dst = cols + g * q.Og * q.L + ((r // s.Hp) * q.OH + r % s.Hp) * q.OW + a - r * s.Wp
+            for o in range(q.Og):
+                v = 0 if bias == NULL else bias[g * q.Og + o]
+                for i in range(b - a):
+                    dst[o * q.L + i] = acc[o * n + a - p0 + i] + v
+        r += 1
+
+
+def shifted_plane(tuple geom):
+    """Elements of one padded channel that conv_cols_shifted needs."""
+    cdef Geom q = make_geom(geom, 1, 1)
+    return make_shifted(&q).plane
+
+
+def conv_cols_shifted(tuple geom, const floating[:, ::1] img, const floating[:, :, ::1] taps,
+                      const floating[::1] bias, floating[:, ::1] cols, floating[:, ::1] padded,
+                      floating[:, ::1] buf, int nthreads, Py_ssize_t chunk):
+    """conv_cols for stride 1 (every dim), without im2col: one GEMM per kernel tap on the
+    zero-padded image read in place (shifted_cols_task).
+
+    taps is the weight tap-major (K, O, Cg); padded is (N, C * shifted_plane(geom)) scratch;
+    buf is (nthreads, Og * chunk).  Tasks are (sample, group, chunk of padded positions).
+    """
+    cdef Geom q = make_geom(geom, chunk, 1)
+    cdef Shifted s = make_shifted(&q)
+    cdef Py_ssize_t t, i, n_chunks, per_sample
+    cdef const floating* b = bias_ptr(bias)
+    if padded.shape[1] != q.C * s.plane or buf.shape[1] < q.Og * min(chunk, s.Lp):
+        raise ValueError("conv_cols_shifted: scratch arrays of the wrong size")
+    q.chunk = max(1, min(chunk, s.Lp))
+    n_chunks = (s.Lp + q.chunk - 1) // q.chunk
+    per_sample = q.G * n_chunks
+    for t in prange(img.shape[0] * q.C, nogil=True, num_threads=nthreads, schedule="static"):
+        pad_channel(&q, &s, &img[t // q.C, (t % q.C) * q.plane],
+                    &padded[t // q.C, (t % q.C) * s.plane])
+    for t in prange(img.shape[0] * per_sample, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        i = t // per_sample
+        shifted_cols_task(&q, &s, &padded[i, 0], &taps[0, 0, 0], b, &cols[i, 0],
+                          &buf[threadid(), 0], <int> ((t // n_chunks) % q.G),
+                          (t % n_chunks) * q.chunk)
 
 
 cdef inline const floating* bias_ptr(const floating[::1] bias) noexcept nogil:
