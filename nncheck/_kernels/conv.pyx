@@ -20,6 +20,11 @@ it is the only scratch memory (one per thread; the weight gradient adds one
 partial sum per thread).  A 1x1 kernel with stride 1 and no padding needs no
 buffer: the image *is* the column matrix.
 
+At stride 1, conv_cols_shifted and conv_weight_grad_shifted give conv_cols and
+conv_weight_grad without im2col: with the image zero-padded once, each kernel tap's
+columns are the padded image shifted by the tap, a matrix BLAS reads in place, so one
+GEMM per tap replaces the copy (which layers take them: ConvGeometry.shifted).
+
 Depthwise convolutions, and 2-d/1-d ones with a few input channels per group at
 stride 1, have a GEMM too small to pay for im2col: direct_cols, direct_image and
 direct_weight_grad give the same three primitives by direct loops
@@ -314,10 +319,53 @@ cdef void shifted_cols_task(const Geom* q, const Shifted* s, const floating* pad
         r += 1
 
 
+cdef void to_padded_rows(const Geom* q, const Shifted* s, const floating* cols,
+                         floating* rows) noexcept nogil:
+    """rows (Lp) = one channel's columns at their padded positions, zeros between."""
+    cdef Py_ssize_t od, oh
+    memset(rows, 0, s.Lp * sizeof(floating))
+    for od in range(q.OD):
+        for oh in range(q.OH):
+            memcpy(rows + (od * s.Hp + oh) * s.Wp, cols + (od * q.OH + oh) * q.OW,
+                   q.OW * sizeof(floating))
+
+
+cdef void shifted_weight_task(const Geom* q, const Shifted* s, const floating* padded,
+                              const floating* grows, floating* gw, int g,
+                              Py_ssize_t p0) noexcept nogil:
+    """Group g, padded positions [p0, p0+chunk): gw_tap += cols_g @ (the padded image shifted
+    by the tap)^T for every tap, cols at padded positions (zeros between rows)."""
+    cdef Py_ssize_t n = min(q.chunk, s.Lp - p0), off
+    cdef int kd, kh, kw, tap = 0
+    for kd in range(q.KD):
+        for kh in range(q.KH):
+            for kw in range(q.KW):
+                off = (kd * q.DD * s.Hp + kh * q.DH) * s.Wp + kw * q.DW
+                gemm(False, True, q.Og, q.Cg, n, <floating> 1, grows + g * q.Og * s.Lp + p0,
+                     s.Lp, padded + g * q.Cg * s.plane + p0 + off, s.plane, <floating> 1,
+                     gw + (tap * q.O + g * q.Og) * q.Cg, q.Cg)
+                tap += 1
+
+
 def shifted_plane(tuple geom):
     """Elements of one padded channel that conv_cols_shifted needs."""
     cdef Geom q = make_geom(geom, 1, 1)
     return make_shifted(&q).plane
+
+
+def shifted_rows(tuple geom):
+    """Padded positions one channel's columns span (Lp)."""
+    cdef Geom q = make_geom(geom, 1, 1)
+    return make_shifted(&q).Lp
+
+
+cdef void pad_image(const Geom* q, const Shifted* s, const floating[:, ::1] img,
+                    floating[:, ::1] padded, int nthreads) noexcept:
+    """padded[n] = every channel of img[n] zero-padded (pad_channel)."""
+    cdef Py_ssize_t t
+    for t in prange(img.shape[0] * q.C, nogil=True, num_threads=nthreads, schedule="static"):
+        pad_channel(q, s, &img[t // q.C, (t % q.C) * q.plane],
+                    &padded[t // q.C, (t % q.C) * s.plane])
 
 
 def conv_cols_shifted(tuple geom, const floating[:, ::1] img, const floating[:, :, ::1] taps,
@@ -338,15 +386,48 @@ def conv_cols_shifted(tuple geom, const floating[:, ::1] img, const floating[:, 
     q.chunk = max(1, min(chunk, s.Lp))
     n_chunks = (s.Lp + q.chunk - 1) // q.chunk
     per_sample = q.G * n_chunks
-    for t in prange(img.shape[0] * q.C, nogil=True, num_threads=nthreads, schedule="static"):
-        pad_channel(&q, &s, &img[t // q.C, (t % q.C) * q.plane],
-                    &padded[t // q.C, (t % q.C) * s.plane])
+    pad_image(&q, &s, img, padded, nthreads)
     for t in prange(img.shape[0] * per_sample, nogil=True, num_threads=nthreads,
                     schedule="dynamic"):
         i = t // per_sample
         shifted_cols_task(&q, &s, &padded[i, 0], &taps[0, 0, 0], b, &cols[i, 0],
                           &buf[threadid(), 0], <int> ((t // n_chunks) % q.G),
                           (t % n_chunks) * q.chunk)
+
+
+def conv_weight_grad_shifted(tuple geom, const floating[:, ::1] img,
+                             const floating[:, ::1] cols, floating[:, ::1] parts,
+                             floating[:, ::1] padded, floating[:, ::1] rows, int nthreads,
+                             Py_ssize_t chunk):
+    """conv_weight_grad for stride 1 without im2col: parts[0] (K*O*Cg, tap-major) = sum over
+    samples and taps of cols[n] @ (the padded image shifted by the tap)^T.
+
+    parts is (nthreads, K*O*Cg), zero-filled, one partial sum per thread as in
+    conv_weight_grad; padded is (N, C * shifted_plane(geom)) and rows (N, O * Lp) scratch,
+    Lp = shifted_rows(geom).  Tasks are (sample, group, chunk of padded positions).
+    """
+    cdef Geom q = make_geom(geom, chunk, 1)
+    cdef Shifted s = make_shifted(&q)
+    cdef Py_ssize_t t, i, j, k, n_chunks, per_sample
+    if (padded.shape[1] != q.C * s.plane or rows.shape[1] != q.O * s.Lp
+            or parts.shape[1] != q.K * q.O * q.Cg):
+        raise ValueError("conv_weight_grad_shifted: scratch arrays of the wrong size")
+    q.chunk = max(1, min(chunk, s.Lp))
+    n_chunks = (s.Lp + q.chunk - 1) // q.chunk
+    per_sample = q.G * n_chunks
+    pad_image(&q, &s, img, padded, nthreads)
+    for t in prange(img.shape[0] * q.O, nogil=True, num_threads=nthreads, schedule="static"):
+        to_padded_rows(&q, &s, &cols[t // q.O, (t % q.O) * q.L],
+                       &rows[t // q.O, (t % q.O) * s.Lp])
+    for t in prange(img.shape[0] * per_sample, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        i = t // per_sample
+        shifted_weight_task(&q, &s, &padded[i, 0], &rows[i, 0], &parts[threadid(), 0],
+                            <int> ((t // n_chunks) % q.G), (t % n_chunks) * q.chunk)
+    if parts.shape[0] > 1:
+        for j in prange(parts.shape[1], nogil=True, num_threads=nthreads, schedule="static"):
+            for k in range(1, parts.shape[0]):
+                parts[0, j] += parts[k, j]
 
 
 cdef inline const floating* bias_ptr(const floating[::1] bias) noexcept nogil:

@@ -45,11 +45,13 @@ _PARALLEL_MIN_WORK = 1 << 22
 # im2col + GEMM (grouped convolutions with small groups; depthwise ones, one channel per
 # group, take the direct loops at any stride).
 _DIRECT_MAX_GROUP_CHANNELS = 16
-# A stride-1 convolution's forward skips im2col (ConvGeometry.shifted) when a group has at
+# A stride-1 convolution's forward and weight gradient skip im2col (ConvGeometry.shifted)
+# when a group has at
 # most this many output channels (im2col's copy is spread over few multiply-adds per
 # element) and at least this many input channels (each tap's GEMM sums over them: fewer
 # make short products).  Measured on DenseNet's Conv2d(128, 32, 3): 0.81-0.95x the time of
-# im2col + GEMM; at 128 output or 16 input channels it was slower.
+# im2col + GEMM (forward), 0.84-0.96x (weight gradient); at 128 output or 16 input channels
+# the forward was slower.
 _SHIFTED_MAX_GROUP_OUT = 32
 _SHIFTED_MIN_GROUP_IN = 32
 
@@ -252,7 +254,7 @@ class ConvGeometry:
         self.direct = (math.prod(kernel) == 1 and all(s == 1 for s in stride)
                        and not any(front) and tuple(image) == tuple(cols))
         # stride 1, few output and many input channels per group: one GEMM per kernel tap
-        # on the padded image read in place (conv_cols_shifted) instead of im2col + GEMM
+        # on the padded image read in place (*_shifted kernels) instead of im2col + GEMM
         self.shifted = (all(s == 1 for s in stride) and not self.direct
                         and out_channels // groups <= _SHIFTED_MAX_GROUP_OUT
                         and cg >= _SHIFTED_MIN_GROUP_IN)
@@ -300,6 +302,8 @@ class ConvGeometry:
             k.direct_weight_grad(self.args, img, cols, grad,
                                  self._direct_scratch(k, xp, 2, threads, img.dtype), threads)
             return grad.reshape(-1)
+        if self.shifted and hasattr(k, "conv_weight_grad_shifted"):
+            return self._shifted_weight_grad(k, xp, img, cols)
         threads, chunk, cblock, buf = _plan(img.shape[0], self, img.dtype, xp)
         parts = xp.zeros((threads, self.O * self.cgk), img.dtype)
         with _openmp_region(threads):
@@ -342,6 +346,19 @@ class ConvGeometry:
         buf = xp.empty((threads, self.O // self.G * chunk), img.dtype)
         with _openmp_region(threads):
             k.conv_cols_shifted(self.args, img, taps, bias, out, padded, buf, threads, chunk)
+
+    def _shifted_weight_grad(self, k, xp, img, cols):
+        """weight_grad at stride 1: conv_weight_grad_shifted, whose taps come first."""
+        n = img.shape[0]
+        threads, chunk, _, _ = _plan(n, self, img.dtype, xp, rows=0)
+        parts = xp.zeros((threads, self.O * self.cgk), img.dtype)
+        padded = xp.empty((n, self.C * k.shifted_plane(self.args)), img.dtype)
+        rows = xp.empty((n, self.O * k.shifted_rows(self.args)), img.dtype)
+        with _openmp_region(threads):
+            k.conv_weight_grad_shifted(self.args, img, cols, parts, padded, rows, threads,
+                                       chunk)
+        taps = parts[0].reshape(-1, self.O, self.C // self.G)
+        return xp.ascontiguousarray(taps.transpose(1, 2, 0)).reshape(-1)
 
     def _gemm_kernel(self, kernel, *arrays):
         xp = kernels("conv", *arrays)[1]
