@@ -45,13 +45,12 @@ _PARALLEL_MIN_WORK = 1 << 22
 # im2col + GEMM (grouped convolutions with small groups; depthwise ones, one channel per
 # group, take the direct loops at any stride).
 _DIRECT_MAX_GROUP_CHANNELS = 16
-# A stride-1 convolution's forward and weight gradient skip im2col (ConvGeometry.shifted)
-# when a group has at
-# most this many output channels (im2col's copy is spread over few multiply-adds per
-# element) and at least this many input channels (each tap's GEMM sums over them: fewer
-# make short products).  Measured on DenseNet's Conv2d(128, 32, 3): 0.81-0.95x the time of
-# im2col + GEMM (forward), 0.84-0.96x (weight gradient); at 128 output or 16 input channels
-# the forward was slower.
+# A stride-1 convolution skips im2col in its forward and weight gradient
+# (ConvGeometry.shifted) when a group has at most this many output channels (im2col's copy
+# is spread over few multiply-adds per element) and at least this many input channels
+# (each tap's GEMM sums over them: fewer make short products).  Measured on DenseNet's
+# Conv2d(128, 32, 3): 0.81-0.95x the time of im2col + GEMM (forward), 0.84-0.96x (weight
+# gradient); at 128 output or 16 input channels the forward was slower.
 _SHIFTED_MAX_GROUP_OUT = 32
 _SHIFTED_MIN_GROUP_IN = 32
 
