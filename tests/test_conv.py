@@ -509,11 +509,12 @@ def test_lazy_conv_rejects_a_bad_first_input():
 # (last in the file: the shared RNG's draws for the tests above stay as they were)
 @pytest.fixture
 def shifted_everywhere(monkeypatch):
-    """Every stride-1 convolution's forward takes the no-im2col path (ConvGeometry.shifted)
-    unless it is depthwise (direct loops)."""
+    """Every stride-1 convolution takes the no-im2col paths (ConvGeometry.shifted and
+    shifted_image) unless it is depthwise (direct loops)."""
     monkeypatch.setattr(conv_impl, "_DIRECT_MAX_GROUP_CHANNELS", 0)
     monkeypatch.setattr(conv_impl, "_SHIFTED_MAX_GROUP_OUT", 1 << 30)
     monkeypatch.setattr(conv_impl, "_SHIFTED_MIN_GROUP_IN", 1)
+    monkeypatch.setattr(conv_impl, "_SHIFTED_IMAGE_MIN_RATIO", 0)
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
@@ -526,7 +527,7 @@ def test_shifted_forward_matches_torch(shifted_everywhere, nd, options):
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("options", TRANSPOSE_OPTIONS,
                          ids=lambda o: str(o)[1:-1] or "defaults")
-def test_shifted_transpose_input_grad_matches_torch(shifted_everywhere, nd, options):
+def test_shifted_transpose_matches_torch(shifted_everywhere, nd, options):
     args, kwargs = conv_case(nd, options)
     check_layer(f"ConvTranspose{nd}d", args, kwargs, (2, 4) + SPATIAL[nd])
 
@@ -545,7 +546,8 @@ def test_shifted_chunked_threaded_matches_torch(shifted_everywhere, small_chunks
 
 def test_shifted_forward_at_the_default_thresholds_float32():
     """DenseNet's kind of layer (many input, few output channels, stride 1) takes it."""
-    geom = conv_impl.ConvGeometry(64, (9, 11), 32, (9, 11), (3, 3), (1, 1), (1, 1), (1, 1), 1)
-    assert geom.shifted
-    mine, ref = nn.Conv2d(64, 32, 3, padding=1), torch.nn.Conv2d(64, 32, 3, padding=1)
-    compare_module(mine, ref, rand(2, 64, 9, 11).astype(np.float32), rtol=1e-4, atol=1e-5)
+    geom = conv_impl.ConvGeometry(128, (9, 11), 32, (9, 11), (3, 3), (1, 1), (1, 1), (1, 1),
+                                  1)
+    assert geom.shifted and geom.shifted_image
+    mine, ref = nn.Conv2d(128, 32, 3, padding=1), torch.nn.Conv2d(128, 32, 3, padding=1)
+    compare_module(mine, ref, rand(2, 128, 9, 11).astype(np.float32), rtol=1e-4, atol=1e-5)

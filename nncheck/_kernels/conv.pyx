@@ -20,10 +20,11 @@ it is the only scratch memory (one per thread; the weight gradient adds one
 partial sum per thread).  A 1x1 kernel with stride 1 and no padding needs no
 buffer: the image *is* the column matrix.
 
-At stride 1, conv_cols_shifted and conv_weight_grad_shifted give conv_cols and
-conv_weight_grad without im2col: with the image zero-padded once, each kernel tap's
-columns are the padded image shifted by the tap, a matrix BLAS reads in place, so one
-GEMM per tap replaces the copy (which layers take them: ConvGeometry.shifted).
+At stride 1, conv_cols_shifted, conv_image_shifted and conv_weight_grad_shifted give
+the three without im2col/col2im: with the image zero-padded, each kernel tap's columns are
+the padded image shifted by the tap, a matrix BLAS reads (or adds to) in place, so one
+GEMM per tap replaces the copy (which layers take them: ConvGeometry.shifted and
+shifted_image).
 
 Depthwise convolutions, and 2-d/1-d ones with a few input channels per group at
 stride 1, have a GEMM too small to pay for im2col: direct_cols, direct_image and
@@ -347,6 +348,44 @@ cdef void shifted_weight_task(const Geom* q, const Shifted* s, const floating* p
                 tap += 1
 
 
+cdef void shifted_image_task(const Geom* q, const Shifted* s, const floating* grows,
+                             const floating* taps, const floating* bias, floating* img,
+                             floating* pimg, int g, int c0) noexcept nogil:
+    """Group g, its channels [c0, c0+cblock): the padded image pimg = sum over taps of
+    W_tap[:, those]^T @ cols_g added at the tap's shift, cols at padded positions (zeros
+    between rows); img = pimg cropped (+ bias).  No col2im: each product adds in place."""
+    cdef int nc = min(q.cblock, q.Cg - c0), c = g * q.Cg + c0, kd, kh, kw, tap, j
+    cdef Py_ssize_t p0 = 0, n, off, d, h, i
+    cdef Py_ssize_t dn = min(q.D, s.Dp - q.PD), hn = min(q.H, s.Hp - q.PH)
+    cdef Py_ssize_t wn = min(q.W, s.Wp - q.PW)
+    cdef floating* dst
+    cdef const floating* src
+    memset(pimg, 0, nc * s.plane * sizeof(floating))
+    while p0 < s.Lp:  # chunks of positions: the rows they touch stay in cache over the taps
+        n, tap = min(q.chunk, s.Lp - p0), 0
+        for kd in range(q.KD):
+            for kh in range(q.KH):
+                for kw in range(q.KW):
+                    off = (kd * q.DD * s.Hp + kh * q.DH) * s.Wp + kw * q.DW
+                    gemm(True, False, nc, n, q.Og, <floating> 1,
+                         taps + (tap * q.O + g * q.Og) * q.Cg + c0, q.Cg,
+                         grows + g * q.Og * s.Lp + p0, s.Lp, <floating> 1,
+                         pimg + p0 + off, s.plane)
+                    tap += 1
+        p0 += n
+    # pixels past the padded box (a transposed convolution's output padding) only get bias
+    fill_rows(img + c * q.plane, shifted(bias, c), nc, q.plane, q.plane)
+    if wn <= 0:
+        return
+    for j in range(nc):
+        for d in range(dn):
+            for h in range(hn):
+                dst = img + (c + j) * q.plane + (d * q.H + h) * q.W
+                src = pimg + j * s.plane + ((d + q.PD) * s.Hp + h + q.PH) * s.Wp + q.PW
+                for i in range(wn):
+                    dst[i] += src[i]
+
+
 def shifted_plane(tuple geom):
     """Elements of one padded channel that conv_cols_shifted needs."""
     cdef Geom q = make_geom(geom, 1, 1)
@@ -393,6 +432,34 @@ def conv_cols_shifted(tuple geom, const floating[:, ::1] img, const floating[:, 
         shifted_cols_task(&q, &s, &padded[i, 0], &taps[0, 0, 0], b, &cols[i, 0],
                           &buf[threadid(), 0], <int> ((t // n_chunks) % q.G),
                           (t % n_chunks) * q.chunk)
+
+
+def conv_image_shifted(tuple geom, const floating[:, ::1] cols,
+                       const floating[:, :, ::1] taps, const floating[::1] bias,
+                       floating[:, ::1] img, floating[:, ::1] rows, floating[:, ::1] buf,
+                       int nthreads, Py_ssize_t chunk, int cblock):
+    """conv_image for stride 1 without col2im (shifted_image_task).
+
+    taps is the weight tap-major (K, O, Cg); bias has C entries or none; rows is
+    (N, O * shifted_rows(geom)) and buf (nthreads, cblock * shifted_plane(geom)) scratch.
+    Tasks are (sample, group, block of cblock channels), as in conv_image.
+    """
+    cdef Geom q = make_geom(geom, chunk, cblock)
+    cdef Shifted s = make_shifted(&q)
+    cdef Py_ssize_t t, i, per_sample = q.G * q.n_cblocks
+    cdef const floating* b = bias_ptr(bias)
+    if rows.shape[1] != q.O * s.Lp or buf.shape[1] < q.cblock * s.plane:
+        raise ValueError("conv_image_shifted: scratch arrays of the wrong size")
+    q.chunk = max(1, min(chunk, s.Lp))
+    for t in prange(cols.shape[0] * q.O, nogil=True, num_threads=nthreads, schedule="static"):
+        to_padded_rows(&q, &s, &cols[t // q.O, (t % q.O) * q.L],
+                       &rows[t // q.O, (t % q.O) * s.Lp])
+    for t in prange(cols.shape[0] * per_sample, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        i = t // per_sample
+        shifted_image_task(&q, &s, &rows[i, 0], &taps[0, 0, 0], b, &img[i, 0],
+                           &buf[threadid(), 0], <int> ((t // q.n_cblocks) % q.G),
+                           <int> (t % q.n_cblocks) * q.cblock)
 
 
 def conv_weight_grad_shifted(tuple geom, const floating[:, ::1] img,
