@@ -503,3 +503,51 @@ def test_lazy_conv_rejects_a_bad_first_input():
         nn.LazyConv2d(4, 3)(nncheck.randn(2, 3))
     with pytest.raises(ValueError, match="divisible by groups"):
         nn.LazyConv2d(4, 3, groups=2)(nncheck.randn(1, 3, 5, 5))
+
+
+# ----------------------------------------------------------------- stride 1 without im2col
+# (last in the file: the shared RNG's draws for the tests above stay as they were)
+@pytest.fixture
+def shifted_everywhere(monkeypatch):
+    """Every stride-1 convolution takes the no-im2col paths (ConvGeometry.shifted and
+    shifted_image) unless it is depthwise (direct loops)."""
+    monkeypatch.setattr(conv_impl, "_DIRECT_MAX_GROUP_CHANNELS", 0)
+    monkeypatch.setattr(conv_impl, "_SHIFTED_MAX_GROUP_OUT", 1 << 30)
+    monkeypatch.setattr(conv_impl, "_SHIFTED_MIN_GROUP_IN", 1)
+    monkeypatch.setattr(conv_impl, "_SHIFTED_IMAGE_MIN_RATIO", 0)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("options", CONV_OPTIONS, ids=lambda o: str(o)[1:-1] or "defaults")
+def test_shifted_forward_matches_torch(shifted_everywhere, nd, options):
+    args, kwargs = conv_case(nd, options)
+    check_layer(f"Conv{nd}d", args, kwargs, (2, 4) + SPATIAL[nd])
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("options", TRANSPOSE_OPTIONS,
+                         ids=lambda o: str(o)[1:-1] or "defaults")
+def test_shifted_transpose_matches_torch(shifted_everywhere, nd, options):
+    args, kwargs = conv_case(nd, options)
+    check_layer(f"ConvTranspose{nd}d", args, kwargs, (2, 4) + SPATIAL[nd])
+
+
+@pytest.mark.parametrize("name, args, kwargs, shape", [
+    ("Conv2d", (4, 6, 3), dict(padding=(2, 1), dilation=(1, 2), groups=2), (3, 4, 9, 10)),
+    ("Conv2d", (4, 6, (2, 4)), dict(padding="same"), (1, 4, 7, 9)),
+    ("Conv3d", (2, 4, 2), dict(padding=1, dilation=(2, 1, 1)), (1, 2, 4, 5, 3)),
+    ("ConvTranspose2d", (4, 6, 3), dict(padding=(0, 1), dilation=2, output_padding=1),
+     (2, 4, 5, 6)),
+])
+def test_shifted_chunked_threaded_matches_torch(shifted_everywhere, small_chunks, name, args,
+                                                 kwargs, shape):
+    check_layer(name, args, kwargs, shape)
+
+
+def test_shifted_forward_at_the_default_thresholds_float32():
+    """DenseNet's kind of layer (many input, few output channels, stride 1) takes it."""
+    geom = conv_impl.ConvGeometry(128, (9, 11), 32, (9, 11), (3, 3), (1, 1), (1, 1), (1, 1),
+                                  1)
+    assert geom.shifted and geom.shifted_image
+    mine, ref = nn.Conv2d(128, 32, 3, padding=1), torch.nn.Conv2d(128, 32, 3, padding=1)
+    compare_module(mine, ref, rand(2, 128, 9, 11).astype(np.float32), rtol=1e-4, atol=1e-5)

@@ -20,6 +20,12 @@ it is the only scratch memory (one per thread; the weight gradient adds one
 partial sum per thread).  A 1x1 kernel with stride 1 and no padding needs no
 buffer: the image *is* the column matrix.
 
+At stride 1, conv_cols_shifted, conv_image_shifted and conv_weight_grad_shifted give
+the three without im2col/col2im: with the image zero-padded, each kernel tap's columns are
+the padded image shifted by the tap, a matrix BLAS reads (or adds to) in place, so one
+GEMM per tap replaces the copy (which layers take them: ConvGeometry.shifted and
+shifted_image).
+
 Depthwise convolutions, and 2-d/1-d ones with a few input channels per group at
 stride 1, have a GEMM too small to pay for im2col: direct_cols, direct_image and
 direct_weight_grad give the same three primitives by direct loops
@@ -30,7 +36,7 @@ All shapes are validated in nncheck.nn.functional.conv before any call here.
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 from nncheck._kernels.blas cimport gemm
 
@@ -246,6 +252,249 @@ cdef void image_task(const Geom* q, const floating* cols, const floating* w,
              cols + g * q.Og * q.L + l0, q.L, <floating> 0, buf, n)
         col2im(q, buf, img, c, nc, l0, l0 + n)
         l0 += n
+
+
+cdef struct Shifted:
+    # the image zero-padded to (Dp, Hp, Wp), with Dp = OD + DD*(KD-1) (and so on): at stride 1
+    # output position (od, oh, ow) under tap (kd, kh, kw) reads padded position
+    # (od*Hp + oh)*Wp + ow + tap offset, so columns live at padded positions too
+    Py_ssize_t Dp, Hp, Wp, plane, Lp
+
+
+cdef Shifted make_shifted(const Geom* q) noexcept nogil:
+    cdef Shifted s
+    s.Dp = q.OD + q.DD * (q.KD - 1)
+    s.Hp = q.OH + q.DH * (q.KH - 1)
+    s.Wp = q.OW + q.DW * (q.KW - 1)
+    s.plane = s.Dp * s.Hp * s.Wp
+    s.Lp = ((q.OD - 1) * s.Hp + q.OH - 1) * s.Wp + q.OW  # one past the last column's position
+    return s
+
+
+cdef void pad_channel(const Geom* q, const Shifted* s, const floating* src,
+                      floating* dst) noexcept nogil:
+    """dst (Dp, Hp, Wp) = src (D, H, W) at (PD, PH, PW), zeros around.  Pixels past the box
+    (a transposed convolution's output padding) are read by no column: dropped."""
+    cdef Py_ssize_t d, h
+    cdef Py_ssize_t dn = min(q.D, s.Dp - q.PD), hn = min(q.H, s.Hp - q.PH)
+    cdef Py_ssize_t wn = min(q.W, s.Wp - q.PW)
+    memset(dst, 0, s.plane * sizeof(floating))
+    if wn <= 0:
+        return
+    for d in range(dn):
+        for h in range(hn):
+            memcpy(dst + ((d + q.PD) * s.Hp + h + q.PH) * s.Wp + q.PW,
+                   src + (d * q.H + h) * q.W, wn * sizeof(floating))
+
+
+cdef void shifted_cols_task(const Geom* q, const Shifted* s, const floating* padded,
+                            const floating* taps, const floating* bias, floating* cols,
+                            floating* acc, int g, Py_ssize_t p0) noexcept nogil:
+    """Group g, padded positions [p0, p0+chunk): cols = sum over taps of W_tap @ (the padded
+    image shifted by the tap) (+ bias).  Each product reads the image in place, with a row
+    stride of one padded plane: no im2col, and BLAS packs each pixel once per tap as it
+    would pack im2col's copy of it."""
+    cdef Py_ssize_t n = min(q.chunk, s.Lp - p0), r, a, b, i, off
+    cdef int kd, kh, kw, o, tap = 0
+    cdef const floating* img = padded + g * q.Cg * s.plane + p0
+    cdef floating* dst
+    cdef floating v
+    for kd in range(q.KD):
+        for kh in range(q.KH):
+            for kw in range(q.KW):
+                off = (kd * q.DD * s.Hp + kh * q.DH) * s.Wp + kw * q.DW
+                gemm(False, False, q.Og, n, q.Cg, <floating> 1,
+                     taps + (tap * q.O + g * q.Og) * q.Cg, q.Cg, img + off, s.plane,
+                     <floating> (1 if tap else 0), acc, n)
+                tap += 1
+    # padded row r = od*Hp + oh holds columns (od, oh, 0:OW) in its first OW positions
+    r = p0 // s.Wp
+    while r * s.Wp < p0 + n:
+        a, b = max(p0, r * s.Wp), min(p0 + n, r * s.Wp + q.OW)
+        if r % s.Hp < q.OH and b > a:
+            dst = cols + g * q.Og * q.L + ((r // s.Hp) * q.OH + r % s.Hp) * q.OW + a - r * s.Wp
+            for o in range(q.Og):
+                v = 0 if bias == NULL else bias[g * q.Og + o]
+                for i in range(b - a):
+                    dst[o * q.L + i] = acc[o * n + a - p0 + i] + v
+        r += 1
+
+
+cdef void to_padded_rows(const Geom* q, const Shifted* s, const floating* cols,
+                         floating* rows) noexcept nogil:
+    """rows (Lp) = one channel's columns at their padded positions, zeros between."""
+    cdef Py_ssize_t od, oh
+    memset(rows, 0, s.Lp * sizeof(floating))
+    for od in range(q.OD):
+        for oh in range(q.OH):
+            memcpy(rows + (od * s.Hp + oh) * s.Wp, cols + (od * q.OH + oh) * q.OW,
+                   q.OW * sizeof(floating))
+
+
+cdef void shifted_weight_task(const Geom* q, const Shifted* s, const floating* padded,
+                              const floating* grows, floating* gw, int g,
+                              Py_ssize_t p0) noexcept nogil:
+    """Group g, padded positions [p0, p0+chunk): gw_tap += cols_g @ (the padded image shifted
+    by the tap)^T for every tap, cols at padded positions (zeros between rows)."""
+    cdef Py_ssize_t n = min(q.chunk, s.Lp - p0), off
+    cdef int kd, kh, kw, tap = 0
+    for kd in range(q.KD):
+        for kh in range(q.KH):
+            for kw in range(q.KW):
+                off = (kd * q.DD * s.Hp + kh * q.DH) * s.Wp + kw * q.DW
+                gemm(False, True, q.Og, q.Cg, n, <floating> 1, grows + g * q.Og * s.Lp + p0,
+                     s.Lp, padded + g * q.Cg * s.plane + p0 + off, s.plane, <floating> 1,
+                     gw + (tap * q.O + g * q.Og) * q.Cg, q.Cg)
+                tap += 1
+
+
+cdef void shifted_image_task(const Geom* q, const Shifted* s, const floating* grows,
+                             const floating* taps, const floating* bias, floating* img,
+                             floating* pimg, int g, int c0) noexcept nogil:
+    """Group g, its channels [c0, c0+cblock): the padded image pimg = sum over taps of
+    W_tap[:, those]^T @ cols_g added at the tap's shift, cols at padded positions (zeros
+    between rows); img = pimg cropped (+ bias).  No col2im: each product adds in place."""
+    cdef int nc = min(q.cblock, q.Cg - c0), c = g * q.Cg + c0, kd, kh, kw, tap, j
+    cdef Py_ssize_t p0 = 0, n, off, d, h, i
+    cdef Py_ssize_t dn = min(q.D, s.Dp - q.PD), hn = min(q.H, s.Hp - q.PH)
+    cdef Py_ssize_t wn = min(q.W, s.Wp - q.PW)
+    cdef floating* dst
+    cdef const floating* src
+    memset(pimg, 0, nc * s.plane * sizeof(floating))
+    while p0 < s.Lp:  # chunks of positions: the rows they touch stay in cache over the taps
+        n, tap = min(q.chunk, s.Lp - p0), 0
+        for kd in range(q.KD):
+            for kh in range(q.KH):
+                for kw in range(q.KW):
+                    off = (kd * q.DD * s.Hp + kh * q.DH) * s.Wp + kw * q.DW
+                    gemm(True, False, nc, n, q.Og, <floating> 1,
+                         taps + (tap * q.O + g * q.Og) * q.Cg + c0, q.Cg,
+                         grows + g * q.Og * s.Lp + p0, s.Lp, <floating> 1,
+                         pimg + p0 + off, s.plane)
+                    tap += 1
+        p0 += n
+    # pixels past the padded box (a transposed convolution's output padding) only get bias
+    fill_rows(img + c * q.plane, shifted(bias, c), nc, q.plane, q.plane)
+    if wn <= 0:
+        return
+    for j in range(nc):
+        for d in range(dn):
+            for h in range(hn):
+                dst = img + (c + j) * q.plane + (d * q.H + h) * q.W
+                src = pimg + j * s.plane + ((d + q.PD) * s.Hp + h + q.PH) * s.Wp + q.PW
+                for i in range(wn):
+                    dst[i] += src[i]
+
+
+def shifted_plane(tuple geom):
+    """Elements of one padded channel that conv_cols_shifted needs."""
+    cdef Geom q = make_geom(geom, 1, 1)
+    return make_shifted(&q).plane
+
+
+def shifted_rows(tuple geom):
+    """Padded positions one channel's columns span (Lp)."""
+    cdef Geom q = make_geom(geom, 1, 1)
+    return make_shifted(&q).Lp
+
+
+cdef void pad_image(const Geom* q, const Shifted* s, const floating[:, ::1] img,
+                    floating[:, ::1] padded, int nthreads) noexcept:
+    """padded[n] = every channel of img[n] zero-padded (pad_channel)."""
+    cdef Py_ssize_t t
+    for t in prange(img.shape[0] * q.C, nogil=True, num_threads=nthreads, schedule="static"):
+        pad_channel(q, s, &img[t // q.C, (t % q.C) * q.plane],
+                    &padded[t // q.C, (t % q.C) * s.plane])
+
+
+def conv_cols_shifted(tuple geom, const floating[:, ::1] img, const floating[:, :, ::1] taps,
+                      const floating[::1] bias, floating[:, ::1] cols, floating[:, ::1] padded,
+                      floating[:, ::1] buf, int nthreads, Py_ssize_t chunk):
+    """conv_cols for stride 1 (every dim), without im2col: one GEMM per kernel tap on the
+    zero-padded image read in place (shifted_cols_task).
+
+    taps is the weight tap-major (K, O, Cg); padded is (N, C * shifted_plane(geom)) scratch;
+    buf is (nthreads, Og * chunk).  Tasks are (sample, group, chunk of padded positions).
+    """
+    cdef Geom q = make_geom(geom, chunk, 1)
+    cdef Shifted s = make_shifted(&q)
+    cdef Py_ssize_t t, i, n_chunks, per_sample
+    cdef const floating* b = bias_ptr(bias)
+    if padded.shape[1] != q.C * s.plane or buf.shape[1] < q.Og * min(chunk, s.Lp):
+        raise ValueError("conv_cols_shifted: scratch arrays of the wrong size")
+    q.chunk = max(1, min(chunk, s.Lp))
+    n_chunks = (s.Lp + q.chunk - 1) // q.chunk
+    per_sample = q.G * n_chunks
+    pad_image(&q, &s, img, padded, nthreads)
+    for t in prange(img.shape[0] * per_sample, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        i = t // per_sample
+        shifted_cols_task(&q, &s, &padded[i, 0], &taps[0, 0, 0], b, &cols[i, 0],
+                          &buf[threadid(), 0], <int> ((t // n_chunks) % q.G),
+                          (t % n_chunks) * q.chunk)
+
+
+def conv_image_shifted(tuple geom, const floating[:, ::1] cols,
+                       const floating[:, :, ::1] taps, const floating[::1] bias,
+                       floating[:, ::1] img, floating[:, ::1] rows, floating[:, ::1] buf,
+                       int nthreads, Py_ssize_t chunk, int cblock):
+    """conv_image for stride 1 without col2im (shifted_image_task).
+
+    taps is the weight tap-major (K, O, Cg); bias has C entries or none; rows is
+    (N, O * shifted_rows(geom)) and buf (nthreads, cblock * shifted_plane(geom)) scratch.
+    Tasks are (sample, group, block of cblock channels), as in conv_image.
+    """
+    cdef Geom q = make_geom(geom, chunk, cblock)
+    cdef Shifted s = make_shifted(&q)
+    cdef Py_ssize_t t, i, per_sample = q.G * q.n_cblocks
+    cdef const floating* b = bias_ptr(bias)
+    if rows.shape[1] != q.O * s.Lp or buf.shape[1] < q.cblock * s.plane:
+        raise ValueError("conv_image_shifted: scratch arrays of the wrong size")
+    q.chunk = max(1, min(chunk, s.Lp))
+    for t in prange(cols.shape[0] * q.O, nogil=True, num_threads=nthreads, schedule="static"):
+        to_padded_rows(&q, &s, &cols[t // q.O, (t % q.O) * q.L],
+                       &rows[t // q.O, (t % q.O) * s.Lp])
+    for t in prange(cols.shape[0] * per_sample, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        i = t // per_sample
+        shifted_image_task(&q, &s, &rows[i, 0], &taps[0, 0, 0], b, &img[i, 0],
+                           &buf[threadid(), 0], <int> ((t // q.n_cblocks) % q.G),
+                           <int> (t % q.n_cblocks) * q.cblock)
+
+
+def conv_weight_grad_shifted(tuple geom, const floating[:, ::1] img,
+                             const floating[:, ::1] cols, floating[:, ::1] parts,
+                             floating[:, ::1] padded, floating[:, ::1] rows, int nthreads,
+                             Py_ssize_t chunk):
+    """conv_weight_grad for stride 1 without im2col: parts[0] (K*O*Cg, tap-major) = sum over
+    samples and taps of cols[n] @ (the padded image shifted by the tap)^T.
+
+    parts is (nthreads, K*O*Cg), zero-filled, one partial sum per thread as in
+    conv_weight_grad; padded is (N, C * shifted_plane(geom)) and rows (N, O * Lp) scratch,
+    Lp = shifted_rows(geom).  Tasks are (sample, group, chunk of padded positions).
+    """
+    cdef Geom q = make_geom(geom, chunk, 1)
+    cdef Shifted s = make_shifted(&q)
+    cdef Py_ssize_t t, i, j, k, n_chunks, per_sample
+    if (padded.shape[1] != q.C * s.plane or rows.shape[1] != q.O * s.Lp
+            or parts.shape[1] != q.K * q.O * q.Cg):
+        raise ValueError("conv_weight_grad_shifted: scratch arrays of the wrong size")
+    q.chunk = max(1, min(chunk, s.Lp))
+    n_chunks = (s.Lp + q.chunk - 1) // q.chunk
+    per_sample = q.G * n_chunks
+    pad_image(&q, &s, img, padded, nthreads)
+    for t in prange(img.shape[0] * q.O, nogil=True, num_threads=nthreads, schedule="static"):
+        to_padded_rows(&q, &s, &cols[t // q.O, (t % q.O) * q.L],
+                       &rows[t // q.O, (t % q.O) * s.Lp])
+    for t in prange(img.shape[0] * per_sample, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        i = t // per_sample
+        shifted_weight_task(&q, &s, &padded[i, 0], &rows[i, 0], &parts[threadid(), 0],
+                            <int> ((t // n_chunks) % q.G), (t % n_chunks) * q.chunk)
+    if parts.shape[0] > 1:
+        for j in prange(parts.shape[1], nogil=True, num_threads=nthreads, schedule="static"):
+            for k in range(1, parts.shape[0]):
+                parts[0, j] += parts[k, j]
 
 
 cdef inline const floating* bias_ptr(const floating[::1] bias) noexcept nogil:
