@@ -233,7 +233,11 @@ def test_chunked_threaded_paths_match_torch(small_chunks, name, args, kwargs, sh
 ])
 def test_float32_matches_torch(name, args, shape):
     mine, ref = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
-    compare_module(mine, ref, rand(*shape).astype(np.float32), rtol=1e-4, atol=1e-5)
+    # its own generator: the result must not depend on which tests ran before.  A weight
+    # gradient sums thousands of float32 products (magnitude ~50): both libraries' rounding
+    # is ~1e-5 there, so atol is 1e-4, not float32's bare epsilon
+    x = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+    compare_module(mine, ref, x, rtol=1e-4, atol=1e-4)
     assert mine.weight.grad.dtype == nncheck.float32
 
 
