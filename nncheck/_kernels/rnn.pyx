@@ -43,39 +43,78 @@ cdef inline int gate_count(int mode) noexcept nogil:
     return 4 if mode == LSTM else (3 if mode == GRU else 1)
 
 
-# float32 tanh as Eigen's rational approximation (max relative error 4e-7): only
-# multiply, add, divide and min/max, so the compiler vectorizes the gate loops, which
-# libm's tanhf/expf calls prevent.  float64 keeps libm for full precision.
-cdef float TANH_CLAMP = 7.90531110763549805
-cdef float A1 = 4.89352455891786e-03, A3 = 6.37261928875436e-04, A5 = 1.48572235717979e-05
-cdef float A7 = 5.12229709037114e-08, A9 = -8.60467152213735e-11
-cdef float A11 = 2.00018790482477e-13, A13 = -2.76076847742355e-16
-cdef float B0 = 4.89352518554385e-03, B2 = 2.26843463243900e-03
-cdef float B4 = 1.18534705686654e-04, B6 = 1.19825839466702e-06
-
-
-cdef inline float tanh_f32(float x) noexcept nogil:
-    x = x if x < TANH_CLAMP else TANH_CLAMP
-    x = x if x > -TANH_CLAMP else -TANH_CLAMP
-    cdef float x2 = x * x
-    cdef float p = ((((((A13 * x2 + A11) * x2 + A9) * x2 + A7) * x2 + A5) * x2 + A3) * x2
-                    + A1) * x
-    cdef float q = ((B6 * x2 + B4) * x2 + B2) * x2 + B0
-    return p / q
+# The LSTM gate rows are C (rnn_gates.h, compiled for AVX2 too); the other cells' rows
+# below share its float32 activations: Eigen's rational tanh, which vectorizes where
+# libm's tanhf/expf calls would not.  float64 keeps libm for full precision.
+cdef extern from *:
+    """
+    #define NNC_T float
+    #define NNC_F(name) name##_f32
+    #define NNC_TANH nnc_tanh_f32
+    #define NNC_SIGMOID nnc_sigmoid_f32
+    #include "rnn_gates.h"
+    #undef NNC_T
+    #undef NNC_F
+    #undef NNC_TANH
+    #undef NNC_SIGMOID
+    #define NNC_T double
+    #define NNC_F(name) name##_f64
+    #define NNC_TANH tanh
+    #define NNC_SIGMOID nnc_sigmoid_f64
+    #include "rnn_gates.h"
+    #undef NNC_T
+    #undef NNC_F
+    #undef NNC_TANH
+    #undef NNC_SIGMOID
+    """
+    float nnc_tanh_f32(float x) noexcept nogil
+    float nnc_sigmoid_f32(float x) noexcept nogil
+    double nnc_sigmoid_f64(double x) noexcept nogil
+    void lstm_rows_f32(Py_ssize_t bs, Py_ssize_t H, float* g, const float* gh, float* c,
+                       float* tc, float* cprev, float* hout, Py_ssize_t ld_hout, float* hstate,
+                       Py_ssize_t ld_hstate) noexcept nogil
+    void lstm_rows_f64(Py_ssize_t bs, Py_ssize_t H, double* g, const double* gh, double* c,
+                       double* tc, double* cprev, double* hout, Py_ssize_t ld_hout,
+                       double* hstate, Py_ssize_t ld_hstate) noexcept nogil
+    void lstm_rows_back_f32(Py_ssize_t bs, Py_ssize_t H, const float* g, const float* tc,
+                            const float* cprev, const float* dh, Py_ssize_t ld_dh, float* dc,
+                            float* dg) noexcept nogil
+    void lstm_rows_back_f64(Py_ssize_t bs, Py_ssize_t H, const double* g, const double* tc,
+                            const double* cprev, const double* dh, Py_ssize_t ld_dh,
+                            double* dc, double* dg) noexcept nogil
 
 
 cdef inline floating th(floating x) noexcept nogil:
     if floating is float:
-        return tanh_f32(x)
+        return nnc_tanh_f32(x)
     else:
         return tanh(x)
 
 
 cdef inline floating sigm(floating x) noexcept nogil:
     if floating is float:
-        return 0.5 * tanh_f32(0.5 * x) + 0.5
+        return nnc_sigmoid_f32(x)
     else:
-        return 1.0 / (1.0 + exp(-x))
+        return nnc_sigmoid_f64(x)
+
+
+cdef inline void lstm_rows(Py_ssize_t bs, Py_ssize_t H, floating* g, const floating* gh,
+                           floating* c, floating* tc, floating* cprev, floating* hout,
+                           Py_ssize_t ld_hout, floating* hstate,
+                           Py_ssize_t ld_hstate) noexcept nogil:
+    if floating is float:
+        lstm_rows_f32(bs, H, g, gh, c, tc, cprev, hout, ld_hout, hstate, ld_hstate)
+    else:
+        lstm_rows_f64(bs, H, g, gh, c, tc, cprev, hout, ld_hout, hstate, ld_hstate)
+
+
+cdef inline void lstm_rows_back(Py_ssize_t bs, Py_ssize_t H, const floating* g,
+                                const floating* tc, const floating* cprev, const floating* dh,
+                                Py_ssize_t ld_dh, floating* dc, floating* dg) noexcept nogil:
+    if floating is float:
+        lstm_rows_back_f32(bs, H, g, tc, cprev, dh, ld_dh, dc, dg)
+    else:
+        lstm_rows_back_f64(bs, H, g, tc, cprev, dh, ld_dh, dc, dg)
 
 
 # --------------------------------------------------------------------------- forward rows
@@ -108,27 +147,6 @@ cdef inline void rnn_row(bint relu, floating* g, const floating* gh, floating* h
     for j in range(H):
         hout[j] = g[j]
         hstate[j] = g[j]
-
-
-cdef inline void lstm_row(floating* g, const floating* gh, floating* cstate, floating* tc,
-                          floating* cprev, floating* hout, floating* hstate,
-                          Py_ssize_t H) noexcept nogil:
-    """Gates i, f, g, o (torch's order); keeps the activations, tanh(c) and c_prev.
-    hstate is NULL with proj_size (the projection GEMM then sets the state)."""
-    cdef Py_ssize_t j
-    sigmoid_add(g, gh, 2 * H)
-    tanh_add(g + 2 * H, gh + 2 * H, H)
-    sigmoid_add(g + 3 * H, gh + 3 * H, H)
-    for j in range(H):
-        cprev[j] = cstate[j]
-        cstate[j] = g[H + j] * cstate[j] + g[j] * g[2 * H + j]
-    for j in range(H):
-        tc[j] = th(cstate[j])
-    for j in range(H):
-        hout[j] = g[3 * H + j] * tc[j]
-    if hstate != NULL:
-        for j in range(H):
-            hstate[j] = hout[j]
 
 
 cdef inline void gru_row(floating* g, const floating* gh, const floating* b_hn, floating* hn,
@@ -207,10 +225,12 @@ def rnn_forward(int mode, const floating[:, ::1] x, const floating[:, ::1] w_ih,
                     prev[o + r, j] = h[r, j]
             recurrent_product(&w_hh[0, 0], G, Hout, &prev[o, 0], bs, work_t, &work[0, 0], False)
             if mode == LSTM:
-                for r in range(bs):
-                    lstm_row(&gates[o + r, 0], &work[r, 0], &c[r, 0], &cell[o + r, 0],
-                             &cprev[o + r, 0], &hraw[o + r, 0] if proj else &out[o + r, col],
-                             <floating*> NULL if proj else &h[r, 0], H)
+                if proj:
+                    lstm_rows(bs, H, &gates[o, 0], &work[0, 0], &c[0, 0], &cell[o, 0],
+                              &cprev[o, 0], &hraw[o, 0], H, <floating*> NULL, 0)
+                else:
+                    lstm_rows(bs, H, &gates[o, 0], &work[0, 0], &c[0, 0], &cell[o, 0],
+                              &cprev[o, 0], &out[o, col], ldo, &h[0, 0], Hout)
                 if proj:
                     gemm(False, True, bs, Hout, H, <floating> 1, &hraw[o, 0], H, &w_hr[0, 0], H,
                          <floating> 0, &out[o, col], ldo)
@@ -238,29 +258,6 @@ cdef inline void rnn_row_back(bint relu, const floating* g, const floating* dh, 
     else:
         for j in range(H):
             dg[j] = dh[j] * (1 - g[j] * g[j])
-
-
-cdef inline void lstm_row_back(const floating* g, const floating* tc, const floating* cprev,
-                               const floating* dh, floating* dc, floating* dg,
-                               Py_ssize_t H) noexcept nogil:
-    """dc (in: from step t+1 or dc_n; out: to step t-1 or dc0) and the gate pre-activations."""
-    cdef Py_ssize_t j
-    cdef const floating* gi = g
-    cdef const floating* gf = g + H
-    cdef const floating* gg = g + 2 * H
-    cdef const floating* go = g + 3 * H
-    for j in range(H):
-        dc[j] = dc[j] + dh[j] * go[j] * (1 - tc[j] * tc[j])
-    for j in range(H):
-        dg[3 * H + j] = dh[j] * tc[j] * go[j] * (1 - go[j])
-    for j in range(H):
-        dg[j] = dc[j] * gg[j] * gi[j] * (1 - gi[j])
-    for j in range(H):
-        dg[H + j] = dc[j] * cprev[j] * gf[j] * (1 - gf[j])
-    for j in range(H):
-        dg[2 * H + j] = dc[j] * gi[j] * (1 - gg[j] * gg[j])
-    for j in range(H):
-        dc[j] = dc[j] * gf[j]
 
 
 cdef inline void gru_row_back(const floating* g, const floating* hn, const floating* hprev,
@@ -330,10 +327,9 @@ def rnn_backward(int mode, const floating[:, ::1] w_hh, const floating[:, ::1] w
                 gemm(False, False, bs, H, Hout, <floating> 1, &dh[0, 0], Hout, &w_hr[0, 0], H,
                      <floating> 0, &work[0, 0], H)
             if mode == LSTM:
-                for r in range(bs):
-                    lstm_row_back(&gates[o + r, 0], &cell[o + r, 0], &cprev[o + r, 0],
-                                  &work[r, 0] if proj else &dh[r, 0], &dc[r, 0],
-                                  &dgx[o + r, 0], H)
+                lstm_rows_back(bs, H, &gates[o, 0], &cell[o, 0], &cprev[o, 0],
+                               &work[0, 0] if proj else &dh[0, 0], H if proj else Hout,
+                               &dc[0, 0], &dgx[o, 0])
             elif mode == GRU:
                 for r in range(bs):
                     gru_row_back(&gates[o + r, 0], &cell[o + r, 0], &prev[o + r, 0], &dh[r, 0],
