@@ -348,7 +348,7 @@ def rnn_backward(int mode, const floating[:, ::1] w_hh, const floating[:, ::1] w
     """
     cdef int G = gates.shape[1], Hout = dh.shape[1], B = dh.shape[0]
     cdef int parts = batch_parts(B), p
-    cdef Py_ssize_t r, j
+    cdef Py_ssize_t r, r0, j
     # W_hh^T (Hout, G), so that dh_prev = dgates @ W_hh is recurrent_product's w h^T form
     cdef floating* w_hh_t = <floating*> PyMem_Malloc(
         max(G * Hout + Hout * B, 1) * sizeof(floating))
@@ -356,9 +356,12 @@ def rnn_backward(int mode, const floating[:, ::1] w_hh, const floating[:, ::1] w
     if w_hh_t == NULL:
         raise MemoryError()
     with nogil:
-        for r in range(G):
+        # in blocks of 16 rows, as recurrent_product's copy (a plain column walk stores
+        # with a stride of G, a power of two: 1.5 of a 69 ms LSTM step went here)
+        for r0 in range(0, G, 16):
             for j in range(Hout):
-                w_hh_t[j * G + r] = w_hh[r, j]
+                for r in range(r0, min(r0 + 16, G)):
+                    w_hh_t[j * G + r] = w_hh[r, j]
         if parts > 1:
             for p in prange(parts, num_threads=parts, schedule="static"):
                 backward_steps(mode, w_hh_t, w_hr, batch_sizes, offsets, reverse, gates, cell,
