@@ -138,9 +138,11 @@ def test_packed_vs_torch(name, extra, num_layers, bidirectional, enforce_sorted,
     compare(name, (3, 4), kwargs, x, **pack)
 
 
-# Time steps whose recurrent GEMM is big enough for the OpenMP threads to share it (when
-# there are several), with a hidden size that leaves a ragged block in the transposed copy.
-@pytest.mark.parametrize("name,extra", [("LSTM", {}), ("GRU", {}), ("LSTM", {"proj_size": 20})])
+# A batch the OpenMP threads split into blocks of sequences (when there are several), whose
+# ends fall at different steps in each block, with a hidden size that leaves a ragged block
+# in the transposed copy.
+@pytest.mark.parametrize("name,extra", [("LSTM", {}), ("GRU", {}), ("RNN", {}),
+                                        ("LSTM", {"proj_size": 20})])
 def test_packed_with_products_shared_by_threads(name, extra):
     lengths = [5] * 30 + [4] * 7 + [2] * 3
     kwargs = dict(extra, bidirectional=True)

@@ -19,12 +19,14 @@ ends (forward) or has not started yet (reverse) keeps its state.  Backward runs
 the same bookkeeping on ``dh``/``dc``, which start as dh_n/dc_n and end as
 dh0/dc0.  Shapes are validated in nncheck.nn.modules.rnn before any call here.
 
-Only the GEMMs run threaded (blas.pyx shares a large one over the OpenMP team): the
-gate loops are serial and vectorized, and per step they cost far less than the GEMM.
+Threads: the whole-sequence GEMMs are shared by the OpenMP team (blas.pyx); the time
+steps are split by sequence (batch_parts), each thread running every step for its own
+block of batch rows, per-step GEMMs and gate loops included, with no barrier per step.
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.math cimport exp, tanh
 from libc.stdint cimport int64_t
 
@@ -43,39 +45,78 @@ cdef inline int gate_count(int mode) noexcept nogil:
     return 4 if mode == LSTM else (3 if mode == GRU else 1)
 
 
-# float32 tanh as Eigen's rational approximation (max relative error 4e-7): only
-# multiply, add, divide and min/max, so the compiler vectorizes the gate loops, which
-# libm's tanhf/expf calls prevent.  float64 keeps libm for full precision.
-cdef float TANH_CLAMP = 7.90531110763549805
-cdef float A1 = 4.89352455891786e-03, A3 = 6.37261928875436e-04, A5 = 1.48572235717979e-05
-cdef float A7 = 5.12229709037114e-08, A9 = -8.60467152213735e-11
-cdef float A11 = 2.00018790482477e-13, A13 = -2.76076847742355e-16
-cdef float B0 = 4.89352518554385e-03, B2 = 2.26843463243900e-03
-cdef float B4 = 1.18534705686654e-04, B6 = 1.19825839466702e-06
-
-
-cdef inline float tanh_f32(float x) noexcept nogil:
-    x = x if x < TANH_CLAMP else TANH_CLAMP
-    x = x if x > -TANH_CLAMP else -TANH_CLAMP
-    cdef float x2 = x * x
-    cdef float p = ((((((A13 * x2 + A11) * x2 + A9) * x2 + A7) * x2 + A5) * x2 + A3) * x2
-                    + A1) * x
-    cdef float q = ((B6 * x2 + B4) * x2 + B2) * x2 + B0
-    return p / q
+# The LSTM gate rows are C (rnn_gates.h, compiled for AVX2 too); the other cells' rows
+# below share its float32 activations: Eigen's rational tanh, which vectorizes where
+# libm's tanhf/expf calls would not.  float64 keeps libm for full precision.
+cdef extern from *:
+    """
+    #define NNC_T float
+    #define NNC_F(name) name##_f32
+    #define NNC_TANH nnc_tanh_f32
+    #define NNC_SIGMOID nnc_sigmoid_f32
+    #include "rnn_gates.h"
+    #undef NNC_T
+    #undef NNC_F
+    #undef NNC_TANH
+    #undef NNC_SIGMOID
+    #define NNC_T double
+    #define NNC_F(name) name##_f64
+    #define NNC_TANH tanh
+    #define NNC_SIGMOID nnc_sigmoid_f64
+    #include "rnn_gates.h"
+    #undef NNC_T
+    #undef NNC_F
+    #undef NNC_TANH
+    #undef NNC_SIGMOID
+    """
+    float nnc_tanh_f32(float x) noexcept nogil
+    float nnc_sigmoid_f32(float x) noexcept nogil
+    double nnc_sigmoid_f64(double x) noexcept nogil
+    void lstm_rows_f32(Py_ssize_t bs, Py_ssize_t H, float* g, const float* gh, float* c,
+                       float* tc, float* cprev, float* hout, Py_ssize_t ld_hout, float* hstate,
+                       Py_ssize_t ld_hstate) noexcept nogil
+    void lstm_rows_f64(Py_ssize_t bs, Py_ssize_t H, double* g, const double* gh, double* c,
+                       double* tc, double* cprev, double* hout, Py_ssize_t ld_hout,
+                       double* hstate, Py_ssize_t ld_hstate) noexcept nogil
+    void lstm_rows_back_f32(Py_ssize_t bs, Py_ssize_t H, const float* g, const float* tc,
+                            const float* cprev, const float* dh, Py_ssize_t ld_dh, float* dc,
+                            float* dg) noexcept nogil
+    void lstm_rows_back_f64(Py_ssize_t bs, Py_ssize_t H, const double* g, const double* tc,
+                            const double* cprev, const double* dh, Py_ssize_t ld_dh,
+                            double* dc, double* dg) noexcept nogil
 
 
 cdef inline floating th(floating x) noexcept nogil:
     if floating is float:
-        return tanh_f32(x)
+        return nnc_tanh_f32(x)
     else:
         return tanh(x)
 
 
 cdef inline floating sigm(floating x) noexcept nogil:
     if floating is float:
-        return 0.5 * tanh_f32(0.5 * x) + 0.5
+        return nnc_sigmoid_f32(x)
     else:
-        return 1.0 / (1.0 + exp(-x))
+        return nnc_sigmoid_f64(x)
+
+
+cdef inline void lstm_rows(Py_ssize_t bs, Py_ssize_t H, floating* g, const floating* gh,
+                           floating* c, floating* tc, floating* cprev, floating* hout,
+                           Py_ssize_t ld_hout, floating* hstate,
+                           Py_ssize_t ld_hstate) noexcept nogil:
+    if floating is float:
+        lstm_rows_f32(bs, H, g, gh, c, tc, cprev, hout, ld_hout, hstate, ld_hstate)
+    else:
+        lstm_rows_f64(bs, H, g, gh, c, tc, cprev, hout, ld_hout, hstate, ld_hstate)
+
+
+cdef inline void lstm_rows_back(Py_ssize_t bs, Py_ssize_t H, const floating* g,
+                                const floating* tc, const floating* cprev, const floating* dh,
+                                Py_ssize_t ld_dh, floating* dc, floating* dg) noexcept nogil:
+    if floating is float:
+        lstm_rows_back_f32(bs, H, g, tc, cprev, dh, ld_dh, dc, dg)
+    else:
+        lstm_rows_back_f64(bs, H, g, tc, cprev, dh, ld_dh, dc, dg)
 
 
 # --------------------------------------------------------------------------- forward rows
@@ -110,27 +151,6 @@ cdef inline void rnn_row(bint relu, floating* g, const floating* gh, floating* h
         hstate[j] = g[j]
 
 
-cdef inline void lstm_row(floating* g, const floating* gh, floating* cstate, floating* tc,
-                          floating* cprev, floating* hout, floating* hstate,
-                          Py_ssize_t H) noexcept nogil:
-    """Gates i, f, g, o (torch's order); keeps the activations, tanh(c) and c_prev.
-    hstate is NULL with proj_size (the projection GEMM then sets the state)."""
-    cdef Py_ssize_t j
-    sigmoid_add(g, gh, 2 * H)
-    tanh_add(g + 2 * H, gh + 2 * H, H)
-    sigmoid_add(g + 3 * H, gh + 3 * H, H)
-    for j in range(H):
-        cprev[j] = cstate[j]
-        cstate[j] = g[H + j] * cstate[j] + g[j] * g[2 * H + j]
-    for j in range(H):
-        tc[j] = th(cstate[j])
-    for j in range(H):
-        hout[j] = g[3 * H + j] * tc[j]
-    if hstate != NULL:
-        for j in range(H):
-            hstate[j] = hout[j]
-
-
 cdef inline void gru_row(floating* g, const floating* gh, const floating* b_hn, floating* hn,
                          const floating* hprev, floating* hout, floating* hstate,
                          Py_ssize_t H) noexcept nogil:
@@ -145,6 +165,30 @@ cdef inline void gru_row(floating* g, const floating* gh, const floating* b_hn, 
         hout[j] = (1 - g[H + j]) * g[2 * H + j] + g[H + j] * hprev[j]
     for j in range(H):
         hstate[j] = hout[j]
+
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int nnc_rnn_threads(void) { return omp_get_level() ? 1 : omp_get_max_threads(); }
+    #else
+    static int nnc_rnn_threads(void) { return 1; }
+    #endif
+    """
+    int nnc_rnn_threads() noexcept nogil
+
+# fewest sequences a thread takes: below, a step's GEMM has too few rows to run at speed
+cdef enum:
+    MIN_ROWS_PER_THREAD = 8
+
+
+cdef inline int batch_parts(int batch) noexcept nogil:
+    """Threads to share a recurrence.  A sequence's steps depend only on its own earlier
+    steps, so each thread runs every time step for its own block of batch rows: no
+    synchronisation per step, and the gate loops run in parallel too.  With too few
+    rows the per-step GEMMs stay whole, shared by the team (blas.pyx) instead."""
+    return max(1, min(nnc_rnn_threads(), batch // MIN_ROWS_PER_THREAD))
 
 
 cdef void recurrent_product(const floating* w, int rows, int cols, const floating* h, int bs,
@@ -184,13 +228,11 @@ def rnn_forward(int mode, const floating[:, ::1] x, const floating[:, ::1] w_ih,
     (GRU), prev (N, Hout) h_prev, cprev (N, H) c_prev, hraw (N, H) the
     projection's input (LSTM with proj_size).  work (B, G) holds h_prev @ W_hh^T.
     """
-    cdef int N = x.shape[0], I = x.shape[1], G = gates.shape[1]
-    cdef int Hout = h.shape[1], H = G // gate_count(mode), ldo = out.shape[1]
-    cdef Py_ssize_t T = batch_sizes.shape[0], s, t, r, j, o
-    cdef int bs
-    cdef bint proj = w_hr.shape[0] > 0
-    cdef floating* work_t = <floating*> PyMem_Malloc(max(G * work.shape[0], 1) * sizeof(floating))
-    if work_t == NULL:
+    cdef int N = x.shape[0], I = x.shape[1], G = gates.shape[1], B = h.shape[0]
+    cdef int parts = batch_parts(B), p
+    cdef Py_ssize_t r, j
+    cdef floating* scratch = <floating*> PyMem_Malloc(max(G * B, 1) * sizeof(floating))
+    if scratch == NULL:
         raise MemoryError()
     with nogil:
         for r in range(N):
@@ -198,34 +240,59 @@ def rnn_forward(int mode, const floating[:, ::1] x, const floating[:, ::1] w_ih,
                 gates[r, j] = bias_x[j]
         gemm(False, True, N, G, I, <floating> 1, &x[0, 0], I, &w_ih[0, 0], I,
              <floating> 1, &gates[0, 0], G)
-        for s in range(T):
-            t = T - 1 - s if reverse else s
-            bs = <int> batch_sizes[t]
-            o = offsets[t]
-            for r in range(bs):
-                for j in range(Hout):
-                    prev[o + r, j] = h[r, j]
-            recurrent_product(&w_hh[0, 0], G, Hout, &prev[o, 0], bs, work_t, &work[0, 0], False)
-            if mode == LSTM:
+        if parts > 1:
+            for p in prange(parts, num_threads=parts, schedule="static"):
+                forward_steps(mode, w_hh, b_hn, w_hr, batch_sizes, offsets, reverse, h, c, out,
+                              col, gates, cell, prev, cprev, hraw, work, B * p // parts,
+                              B * (p + 1) // parts, scratch + G * (B * p // parts))
+        else:
+            forward_steps(mode, w_hh, b_hn, w_hr, batch_sizes, offsets, reverse, h, c, out,
+                          col, gates, cell, prev, cprev, hraw, work, 0, B, scratch)
+    PyMem_Free(scratch)
+
+
+cdef void forward_steps(int mode, const floating[:, ::1] w_hh, const floating[::1] b_hn,
+                        const floating[:, ::1] w_hr, const int64_t[::1] batch_sizes,
+                        const int64_t[::1] offsets, bint reverse, floating[:, ::1] h,
+                        floating[:, ::1] c, floating[:, ::1] out, int col,
+                        floating[:, ::1] gates, floating[:, ::1] cell, floating[:, ::1] prev,
+                        floating[:, ::1] cprev, floating[:, ::1] hraw, floating[:, ::1] work,
+                        Py_ssize_t lo, Py_ssize_t hi, floating* scratch) noexcept nogil:
+    """rnn_forward's time steps for the sequences (batch rows) lo:hi."""
+    cdef int G = gates.shape[1], Hout = h.shape[1], H = G // gate_count(mode)
+    cdef int ldo = out.shape[1], bs
+    cdef Py_ssize_t T = batch_sizes.shape[0], s, t, r, j, o
+    cdef bint proj = w_hr.shape[0] > 0
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        bs = <int> (min(batch_sizes[t], hi) - lo)
+        if bs <= 0:
+            continue
+        o = offsets[t] + lo
+        for r in range(bs):
+            for j in range(Hout):
+                prev[o + r, j] = h[lo + r, j]
+        recurrent_product(&w_hh[0, 0], G, Hout, &prev[o, 0], bs, scratch, &work[lo, 0], False)
+        if mode == LSTM:
+            if proj:
+                lstm_rows(bs, H, &gates[o, 0], &work[lo, 0], &c[lo, 0], &cell[o, 0],
+                          &cprev[o, 0], &hraw[o, 0], H, <floating*> NULL, 0)
+                gemm(False, True, bs, Hout, H, <floating> 1, &hraw[o, 0], H, &w_hr[0, 0], H,
+                     <floating> 0, &out[o, col], ldo)
                 for r in range(bs):
-                    lstm_row(&gates[o + r, 0], &work[r, 0], &c[r, 0], &cell[o + r, 0],
-                             &cprev[o + r, 0], &hraw[o + r, 0] if proj else &out[o + r, col],
-                             <floating*> NULL if proj else &h[r, 0], H)
-                if proj:
-                    gemm(False, True, bs, Hout, H, <floating> 1, &hraw[o, 0], H, &w_hr[0, 0], H,
-                         <floating> 0, &out[o, col], ldo)
-                    for r in range(bs):
-                        for j in range(Hout):
-                            h[r, j] = out[o + r, col + j]
-            elif mode == GRU:
-                for r in range(bs):
-                    gru_row(&gates[o + r, 0], &work[r, 0], &b_hn[0], &cell[o + r, 0],
-                            &prev[o + r, 0], &out[o + r, col], &h[r, 0], H)
+                    for j in range(Hout):
+                        h[lo + r, j] = out[o + r, col + j]
             else:
-                for r in range(bs):
-                    rnn_row(mode == RNN_RELU, &gates[o + r, 0], &work[r, 0], &out[o + r, col],
-                            &h[r, 0], H)
-    PyMem_Free(work_t)
+                lstm_rows(bs, H, &gates[o, 0], &work[lo, 0], &c[lo, 0], &cell[o, 0],
+                          &cprev[o, 0], &out[o, col], ldo, &h[lo, 0], Hout)
+        elif mode == GRU:
+            for r in range(bs):
+                gru_row(&gates[o + r, 0], &work[lo + r, 0], &b_hn[0], &cell[o + r, 0],
+                        &prev[o + r, 0], &out[o + r, col], &h[lo + r, 0], H)
+        else:
+            for r in range(bs):
+                rnn_row(mode == RNN_RELU, &gates[o + r, 0], &work[lo + r, 0], &out[o + r, col],
+                        &h[lo + r, 0], H)
 
 
 # --------------------------------------------------------------------------- backward rows
@@ -238,29 +305,6 @@ cdef inline void rnn_row_back(bint relu, const floating* g, const floating* dh, 
     else:
         for j in range(H):
             dg[j] = dh[j] * (1 - g[j] * g[j])
-
-
-cdef inline void lstm_row_back(const floating* g, const floating* tc, const floating* cprev,
-                               const floating* dh, floating* dc, floating* dg,
-                               Py_ssize_t H) noexcept nogil:
-    """dc (in: from step t+1 or dc_n; out: to step t-1 or dc0) and the gate pre-activations."""
-    cdef Py_ssize_t j
-    cdef const floating* gi = g
-    cdef const floating* gf = g + H
-    cdef const floating* gg = g + 2 * H
-    cdef const floating* go = g + 3 * H
-    for j in range(H):
-        dc[j] = dc[j] + dh[j] * go[j] * (1 - tc[j] * tc[j])
-    for j in range(H):
-        dg[3 * H + j] = dh[j] * tc[j] * go[j] * (1 - go[j])
-    for j in range(H):
-        dg[j] = dc[j] * gg[j] * gi[j] * (1 - gi[j])
-    for j in range(H):
-        dg[H + j] = dc[j] * cprev[j] * gf[j] * (1 - gf[j])
-    for j in range(H):
-        dg[2 * H + j] = dc[j] * gi[j] * (1 - gg[j] * gg[j])
-    for j in range(H):
-        dc[j] = dc[j] * gf[j]
 
 
 cdef inline void gru_row_back(const floating* g, const floating* hn, const floating* hprev,
@@ -302,48 +346,75 @@ def rnn_backward(int mode, const floating[:, ::1] w_hh, const floating[:, ::1] w
     h (LSTM with proj_size; it gives dW_hr).  work (B, H): the gradient of the
     projection's input.
     """
-    cdef int G = gates.shape[1], Hout = dh.shape[1], H = G // gate_count(mode)
-    cdef Py_ssize_t T = batch_sizes.shape[0], s, t, r, j, o
-    cdef int bs
-    cdef bint proj = w_hr.shape[0] > 0
+    cdef int G = gates.shape[1], Hout = dh.shape[1], B = dh.shape[0]
+    cdef int parts = batch_parts(B), p
+    cdef Py_ssize_t r, r0, j
     # W_hh^T (Hout, G), so that dh_prev = dgates @ W_hh is recurrent_product's w h^T form
     cdef floating* w_hh_t = <floating*> PyMem_Malloc(
-        max(G * Hout + Hout * dh.shape[0], 1) * sizeof(floating))
+        max(G * Hout + Hout * B, 1) * sizeof(floating))
     cdef floating* scratch = w_hh_t + G * Hout
     if w_hh_t == NULL:
         raise MemoryError()
     with nogil:
-        for r in range(G):
+        # in blocks of 16 rows, as recurrent_product's copy (a plain column walk stores
+        # with a stride of G, a power of two: 1.5 of a 69 ms LSTM step went here)
+        for r0 in range(0, G, 16):
             for j in range(Hout):
-                w_hh_t[j * G + r] = w_hh[r, j]
-        for s in range(T):
-            t = s if reverse else T - 1 - s
-            bs = <int> batch_sizes[t]
-            o = offsets[t]
+                for r in range(r0, min(r0 + 16, G)):
+                    w_hh_t[j * G + r] = w_hh[r, j]
+        if parts > 1:
+            for p in prange(parts, num_threads=parts, schedule="static"):
+                backward_steps(mode, w_hh_t, w_hr, batch_sizes, offsets, reverse, gates, cell,
+                               prev, cprev, dout, col, dh, dc, dgx, dgh, dhout, work,
+                               B * p // parts, B * (p + 1) // parts,
+                               scratch + Hout * (B * p // parts))
+        else:
+            backward_steps(mode, w_hh_t, w_hr, batch_sizes, offsets, reverse, gates, cell,
+                           prev, cprev, dout, col, dh, dc, dgx, dgh, dhout, work, 0, B,
+                           scratch)
+    PyMem_Free(w_hh_t)
+
+
+cdef void backward_steps(int mode, const floating* w_hh_t, const floating[:, ::1] w_hr,
+                         const int64_t[::1] batch_sizes, const int64_t[::1] offsets,
+                         bint reverse, const floating[:, ::1] gates,
+                         const floating[:, ::1] cell, const floating[:, ::1] prev,
+                         const floating[:, ::1] cprev, const floating[:, ::1] dout, int col,
+                         floating[:, ::1] dh, floating[:, ::1] dc, floating[:, ::1] dgx,
+                         floating[:, ::1] dgh, floating[:, ::1] dhout, floating[:, ::1] work,
+                         Py_ssize_t lo, Py_ssize_t hi, floating* scratch) noexcept nogil:
+    """rnn_backward's time steps, newest first, for the sequences (batch rows) lo:hi."""
+    cdef int G = gates.shape[1], Hout = dh.shape[1], H = G // gate_count(mode), bs
+    cdef Py_ssize_t T = batch_sizes.shape[0], s, t, r, j, o
+    cdef bint proj = w_hr.shape[0] > 0
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        bs = <int> (min(batch_sizes[t], hi) - lo)
+        if bs <= 0:
+            continue
+        o = offsets[t] + lo
+        for r in range(bs):
+            for j in range(Hout):
+                dh[lo + r, j] = dh[lo + r, j] + dout[o + r, col + j]
+        if proj:
             for r in range(bs):
                 for j in range(Hout):
-                    dh[r, j] = dh[r, j] + dout[o + r, col + j]
-            if proj:
-                for r in range(bs):
-                    for j in range(Hout):
-                        dhout[o + r, j] = dh[r, j]
-                gemm(False, False, bs, H, Hout, <floating> 1, &dh[0, 0], Hout, &w_hr[0, 0], H,
-                     <floating> 0, &work[0, 0], H)
-            if mode == LSTM:
-                for r in range(bs):
-                    lstm_row_back(&gates[o + r, 0], &cell[o + r, 0], &cprev[o + r, 0],
-                                  &work[r, 0] if proj else &dh[r, 0], &dc[r, 0],
-                                  &dgx[o + r, 0], H)
-            elif mode == GRU:
-                for r in range(bs):
-                    gru_row_back(&gates[o + r, 0], &cell[o + r, 0], &prev[o + r, 0], &dh[r, 0],
-                                 &dgx[o + r, 0], &dgh[o + r, 0], H)
-            else:
-                for r in range(bs):
-                    rnn_row_back(mode == RNN_RELU, &gates[o + r, 0], &dh[r, 0],
-                                 &dgx[o + r, 0], H)
-            recurrent_product(w_hh_t, Hout, G, &dgh[o, 0], bs, scratch, &dh[0, 0], mode == GRU)
-    PyMem_Free(w_hh_t)
+                    dhout[o + r, j] = dh[lo + r, j]
+            gemm(False, False, bs, H, Hout, <floating> 1, &dh[lo, 0], Hout, &w_hr[0, 0], H,
+                 <floating> 0, &work[lo, 0], H)
+        if mode == LSTM:
+            lstm_rows_back(bs, H, &gates[o, 0], &cell[o, 0], &cprev[o, 0],
+                           &work[lo, 0] if proj else &dh[lo, 0], H if proj else Hout,
+                           &dc[lo, 0], &dgx[o, 0])
+        elif mode == GRU:
+            for r in range(bs):
+                gru_row_back(&gates[o + r, 0], &cell[o + r, 0], &prev[o + r, 0], &dh[lo + r, 0],
+                             &dgx[o + r, 0], &dgh[o + r, 0], H)
+        else:
+            for r in range(bs):
+                rnn_row_back(mode == RNN_RELU, &gates[o + r, 0], &dh[lo + r, 0],
+                             &dgx[o + r, 0], H)
+        recurrent_product(w_hh_t, Hout, G, &dgh[o, 0], bs, scratch, &dh[lo, 0], mode == GRU)
 
 
 def rnn_weight_grads(const floating[:, ::1] x, const floating[:, ::1] prev,
