@@ -555,3 +555,105 @@ def test_shifted_forward_at_the_default_thresholds_float32():
     assert geom.shifted and geom.shifted_image
     mine, ref = nn.Conv2d(128, 32, 3, padding=1), torch.nn.Conv2d(128, 32, 3, padding=1)
     compare_module(mine, ref, rand(2, 128, 9, 11).astype(np.float32), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------- samples side by side
+# (after the shifted tests, for the same reason: the shared RNG's draws stay as they were)
+@pytest.fixture
+def batch_plans(monkeypatch):
+    """Records (use, samples per block, rows per task, rows of the GEMM) of every batched
+    kernel call (conv_impl._batch_plan)."""
+    chosen, plan = [], conv_impl._batch_plan
+
+    def spy(n_samples, geom, dtype, xp, k, use):
+        out = plan(n_samples, geom, dtype, xp, k, use)
+        if out is not None:
+            full = (geom.O if use == 0 else geom.C) // geom.G
+            chosen.append((use, out[1], out[2], full))
+        return out
+
+    monkeypatch.setattr(conv_impl, "_batch_plan", spy)
+    return chosen
+
+
+def columns_per_sample(name, args, kwargs, shape):
+    """Output positions of a convolution, input positions of a transposed one."""
+    if name.startswith("ConvTranspose"):
+        return math.prod(shape[2:])
+    return math.prod(getattr(torch.nn, name)(*args, **kwargs)(torch.zeros(shape)).shape[2:])
+
+
+BATCHED_CASES = [  # (name, args, kwargs, input shape): a few output positions per sample
+    ("Conv2d", (20, 12, 3), dict(padding=1), (5, 20, 4, 4)),
+    ("Conv2d", (40, 24, 3), dict(stride=2, padding=1, groups=2), (5, 40, 7, 7)),
+    ("Conv2d", (6, 10, (2, 3)), dict(stride=(1, 2), padding=(1, 2), dilation=(2, 1),
+                                     bias=False), (7, 6, 3, 5)),
+    ("ConvTranspose2d", (12, 8, 3), dict(stride=2, padding=1, output_padding=1),
+     (5, 12, 3, 3)),
+    ("Conv1d", (20, 10, 3), dict(padding=1), (5, 20, 8)),
+    ("Conv3d", (4, 6, 3), dict(padding=1), (5, 4, 3, 3, 3)),
+    ("ConvTranspose3d", (4, 6, 2), dict(stride=2, groups=2), (3, 4, 2, 2, 2)),
+]
+
+
+@pytest.mark.parametrize("split", ["one block", "blocks of 2", "threads"])
+@pytest.mark.parametrize("name, args, kwargs, shape", BATCHED_CASES)
+def test_batched_paths_match_torch(batch_plans, monkeypatch, split, name, args, kwargs,
+                                   shape):
+    """Forward and every gradient with the samples side by side: all in one block, in
+    blocks of two (the batch no multiple of them), or shared by three threads (the rows of
+    each GEMM split between them)."""
+    if split == "blocks of 2":
+        monkeypatch.setattr(conv_impl, "_COL_BUDGET_BYTES", 8)
+        monkeypatch.setattr(conv_impl, "_MIN_CHUNK",
+                            2 * columns_per_sample(name, args, kwargs, shape))
+    elif split == "threads":
+        monkeypatch.setattr(conv_impl, "_max_threads", lambda: 3)
+        monkeypatch.setattr(conv_impl, "_PARALLEL_MIN_WORK", 0)
+    check_layer(name, args, kwargs, shape)
+    assert sorted({use for use, _, _, _ in batch_plans}) == [0, 1, 2]
+    if split == "blocks of 2":
+        assert {nb for _, nb, _, _ in batch_plans} == {2}
+    if split == "threads":
+        assert any(rows < full for _, _, rows, full in batch_plans)
+
+
+def test_batched_forward_rows_split_between_threads(batch_plans, monkeypatch):
+    """Two samples, three threads: one block, its output channels in three tasks."""
+    monkeypatch.setattr(conv_impl, "_max_threads", lambda: 3)
+    monkeypatch.setattr(conv_impl, "_PARALLEL_MIN_WORK", 0)
+    check_layer("Conv2d", (20, 12, 3), dict(padding=1), (2, 20, 3, 4))
+    assert (0, 2, 4, 12) in batch_plans and (1, 2, 4, 20) in batch_plans
+
+
+def test_one_sample_takes_a_gemm_of_its_own(batch_plans):
+    check_layer("Conv2d", (20, 12, 3), dict(padding=1), (1, 20, 4, 4))
+    assert batch_plans == []
+
+
+@pytest.mark.parametrize("name, args, shape", [
+    ("Conv2d", (64, 48, 3, 1, 1), (6, 64, 4, 4)),  # 16 positions: all 6 in one GEMM
+    ("Conv2d", (32, 40, 3, 2, 1), (3, 32, 7, 7)),
+    ("ConvTranspose2d", (48, 32, 3, 2, 1), (4, 48, 3, 3)),
+])
+def test_batched_float32_matches_torch(batch_plans, name, args, shape):
+    mine, ref = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
+    x = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+    # float32 rounding grows with the longest sum: a weight gradient's over samples and
+    # positions, an output's over channels and taps
+    longest = max(shape[0] * math.prod(shape[2:]) * 4, shape[1] * args[2] ** 2,
+                  args[1] * args[2] ** 2)
+    compare_module(mine, ref, x, rtol=1e-4, atol=1e-7 * longest)
+    assert sorted({use for use, _, _, _ in batch_plans}) == [0, 1, 2]
+
+
+def test_batched_kernels_check_their_scratch():
+    geom = conv_impl.ConvGeometry(4, (3, 3), 6, (3, 3), (3, 3), (1, 1), (1, 1), (1, 1), 1)
+    img, w = np.zeros((2, 36)), np.zeros((6, 36))
+    cols, none = np.zeros((2, 54)), np.zeros(0)
+    k = conv_impl._k
+    small = np.zeros((1, k.batch_scratch(geom.args, 2, 6, 0) - 1))
+    with pytest.raises(ValueError, match="scratch"):
+        k.conv_cols_batched(geom.args, img, w, none, cols, small, 1, 2, 6)
+    with pytest.raises(ValueError, match="block sizes"):
+        k.conv_cols_batched(geom.args, img, w, none, cols, np.zeros((1, 999)), 1, 0, 6)

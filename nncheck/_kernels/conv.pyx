@@ -20,6 +20,11 @@ it is the only scratch memory (one per thread; the weight gradient adds one
 partial sum per thread).  A 1x1 kernel with stride 1 and no padding needs no
 buffer: the image *is* the column matrix.
 
+When a sample has few output positions (ResNet's and U-Net's last stages), a GEMM per
+sample is too thin for BLAS: conv_cols_batched, conv_image_batched and
+conv_weight_grad_batched give the three with a block of samples' columns side by side in
+each GEMM (tasks: block of samples, group, block of its output or image channels).
+
 At stride 1, conv_cols_shifted, conv_image_shifted and conv_weight_grad_shifted give
 the three without im2col/col2im: with the image zero-padded, each kernel tap's columns are
 the padded image shifted by the tap, a matrix BLAS reads (or adds to) in place, so one
@@ -117,9 +122,10 @@ cdef inline void valid_span(int off, int stride, int size, int n_out, int* lo,
 
 
 cdef void im2col(const Geom* q, const floating* img, floating* col, int c0, int nc,
-                 Py_ssize_t l0, Py_ssize_t l1) noexcept nogil:
-    """col[(c-c0)*K + k, l-l0] = padded img[c] under kernel tap k at output position l."""
-    cdef Py_ssize_t n = l1 - l0, r, r0 = l0 // q.OW, r1 = (l1 - 1) // q.OW
+                 Py_ssize_t l0, Py_ssize_t l1, Py_ssize_t ld) noexcept nogil:
+    """col[(c-c0)*K + k, l-l0] = padded img[c] under kernel tap k at output position l
+    (col's rows ld apart)."""
+    cdef Py_ssize_t r, r0 = l0 // q.OW, r1 = (l1 - 1) // q.OW
     cdef int c, kd, kh, kw, a, b, lo, hi, ow, off, id_, ih
     cdef const floating* src
     cdef const floating* row
@@ -153,13 +159,13 @@ cdef void im2col(const Geom* q, const floating* img, floating* col, int c0, int 
                                                     min(b, hi) - max(a, lo), q.SW)
                         for ow in range(max(a, hi), b):
                             out[ow] = 0
-                    col += n
+                    col += ld
 
 
 cdef void col2im(const Geom* q, const floating* col, floating* img, int c0, int nc,
-                 Py_ssize_t l0, Py_ssize_t l1) noexcept nogil:
+                 Py_ssize_t l0, Py_ssize_t l1, Py_ssize_t ld) noexcept nogil:
     """The adjoint of im2col: img[c] += every column entry at the pixel it was read from."""
-    cdef Py_ssize_t n = l1 - l0, r, r0 = l0 // q.OW, r1 = (l1 - 1) // q.OW
+    cdef Py_ssize_t r, r0 = l0 // q.OW, r1 = (l1 - 1) // q.OW
     cdef int c, kd, kh, kw, a, b, lo, hi, ow, off, id_, ih
     cdef floating* dst
     cdef floating* row
@@ -186,7 +192,7 @@ cdef void col2im(const Geom* q, const floating* col, floating* img, int c0, int 
                         else:
                             for ow in range(a, b):
                                 row[ow * q.SW] += inp[ow]
-                    col += n
+                    col += ld
 
 
 cdef void fill_rows(floating* x, const floating* values, Py_ssize_t rows, Py_ssize_t length,
@@ -213,7 +219,7 @@ cdef void cols_task(const Geom* q, const floating* img, const floating* w, const
     if q.direct:
         src, ld = img + g * q.Cg * q.plane + l0, q.L
     else:
-        im2col(q, img, buf, g * q.Cg, q.Cg, l0, l0 + n)
+        im2col(q, img, buf, g * q.Cg, q.Cg, l0, l0 + n, n)
     gemm(False, False, q.Og, n, q.CgK, <floating> 1, w + g * q.Og * q.CgK, q.CgK, src, ld,
          beta, out, q.L)
 
@@ -226,7 +232,7 @@ cdef void weight_task(const Geom* q, const floating* img, const floating* cols, 
     if q.direct:
         src, ld = img + g * q.Cg * q.plane + l0, q.L
     else:
-        im2col(q, img, buf, g * q.Cg, q.Cg, l0, l0 + n)
+        im2col(q, img, buf, g * q.Cg, q.Cg, l0, l0 + n, n)
     gemm(False, True, q.Og, q.CgK, n, <floating> 1, cols + g * q.Og * q.L + l0, q.L, src, ld,
          <floating> 1, gw + g * q.Og * q.CgK, q.CgK)
 
@@ -250,8 +256,87 @@ cdef void image_task(const Geom* q, const floating* cols, const floating* w,
         n = min(q.chunk, q.L - l0)
         gemm(True, False, nc * q.K, n, q.Og, <floating> 1, wc, q.CgK,
              cols + g * q.Og * q.L + l0, q.L, <floating> 0, buf, n)
-        col2im(q, buf, img, c, nc, l0, l0 + n)
+        col2im(q, buf, img, c, nc, l0, l0 + n, n)
         l0 += n
+
+
+# Samples side by side.  When a sample has few output positions (ResNet's last stage: 16), a
+# GEMM per sample is a thin product (O x Cg*K x 16) that BLAS runs far below peak, packing
+# (and streaming from memory) the whole weight for a few columns.  These tasks take a block
+# of nb samples instead: their im2col side by side in one (Cg*K, nb*L) matrix, one GEMM,
+# and the product's columns scattered back per sample.
+
+cdef void copy_rows(floating* dst, Py_ssize_t ld_dst, const floating* src, Py_ssize_t ld_src,
+                    Py_ssize_t rows, Py_ssize_t length, const floating* add) noexcept nogil:
+    """dst[r, :length] = src[r, :length] (+ add[r] when add is not NULL)."""
+    cdef Py_ssize_t r, i
+    cdef floating v
+    for r in range(rows):
+        if add == NULL:
+            memcpy(dst + r * ld_dst, src + r * ld_src, length * sizeof(floating))
+        else:
+            v = add[r]
+            for i in range(length):
+                dst[r * ld_dst + i] = src[r * ld_src + i] + v
+
+
+cdef void gather_cols(const Geom* q, const floating* cols, Py_ssize_t step, Py_ssize_t nb,
+                      int g, floating* out) noexcept nogil:
+    """out (Og, nb*L) = group g's columns of nb samples (step apart) side by side."""
+    cdef Py_ssize_t i
+    for i in range(nb):
+        copy_rows(out + i * q.L, nb * q.L, cols + i * step + g * q.Og * q.L, q.L, q.Og, q.L,
+                  NULL)
+
+
+cdef void batch_cols_task(const Geom* q, const floating* img, Py_ssize_t img_step,
+                          const floating* w, const floating* bias, floating* cols,
+                          Py_ssize_t cols_step, floating* buf, Py_ssize_t nb, int g, int o0,
+                          int no) noexcept nogil:
+    """nb samples, group g, its output channels [o0, o0+no): cols = W_g @ im2col(img)_g
+    (+ bias), one GEMM for the block.  buf holds (Cg*K + no) * nb*L elements."""
+    cdef Py_ssize_t i, n = nb * q.L
+    cdef floating* prod = buf + q.CgK * n
+    cdef int o = g * q.Og + o0
+    for i in range(nb):
+        im2col(q, img + i * img_step, buf + i * q.L, g * q.Cg, q.Cg, 0, q.L, n)
+    gemm(False, False, no, n, q.CgK, <floating> 1, w + o * q.CgK, q.CgK, buf, n,
+         <floating> 0, prod, n)
+    for i in range(nb):
+        copy_rows(cols + i * cols_step + o * q.L, q.L, prod + i * q.L, n, no, q.L,
+                  shifted(bias, o))
+
+
+cdef void batch_image_task(const Geom* q, const floating* cols, Py_ssize_t cols_step,
+                           const floating* w, const floating* bias, floating* img,
+                           Py_ssize_t img_step, floating* buf, Py_ssize_t nb, int g,
+                           int c0) noexcept nogil:
+    """nb samples, group g, its channels [c0, c0+cblock): img = col2im(W_g[:, those]^T @
+    cols_g) (+ bias), one GEMM for the block.  buf holds (Og + cblock*K) * nb*L elements."""
+    cdef int nc = min(q.cblock, q.Cg - c0), c = g * q.Cg + c0
+    cdef Py_ssize_t i, n = nb * q.L
+    cdef floating* prod = buf + q.Og * n
+    gather_cols(q, cols, cols_step, nb, g, buf)
+    gemm(True, False, nc * q.K, n, q.Og, <floating> 1, w + g * q.Og * q.CgK + c0 * q.K,
+         q.CgK, buf, n, <floating> 0, prod, n)
+    for i in range(nb):
+        fill_rows(img + i * img_step + c * q.plane, shifted(bias, c), nc, q.plane, q.plane)
+        col2im(q, prod + i * q.L, img + i * img_step, c, nc, 0, q.L, n)
+
+
+cdef void batch_weight_task(const Geom* q, const floating* img, Py_ssize_t img_step,
+                            const floating* cols, Py_ssize_t cols_step, floating* gw,
+                            floating* buf, Py_ssize_t nb, int g, int c0) noexcept nogil:
+    """nb samples, group g, its channels [c0, c0+cblock): gw_g[:, those] += cols_g @
+    im2col(img)_g[those]^T, one GEMM for the block.  buf holds (Og + cblock*K) * nb*L."""
+    cdef int nc = min(q.cblock, q.Cg - c0)
+    cdef Py_ssize_t i, n = nb * q.L
+    cdef floating* patches = buf + q.Og * n
+    gather_cols(q, cols, cols_step, nb, g, buf)
+    for i in range(nb):
+        im2col(q, img + i * img_step, patches + i * q.L, g * q.Cg + c0, nc, 0, q.L, n)
+    gemm(False, True, q.Og, nc * q.K, n, <floating> 1, buf, n, patches, n, <floating> 1,
+         gw + g * q.Og * q.CgK + c0 * q.K, q.CgK)
 
 
 cdef struct Shifted:
@@ -562,6 +647,90 @@ def conv_weight_grad(tuple geom, const floating[:, ::1] img, const floating[:, :
                 parts[0, j] += parts[k, j]
 
 
+def batch_scratch(tuple geom, Py_ssize_t nb, int rows, int use):
+    """Scratch elements one thread needs for a block of nb samples: use 0 conv_cols_batched
+    (rows = output channels per task), 1 conv_image_batched and 2 conv_weight_grad_batched
+    (rows = cblock)."""
+    cdef Geom q = make_geom(geom, 1, rows)
+    return nb * q.L * (q.CgK + rows if use == 0 else q.Og + q.cblock * q.K)
+
+
+cdef void check_batch(const Geom* q, Py_ssize_t n_samples, Py_ssize_t nb, int rows,
+                      Py_ssize_t scratch, int use, str name) except *:
+    if nb < 1 or rows < 1 or (use == 0 and rows > q.Og):
+        raise ValueError(f"{name}: bad block sizes nb={nb}, rows={rows}")
+    if scratch < min(nb, n_samples) * q.L * (q.CgK + rows if use == 0
+                                             else q.Og + q.cblock * q.K):
+        raise ValueError(f"{name}: scratch array of the wrong size")
+
+
+def conv_cols_batched(tuple geom, const floating[:, ::1] img, const floating[:, ::1] weight,
+                      const floating[::1] bias, floating[:, ::1] cols, floating[:, ::1] buf,
+                      int nthreads, Py_ssize_t nb, int oblock):
+    """conv_cols with nb samples side by side in each GEMM (batch_cols_task).
+
+    Tasks are (block of nb samples, group, block of oblock output channels of the group);
+    buf is (nthreads, batch_scratch(geom, nb, oblock, 0)).
+    """
+    cdef Geom q = make_geom(geom, 1, 1)
+    cdef Py_ssize_t t, i, N = img.shape[0], n_oblocks, per_block
+    cdef const floating* b = bias_ptr(bias)
+    check_batch(&q, N, nb, oblock, buf.shape[1], 0, "conv_cols_batched")
+    n_oblocks = (q.Og + oblock - 1) // oblock
+    per_block = q.G * n_oblocks
+    for t in prange((N + nb - 1) // nb * per_block, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        i = t // per_block * nb
+        batch_cols_task(&q, &img[i, 0], img.shape[1], &weight[0, 0], b, &cols[i, 0],
+                        cols.shape[1], &buf[threadid(), 0], min(nb, N - i),
+                        <int> (t // n_oblocks % q.G), <int> (t % n_oblocks * oblock),
+                        <int> min(oblock, q.Og - t % n_oblocks * oblock))
+
+
+def conv_image_batched(tuple geom, const floating[:, ::1] cols, const floating[:, ::1] weight,
+                       const floating[::1] bias, floating[:, ::1] img, floating[:, ::1] buf,
+                       int nthreads, Py_ssize_t nb, int cblock):
+    """conv_image with nb samples side by side in each GEMM (batch_image_task).
+
+    Tasks are (block of nb samples, group, block of cblock channels of the group); buf is
+    (nthreads, batch_scratch(geom, nb, cblock, 1)).
+    """
+    cdef Geom q = make_geom(geom, 1, cblock)
+    cdef Py_ssize_t t, i, N = img.shape[0], per_block = q.G * q.n_cblocks
+    cdef const floating* b = bias_ptr(bias)
+    check_batch(&q, N, nb, cblock, buf.shape[1], 1, "conv_image_batched")
+    for t in prange((N + nb - 1) // nb * per_block, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        i = t // per_block * nb
+        batch_image_task(&q, &cols[i, 0], cols.shape[1], &weight[0, 0], b, &img[i, 0],
+                         img.shape[1], &buf[threadid(), 0], min(nb, N - i),
+                         <int> (t // q.n_cblocks % q.G), <int> (t % q.n_cblocks) * q.cblock)
+
+
+def conv_weight_grad_batched(tuple geom, const floating[:, ::1] img,
+                             const floating[:, ::1] cols, floating[:, ::1] parts,
+                             floating[:, ::1] buf, int nthreads, Py_ssize_t nb, int cblock):
+    """conv_weight_grad with nb samples side by side in each GEMM (batch_weight_task).
+
+    parts is (nthreads, O*Cg*K), zero-filled, as in conv_weight_grad.  Tasks are (block of
+    nb samples, group, block of cblock channels of the group); buf is
+    (nthreads, batch_scratch(geom, nb, cblock, 2)).
+    """
+    cdef Geom q = make_geom(geom, 1, cblock)
+    cdef Py_ssize_t t, i, j, k, N = img.shape[0], per_block = q.G * q.n_cblocks
+    check_batch(&q, N, nb, cblock, buf.shape[1], 2, "conv_weight_grad_batched")
+    for t in prange((N + nb - 1) // nb * per_block, nogil=True, num_threads=nthreads,
+                    schedule="dynamic"):
+        i = t // per_block * nb
+        batch_weight_task(&q, &img[i, 0], img.shape[1], &cols[i, 0], cols.shape[1],
+                          &parts[threadid(), 0], &buf[threadid(), 0], min(nb, N - i),
+                          <int> (t // q.n_cblocks % q.G), <int> (t % q.n_cblocks) * q.cblock)
+    if parts.shape[0] > 1:
+        for j in prange(parts.shape[1], nogil=True, num_threads=nthreads, schedule="static"):
+            for k in range(1, parts.shape[0]):
+                parts[0, j] += parts[k, j]
+
+
 cdef extern from *:
     """
     #include "vecmath.h"
@@ -605,7 +774,7 @@ def unfold(tuple geom, const floating[:, ::1] img, floating[:, ::1] cols, int nt
     with nogil:
         for i in prange(N * q.C, num_threads=nthreads, schedule="static"):
             c = <int> (i % q.C)
-            im2col(&q, &img[i // q.C, 0], &cols[i // q.C, c * q.K * q.L], c, 1, 0, q.L)
+            im2col(&q, &img[i // q.C, 0], &cols[i // q.C, c * q.K * q.L], c, 1, 0, q.L, q.L)
 
 
 def fold(tuple geom, const floating[:, ::1] cols, floating[:, ::1] img, int nthreads):
@@ -617,7 +786,7 @@ def fold(tuple geom, const floating[:, ::1] cols, floating[:, ::1] img, int nthr
         for i in prange(N * q.C, num_threads=nthreads, schedule="static"):
             c = <int> (i % q.C)
             memset(&img[i // q.C, c * q.plane], 0, q.plane * sizeof(floating))
-            col2im(&q, &cols[i // q.C, c * q.K * q.L], &img[i // q.C, 0], c, 1, 0, q.L)
+            col2im(&q, &cols[i // q.C, c * q.K * q.L], &img[i // q.C, 0], c, 1, 0, q.L, q.L)
 
 
 # ----------------------------------------------------------------------------- direct

@@ -53,10 +53,19 @@ _DIRECT_MAX_GROUP_CHANNELS = 16
 # gradient); at 128 output or 16 input channels the forward was slower.
 _SHIFTED_MAX_GROUP_OUT = 32
 _SHIFTED_MIN_GROUP_IN = 32
+# ... and when a sample has at least this many output positions: below, one GEMM per tap is
+# too short (DenseNet's Conv2d(128, 32, 3) at 3x3: 1.0-1.4x the time of im2col + GEMM with
+# the samples side by side, equal at 4x4 in float32, 0.85x at 5x5; float64 breaks even at
+# 7x7 and is 0.88x at 14x14).
+_SHIFTED_MIN_COLUMNS = 20
 # Its input gradient too (ConvGeometry.shifted_image) when a group also has at least this
 # many times as many input as output channels: 0.73-0.91x on DenseNet's (4x), 1.15-1.2x on
 # some 1x and 2x layers (each tap's GEMM sums over the few output channels).
 _SHIFTED_IMAGE_MIN_RATIO = 4
+# im2col + GEMM puts several samples' columns side by side in one GEMM (_batch_plan) when at
+# least this many fit in a column chunk: a sample with few output positions alone makes a
+# GEMM too thin for BLAS to run near peak.
+_BATCH_MIN_SAMPLES = 2
 
 
 class ConvShapeError(ShapeError, RuntimeError):
@@ -232,6 +241,39 @@ def _plan(n_samples, geom, dtype, xp=np, rows=None):
     return threads, chunk, cblock, xp.empty((threads, max(1, rows * chunk)), dtype)
 
 
+def _batch_plan(n_samples, geom, dtype, xp, k, use):
+    """(threads, nb, rows, buffer) for a batched kernel call (``use`` 0 conv_cols_batched, 1
+    conv_image_batched, 2 conv_weight_grad_batched), or None where a sample has enough
+    columns for a GEMM of its own.
+
+    nb samples side by side fill the column chunk _plan would use (so the buffer keeps its
+    bound): the more, the faster BLAS runs (ResNet's 4x4 layers: 0.70x the time of one
+    GEMM per sample at 8 samples, 0.85x at 2).  When the blocks are too few for the threads,
+    the input and weight gradients split each GEMM's image channels between tasks (``rows``
+    per task, which costs nothing), the forward splits the samples into smaller blocks
+    first and its output channels (``rows``) last, each of its tasks repeating the
+    block's im2col.
+    """
+    if geom.direct:  # its GEMMs read the image in place: side by side would be a copy
+        return None
+    chunk = max(_MIN_CHUNK, _COL_BUDGET_BYTES // (dtype.itemsize * geom.cgk))
+    nb = min(n_samples, chunk // geom.L)
+    if nb < _BATCH_MIN_SAMPLES:
+        return None
+    threads = _threads_for(n_samples * geom.O * geom.L * geom.cgk)
+    if threads > 1 and _blas.blas_thread_controls() is None:
+        threads = 1
+    rows = geom.O // geom.G if use == 0 else geom.C // geom.G
+    tasks = threads if use == 0 else 2 * threads  # enough for the threads to share evenly
+    if use == 0:
+        nb = max(_BATCH_MIN_SAMPLES, min(nb, -(-n_samples * geom.G // tasks)))
+    units = -(-n_samples // nb) * geom.G
+    if threads > 1 and units < tasks:
+        rows = -(-rows // -(-tasks // units))
+    return threads, nb, rows, xp.empty((threads, k.batch_scratch(geom.args, nb, rows, use)),
+                                       dtype)
+
+
 def _openmp_region(threads):
     """BLAS stays on one thread while several OpenMP threads call it."""
     return _blas.blas_pinned_to_one_thread() if threads > 1 else nullcontext()
@@ -260,7 +302,7 @@ class ConvGeometry:
         # on the padded image read in place (*_shifted kernels) instead of im2col + GEMM
         self.shifted = (all(s == 1 for s in stride) and not self.direct
                         and out_channels // groups <= _SHIFTED_MAX_GROUP_OUT
-                        and cg >= _SHIFTED_MIN_GROUP_IN)
+                        and cg >= _SHIFTED_MIN_GROUP_IN and self.L >= _SHIFTED_MIN_COLUMNS)
         self.shifted_image = self.shifted and cg >= _SHIFTED_IMAGE_MIN_RATIO * (
             out_channels // groups)
         # 1-d or 2-d, one input channel per group (depthwise) or a few at stride 1 with a
@@ -283,7 +325,7 @@ class ConvGeometry:
         elif self.shifted and hasattr(k, "conv_cols_shifted"):
             self._shifted_cols(k, xp, img, weight, bias, out)
         else:
-            self._gemm_kernel(k.conv_cols, img, weight, bias, out)
+            self._gemm_kernel(k, xp, 0, img, weight, bias, out)
         return out
 
     def to_image(self, cols, weight, bias):
@@ -297,7 +339,7 @@ class ConvGeometry:
         elif self.shifted_image and hasattr(k, "conv_image_shifted"):
             self._shifted_image(k, xp, cols, weight, bias, out)
         else:
-            self._gemm_kernel(k.conv_image, cols, weight, bias, out)
+            self._gemm_kernel(k, xp, 1, cols, weight, bias, out)
         return out
 
     def weight_grad(self, img, cols):
@@ -311,10 +353,10 @@ class ConvGeometry:
             return grad.reshape(-1)
         if self.shifted and hasattr(k, "conv_weight_grad_shifted"):
             return self._shifted_weight_grad(k, xp, img, cols)
-        threads, chunk, cblock, buf = _plan(img.shape[0], self, img.dtype, xp)
+        kernel, (threads, *blocks, buf) = self._gemm_plan(k, xp, 2, img)
         parts = xp.zeros((threads, self.O * self.cgk), img.dtype)
         with _openmp_region(threads):
-            k.conv_weight_grad(self.args, img, cols, parts, buf, threads, chunk, cblock)
+            kernel(self.args, img, cols, parts, buf, threads, *blocks)
         # a view of parts[0] would keep every thread's partial sum alive as the .grad
         return parts[0] if threads == 1 else parts[0].copy()
 
@@ -381,11 +423,23 @@ class ConvGeometry:
         taps = parts[0].reshape(-1, self.O, self.C // self.G)
         return xp.ascontiguousarray(taps.transpose(1, 2, 0)).reshape(-1)
 
-    def _gemm_kernel(self, kernel, *arrays):
-        xp = kernels("conv", *arrays)[1]
-        threads, chunk, cblock, buf = _plan(arrays[0].shape[0], self, arrays[0].dtype, xp)
+    def _gemm_kernel(self, k, xp, use, *arrays):
+        """Run the im2col + GEMM kernel for ``use`` (0 to_cols, 1 to_image) on ``arrays``."""
+        kernel, (threads, *blocks, buf) = self._gemm_plan(k, xp, use, arrays[0])
         with _openmp_region(threads):
-            kernel(self.args, *arrays, buf, threads, chunk, cblock)
+            kernel(self.args, *arrays, buf, threads, *blocks)
+
+    def _gemm_plan(self, k, xp, use, first):
+        """The im2col + GEMM kernel for ``use`` (0 conv_cols, 1 conv_image, 2
+        conv_weight_grad) and its plan (threads, two block sizes, buffer): its *_batched
+        version, samples side by side, when a sample has few columns (_batch_plan)."""
+        name = ("conv_cols", "conv_image", "conv_weight_grad")[use]
+        n, dtype = first.shape[0], first.dtype
+        batched = getattr(k, name + "_batched", None)
+        plan = None if batched is None else _batch_plan(n, self, dtype, xp, k, use)
+        if plan is not None:
+            return batched, plan
+        return getattr(k, name), _plan(n, self, dtype, xp)
 
 
 class _Convolution(Op):
