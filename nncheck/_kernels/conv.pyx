@@ -121,12 +121,21 @@ cdef inline void valid_span(int off, int stride, int size, int n_out, int* lo,
         hi[0] = lo[0]
 
 
+cdef inline void next_row(const Geom* q, int* od, int* oh) noexcept nogil:
+    """(od, oh) of the next output row, without a division per row (col2im of a 4x4 or
+    7x7 image: 0.75-0.87x the time)."""
+    oh[0] += 1
+    if oh[0] == q.OH:
+        oh[0] = 0
+        od[0] += 1
+
+
 cdef void im2col(const Geom* q, const floating* img, floating* col, int c0, int nc,
                  Py_ssize_t l0, Py_ssize_t l1, Py_ssize_t ld) noexcept nogil:
     """col[(c-c0)*K + k, l-l0] = padded img[c] under kernel tap k at output position l
     (col's rows ld apart)."""
     cdef Py_ssize_t r, r0 = l0 // q.OW, r1 = (l1 - 1) // q.OW
-    cdef int c, kd, kh, kw, a, b, lo, hi, ow, off, id_, ih
+    cdef int c, kd, kh, kw, a, b, lo, hi, ow, off, id_, ih, od, oh
     cdef const floating* src
     cdef const floating* row
     cdef floating* out
@@ -137,12 +146,14 @@ cdef void im2col(const Geom* q, const floating* img, floating* col, int c0, int 
                 for kw in range(q.KW):
                     off = kw * q.DW - q.PW
                     valid_span(off, q.SW, q.W, q.OW, &lo, &hi)
+                    od, oh = <int> (r0 // q.OH), <int> (r0 % q.OH)
                     for r in range(r0, r1 + 1):
                         a = <int> max(l0 - r * q.OW, 0)
                         b = <int> min(l1 - r * q.OW, q.OW)
                         out = col - l0 + r * q.OW  # out[ow] is column r*OW + ow
-                        id_ = (r // q.OH) * q.SD - q.PD + kd * q.DD
-                        ih = (r % q.OH) * q.SH - q.PH + kh * q.DH
+                        id_ = od * q.SD - q.PD + kd * q.DD
+                        ih = oh * q.SH - q.PH + kh * q.DH
+                        next_row(q, &od, &oh)
                         if id_ < 0 or id_ >= q.D or ih < 0 or ih >= q.H:
                             for ow in range(a, b):
                                 out[ow] = 0
@@ -166,7 +177,7 @@ cdef void col2im(const Geom* q, const floating* col, floating* img, int c0, int 
                  Py_ssize_t l0, Py_ssize_t l1, Py_ssize_t ld) noexcept nogil:
     """The adjoint of im2col: img[c] += every column entry at the pixel it was read from."""
     cdef Py_ssize_t r, r0 = l0 // q.OW, r1 = (l1 - 1) // q.OW
-    cdef int c, kd, kh, kw, a, b, lo, hi, ow, off, id_, ih
+    cdef int c, kd, kh, kw, a, b, lo, hi, ow, off, id_, ih, od, oh
     cdef floating* dst
     cdef floating* row
     cdef const floating* inp
@@ -177,9 +188,11 @@ cdef void col2im(const Geom* q, const floating* col, floating* img, int c0, int 
                 for kw in range(q.KW):
                     off = kw * q.DW - q.PW
                     valid_span(off, q.SW, q.W, q.OW, &lo, &hi)
+                    od, oh = <int> (r0 // q.OH), <int> (r0 % q.OH)
                     for r in range(r0, r1 + 1):
-                        id_ = (r // q.OH) * q.SD - q.PD + kd * q.DD
-                        ih = (r % q.OH) * q.SH - q.PH + kh * q.DH
+                        id_ = od * q.SD - q.PD + kd * q.DD
+                        ih = oh * q.SH - q.PH + kh * q.DH
+                        next_row(q, &od, &oh)
                         if id_ < 0 or id_ >= q.D or ih < 0 or ih >= q.H:
                             continue
                         a = <int> max(l0 - r * q.OW, lo)
