@@ -1,4 +1,5 @@
-# Row-major GEMM on top of scipy's BLAS, callable from nogil code (as sklearn's _cython_blas).
+# Row-major GEMM on OpenBLAS (scipy-openblas32 or scipy's), callable from nogil code
+# (as sklearn's _cython_blas).
 # The work is in blas.pyx: a module calling gemm imports it at load, which runs OpenBLAS on
 # one thread and lets OpenMP share the GEMMs (see blas.pyx).
 from cython cimport floating

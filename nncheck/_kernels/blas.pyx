@@ -13,13 +13,28 @@ or attention slices) runs on its own thread as before.
 
 Where the BLAS is not an OpenBLAS whose thread count we can set, it keeps its own threads
 and ``gemm`` never splits (two pools would fight again).
+
+Which BLAS: scipy-openblas32's private OpenBLAS when installed, else scipy's
+(``blas_threads`` explains why); ``blas_name()`` says which one this process calls.
 """
+
+import ctypes
 
 from cython cimport floating
 from cython.parallel cimport prange
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
-from nncheck._kernels.blas_threads import blas_thread_controls
+from nncheck._kernels.blas_threads import blas_thread_controls, private_blas
+
+# Fortran ?gemm (column-major, LP64), the signature scipy's cython_blas and OpenBLAS share
+ctypedef void (*sgemm_fn)(char*, char*, int*, int*, int*, float*, float*, int*, float*, int*,
+                          float*, float*, int*) noexcept nogil
+ctypedef void (*dgemm_fn)(char*, char*, int*, int*, int*, double*, double*, int*, double*,
+                          int*, double*, double*, int*) noexcept nogil
+
+cdef sgemm_fn blas_sgemm = sgemm
+cdef dgemm_fn blas_dgemm = dgemm
+cdef str bound_blas = "scipy"
 
 cdef extern from *:
     """
@@ -46,8 +61,19 @@ cdef enum:
 cdef bint may_split = False
 
 
+def _bind_private_blas():
+    """Point the GEMMs at scipy-openblas32's OpenBLAS when it is there."""
+    global blas_sgemm, blas_dgemm, bound_blas
+    lib = private_blas()
+    if lib is None:
+        return
+    blas_sgemm = <sgemm_fn> <size_t> ctypes.cast(lib.scipy_sgemm_, ctypes.c_void_p).value
+    blas_dgemm = <dgemm_fn> <size_t> ctypes.cast(lib.scipy_dgemm_, ctypes.c_void_p).value
+    bound_blas = "scipy-openblas32"
+
+
 def _one_blas_thread():
-    """Set scipy's OpenBLAS to one thread; True when it could be (so gemm may split)."""
+    """Set the kernels' OpenBLAS to one thread; True when it could be (so gemm may split)."""
     controls = blas_thread_controls()
     if controls is None:
         return False
@@ -55,6 +81,12 @@ def _one_blas_thread():
     return True
 
 
+def blas_name():
+    """The BLAS the kernels call: "scipy-openblas32" or "scipy" (scipy's cython_blas)."""
+    return bound_blas
+
+
+_bind_private_blas()
 may_split = _one_blas_thread()
 
 
@@ -67,11 +99,11 @@ cdef inline void blas_call(bint trans_a, bint trans_b, int m, int n, int k, floa
     if m == 0 or n == 0:
         return
     if floating is float:
-        sgemm(&ta, &tb, &n, &m, &k, &alpha, <float*> b, &ldb, <float*> a, &lda,
-              &beta, c, &ldc)
+        blas_sgemm(&ta, &tb, &n, &m, &k, &alpha, <float*> b, &ldb, <float*> a, &lda,
+                   &beta, c, &ldc)
     else:
-        dgemm(&ta, &tb, &n, &m, &k, &alpha, <double*> b, &ldb, <double*> a, &lda,
-              &beta, c, &ldc)
+        blas_dgemm(&ta, &tb, &n, &m, &k, &alpha, <double*> b, &ldb, <double*> a, &lda,
+                   &beta, c, &ldc)
 
 
 cdef inline int split_point(int part, int parts, int size) noexcept nogil:
