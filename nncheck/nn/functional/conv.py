@@ -54,9 +54,10 @@ _DIRECT_MAX_GROUP_CHANNELS = 16
 _SHIFTED_MAX_GROUP_OUT = 32
 _SHIFTED_MIN_GROUP_IN = 32
 # ... and when a sample has at least this many output positions: below, one GEMM per tap is
-# too short (DenseNet's Conv2d(128, 32, 3) at 3x3: 1.0-1.4x the time of im2col + GEMM with
-# the samples side by side, equal at 4x4 in float32, 0.85x at 5x5; float64 breaks even at
-# 7x7 and is 0.88x at 14x14).
+# too short.  DenseNet's Conv2d(128, 32, 3) on 2 samples, time of the shifted path / im2col
+# + GEMM with the samples side by side, fwd+bwd, float32 | float64: 3x3 1.0 | 1.36, 4x4
+# 0.92 | 1.17, 5x5 0.78 | 1.05, 7x7 0.73 | 0.97, 14x14 0.79 | 0.88 (one per dtype would
+# move only 4x4 and 5x5, sizes DenseNet does not have).
 _SHIFTED_MIN_COLUMNS = 20
 # Its input gradient too (ConvGeometry.shifted_image) when a group also has at least this
 # many times as many input as output channels: 0.73-0.91x on DenseNet's (4x), 1.15-1.2x on
