@@ -657,3 +657,6 @@ def test_batched_kernels_check_their_scratch():
         k.conv_cols_batched(geom.args, img, w, none, cols, small, 1, 2, 6)
     with pytest.raises(ValueError, match="block sizes"):
         k.conv_cols_batched(geom.args, img, w, none, cols, np.zeros((1, 999)), 1, 0, 6)
+    with pytest.raises(ValueError, match="grad_weight"):
+        k.conv_weight_grad_batched(geom.args, img, cols, np.zeros((1, 6 * 36 - 1)),
+                                   np.zeros((1, 999)), 1, 2, 4)

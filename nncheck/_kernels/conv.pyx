@@ -23,7 +23,8 @@ buffer: the image *is* the column matrix.
 When a sample has few output positions (ResNet's and U-Net's last stages), a GEMM per
 sample is too thin for BLAS: conv_cols_batched, conv_image_batched and
 conv_weight_grad_batched give the three with a block of samples' columns side by side in
-each GEMM (tasks: block of samples, group, block of its output or image channels).
+each GEMM (tasks: block of samples, group, block of its output or image channels; the
+weight gradient's: group, block of image channels, every block of samples in turn).
 
 At stride 1, conv_cols_shifted, conv_image_shifted and conv_weight_grad_shifted give
 the three without im2col/col2im: with the image zero-padded, each kernel tap's columns are
@@ -721,27 +722,28 @@ def conv_image_batched(tuple geom, const floating[:, ::1] cols, const floating[:
 
 
 def conv_weight_grad_batched(tuple geom, const floating[:, ::1] img,
-                             const floating[:, ::1] cols, floating[:, ::1] parts,
+                             const floating[:, ::1] cols, floating[:, ::1] grad_weight,
                              floating[:, ::1] buf, int nthreads, Py_ssize_t nb, int cblock):
     """conv_weight_grad with nb samples side by side in each GEMM (batch_weight_task).
 
-    parts is (nthreads, O*Cg*K), zero-filled, as in conv_weight_grad.  Tasks are (block of
-    nb samples, group, block of cblock channels of the group); buf is
+    grad_weight is (1, O*Cg*K), zero-filled.  Tasks are (group, block of cblock channels of
+    the group), each running every block of nb samples: they own disjoint columns of the
+    gradient, so no thread keeps a partial sum of all of it (for ResNet's 512-channel
+    layers, 9 MiB per thread to clear and add up).  buf is
     (nthreads, batch_scratch(geom, nb, cblock, 2)).
     """
     cdef Geom q = make_geom(geom, 1, cblock)
-    cdef Py_ssize_t t, i, j, k, N = img.shape[0], per_block = q.G * q.n_cblocks
+    cdef Py_ssize_t t, i, N = img.shape[0]
     check_batch(&q, N, nb, cblock, buf.shape[1], 2, "conv_weight_grad_batched")
-    for t in prange((N + nb - 1) // nb * per_block, nogil=True, num_threads=nthreads,
-                    schedule="dynamic"):
-        i = t // per_block * nb
-        batch_weight_task(&q, &img[i, 0], img.shape[1], &cols[i, 0], cols.shape[1],
-                          &parts[threadid(), 0], &buf[threadid(), 0], min(nb, N - i),
-                          <int> (t // q.n_cblocks % q.G), <int> (t % q.n_cblocks) * q.cblock)
-    if parts.shape[0] > 1:
-        for j in prange(parts.shape[1], nogil=True, num_threads=nthreads, schedule="static"):
-            for k in range(1, parts.shape[0]):
-                parts[0, j] += parts[k, j]
+    if grad_weight.shape[1] != q.O * q.CgK:
+        raise ValueError("conv_weight_grad_batched: grad_weight of the wrong size")
+    for t in prange(q.G * q.n_cblocks, nogil=True, num_threads=nthreads, schedule="dynamic"):
+        i = 0
+        while i < N:
+            batch_weight_task(&q, &img[i, 0], img.shape[1], &cols[i, 0], cols.shape[1],
+                              &grad_weight[0, 0], &buf[threadid(), 0], min(nb, N - i),
+                              <int> (t // q.n_cblocks), <int> (t % q.n_cblocks) * q.cblock)
+            i = i + nb
 
 
 cdef extern from *:

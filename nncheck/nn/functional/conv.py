@@ -259,11 +259,11 @@ def _batch_plan(n_samples, geom, dtype, xp, k, use):
     nb samples side by side fill the column chunk _plan would use (so the buffer keeps its
     bound): the more, the faster BLAS runs (ResNet-18's 512-channel 4x4 layer on 8 samples:
     0.70x the time of blocks of one sample with blocks of 2, 0.59x with 4, 0.48x with 8).
-    When the blocks are too few for the threads,
-    the input and weight gradients split each GEMM's image channels between tasks (``rows``
-    per task, which costs nothing), the forward splits the samples into smaller blocks
-    first and its output channels (``rows``) last, each of its tasks repeating the
-    block's im2col.
+    When the blocks are too few for the threads, the input gradient splits each GEMM's
+    image channels between tasks (``rows`` per task, which costs nothing), the forward
+    splits the samples into smaller blocks first and its output channels (``rows``) last,
+    each of its tasks repeating the block's im2col.  The weight gradient's tasks are blocks
+    of ``rows`` image channels over all the samples.
     """
     if geom.direct:  # its GEMMs read the image in place: side by side would be a copy
         return None
@@ -275,7 +275,8 @@ def _batch_plan(n_samples, geom, dtype, xp, k, use):
     tasks = threads if use == 0 else 2 * threads  # enough for the threads to share evenly
     if use == 0:
         nb = max(_BATCH_MIN_SAMPLES, min(nb, -(-n_samples * geom.G // tasks)))
-    units = -(-n_samples // nb) * geom.G
+    # a weight gradient's task runs every block (its channels' gradient is its own)
+    units = geom.G if use == 2 else -(-n_samples // nb) * geom.G
     if threads > 1 and units < tasks:
         rows = -(-rows // -(-tasks // units))
     return threads, nb, rows, xp.empty((threads, k.batch_scratch(geom.args, nb, rows, use)),
@@ -362,11 +363,13 @@ class ConvGeometry:
         if self.shifted and hasattr(k, "conv_weight_grad_shifted"):
             return self._shifted_weight_grad(k, xp, img, cols)
         kernel, (threads, *blocks, buf) = self._gemm_plan(k, xp, 2, img)
-        parts = xp.zeros((threads, self.O * self.cgk), img.dtype)
+        # a partial sum per thread, except where each task owns its part of the gradient
+        owned = kernel is getattr(k, "conv_weight_grad_batched", None)
+        parts = xp.zeros((1 if owned else threads, self.O * self.cgk), img.dtype)
         with _openmp_region(threads):
             kernel(self.args, img, cols, parts, buf, threads, *blocks)
         # a view of parts[0] would keep every thread's partial sum alive as the .grad
-        return parts[0] if threads == 1 else parts[0].copy()
+        return parts[0] if len(parts) == 1 else parts[0].copy()
 
     def unfold(self, img):
         """(N, C*plane) -> (N, C*K*L): im2col alone (nn.Unfold)."""
