@@ -627,8 +627,21 @@ def test_batched_forward_rows_split_between_threads(batch_plans, monkeypatch):
 
 
 def test_one_sample_takes_a_gemm_of_its_own(batch_plans):
+    """... in the forward and input gradient; the weight gradient's kernel takes it alone."""
     check_layer("Conv2d", (20, 12, 3), dict(padding=1), (1, 20, 4, 4))
-    assert batch_plans == []
+    assert batch_plans == [(2, 1, 20, 20)]
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_weight_gradient_in_blocks_of_one_sample(batch_plans, monkeypatch, threads):
+    """Columns of one sample fill a chunk: only the weight gradient takes the batched kernel
+    (blocks of one sample), over three threads too."""
+    monkeypatch.setattr(conv_impl, "_max_threads", lambda: threads)
+    monkeypatch.setattr(conv_impl, "_PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(conv_impl, "_COL_BUDGET_BYTES", 8)
+    monkeypatch.setattr(conv_impl, "_MIN_CHUNK", 30)
+    check_layer("Conv2d", (20, 12, 3), dict(stride=2, padding=1, groups=2), (3, 20, 9, 11))
+    assert {(use, nb) for use, nb, _, _ in batch_plans} == {(2, 1)}
 
 
 @pytest.mark.parametrize("name, args, shape", [

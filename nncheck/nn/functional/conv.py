@@ -67,6 +67,11 @@ _SHIFTED_IMAGE_MIN_RATIO = 4
 # least this many fit in a column chunk: a sample with few output positions alone makes a
 # GEMM too thin for BLAS to run near peak.
 _BATCH_MIN_SAMPLES = 2
+# A weight gradient takes it from one sample per block (whenever a sample's columns fit in a
+# chunk): its tasks own disjoint parts of the gradient, where conv_weight_grad's threads
+# each sum into a copy of all of it.  U-Net's Conv2d(512, 256, 3) on 2x512x16x16: 0.72-0.85x
+# the time on one or two threads; 0.95-1.02x on ResNet's and bench_conv's 14x14 layers.
+_BATCH_MIN_SAMPLES_WEIGHT_GRAD = 1
 
 
 class ConvShapeError(ShapeError, RuntimeError):
@@ -254,7 +259,7 @@ def _plan(n_samples, geom, dtype, xp=np, rows=None):
 def _batch_plan(n_samples, geom, dtype, xp, k, use):
     """(threads, nb, rows, buffer) for a batched kernel call (``use`` 0 conv_cols_batched, 1
     conv_image_batched, 2 conv_weight_grad_batched), or None where a sample has enough
-    columns for a GEMM of its own.
+    columns for a GEMM of its own (a weight gradient: more than a chunk).
 
     nb samples side by side fill the column chunk _plan would use (so the buffer keeps its
     bound): the more, the faster BLAS runs (ResNet-18's 512-channel 4x4 layer on 8 samples:
@@ -268,7 +273,7 @@ def _batch_plan(n_samples, geom, dtype, xp, k, use):
     if geom.direct:  # its GEMMs read the image in place: side by side would be a copy
         return None
     nb = min(n_samples, _chunk(geom, dtype) // geom.L)
-    if nb < _BATCH_MIN_SAMPLES:
+    if nb < (_BATCH_MIN_SAMPLES_WEIGHT_GRAD if use == 2 else _BATCH_MIN_SAMPLES):
         return None
     threads = _gemm_threads(n_samples, geom)
     rows = geom.O // geom.G if use == 0 else geom.C // geom.G
