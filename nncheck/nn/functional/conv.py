@@ -448,7 +448,7 @@ class ConvGeometry:
     def _gemm_plan(self, k, xp, use, first):
         """The im2col + GEMM kernel for ``use`` (0 conv_cols, 1 conv_image, 2
         conv_weight_grad) and its plan (threads, two block sizes, buffer): its *_batched
-        version, samples side by side, when a sample has few columns (_batch_plan)."""
+        version, blocks of samples side by side, where _batch_plan has a plan."""
         name = ("conv_cols", "conv_image", "conv_weight_grad")[use]
         n, dtype = first.shape[0], first.dtype
         batched = getattr(k, name + "_batched", None)
