@@ -3,7 +3,6 @@
 import builtins
 import math
 import numbers
-import types
 import weakref
 from collections import namedtuple
 
@@ -106,23 +105,10 @@ def _flatten(seq):
             yield x
 
 
-_NO_HOOKS = types.MappingProxyType({})  # read-only: a tensor gets a dict once a hook registers
-
-
 class Tensor:
     """A multi-dimensional array with autograd, PyTorch-compatible by name."""
 
     __array_priority__ = 1000
-    # A new tensor's autograd fields are these class attributes until set: ``_init`` runs for
-    # every output of every op, so it writes only storage and version.
-    requires_grad = False
-    grad = None
-    grad_fn = None
-    _output_nr = 0
-    _base = None
-    _accumulator = None
-    _hooks = _NO_HOOKS  # {key: hook} on a leaf (Tensor.register_hook)
-    _post_accumulate_hooks = _NO_HOOKS
 
     def __init__(self, *args, **kwargs):
         # legacy constructor: Tensor(data) or Tensor(*sizes), always float32
@@ -135,11 +121,15 @@ class Tensor:
 
     def _init(self, arr, base=None, version=None, requires_grad=False):
         self._data = arr
+        self.requires_grad = requires_grad
+        self.grad = None
+        self.grad_fn = None
+        self._output_nr = 0
+        self._base = base
         self._version = version if version is not None else _Version()
-        if base is not None:
-            self._base = base
-        if requires_grad:
-            self.requires_grad = requires_grad
+        self._accumulator = None
+        self._hooks = {}
+        self._post_accumulate_hooks = {}
 
     @classmethod
     def _wrap(cls, arr, base=None, version=None, requires_grad=False):
@@ -345,8 +335,6 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         if self.is_leaf:
-            if self._hooks is _NO_HOOKS:
-                self._hooks = {}
             key = object()
             self._hooks[key] = hook
             return _RemovableHandle(self._hooks, key)
@@ -358,8 +346,6 @@ class Tensor:
         return _RemovableHandle(hooks, hook)
 
     def register_post_accumulate_grad_hook(self, hook):
-        if self._post_accumulate_hooks is _NO_HOOKS:
-            self._post_accumulate_hooks = {}
         key = object()
         self._post_accumulate_hooks[key] = hook
         return _RemovableHandle(self._post_accumulate_hooks, key)
