@@ -782,10 +782,11 @@ cdef extern from *:
                                Py_ssize_t t0, double* rowbuf) noexcept nogil
     void wg_output_tiles_float(const nnc_wg_geom* g, const float* M, Py_ssize_t ldm,
                                Py_ssize_t mat, Py_ssize_t t0, const float* bias, float* out,
-                               Py_ssize_t out_step, Py_ssize_t u) noexcept nogil
+                               Py_ssize_t out_step, Py_ssize_t u, float* rowbuf) noexcept nogil
     void wg_output_tiles_double(const nnc_wg_geom* g, const double* M, Py_ssize_t ldm,
                                 Py_ssize_t mat, Py_ssize_t t0, const double* bias,
-                                double* out, Py_ssize_t out_step, Py_ssize_t u) noexcept nogil
+                                double* out, Py_ssize_t out_step, Py_ssize_t u,
+                                double* rowbuf) noexcept nogil
     void wg_grad_tiles_float(const nnc_wg_geom* g, const float* dy, Py_ssize_t dy_step,
                              Py_ssize_t u, float* Wt, Py_ssize_t ldw, Py_ssize_t mat,
                              Py_ssize_t t0, float* rowbuf) noexcept nogil
@@ -879,9 +880,11 @@ cdef void wg_conv_block(const WgPlan* p, const floating* src, Py_ssize_t src_ste
     t = 0
     for u in range(u0, u1):
         if floating is float:
-            wg_output_tiles_float(&p.g, M, p.tb, p.mmat, t, bias, dst, dst_step, u)
+            wg_output_tiles_float(&p.g, M, p.tb, p.mmat, t, bias, dst, dst_step, u,
+                                  M + 16 * p.mmat)
         else:
-            wg_output_tiles_double(&p.g, M, p.tb, p.mmat, t, bias, dst, dst_step, u)
+            wg_output_tiles_double(&p.g, M, p.tb, p.mmat, t, bias, dst, dst_step, u,
+                                   M + 16 * p.mmat)
         nnc_wg_unit(&p.g, u, &n, &th, &tw0, &nt)
         t += nt
 

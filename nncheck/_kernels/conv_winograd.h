@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "conv_targets.h"
+
 #ifndef NNC_WG_GEOM
 #define NNC_WG_GEOM
 /* One call's planes: a C x H x W source, an O x OH x OW destination, front padding PH, PW
@@ -49,7 +51,7 @@ static inline ptrdiff_t nnc_wg_stride(ptrdiff_t elems) {
     return (elems + 15) / 16 * 16 + 16;
 }
 
-/* Row-buffer elements wg_input_tiles and wg_grad_tiles need: 8 rows of seg + 1. */
+/* Row-buffer elements the tile transforms need: 8 rows of seg + 1. */
 static inline ptrdiff_t nnc_wg_rowbuf(const nnc_wg_geom *g) {
     return 8 * ((ptrdiff_t) g->seg + 1);
 }
@@ -60,7 +62,7 @@ static inline ptrdiff_t nnc_wg_rowbuf(const nnc_wg_geom *g) {
  * U[xi][o][c] = (G w[o][c] G^T)[xi] (O x C), or with flip U[xi][c][o] = (G w'[c][o] G^T)[xi]
  * (C x O) of the kernel rotated 180 degrees, w'[c][o][a][b] = w[o][c][2-a][2-b]: the
  * weight of the input gradient's convolution.  U is written along its rows. */
-static void NNC_F(wg_weight_transform)(const NNC_T *w, NNC_T *U, ptrdiff_t mat, int O,
+NNC_CONV_TARGETS static void NNC_F(wg_weight_transform)(const NNC_T *w, NNC_T *U, ptrdiff_t mat, int O,
                                        int C, int flip, int r0, int r1) {
     const int cols = flip ? O : C;
     for (int r = r0; r < r1; r++) {
@@ -121,7 +123,7 @@ static inline void NNC_F(wg_split_row)(const NNC_T *plane, ptrdiff_t r, ptrdiff_
 /* V[xi][c][t0 + k] (rows ldv apart, matrices mat apart) = (B^T d B)[xi] of the patch of
  * channel c under tile k of unit u, for every channel; img is sample 0, samples img_step
  * apart.  B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. */
-static void NNC_F(wg_input_tiles)(const nnc_wg_geom *g, const NNC_T *img, ptrdiff_t img_step,
+NNC_CONV_TARGETS static void NNC_F(wg_input_tiles)(const nnc_wg_geom *g, const NNC_T *img, ptrdiff_t img_step,
                                   ptrdiff_t u, NNC_T *V, ptrdiff_t ldv, ptrdiff_t mat,
                                   ptrdiff_t t0, NNC_T *rowbuf) {
     ptrdiff_t n;
@@ -164,42 +166,47 @@ static void NNC_F(wg_input_tiles)(const nnc_wg_geom *g, const NNC_T *img, ptrdif
 }
 
 /* The O output planes under unit u's tiles = (A^T M A) of M[xi][o][t0 + k] (rows ldm apart,
- * matrices mat apart) (+ bias[o] when
- * bias is not NULL), written where inside OH x OW; out is sample 0, samples out_step apart.
- * A^T = [1 1 1 0; 0 1 -1 -1]. */
-static void NNC_F(wg_output_tiles)(const nnc_wg_geom *g, const NNC_T *M, ptrdiff_t ldm,
-                                   ptrdiff_t mat, ptrdiff_t t0, const NNC_T *bias, NNC_T *out,
-                                   ptrdiff_t out_step, ptrdiff_t u) {
+ * matrices mat apart) (+ bias[o] when bias is not NULL), written where inside OH x OW; out is
+ * sample 0, samples out_step apart.  A^T = [1 1 1 0; 0 1 -1 -1].  The tiles' four outputs
+ * go to rowbuf first (unit-stride vectors), then interleaved into the output rows. */
+NNC_CONV_TARGETS static void NNC_F(wg_output_tiles)(const nnc_wg_geom *g, const NNC_T *M,
+                                                    ptrdiff_t ldm, ptrdiff_t mat, ptrdiff_t t0,
+                                                    const NNC_T *bias, NNC_T *out,
+                                                    ptrdiff_t out_step, ptrdiff_t u,
+                                                    NNC_T *rowbuf) {
     ptrdiff_t n;
     int th, tw0, nt;
     nnc_wg_unit(g, u, &n, &th, &tw0, &nt);
     const ptrdiff_t plane = (ptrdiff_t) g->OH * g->OW;
-    const int two_rows = 2 * th + 1 < g->OH;
+    const int rows = 2 * th + 1 < g->OH ? 2 : 1;
     /* tiles whose two columns are both inside (all but an odd width's last) */
     const int full = 2 * (tw0 + nt) <= g->OW ? nt : nt - 1;
+    NNC_T *y00 = rowbuf, *y01 = y00 + nt, *y10 = y01 + nt, *y11 = y10 + nt;
     for (int o = 0; o < g->O; o++) {
         const NNC_T *m = M + o * ldm + t0;
         const NNC_T b = bias ? bias[o] : (NNC_T) 0;
-        NNC_T *y0 = out + n * out_step + o * plane + (ptrdiff_t) 2 * th * g->OW + 2 * tw0;
-        NNC_T *y1 = two_rows ? y0 + g->OW : NULL;
-        for (int k = 0; k < nt; k++) {  /* unit-stride reads; vectorised by gcc as is */
+        #pragma omp simd
+        for (int k = 0; k < nt; k++) {
             NNC_T p[2][4];
             for (int j = 0; j < 4; j++) {  /* A^T down the columns */
                 p[0][j] = m[j * mat + k] + m[(4 + j) * mat + k] + m[(8 + j) * mat + k];
                 p[1][j] = m[(4 + j) * mat + k] - m[(8 + j) * mat + k] - m[(12 + j) * mat + k];
             }
-            const NNC_T y00 = p[0][0] + p[0][1] + p[0][2] + b,
-                        y01 = p[0][1] - p[0][2] - p[0][3] + b,
-                        y10 = p[1][0] + p[1][1] + p[1][2] + b,
-                        y11 = p[1][1] - p[1][2] - p[1][3] + b;
-            y0[2 * k] = y00;
-            if (k < full)
-                y0[2 * k + 1] = y01;
-            if (y1) {
-                y1[2 * k] = y10;
-                if (k < full)
-                    y1[2 * k + 1] = y11;
+            y00[k] = p[0][0] + p[0][1] + p[0][2] + b;  /* then A along the rows */
+            y01[k] = p[0][1] - p[0][2] - p[0][3] + b;
+            y10[k] = p[1][0] + p[1][1] + p[1][2] + b;
+            y11[k] = p[1][1] - p[1][2] - p[1][3] + b;
+        }
+        for (int r = 0; r < rows; r++) {
+            const NNC_T *even = r ? y10 : y00, *odd = r ? y11 : y01;
+            NNC_T *y = out + n * out_step + o * plane + (ptrdiff_t) (2 * th + r) * g->OW
+                       + 2 * tw0;
+            for (int k = 0; k < full; k++) {
+                y[2 * k] = even[k];
+                y[2 * k + 1] = odd[k];
             }
+            if (full < nt)
+                y[2 * full] = even[full];
         }
     }
 }
@@ -207,7 +214,7 @@ static void NNC_F(wg_output_tiles)(const nnc_wg_geom *g, const NNC_T *M, ptrdiff
 /* Wt[xi][o][t0 + k] (rows ldw apart, matrices mat apart) = (A dY A^T)[xi] of the 2x2
  * gradient tile k of unit u in plane o (zero outside OH x OW), for every plane; dy is
  * sample 0, samples dy_step apart: the adjoint of wg_output_tiles. */
-static void NNC_F(wg_grad_tiles)(const nnc_wg_geom *g, const NNC_T *dy, ptrdiff_t dy_step,
+NNC_CONV_TARGETS static void NNC_F(wg_grad_tiles)(const nnc_wg_geom *g, const NNC_T *dy, ptrdiff_t dy_step,
                                  ptrdiff_t u, NNC_T *Wt, ptrdiff_t ldw, ptrdiff_t mat,
                                  ptrdiff_t t0, NNC_T *rowbuf) {
     ptrdiff_t n;
@@ -242,7 +249,7 @@ static void NNC_F(wg_grad_tiles)(const nnc_wg_geom *g, const NNC_T *dy, ptrdiff_
 
 /* gw[o][c] (3x3) = G^T dU[.][o][c] G for o in [o0, o1), dU 16 (O, C) matrices mat apart: the
  * adjoint of wg_weight_transform.  G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]. */
-static void NNC_F(wg_weight_finish)(const NNC_T *dU, ptrdiff_t mat, NNC_T *gw, int C, int o0,
+NNC_CONV_TARGETS static void NNC_F(wg_weight_finish)(const NNC_T *dU, ptrdiff_t mat, NNC_T *gw, int C, int o0,
                                     int o1) {
     for (ptrdiff_t oc = (ptrdiff_t) o0 * C; oc < (ptrdiff_t) o1 * C; oc++) {
         NNC_T t[4][3];
