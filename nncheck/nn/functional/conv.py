@@ -372,8 +372,10 @@ class ConvGeometry:
     def _winograd_plan(self, k, xp, n, adjoint, dtype):
         """(threads, seg, per_block, buf, elements of the transformed kernels) of a
         winograd_* call on n samples: blocks of per_block segments of seg tiles (a tile row
-        or part of one), each thread's scratch within _WINOGRAD_BLOCK_BYTES, and at least
-        two blocks per thread where there are enough tiles."""
+        or part of one), each thread's scratch within _WINOGRAD_BLOCK_BYTES, and a block per
+        thread where there are enough tiles.  Not more: the GEMMs of each block pack every
+        transformed kernel again (512 channels, 16 tiles, one thread: 4 blocks take 1.7x
+        the time of one, 2 blocks 1.15x)."""
         threads = _threads_for(n * self.O * self.L * self.cgk)
         if threads > 1 and _blas.blas_thread_controls() is None:
             threads = 1
@@ -384,7 +386,7 @@ class ConvGeometry:
         per_block = max(1, tiles // seg)
         if threads > 1:
             units = n * rows * -(-width // seg)
-            per_block = min(per_block, max(1, -(-units // (2 * threads))))
+            per_block = min(per_block, max(1, -(-units // threads)))
         size, transformed = k.winograd_scratch(self.args, adjoint, seg, per_block)
         return threads, seg, per_block, xp.empty((threads, size), dtype), transformed
 
