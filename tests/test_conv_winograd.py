@@ -172,9 +172,9 @@ def test_winograd_gradcheck(winograd_everywhere, name):
 
 
 def test_default_thresholds(winograd_calls):
-    """At the defaults ResNet's and U-Net's 3x3 layers take Winograd; few input channels
-    keep the direct loops, few output channels keep the input gradient off it, and a call
-    with few tiles (a 512-channel layer on a 2x2 plane, one sample) stays on im2col."""
+    """At the defaults 3x3 stride-1 layers take Winograd; few input channels keep the
+    direct loops, few output channels keep the input gradient off it, and a call with few
+    2x2 tiles (one 14x14 sample: 49) stays on im2col."""
     geom = conv_impl.ConvGeometry
     assert geom(64, (28, 28), 64, (28, 28), (3, 3), (1, 1), (1, 1), (1, 1), 1).winograd
     assert not geom(64, (28, 28), 64, (14, 14), (3, 3), (2, 2), (1, 1), (1, 1), 1).winograd
@@ -184,9 +184,9 @@ def test_default_thresholds(winograd_calls):
     few_out = geom(64, (28, 28), 3, (28, 28), (3, 3), (1, 1), (1, 1), (1, 1), 1)
     assert few_out.winograd and not few_out.winograd_image
 
-    x, w, b = operands(1, 32, 32, (12, 12), np.float32)
+    x, w, b = operands(1, 32, 32, (16, 16), np.float32)
     check_against_torch(x, w, b, 1, rtol=1e-4, atol=1e-3)
     assert all(winograd_calls[name] == 1 for name in ENTRY_POINTS), winograd_calls
-    x, w, b = operands(1, 32, 32, (2, 2), np.float32)
-    check_against_torch(x, w, b, 1, rtol=1e-4, atol=1e-4)
+    x, w, b = operands(1, 32, 32, (14, 14), np.float32)
+    check_against_torch(x, w, b, 1, rtol=1e-4, atol=1e-3)
     assert all(winograd_calls[name] == 1 for name in ENTRY_POINTS), winograd_calls

@@ -63,10 +63,13 @@ _SHIFTED_IMAGE_MIN_RATIO = 4
 # 0.55-0.7x the time from 24 to 512 channels (ResNet-18's and U-Net's layers, 14x14 to
 # 128x128 planes); but slower with at most 16 input channels (1.2-3x the direct loops that
 # take those), with few output channels in the input gradient (1.3-1.9x at 1 and 3, 0.5x
-# at 8; it sums over them) and with few tiles per call (each call transforms the whole
-# kernel: 0.9x at 16 tiles of 512 channels, 2.6x at 4, 3x at 1).
+# at 8; it sums over them) and with few tiles per call: each call transforms the whole
+# kernel and each block's GEMMs pack it again, for few tiles.  Against plain im2col + GEMM
+# 0.9x at 16 tiles of 512 channels, 2.6x at 4; against conv-batch's samples-side-by-side
+# GEMMs (ResNet-18's 4x4 and 7x7 stages) 1.2-1.5x at 16 tiles (4x512x4x4), 0.95-1.25x at
+# 32 (2x512x8x8), 0.8-1.05x at 64 (4x256x7x7), 0.55-0.7x at 196 (4x128x14x14).
 _WINOGRAD_MIN_IMAGE_OUT = 8
-_WINOGRAD_MIN_TILES_PER_CALL = 16
+_WINOGRAD_MIN_TILES_PER_CALL = 64
 # A thread's block of transformed tiles (16 x (C + O) x tiles) stays within this budget
 # (in L3), with tiles between the bounds: each block's 16 GEMMs pack the transformed
 # kernel again, which costs ~40% at 32 tiles of 256 channels and ~10% at 128.
