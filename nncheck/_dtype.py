@@ -158,9 +158,9 @@ class Size(tuple):
             n *= s
         return n
 
-    def __getitem__(self, item):
-        out = super().__getitem__(item)
-        return Size(out) if isinstance(item, slice) else out
+    def __getitem__(self, item):  # (no super(): every shape[i] of every layer comes here)
+        out = tuple.__getitem__(self, item)
+        return Size(out) if item.__class__ is slice else out
 
 
 class finfo:

@@ -121,6 +121,18 @@ def test_gradcheck(name):
     assert nncheck.gradcheck(module, (x,))
 
 
+@pytest.mark.parametrize("size", [1, 13, 1003, 18432, 32767, 32768 + 5])
+@pytest.mark.parametrize("name", ["relu", "gelu", "tanh", "hardtanh", "elu"])
+def test_elementwise_sizes_around_the_threading_threshold_match_torch(name, size):
+    # below the threshold (32768 elements) a loop runs in one thread, vectorised; above it,
+    # threaded: both sides and odd sizes (vector remainders) give torch's values
+    x = np.random.default_rng(size).standard_normal(size)
+    x[np.abs(x) < 1e-3] += 0.01  # off ReLU's kink
+    for dtype, rtol, atol in ((np.float64, 1e-12, 1e-14), (np.float32, 2e-5, 2e-6)):
+        compare_function(getattr(F, name), getattr(torch.nn.functional, name),
+                         x.astype(dtype), rtol=rtol, atol=atol)
+
+
 def test_float16_computes_in_float32():
     x = nncheck.tensor([[-1.0, 0.5, 2.0]], dtype=nncheck.float16)
     y = F.gelu(x)

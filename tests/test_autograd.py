@@ -263,3 +263,46 @@ def test_user_backward_arrays_are_copied_into_grad():
     ReturnsSaved.apply(x, keep).sum().backward()
     x.grad.zero_()
     assert keep.tolist() == [1.0, 1.0]
+
+
+def test_leaf_hooks_are_per_tensor_as_torch():
+    # tensors keep no hook dicts until one registers (a shared read-only default): a hook on
+    # one leaf must not reach another, and .grad accumulates over two backward calls
+    def run(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        w = lib.tensor([3.0, 4.0], requires_grad=True)
+        calls = []
+        handle = x.register_hook(lambda g: calls.append(("pre", g.tolist())) or g * 2)
+        x.register_post_accumulate_grad_hook(lambda t: calls.append(("post", t.grad.tolist())))
+        (x * w).sum().backward()
+        (x * w * 3).sum().backward()
+        handle.remove()
+        (x + w).sum().backward()
+        return calls, x.grad.tolist(), w.grad.tolist()
+
+    assert run(nncheck) == run(torch)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cat_backward_into_mixed_dtypes_and_inputs_without_grad_as_torch(dim):
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4)).astype(np.float32),
+              rng.standard_normal((2, 3, 4))]
+    weight = rng.standard_normal({0: (4, 3, 4), 1: (2, 6, 4), -1: (2, 3, 8)}[dim])
+
+    def run(lib):
+        a, b, c = (lib.from_numpy(x.copy()) for x in arrays)
+        a.requires_grad_(True)
+        b.requires_grad_(True)  # c: no gradient wanted
+        mid = b * 2  # a non-leaf input: its node gets a float64 slice of the gradient
+        out = lib.cat([a, mid], dim)
+        y = (out * lib.from_numpy(weight)).sum() + lib.cat([c, a], dim).sum()
+        y.backward()
+        return out.dtype, a.grad.dtype, b.grad.dtype, a.grad.numpy(), b.grad.numpy()
+
+    ours, theirs = run(nncheck), run(torch)
+    assert str(ours[0]).split(".")[-1] == str(theirs[0]).split(".")[-1] == "float64"
+    assert [str(d).split(".")[-1] for d in ours[1:3]] == ["float64", "float32"]
+    assert [str(d).split(".")[-1] for d in theirs[1:3]] == ["float64", "float32"]
+    np.testing.assert_allclose(ours[3], theirs[3], rtol=1e-6)
+    np.testing.assert_allclose(ours[4], theirs[4], rtol=1e-6)

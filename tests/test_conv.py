@@ -514,8 +514,9 @@ def test_lazy_conv_rejects_a_bad_first_input():
 @pytest.fixture
 def shifted_everywhere(monkeypatch):
     """Every stride-1 convolution takes the no-im2col paths (ConvGeometry.shifted and
-    shifted_image) unless it is depthwise (direct loops)."""
+    shifted_image) unless it is depthwise (direct loops); 3x3 ones too (not Winograd)."""
     monkeypatch.setattr(conv_impl, "_DIRECT_MAX_GROUP_CHANNELS", 0)
+    monkeypatch.setattr(conv_impl, "_WINOGRAD_MIN_TILES_PER_CALL", 1 << 62)
     monkeypatch.setattr(conv_impl, "_SHIFTED_MAX_GROUP_OUT", 1 << 30)
     monkeypatch.setattr(conv_impl, "_SHIFTED_MIN_GROUP_IN", 1)
     monkeypatch.setattr(conv_impl, "_SHIFTED_IMAGE_MIN_RATIO", 0)
@@ -548,8 +549,10 @@ def test_shifted_chunked_threaded_matches_torch(shifted_everywhere, small_chunks
     check_layer(name, args, kwargs, shape)
 
 
-def test_shifted_forward_at_the_default_thresholds_float32():
-    """DenseNet's kind of layer (many input, few output channels, stride 1) takes it."""
+def test_shifted_forward_at_the_default_thresholds_float32(monkeypatch):
+    """DenseNet's kind of layer (many input, few output channels, stride 1) takes it (where
+    Winograd does not: a 3x3 kernel takes Winograd first, so it is off here)."""
+    monkeypatch.setattr(conv_impl, "_WINOGRAD_MIN_TILES_PER_CALL", 1 << 62)
     geom = conv_impl.ConvGeometry(128, (9, 11), 32, (9, 11), (3, 3), (1, 1), (1, 1), (1, 1),
                                   1)
     assert geom.shifted and geom.shifted_image

@@ -320,6 +320,16 @@ def test_float32_matches_torch(name, args, shape):
     compare_module(nc, to, randn(*shape).astype(np.float32), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("hw", [3, 7, 9, 14])
+def test_batchnorm2d_float32_short_and_blocked_rows_match_torch(hw):
+    # per-channel rows of 9..196 elements: all tail, or 64-element blocks plus a tail (the
+    # kernels sum both in float32 blocks); an offset mean checks the centring
+    nc, to = nn.BatchNorm2d(16), torch.nn.BatchNorm2d(16)
+    x = (randn(2, 16, hw, hw) * 3 + 50).astype(np.float32)
+    compare_module(nc, to, x, rtol=1e-4, atol=1e-4)
+    assert_close(nc.running_var.numpy(), to.running_var, rtol=1e-5, atol=1e-6)
+
+
 def test_float16_input_computes_in_float32():
     x = randn(4, 3, 2).astype(np.float16)
     out = nn.BatchNorm1d(3)(to_nncheck(x))

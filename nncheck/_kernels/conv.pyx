@@ -923,3 +923,248 @@ def direct_weight_grad(tuple geom, const floating[:, ::1] img, const floating[:,
             grp_weight_grad_double(&g, &img[0, j * q.Cg * q.plane], img.shape[1],
                                    &cols[0, j * q.Og * q.L], cols.shape[1], N,
                                    &grad_weight[j * q.Og, 0], q.Cg, q.Og, &buf[threadid(), 0])
+
+
+# ----------------------------------------------------------------------------- winograd
+# 3x3 kernels at stride 1 (groups 1, dilation 1): Winograd F(2x2, 3x3), 16 products per
+# 2x2 output tile and channel pair instead of 36 (conv_winograd.h has the transforms).
+# Tasks are blocks of `per_block` units (segments of tile rows, across samples): a block's
+# transformed tiles V (16 x Cin x tiles) and products M (16 x Cout x tiles) are one
+# thread's scratch, sized by the caller to stay in cache, and its 16 GEMMs are
+# single-threaded.  The input gradient is the forward convolution of the output gradient
+# with the kernel flipped and transposed, padding 2 - p; the weight gradient sums the 16
+# products dU[xi] += (A dY A^T)[xi] @ V[xi]^T over the tiles and transforms dU back.
+
+cdef extern from *:
+    """
+    #define NNC_T float
+    #define NNC_F(name) name##_float
+    #include "conv_winograd.h"
+    #undef NNC_T
+    #undef NNC_F
+    #define NNC_T double
+    #define NNC_F(name) name##_double
+    #include "conv_winograd.h"
+    #undef NNC_T
+    #undef NNC_F
+    """
+    ctypedef struct nnc_wg_geom:
+        int C, H, W, O, OH, OW, PH, PW, TH, TW, seg, nseg
+    void nnc_wg_unit(const nnc_wg_geom* g, Py_ssize_t u, Py_ssize_t* n, int* th, int* tw0,
+                     int* nt) noexcept nogil
+    Py_ssize_t nnc_wg_stride(Py_ssize_t elems) noexcept nogil
+    Py_ssize_t nnc_wg_rowbuf(const nnc_wg_geom* g) noexcept nogil
+    void wg_weight_transform_float(const float* w, float* U, Py_ssize_t mat, int O, int C,
+                                   int flip, int r0, int r1) noexcept nogil
+    void wg_weight_transform_double(const double* w, double* U, Py_ssize_t mat, int O, int C,
+                                    int flip, int r0, int r1) noexcept nogil
+    void wg_input_tiles_float(const nnc_wg_geom* g, const float* img, Py_ssize_t img_step,
+                              Py_ssize_t u, float* V, Py_ssize_t ldv, Py_ssize_t mat,
+                              Py_ssize_t t0, float* rowbuf) noexcept nogil
+    void wg_input_tiles_double(const nnc_wg_geom* g, const double* img, Py_ssize_t img_step,
+                               Py_ssize_t u, double* V, Py_ssize_t ldv, Py_ssize_t mat,
+                               Py_ssize_t t0, double* rowbuf) noexcept nogil
+    void wg_output_tiles_float(const nnc_wg_geom* g, const float* M, Py_ssize_t ldm,
+                               Py_ssize_t mat, Py_ssize_t t0, const float* bias, float* out,
+                               Py_ssize_t out_step, Py_ssize_t u, float* rowbuf) noexcept nogil
+    void wg_output_tiles_double(const nnc_wg_geom* g, const double* M, Py_ssize_t ldm,
+                                Py_ssize_t mat, Py_ssize_t t0, const double* bias,
+                                double* out, Py_ssize_t out_step, Py_ssize_t u,
+                                double* rowbuf) noexcept nogil
+    void wg_grad_tiles_float(const nnc_wg_geom* g, const float* dy, Py_ssize_t dy_step,
+                             Py_ssize_t u, float* Wt, Py_ssize_t ldw, Py_ssize_t mat,
+                             Py_ssize_t t0, float* rowbuf) noexcept nogil
+    void wg_grad_tiles_double(const nnc_wg_geom* g, const double* dy, Py_ssize_t dy_step,
+                              Py_ssize_t u, double* Wt, Py_ssize_t ldw, Py_ssize_t mat,
+                              Py_ssize_t t0, double* rowbuf) noexcept nogil
+    void wg_weight_finish_float(const float* dU, Py_ssize_t mat, float* gw, int C, int o0,
+                                int o1) noexcept nogil
+    void wg_weight_finish_double(const double* dU, Py_ssize_t mat, double* gw, int C, int o0,
+                                 int o1) noexcept nogil
+
+
+cdef struct WgPlan:
+    nnc_wg_geom g
+    Py_ssize_t tb, units          # tiles per block (at most), units in the call
+    Py_ssize_t vmat, mmat, umat   # matrix strides of V, of M (or Wt), of U (or dU)
+    int per_block
+
+
+cdef WgPlan wg_plan(tuple geom, bint adjoint, int seg, int per_block,
+                    Py_ssize_t samples) except *:
+    """The tiles of a 3x3 stride-1 geometry's convolution (image -> columns), or with
+    adjoint of its input gradient's (columns -> image, padding 2 - p), in blocks of
+    per_block units of seg tiles."""
+    cdef Geom q = make_geom(geom, 1, 1)
+    cdef WgPlan p
+    if (q.D != 1 or q.OD != 1 or q.KD != 1 or q.KH != 3 or q.KW != 3 or q.SH != 1
+            or q.SW != 1 or q.DH != 1 or q.DW != 1 or q.G != 1):
+        raise ValueError("winograd: not a 2-d 3x3 stride-1 ungrouped geometry")
+    if adjoint:
+        p.g.C, p.g.H, p.g.W, p.g.O, p.g.OH, p.g.OW = q.O, q.OH, q.OW, q.C, q.H, q.W
+        p.g.PH, p.g.PW = 2 - q.PH, 2 - q.PW
+    else:
+        p.g.C, p.g.H, p.g.W, p.g.O, p.g.OH, p.g.OW = q.C, q.H, q.W, q.O, q.OH, q.OW
+        p.g.PH, p.g.PW = q.PH, q.PW
+    p.g.TH, p.g.TW = (p.g.OH + 1) // 2, (p.g.OW + 1) // 2
+    p.g.seg = max(1, min(seg, p.g.TW))
+    p.g.nseg = (p.g.TW + p.g.seg - 1) // p.g.seg
+    p.per_block = max(1, per_block)
+    p.tb = <Py_ssize_t> p.per_block * p.g.seg
+    p.units = samples * p.g.TH * p.g.nseg
+    p.vmat = nnc_wg_stride(p.g.C * p.tb)
+    p.mmat = nnc_wg_stride(p.g.O * p.tb)
+    p.umat = nnc_wg_stride(<Py_ssize_t> p.g.O * p.g.C)
+    return p
+
+
+def winograd_scratch(tuple geom, bint adjoint, int seg, int per_block):
+    """(scratch elements one thread needs, elements of the 16 transformed kernels)."""
+    cdef WgPlan p = wg_plan(geom, adjoint, seg, per_block, 1)
+    return 16 * (p.vmat + p.mmat) + nnc_wg_rowbuf(&p.g), 16 * p.umat
+
+
+cdef Py_ssize_t wg_transform_block(const WgPlan* p, const floating* src, Py_ssize_t src_step,
+                                   bint grad, Py_ssize_t u0, Py_ssize_t u1, floating* dst,
+                                   floating* rowbuf) noexcept nogil:
+    """Units [u0, u1) side by side in dst (rows tb apart): the input tiles of src (matrices
+    vmat apart), or with grad its gradient tiles (mmat apart); returns the number of
+    tiles."""
+    cdef Py_ssize_t u, t = 0, n
+    cdef int th, tw0, nt
+    for u in range(u0, u1):
+        if floating is float:
+            if grad:
+                wg_grad_tiles_float(&p.g, src, src_step, u, dst, p.tb, p.mmat, t, rowbuf)
+            else:
+                wg_input_tiles_float(&p.g, src, src_step, u, dst, p.tb, p.vmat, t, rowbuf)
+        else:
+            if grad:
+                wg_grad_tiles_double(&p.g, src, src_step, u, dst, p.tb, p.mmat, t, rowbuf)
+            else:
+                wg_input_tiles_double(&p.g, src, src_step, u, dst, p.tb, p.vmat, t, rowbuf)
+        nnc_wg_unit(&p.g, u, &n, &th, &tw0, &nt)
+        t += nt
+    return t
+
+
+cdef void wg_conv_block(const WgPlan* p, const floating* src, Py_ssize_t src_step,
+                        const floating* U, const floating* bias, floating* dst,
+                        Py_ssize_t dst_step, floating* buf, Py_ssize_t b) noexcept nogil:
+    """Block b: dst's tiles = A^T [U . (B^T d B)] A (+ bias)."""
+    cdef floating* V = buf
+    cdef floating* M = buf + 16 * p.vmat
+    cdef Py_ssize_t u0 = b * p.per_block, u1 = min(p.units, u0 + p.per_block)
+    cdef Py_ssize_t t, u, n, xi
+    cdef int th, tw0, nt
+    n = wg_transform_block(p, src, src_step, False, u0, u1, V, M + 16 * p.mmat)
+    for xi in range(16):
+        gemm(False, False, p.g.O, <int> n, p.g.C, <floating> 1, U + xi * p.umat, p.g.C,
+             V + xi * p.vmat, <int> p.tb, <floating> 0, M + xi * p.mmat, <int> p.tb)
+    t = 0
+    for u in range(u0, u1):
+        if floating is float:
+            wg_output_tiles_float(&p.g, M, p.tb, p.mmat, t, bias, dst, dst_step, u,
+                                  M + 16 * p.mmat)
+        else:
+            wg_output_tiles_double(&p.g, M, p.tb, p.mmat, t, bias, dst, dst_step, u,
+                                   M + 16 * p.mmat)
+        nnc_wg_unit(&p.g, u, &n, &th, &tw0, &nt)
+        t += nt
+
+
+cdef void wg_convolve(tuple geom, bint adjoint, const floating[:, ::1] src,
+                      const floating[:, ::1] weight, const floating[::1] bias,
+                      floating[:, ::1] dst, floating[::1] U, floating[:, ::1] buf,
+                      int nthreads, int seg, int per_block) except *:
+    """dst = the convolution of src (winograd_cols), or with adjoint its transpose
+    (winograd_image): the kernel's transform U, then the blocks."""
+    cdef WgPlan p = wg_plan(geom, adjoint, seg, per_block, src.shape[0])
+    cdef const floating* bp = bias_ptr(bias)
+    cdef Py_ssize_t b
+    cdef int r, rows = p.g.O
+    if (src.shape[1] != <Py_ssize_t> p.g.C * p.g.H * p.g.W or dst.shape[0] != src.shape[0]
+            or dst.shape[1] != <Py_ssize_t> p.g.O * p.g.OH * p.g.OW
+            or weight.shape[0] != (p.g.C if adjoint else p.g.O)
+            or weight.shape[1] != 9 * (p.g.O if adjoint else p.g.C)
+            or (bp != NULL and bias.shape[0] != p.g.O) or U.shape[0] < 16 * p.umat
+            or buf.shape[0] < nthreads
+            or buf.shape[1] < 16 * (p.vmat + p.mmat) + nnc_wg_rowbuf(&p.g)):
+        raise ValueError("winograd: arrays of the wrong size")
+    for r in prange(rows, nogil=True, num_threads=nthreads, schedule="static"):
+        # U[xi] (O x C) of the kernel; the adjoint's from the kernel flipped, (C x O)
+        if floating is float:
+            wg_weight_transform_float(&weight[0, 0], &U[0], p.umat, weight.shape[0],
+                                      p.g.O if adjoint else p.g.C, adjoint, r, r + 1)
+        else:
+            wg_weight_transform_double(&weight[0, 0], &U[0], p.umat, weight.shape[0],
+                                       p.g.O if adjoint else p.g.C, adjoint, r, r + 1)
+    for b in prange((p.units + p.per_block - 1) // p.per_block, nogil=True,
+                    num_threads=nthreads, schedule="dynamic"):
+        wg_conv_block(&p, &src[0, 0], src.shape[1], &U[0], bp, &dst[0, 0], dst.shape[1],
+                      &buf[threadid(), 0], b)
+
+
+def winograd_cols(tuple geom, const floating[:, ::1] img, const floating[:, ::1] weight,
+                  const floating[::1] bias, floating[:, ::1] cols, floating[::1] U,
+                  floating[:, ::1] buf, int nthreads, int seg, int per_block):
+    """conv_cols by Winograd F(2x2, 3x3): cols[n] (O*L) = the convolution of img[n]
+    (+ bias).  weight is (O, C*9); U and buf are scratch of winograd_scratch(geom, False,
+    seg, per_block)'s sizes (buf one row per thread)."""
+    wg_convolve(geom, False, img, weight, bias, cols, U, buf, nthreads, seg, per_block)
+
+
+def winograd_image(tuple geom, const floating[:, ::1] cols, const floating[:, ::1] weight,
+                   const floating[::1] bias, floating[:, ::1] img, floating[::1] U,
+                   floating[:, ::1] buf, int nthreads, int seg, int per_block):
+    """conv_image by Winograd F(2x2, 3x3): img[n] (C*plane) = the transpose of the
+    convolution of cols[n] (+ bias, C entries or none): the convolution with the kernel
+    flipped and transposed.  U and buf as winograd_scratch(geom, True, seg, per_block)."""
+    wg_convolve(geom, True, cols, weight, bias, img, U, buf, nthreads, seg, per_block)
+
+
+cdef void wg_weight_block(const WgPlan* p, const floating* img, Py_ssize_t img_step,
+                          const floating* cols, Py_ssize_t cols_step, floating* dU,
+                          floating* buf, Py_ssize_t b) noexcept nogil:
+    """Block b: dU[xi] += (A dY A^T)[xi] @ (B^T d B)[xi]^T."""
+    cdef floating* V = buf
+    cdef floating* Wt = buf + 16 * p.vmat
+    cdef floating* rowbuf = Wt + 16 * p.mmat
+    cdef Py_ssize_t u0 = b * p.per_block, u1 = min(p.units, u0 + p.per_block), n, xi
+    n = wg_transform_block(p, img, img_step, False, u0, u1, V, rowbuf)
+    wg_transform_block(p, cols, cols_step, True, u0, u1, Wt, rowbuf)
+    for xi in range(16):
+        gemm(False, True, p.g.O, p.g.C, <int> n, <floating> 1, Wt + xi * p.mmat, <int> p.tb,
+             V + xi * p.vmat, <int> p.tb, <floating> 1, dU + xi * p.umat, p.g.C)
+
+
+def winograd_weight_grad(tuple geom, const floating[:, ::1] img, const floating[:, ::1] cols,
+                         floating[:, ::1] grad_weight, floating[:, ::1] parts,
+                         floating[:, ::1] buf, int nthreads, int seg, int per_block):
+    """conv_weight_grad by Winograd F(2x2, 3x3): grad_weight (O, C*9) = sum over samples
+    of the gradient of the convolution's weight.  parts is (nthreads, the transformed
+    kernels' size), zero-filled: each thread sums its blocks' products there, then the rows
+    are added into row 0 and transformed back.  buf as in winograd_cols."""
+    cdef WgPlan p = wg_plan(geom, False, seg, per_block, img.shape[0])
+    cdef Py_ssize_t b, j, k
+    if (img.shape[1] != <Py_ssize_t> p.g.C * p.g.H * p.g.W or cols.shape[0] != img.shape[0]
+            or cols.shape[1] != <Py_ssize_t> p.g.O * p.g.OH * p.g.OW
+            or grad_weight.shape[0] != p.g.O or grad_weight.shape[1] != 9 * p.g.C
+            or parts.shape[0] < nthreads or parts.shape[1] < 16 * p.umat
+            or buf.shape[0] < nthreads
+            or buf.shape[1] < 16 * (p.vmat + p.mmat) + nnc_wg_rowbuf(&p.g)):
+        raise ValueError("winograd_weight_grad: arrays of the wrong size")
+    for b in prange((p.units + p.per_block - 1) // p.per_block, nogil=True,
+                    num_threads=nthreads, schedule="dynamic"):
+        wg_weight_block(&p, &img[0, 0], img.shape[1], &cols[0, 0], cols.shape[1],
+                        &parts[threadid(), 0], &buf[threadid(), 0], b)
+    if parts.shape[0] > 1:
+        for j in prange(parts.shape[1], nogil=True, num_threads=nthreads, schedule="static"):
+            for k in range(1, parts.shape[0]):
+                parts[0, j] += parts[k, j]
+    for j in prange(p.g.O, nogil=True, num_threads=nthreads, schedule="static"):
+        if floating is float:
+            wg_weight_finish_float(&parts[0, 0], p.umat, &grad_weight[0, 0], p.g.C, j, j + 1)
+        else:
+            wg_weight_finish_double(&parts[0, 0], p.umat, &grad_weight[0, 0], p.g.C, j,
+                                    j + 1)

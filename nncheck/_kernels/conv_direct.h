@@ -17,18 +17,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "conv_targets.h"
 #include "vecmath.h"
-
-#ifndef NNC_CONV_TARGETS
-/* AVX2 with FMA (x86-64-v3) or the baseline ISA, picked at load time: the loops here are
- * multiply-adds, one instruction each with FMA (NNCHECK_TARGETS' avx2 clone lacks it). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && __GNUC__ >= 12
-#define NNC_CONV_TARGETS __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define NNC_CONV_TARGETS NNCHECK_TARGETS
-#endif
-#endif
 
 /* 32-byte vectors (GCC's vector extension) read and written at any element address: the
  * accumulators of the weight gradient and of the tiles stay in registers. */

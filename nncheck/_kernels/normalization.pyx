@@ -32,7 +32,12 @@ cdef enum:
 
 
 cdef inline double _sum(const floating* x, Py_ssize_t n) noexcept nogil:
-    """sum(x[0:n]): blocks of BLOCK in the input precision, joined in double."""
+    """sum(x[0:n]): blocks of BLOCK in the input precision, joined in double.
+
+    The last, shorter block is summed the same way (a loop of its own, still vectorised):
+    a row shorter than BLOCK (BatchNorm on 7x7 maps) is all tail, and adding it element by
+    element into a double was a chain of dependent adds several times slower.
+    """
     cdef Py_ssize_t i = 0, j
     cdef double total = 0
     cdef floating part
@@ -42,9 +47,10 @@ cdef inline double _sum(const floating* x, Py_ssize_t n) noexcept nogil:
             part = part + x[j]
         total = total + part
         i = i + BLOCK
+    part = 0
     for j in range(i, n):
-        total = total + x[j]
-    return total
+        part = part + x[j]
+    return total + part
 
 
 cdef inline double _sum_sq_dev(const floating* x, Py_ssize_t n, floating mu) noexcept nogil:
@@ -58,9 +64,10 @@ cdef inline double _sum_sq_dev(const floating* x, Py_ssize_t n, floating mu) noe
             part = part + (x[j] - mu) * (x[j] - mu)
         total = total + part
         i = i + BLOCK
+    part = 0
     for j in range(i, n):
-        total = total + (x[j] - mu) * (x[j] - mu)
-    return total
+        part = part + (x[j] - mu) * (x[j] - mu)
+    return total + part
 
 
 cdef inline double _m2(const floating* x, Py_ssize_t n, double mean) noexcept nogil:
@@ -89,9 +96,13 @@ cdef inline void _dot_sums(const floating* dy, const floating* x, double mean, P
         a = a + pa
         b = b + pb
         i = i + BLOCK
+    pa = 0
+    pb = 0
     for j in range(i, n):
-        a = a + dy[j]
-        b = b + dy[j] * (x[j] - mu)
+        pa = pa + dy[j]
+        pb = pb + dy[j] * (x[j] - mu)
+    a = a + pa
+    b = b + pb
     sum_dy[0] = a
     sum_dy_xc[0] = b + (mu - mean) * a
 

@@ -294,7 +294,6 @@ class Function(metaclass=FunctionMeta):
 
                 check_same_device([t._data for t in tensors if t is not None and t.ndim])
         ctx = FunctionCtx()
-        ctx._name = cls.__name__
         ctx.needs_input_grad = tuple(needs)
         # no_grad() inlined: the context object cost more than many small ops' kernels
         prev = getattr(_grad_state, "enabled", True)  # (thread-local: unset in a new thread)
@@ -310,11 +309,13 @@ class Function(metaclass=FunctionMeta):
         outs = (out,) if single else out
         wrapped = [Tensor._wrap(o) if o.__class__ is _host_array
                    else _wrap_output(o, tensors, ctx, Tensor, np) for o in outs]
-        if not record:  # no node: nothing will read the saved versions
+        if not record:  # no node: nothing will read the saved versions (nor the name)
             return wrapped[0] if single else tuple(wrapped)
 
+        ctx._name = cls.__name__
         if raw:
-            ctx._saved_versions = _versions_of(ctx._saved, tensors, wrapped, Tensor)
+            if ctx._saved:  # (many ops save nothing: Add, Cat, Reshape, Index, ...)
+                ctx._saved_versions = _versions_of(ctx._saved, tensors, wrapped, Tensor)
         else:
             ctx._saved_versions = tuple(
                 (t, t._version.value) for t in ctx._saved if isinstance(t, Tensor)

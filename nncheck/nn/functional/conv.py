@@ -72,6 +72,25 @@ _BATCH_MIN_SAMPLES = 2
 # each sum into a copy of all of it.  U-Net's Conv2d(512, 256, 3) on 2x512x16x16: 0.72-0.85x
 # the time on one or two threads; 0.95-1.02x on ResNet's and bench_conv's 14x14 layers.
 _BATCH_MIN_SAMPLES_WEIGHT_GRAD = 1
+# 3x3 stride-1 ungrouped 2-d convolutions take Winograd F(2x2, 3x3) (ConvGeometry.winograd):
+# 16 multiplications per 2x2 output tile and channel pair instead of 36.  Measured against
+# the other paths, one thread, float32 and float64 alike (fwd, input grad, weight grad):
+# 0.55-0.7x the time from 24 to 512 channels (ResNet-18's and U-Net's layers, 14x14 to
+# 128x128 planes); but slower with at most 16 input channels (1.2-3x the direct loops that
+# take those), with few output channels in the input gradient (1.3-1.9x at 1 and 3, 0.5x
+# at 8; it sums over them) and with few tiles per call: each call transforms the whole
+# kernel and each block's GEMMs pack it again, for few tiles.  Against plain im2col + GEMM
+# 0.9x at 16 tiles of 512 channels, 2.6x at 4; against conv-batch's samples-side-by-side
+# GEMMs (ResNet-18's 4x4 and 7x7 stages) 1.2-1.5x at 16 tiles (4x512x4x4), 0.95-1.25x at
+# 32 (2x512x8x8), 0.8-1.05x at 64 (4x256x7x7), 0.55-0.7x at 196 (4x128x14x14).
+_WINOGRAD_MIN_IMAGE_OUT = 8
+_WINOGRAD_MIN_TILES_PER_CALL = 64
+# A thread's block of transformed tiles (16 x (C + O) x tiles) stays within this budget
+# (in L3), with tiles between the bounds: each block's 16 GEMMs pack the transformed
+# kernel again, which costs ~40% at 32 tiles of 256 channels and ~10% at 128.
+_WINOGRAD_BLOCK_BYTES = 1 << 22
+_WINOGRAD_MIN_TILES = 64
+_WINOGRAD_MAX_TILES = 512
 
 
 class ConvShapeError(ShapeError, RuntimeError):
@@ -324,6 +343,14 @@ class ConvGeometry:
         self.small_groups = self.nd <= 2 and (cg == 1 or (
             cg <= _DIRECT_MAX_GROUP_CHANNELS and all(s == 1 for s in stride)
             and not self.direct))
+        # 2-d 3x3 stride 1, groups 1, more channels than the direct loops take: Winograd
+        # F(2x2, 3x3) (winograd_* kernels) for calls with enough tiles (_winograd)
+        self.winograd = (self.nd == 2 and groups == 1 and tuple(kernel) == (3, 3)
+                         and all(s == 1 for s in stride) and all(d == 1 for d in dilation)
+                         and channels > _DIRECT_MAX_GROUP_CHANNELS)
+        self.winograd_image = self.winograd and out_channels >= _WINOGRAD_MIN_IMAGE_OUT
+        # (rows, columns) of 2x2 tiles of the columns (forward) and the image (input grad)
+        self.tile_grids = tuple(tuple((n + 1) // 2 for n in sizes) for sizes in (cols, image))
         self.args = ((channels,) + pad3 + tuple(image) + (out_channels,) + pad3 + tuple(cols)
                      + pad3 + tuple(kernel) + pad3 + tuple(stride) + zero3 + tuple(front)
                      + pad3 + tuple(dilation) + (groups,))
@@ -332,7 +359,9 @@ class ConvGeometry:
         """(N, C*plane) -> (N, O*L): W @ im2col(img) (+ bias), the convolution."""
         k, xp = kernels("conv", img, weight, bias)
         out = xp.empty((img.shape[0], self.cols_size), img.dtype)
-        if self._direct(k):
+        if self._winograd(k, img.shape[0], False):
+            self._winograd_call(k, xp, k.winograd_cols, False, img, weight, bias, out)
+        elif self._direct(k):
             threads = self._threads(img)
             k.direct_cols(self.args, img, weight, bias, out,
                           self._direct_scratch(k, xp, 0, threads, img.dtype), threads)
@@ -346,7 +375,9 @@ class ConvGeometry:
         """(N, O*L) -> (N, C*plane): col2im(W^T @ cols) (+ bias), the transpose."""
         k, xp = kernels("conv", cols, weight, bias)
         out = xp.empty((cols.shape[0], self.image_size), cols.dtype)
-        if self._direct(k):
+        if self._winograd(k, cols.shape[0], True):
+            self._winograd_call(k, xp, k.winograd_image, True, cols, weight, bias, out)
+        elif self._direct(k):
             threads = self._threads(cols)
             k.direct_image(self.args, cols, weight, bias, out,
                            self._direct_scratch(k, xp, 1, threads, cols.dtype), threads)
@@ -359,6 +390,8 @@ class ConvGeometry:
     def weight_grad(self, img, cols):
         """(O, Cg*K): sum over samples of cols @ im2col(img)^T."""
         k, xp = kernels("conv", img, cols)
+        if self._winograd(k, img.shape[0], False):
+            return self._winograd_weight_grad(k, xp, img, cols)
         if self._direct(k):
             grad = xp.empty((self.O, self.cgk), img.dtype)
             threads = self._threads(img)
@@ -389,6 +422,54 @@ class ConvGeometry:
         out = xp.empty((cols.shape[0], self.image_size), cols.dtype)
         k.fold(self.args, cols, out, _threads_for(cols.size))
         return out
+
+    def _winograd(self, k, n, adjoint):
+        """Whether Winograd F(2x2, 3x3) serves a call on n samples: the convolution and its
+        weight gradient, or with adjoint its transpose (a device may lack the kernels)."""
+        return ((self.winograd_image if adjoint else self.winograd)
+                and n * math.prod(self.tile_grids[adjoint]) >= _WINOGRAD_MIN_TILES_PER_CALL
+                and hasattr(k, "winograd_cols"))
+
+    def _winograd_plan(self, k, xp, n, adjoint, dtype):
+        """(threads, seg, per_block, buf, elements of the transformed kernels) of a
+        winograd_* call on n samples: blocks of per_block segments of seg tiles (a tile row
+        or part of one), each thread's scratch within _WINOGRAD_BLOCK_BYTES, and a block per
+        thread where there are enough tiles.  Not more: the GEMMs of each block pack every
+        transformed kernel again (512 channels, 16 tiles, one thread: 4 blocks take 1.7x
+        the time of one, 2 blocks 1.15x)."""
+        threads = _threads_for(n * self.O * self.L * self.cgk)
+        if threads > 1 and _blas.blas_thread_controls() is None:
+            threads = 1
+        tiles = _WINOGRAD_BLOCK_BYTES // (16 * (self.C + self.O) * dtype.itemsize)
+        tiles = min(max(tiles, _WINOGRAD_MIN_TILES), _WINOGRAD_MAX_TILES)
+        rows, width = self.tile_grids[adjoint]
+        seg = min(width, tiles)
+        per_block = max(1, tiles // seg)
+        if threads > 1:
+            units = n * rows * -(-width // seg)
+            per_block = min(per_block, max(1, -(-units // threads)))
+        size, transformed = k.winograd_scratch(self.args, adjoint, seg, per_block)
+        return threads, seg, per_block, xp.empty((threads, size), dtype), transformed
+
+    def _winograd_call(self, k, xp, kernel, adjoint, src, weight, bias, out):
+        """to_cols (winograd_cols) or to_image (winograd_image, adjoint)."""
+        threads, seg, per_block, buf, transformed = self._winograd_plan(
+            k, xp, src.shape[0], adjoint, src.dtype)
+        with _openmp_region(threads):
+            kernel(self.args, src, weight, bias, out, xp.empty(transformed, src.dtype), buf,
+                   threads, seg, per_block)
+
+    def _winograd_weight_grad(self, k, xp, img, cols):
+        """weight_grad by winograd_weight_grad: one partial sum of the transformed kernels'
+        gradient per thread."""
+        threads, seg, per_block, buf, transformed = self._winograd_plan(
+            k, xp, img.shape[0], False, img.dtype)
+        parts = xp.zeros((threads, transformed), img.dtype)
+        grad = xp.empty((self.O, self.cgk), img.dtype)
+        with _openmp_region(threads):
+            k.winograd_weight_grad(self.args, img, cols, grad, parts, buf, threads, seg,
+                                   per_block)
+        return grad.reshape(-1)
 
     def _direct(self, k):
         """Whether the direct loops serve this call (a device may lack them)."""

@@ -9,7 +9,6 @@ the kernels only shapes they can take.
 
 import math
 import numbers
-from dataclasses import dataclass
 
 from ..._lazy import family_names, np
 from ...backend import array_namespace, ascontiguousarray, kernels
@@ -27,7 +26,11 @@ def _vector(t, n, dtype, fill):
 def _like(arr, ref, lead=()):
     """``arr`` in the shape and dtype of the array ``ref`` (kernels may compute in float32),
     after ``lead`` stacking dimensions."""
-    return arr.reshape(lead + ref.shape).astype(ref.dtype, copy=False)
+    shape = lead + ref.shape
+    if arr.shape != shape:
+        arr = arr.reshape(shape)
+    # (tested first: astype costs a call even when it has nothing to do)
+    return arr if arr.dtype == ref.dtype else arr.astype(ref.dtype)
 
 
 def _grads(ctx, arrays, refs, lead=()):
@@ -36,17 +39,23 @@ def _grads(ctx, arrays, refs, lead=()):
                  for a, r, need in zip(arrays, refs, ctx.needs_input_grad))
 
 
-@dataclass(frozen=True)
 class _Plan:
-    """How ``_ChannelNorm`` groups channels and where its statistics come from."""
+    """How ``_ChannelNorm`` groups channels and where its statistics come from (read-only
+    by convention; a plain class with slots, as one is built for every call and a frozen
+    dataclass's __init__ costs several times as much)."""
 
-    layer: str
-    group_channels: int  # Cg: channels per statistics group
-    reduce_batch: bool  # one group spans all samples (BatchNorm, running statistics)
-    eps: float
-    batch_stats: bool  # statistics from the input; else the running ones are used
-    running: tuple = None  # (running_mean, running_var) tensors, or None
-    momentum: float = 0.0  # update factor of ``running`` when batch_stats
+    __slots__ = ("layer", "group_channels", "reduce_batch", "eps", "batch_stats", "running",
+                 "momentum")
+
+    def __init__(self, layer, group_channels, reduce_batch, eps, batch_stats, running=None,
+                 momentum=0.0):
+        self.layer = layer
+        self.group_channels = group_channels  # Cg: channels per statistics group
+        self.reduce_batch = reduce_batch  # one group spans all samples (BatchNorm, running)
+        self.eps = eps
+        self.batch_stats = batch_stats  # statistics from the input; else the running ones
+        self.running = running  # (running_mean, running_var) tensors, or None
+        self.momentum = momentum  # update factor of ``running`` when batch_stats
 
 
 def _update_running(plan, mean, var, count, channels):
@@ -54,12 +63,14 @@ def _update_running(plan, mean, var, count, channels):
     averaged over samples when the statistics were per sample (instance norm)."""
     running_mean, running_var = plan.running
     m = plan.momentum
-    unbiased = var * (count / max(count - 1, 1))
-    for tensor, stat in ((running_mean, mean), (running_var, unbiased)):
+    # the unbiased factor folded into var's weight: one array operation less per call
+    for tensor, stat, weight in ((running_mean, mean, m),
+                                 (running_var, var, m * (count / max(count - 1, 1)))):
         if stat.size != channels:
             stat = stat.reshape(-1, channels).mean(axis=0)
-        tensor._data *= 1 - m
-        tensor._data += m * stat
+        data = tensor._data
+        data *= 1 - m
+        data += weight * stat
         tensor._version.value += 1
 
 
@@ -93,31 +104,38 @@ class _ChannelNorm(Op):
 
     @staticmethod
     def backward(ctx, grad):
-        return tuple(None if g is None else g[0]
-                     for g in _ChannelNorm.backward_stacked(ctx, grad[None]))
+        return _ChannelNorm._backward(ctx, grad, ())
 
     @staticmethod
     def backward_stacked(ctx, grads):
         """Gradients for K cotangents (leading axis), one kernel call each: the statistics
         couple every element of a group, so cotangents cannot share a call."""
+        return _ChannelNorm._backward(ctx, grads, grads.shape[:1])
+
+    @staticmethod
+    def _backward(ctx, grads, lead):
+        """backward (``lead`` = ()) or backward_stacked (``lead`` = (K,)): the one-cotangent
+        case, every BatchNorm of every training step, allocates no stacking axis."""
         _k, xp = kernels("normalization", grads)
         x, weight, bias = ctx.saved_tensors
         plan = ctx.plan
         k3 = _as_3d(kernel_array(x, plan.layer))
         n, c = k3.shape[:2]
-        stack, groups = grads.shape[0], ctx.mean.shape[0]
-        g = xp.ascontiguousarray(grads, k3.dtype).reshape((stack,) + k3.shape)
-        need_x = ctx.needs_input_grad[0]
-        gx = xp.empty(g.shape if need_x else (stack, 0, 0, 0), k3.dtype)
-        gw, gb = xp.empty((stack, c), k3.dtype), xp.empty((stack, c), k3.dtype)
+        groups = ctx.mean.shape[0]
+        g = xp.ascontiguousarray(grads, k3.dtype).reshape(lead + k3.shape)
+        need_x, need_affine = ctx.needs_input_grad[:2]
+        need_affine = need_affine or ctx.needs_input_grad[2]
+        gx = xp.empty(g.shape if need_x else lead + (0, 0, 0), k3.dtype)
+        gw, gb = xp.empty(lead + (c,), k3.dtype), xp.empty(lead + (c,), k3.dtype)
         w = _vector(weight, c, k3.dtype, 1)
         scratch = (xp.empty((n, c)), xp.empty((n, c)), xp.empty(groups), xp.empty(groups))
-        for k in range(stack):
-            _k.channel_norm_backward(k3, g[k], plan.group_channels, plan.reduce_batch,
-                                     plan.batch_stats, w, ctx.mean, ctx.invstd, *scratch,
-                                     need_x, gx[k], any(ctx.needs_input_grad[1:3]), gw[k],
-                                     gb[k])
-        return _grads(ctx, (gx, gw, gb), (x, weight, bias), (stack,)) + (None,)
+        common = (plan.group_channels, plan.reduce_batch, plan.batch_stats, w, ctx.mean,
+                  ctx.invstd, *scratch, need_x)
+        if not lead:
+            _k.channel_norm_backward(k3, g, *common, gx, need_affine, gw, gb)
+        for k in range(lead[0] if lead else 0):
+            _k.channel_norm_backward(k3, g[k], *common, gx[k], need_affine, gw[k], gb[k])
+        return _grads(ctx, (gx, gw, gb), (x, weight, bias), lead) + (None,)
 
     @staticmethod
     def forward_stacked(ctx, stacked, x, weight, bias, plan):
@@ -142,9 +160,10 @@ class _ChannelNorm(Op):
 
 
 def _check_vectors(layer, size, what, **vectors):
+    shape = (size,)
     for name, t in vectors.items():
         # the storage's plain shape tuple: each BatchNorm call checks four vectors
-        if t is not None and t._data.shape != (size,):
+        if t is not None and t._data.shape != shape:
             raise RuntimeError(f"{layer}: {name} should contain {size} elements not "
                                f"{t.numel()} (the input has {size} {what})")
 
@@ -185,11 +204,12 @@ def _batch_norm(input, running_mean, running_var, weight, bias, training, moment
                 layer):
     """batch_norm with the calling layer's name in its error messages."""
     _check_min_dim(layer, input)
-    _check_vectors(layer, input.shape[1], "channels at dim 1", running_mean=running_mean,
+    shape = input.shape
+    _check_vectors(layer, shape[1], "channels at dim 1", running_mean=running_mean,
                    running_var=running_var, weight=weight, bias=bias)
     _check_running(layer, running_mean, running_var)
     if training:
-        _verify_batch_size(layer, input.shape)
+        _verify_batch_size(layer, shape)
     _check_eps(layer, eps, training)
     if not training and running_mean is None:
         raise RuntimeError(f"{layer}: running_mean must be defined in evaluation mode")

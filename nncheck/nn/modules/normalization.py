@@ -99,27 +99,34 @@ class _BatchNorm(_NormBase):
 
     def forward(self, input):
         self._check_input_dim(input)
-        if input.shape[1] != self.num_features and (self.affine or self.track_running_stats):
+        shape = input.shape
+        if shape[1] != self.num_features and (self.affine or self.track_running_stats):
             raise RuntimeError(f"{type(self).__name__}: expected {self.num_features} channels "
-                               f"(num_features) at dim 1, got {input.shape[1]} (input shape "
-                               f"{list(input.shape)})")
+                               f"(num_features) at dim 1, got {shape[1]} (input shape "
+                               f"{list(shape)})")
         factor = self._running_factor()
+        # (each registered tensor read once: a parameter or buffer attribute goes through
+        # Module.__getattr__, after a failed ordinary lookup, and this runs every step)
+        running_mean, running_var = self.running_mean, self.running_var
         # batch statistics in training, or always when there are no running statistics
-        use_batch = self.training or (self.running_mean is None and self.running_var is None)
+        use_batch = self.training or (running_mean is None and running_var is None)
         track = not self.training or self.track_running_stats
-        return _fn._batch_norm(input, self.running_mean if track else None,
-                               self.running_var if track else None, self.weight, self.bias,
+        return _fn._batch_norm(input, running_mean if track else None,
+                               running_var if track else None, self.weight, self.bias,
                                use_batch, factor, self.eps, type(self).__name__)
 
     def _running_factor(self):
         """Count this training call; the running statistics' update factor (momentum, or
         1 / calls for the cumulative average of momentum=None)."""
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked._data += 1  # a buffer: no graph, only the version
-            self.num_batches_tracked._version.value += 1
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked.item())
+        momentum = self.momentum
+        factor = 0.0 if momentum is None else momentum
+        if self.training and self.track_running_stats:
+            count = self.num_batches_tracked
+            if count is not None:
+                count._data += 1  # a buffer: no graph, only the version
+                count._version.value += 1
+                if momentum is None:  # cumulative moving average
+                    factor = 1.0 / float(count.item())
         return factor
 
     @staticmethod
