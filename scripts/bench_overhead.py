@@ -3,8 +3,8 @@
 Each "chain" case runs 20 layers on a tiny tensor (2x8x4x4; 1x8x8x8 for the 3x3 convolution),
 so the kernels cost next to nothing and the time is the Python around them (Module.__call__,
 the functional checks, Function.apply, Tensor wrapping, the backward engine); it prints
-microseconds per layer
-(per BatchNorm+ReLU pair in that row; per cat+slice in the functional one).
+microseconds per layer (per BatchNorm+ReLU pair in that row; per cat+slice in the functional
+one).
 The "densenet" cases run the non-convolution layers of DenseNet-121 at the shapes of a
 2x3x112x112 input (BatchNorm2d + ReLU, the concatenation of a dense block), where kernel
 cost and overhead mix; they print milliseconds per step.  Same harness as bench_ops.py:
