@@ -1,9 +1,10 @@
 """Per-op Python overhead, nncheck vs PyTorch: chains of small layers, forward + backward, float32.
 
-Each "chain" case runs 20 layers on a tiny tensor (2x8x4x4), so the kernels cost next to
-nothing and the time is the Python around them (Module.__call__, the functional checks,
-Function.apply, Tensor wrapping, the backward engine); it prints microseconds per layer
-(per BatchNorm+ReLU pair in that row; per cat+slice in the functional one).
+Each "chain" case runs 20 layers on a tiny tensor (2x8x4x4; 1x8x8x8 for the 3x3 convolution),
+so the kernels cost next to nothing and the time is the Python around them (Module.__call__,
+the functional checks, Function.apply, Tensor wrapping, the backward engine); it prints
+microseconds per layer (per BatchNorm+ReLU pair in that row; per cat+slice in the functional
+one).
 The "densenet" cases run the non-convolution layers of DenseNet-121 at the shapes of a
 2x3x112x112 input (BatchNorm2d + ReLU, the concatenation of a dense block), where kernel
 cost and overhead mix; they print milliseconds per step.  Same harness as bench_ops.py:
@@ -23,11 +24,11 @@ CHAIN = 20  # layers per chain case
 TINY = (2, 8, 4, 4)
 
 
-def chain(make):
-    """``CHAIN`` modules made by ``make(nn)`` in a Sequential, on a TINY input."""
+def chain(make, shape=TINY):
+    """``CHAIN`` modules made by ``make(nn)`` in a Sequential, on an input of ``shape``."""
     def build(lib, rng):
         model = lib.nn.Sequential(*[make(lib.nn) for _ in range(CHAIN)])
-        return model, [rng.standard_normal(TINY).astype(np.float32)], list(model.parameters())
+        return model, [rng.standard_normal(shape).astype(np.float32)], list(model.parameters())
     return build
 
 
@@ -74,6 +75,8 @@ CHAINS = [
     ("chain BatchNorm2d(8)+ReLU(inplace) pairs",
      chain(lambda nn: nn.Sequential(nn.BatchNorm2d(8), nn.ReLU(inplace=True)))),
     ("chain Conv2d(8,8,1)", chain(lambda nn: nn.Conv2d(8, 8, 1))),
+    ("chain Conv2d(8,8,3,p1) 1x8x8x8", chain(lambda nn: nn.Conv2d(8, 8, 3, padding=1),
+                                             (1, 8, 8, 8))),
     ("chain add", functional_chain(lambda lib, x: x + x)),
     ("chain cat+slice", functional_chain(lambda lib, x: lib.cat([x, x], 1)[:, :8])),
 ]

@@ -444,6 +444,34 @@ def test_bias_and_dtype_errors():
         F.conv1d(nncheck.ones(1, 1, 5, dtype=nncheck.int64), nncheck.ones(1, 1, 2))
 
 
+def test_checked_calls_are_remembered_per_exact_signature(monkeypatch):
+    """Calls with the sizes and arguments of an earlier valid call skip its checks; an
+    argument a dict would take for that call's (True or 1.0 for 1), a new dtype or shape
+    is still checked, and a full cache starts again from empty."""
+    x, w = nncheck.randn(1, 2, 5, 5), nncheck.randn(3, 2, 3, 3)
+    F.conv2d(x, w, stride=1, padding=(1, 1))
+    F.conv_transpose2d(x, nncheck.randn(2, 3, 3, 3), stride=2, output_padding=1)
+    for bad, error, message in [({"stride": True}, TypeError, "stride must be an int"),
+                                ({"stride": 1.0}, TypeError, "stride must be an int"),
+                                ({"padding": (1, 1.0)}, TypeError, "padding must be an int"),
+                                ({"groups": True}, RuntimeError, "groups must be a positive")]:
+        with pytest.raises(error, match=message):
+            F.conv2d(x, w, **{"stride": 1, "padding": (1, 1), **bad})
+    with pytest.raises(TypeError, match=r"output_padding must be an int"):
+        F.conv_transpose2d(x, nncheck.randn(2, 3, 3, 3), stride=2, output_padding=True)
+    with pytest.raises(RuntimeError, match="should have the same dtype"):
+        F.conv2d(x, w.double(), stride=1, padding=(1, 1))
+    with pytest.raises(RuntimeError, match="expected input.* to have 2 channels, but got 4"):
+        F.conv2d(nncheck.randn(1, 4, 5, 5), w, stride=1, padding=(1, 1))
+    monkeypatch.setattr(conv_impl, "_MAX_CHECKED_CALLS", 2)
+    for size in (5, 6, 7, 6):
+        xs = RNG.standard_normal((1, 2, size, size))
+        ws = RNG.standard_normal((3, 2, 3, 3))
+        got = F.conv2d(to_nncheck(xs), to_nncheck(ws), padding=1)
+        assert_close(got, TF.conv2d(torch.from_numpy(xs), torch.from_numpy(ws), padding=1))
+        assert len(conv_impl._CHECKED_CALLS) <= 2
+
+
 def test_fold_unfold_errors():
     with pytest.raises(RuntimeError, match=r"divisible by the product of kernel_size, but got "
                                            r"input.size\(1\)=35"):

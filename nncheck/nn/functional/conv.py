@@ -27,7 +27,7 @@ from ..._lazy import family_names, np
 from ...backend import kernels
 from ...ops import Op
 from ...shapes import ShapeError, is_symbolic, note, require, window_output
-from ...tensor import Tensor
+from ...tensor import MetaStorage, Tensor
 from ._validation import kernel_array
 
 _k = lazy("conv")
@@ -661,6 +661,48 @@ def _one_blas_thread():
             else nullcontext())
 
 
+# ----------------------------------------------------------------------------- checked calls
+# A model calls each convolution with the same sizes and arguments every step: the checks
+# and the geometry they produce are kept per call signature (in a DenseNet-121 step, 120
+# small convolutions, they were a third of each call's Python time).  Bounded: a program
+# that sweeps sizes refills it from empty.
+_CHECKED_CALLS = {}
+_MAX_CHECKED_CALLS = 512
+
+
+def _call_key(nd, transposed, input, weight, bias, args):
+    """What the checks and the geometry of a call depend on, or None to check it afresh:
+    tensors of another type or without sizes yet (meta, symbolic), or an argument that a
+    dict would confuse with a valid one (True == 1 == 1.0 as keys, only the int is valid)."""
+    if not (isinstance(input, Tensor) and isinstance(weight, Tensor)):
+        return None
+    x, w = input._data, weight._data
+    if x.__class__ is MetaStorage or w.__class__ is MetaStorage or \
+            not all(map(_exact_arg, args)):
+        return None
+    if bias is None:
+        b = None
+    elif isinstance(bias, Tensor) and bias._data.__class__ is not MetaStorage:
+        b = (bias._data.shape, bias._data.dtype)
+    else:
+        return None
+    return (nd, transposed, x.shape, x.dtype, w.shape, w.dtype, b) + args
+
+
+def _exact_arg(value):
+    kind = value.__class__
+    return kind is int or kind is str or (kind is tuple and all(v.__class__ is int
+                                                                for v in value))
+
+
+def _remember(key, checked):
+    if key is None:
+        return
+    if len(_CHECKED_CALLS) >= _MAX_CHECKED_CALLS:
+        _CHECKED_CALLS.clear()
+    _CHECKED_CALLS[key] = checked
+
+
 # ----------------------------------------------------------------------------- validation
 def _check_tensors(layer, nd, input, weight, bias):
     for arg, t in (("input", input), ("weight", weight)):
@@ -708,6 +750,19 @@ def _check_bias(layer, bias, channels, weight):
 
 
 def _convnd(nd, input, weight, bias, stride, padding, dilation, groups):
+    key = _call_key(nd, False, input, weight, bias, (stride, padding, dilation, groups))
+    checked = _CHECKED_CALLS.get(key)
+    if checked is None:
+        checked = _check_conv(nd, input, weight, bias, stride, padding, dilation, groups)
+        _remember(key, checked)
+    geom, out_shape, layer = checked
+    if geom.C == 0:
+        return _NoInputChannels.apply(input, weight, bias, out_shape)
+    return _Convolution.apply(input, weight, bias, geom, False, out_shape, layer)
+
+
+def _check_conv(nd, input, weight, bias, stride, padding, dilation, groups):
+    """Every check of a convolution call: its (geometry, output shape, layer name)."""
     layer = f"conv{nd}d"
     sizes = _check_tensors(layer, nd, input, weight, bias)
     stride = ntuple(stride, nd, layer, "stride")
@@ -733,10 +788,9 @@ def _convnd(nd, input, weight, bias, stride, padding, dilation, groups):
     out_sizes, front = conv_output_sizes(layer, sizes, kernel, stride, padding, dilation)
     geom = ConvGeometry(channels, sizes, out_channels, out_sizes, kernel, stride, front,
                         dilation, groups)
-    out_shape = tuple(input.shape[:-nd - 1]) + (out_channels,) + out_sizes
-    if channels == 0:
-        return _NoInputChannels.apply(input, weight, bias, out_shape[:-nd - 1] + (0,) + out_sizes)
-    return _Convolution.apply(input, weight, bias, geom, False, out_shape, layer)
+    # no input channels: PyTorch's output has no channels either (_NoInputChannels)
+    out_shape = tuple(input.shape[:-nd - 1]) + (out_channels if channels else 0,) + out_sizes
+    return geom, out_shape, layer
 
 
 class _NoInputChannels(Op):
@@ -755,6 +809,20 @@ class _NoInputChannels(Op):
 
 def _conv_transposend(nd, input, weight, bias, stride, padding, output_padding, groups,
                       dilation):
+    key = _call_key(nd, True, input, weight, bias,
+                    (stride, padding, output_padding, groups, dilation))
+    checked = _CHECKED_CALLS.get(key)
+    if checked is None:
+        checked = _check_conv_transpose(nd, input, weight, bias, stride, padding,
+                                        output_padding, groups, dilation)
+        _remember(key, checked)
+    geom, out_shape, layer = checked
+    return _Convolution.apply(input, weight, bias, geom, True, out_shape, layer)
+
+
+def _check_conv_transpose(nd, input, weight, bias, stride, padding, output_padding, groups,
+                          dilation):
+    """Every check of a transposed convolution call: its (geometry, output shape, layer)."""
     layer = f"conv_transpose{nd}d"
     sizes = _check_tensors(layer, nd, input, weight, bias)
     if isinstance(padding, str):
@@ -783,8 +851,7 @@ def _conv_transposend(nd, input, weight, bias, stride, padding, output_padding, 
                                         dilation)
     geom = ConvGeometry(out_channels, out_sizes, in_channels, sizes, kernel, stride, padding,
                         dilation, groups)
-    out_shape = tuple(input.shape[:-nd - 1]) + (out_channels,) + out_sizes
-    return _Convolution.apply(input, weight, bias, geom, True, out_shape, layer)
+    return geom, tuple(input.shape[:-nd - 1]) + (out_channels,) + out_sizes, layer
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
