@@ -6,10 +6,7 @@ gradients through the whole graph, PackedSequence included.
 """
 
 import itertools
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,39 +219,6 @@ def test_cell_steps_match_the_sequence_layer():
         assert_close(hc[0], out[t])
     assert_close(hc[0], h[0])
     assert_close(hc[1], c[0])
-
-
-# An LSTM whose hidden units the threads split (a barrier per step), run in a process of
-# its own with 4 OpenMP threads whatever the machine: unit blocks of 64, 72, 64 and 72
-# (ragged, aligned to 8), sequences ending at different steps, two layers and both
-# directions, float64 and float32.
-UNIT_SPLIT = """
-import sys
-sys.path.insert(0, {tests!r})
-import numpy as np, torch
-import test_rnn as t
-from nncheck._kernels import rnn
-torch.set_num_threads(4)  # torch's import set the OpenMP runtime (shared) to the cores
-assert rnn.recurrence_split(rnn.MODES["LSTM"], False, 9, 272) == ("units", 4)
-assert rnn.recurrence_split(rnn.MODES["LSTM"], False, 400, 272)[0] == "sequences"
-assert rnn.recurrence_split(rnn.MODES["GRU"], False, 9, 272)[0] == "sequences"
-lengths = [5, 5, 4, 4, 4, 3, 2, 2, 1]
-kwargs = dict(num_layers=2, bidirectional=True)
-t.compare("LSTM", (24, 272), kwargs, t.randn(5, 9, 24), lengths=lengths)
-t.compare("LSTM", (24, 272), {{}}, t.randn(6, 9, 24),
-          [t.randn(1, 9, 272), t.randn(1, 9, 272)])
-t.compare("LSTM", (24, 272), {{}}, t.randn(6, 9, 24, dtype=np.float32), rtol=1e-4, atol=1e-5,
-          dtype=torch.float32)
-print("compared")
-"""
-
-
-def test_lstm_with_hidden_units_split_over_threads():
-    run = subprocess.run([sys.executable, "-c",
-                          UNIT_SPLIT.format(tests=str(Path(__file__).parent))],
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.split() == ["compared"]
 
 
 # ----------------------------------------------------------------------- float32 / float16

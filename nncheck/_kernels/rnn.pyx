@@ -21,17 +21,14 @@ dh0/dc0.  Shapes are validated in nncheck.nn.modules.rnn before any call here.
 
 Threads: the whole-sequence GEMMs are shared by the OpenMP team (blas.pyx); the time
 steps are split by sequence (batch_parts), each thread running every step for its own
-block of batch rows, per-step GEMMs and gate loops included, with no barrier per step --
-except a plain LSTM with few rows per thread, whose hidden units are split instead
-(unit_parts: each thread's GEMM reads only its rows of W_hh, one barrier per step).
+block of batch rows, per-step GEMMs and gate loops included, with no barrier per step.
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cython cimport floating
-from cython.parallel cimport parallel, prange, threadid
+from cython.parallel cimport prange
 from libc.math cimport exp, tanh
 from libc.stdint cimport int64_t
-from libc.string cimport memcpy
 
 from nncheck._kernels.blas cimport gemm
 
@@ -75,20 +72,18 @@ cdef extern from *:
     float nnc_tanh_f32(float x) noexcept nogil
     float nnc_sigmoid_f32(float x) noexcept nogil
     double nnc_sigmoid_f64(double x) noexcept nogil
-    void lstm_rows_f32(Py_ssize_t bs, Py_ssize_t n_units, Py_ssize_t H, float* g,
-                       const float* gh, Py_ssize_t ld_gh, Py_ssize_t s_gh, float* c, float* tc,
-                       float* cprev, float* hout, Py_ssize_t ld_hout, float* hstate,
+    void lstm_rows_f32(Py_ssize_t bs, Py_ssize_t H, float* g, const float* gh, float* c,
+                       float* tc, float* cprev, float* hout, Py_ssize_t ld_hout, float* hstate,
                        Py_ssize_t ld_hstate) noexcept nogil
-    void lstm_rows_f64(Py_ssize_t bs, Py_ssize_t n_units, Py_ssize_t H, double* g,
-                       const double* gh, Py_ssize_t ld_gh, Py_ssize_t s_gh, double* c,
+    void lstm_rows_f64(Py_ssize_t bs, Py_ssize_t H, double* g, const double* gh, double* c,
                        double* tc, double* cprev, double* hout, Py_ssize_t ld_hout,
                        double* hstate, Py_ssize_t ld_hstate) noexcept nogil
-    void lstm_rows_back_f32(Py_ssize_t bs, Py_ssize_t n_units, Py_ssize_t H, const float* g,
-                            const float* tc, const float* cprev, const float* dh,
-                            Py_ssize_t ld_dh, float* dc, float* dg) noexcept nogil
-    void lstm_rows_back_f64(Py_ssize_t bs, Py_ssize_t n_units, Py_ssize_t H, const double* g,
-                            const double* tc, const double* cprev, const double* dh,
-                            Py_ssize_t ld_dh, double* dc, double* dg) noexcept nogil
+    void lstm_rows_back_f32(Py_ssize_t bs, Py_ssize_t H, const float* g, const float* tc,
+                            const float* cprev, const float* dh, Py_ssize_t ld_dh, float* dc,
+                            float* dg) noexcept nogil
+    void lstm_rows_back_f64(Py_ssize_t bs, Py_ssize_t H, const double* g, const double* tc,
+                            const double* cprev, const double* dh, Py_ssize_t ld_dh,
+                            double* dc, double* dg) noexcept nogil
 
 
 cdef inline floating th(floating x) noexcept nogil:
@@ -105,26 +100,23 @@ cdef inline floating sigm(floating x) noexcept nogil:
         return nnc_sigmoid_f64(x)
 
 
-cdef inline void lstm_rows(Py_ssize_t bs, Py_ssize_t n_units, Py_ssize_t H, floating* g,
-                           const floating* gh, Py_ssize_t ld_gh, Py_ssize_t s_gh, floating* c,
-                           floating* tc, floating* cprev, floating* hout, Py_ssize_t ld_hout,
-                           floating* hstate, Py_ssize_t ld_hstate) noexcept nogil:
+cdef inline void lstm_rows(Py_ssize_t bs, Py_ssize_t H, floating* g, const floating* gh,
+                           floating* c, floating* tc, floating* cprev, floating* hout,
+                           Py_ssize_t ld_hout, floating* hstate,
+                           Py_ssize_t ld_hstate) noexcept nogil:
     if floating is float:
-        lstm_rows_f32(bs, n_units, H, g, gh, ld_gh, s_gh, c, tc, cprev, hout, ld_hout, hstate,
-                      ld_hstate)
+        lstm_rows_f32(bs, H, g, gh, c, tc, cprev, hout, ld_hout, hstate, ld_hstate)
     else:
-        lstm_rows_f64(bs, n_units, H, g, gh, ld_gh, s_gh, c, tc, cprev, hout, ld_hout, hstate,
-                      ld_hstate)
+        lstm_rows_f64(bs, H, g, gh, c, tc, cprev, hout, ld_hout, hstate, ld_hstate)
 
 
-cdef inline void lstm_rows_back(Py_ssize_t bs, Py_ssize_t n_units, Py_ssize_t H,
-                                const floating* g, const floating* tc, const floating* cprev,
-                                const floating* dh, Py_ssize_t ld_dh, floating* dc,
-                                floating* dg) noexcept nogil:
+cdef inline void lstm_rows_back(Py_ssize_t bs, Py_ssize_t H, const floating* g,
+                                const floating* tc, const floating* cprev, const floating* dh,
+                                Py_ssize_t ld_dh, floating* dc, floating* dg) noexcept nogil:
     if floating is float:
-        lstm_rows_back_f32(bs, n_units, H, g, tc, cprev, dh, ld_dh, dc, dg)
+        lstm_rows_back_f32(bs, H, g, tc, cprev, dh, ld_dh, dc, dg)
     else:
-        lstm_rows_back_f64(bs, n_units, H, g, tc, cprev, dh, ld_dh, dc, dg)
+        lstm_rows_back_f64(bs, H, g, tc, cprev, dh, ld_dh, dc, dg)
 
 
 # --------------------------------------------------------------------------- forward rows
@@ -199,57 +191,9 @@ cdef inline int batch_parts(int batch) noexcept nogil:
     return max(1, min(nnc_rnn_threads(), batch // MIN_ROWS_PER_THREAD))
 
 
-cdef extern from *:
-    """
-    /* an orphaned barrier: it binds to the parallel region of the caller (a no-op outside) */
-    static void nnc_barrier(void)
-    {
-    #ifdef _OPENMP
-        _Pragma("omp barrier")
-    #endif
-    }
-    """
-    void nnc_barrier() noexcept nogil
-
-# An LSTM's hidden units are split over the threads instead of its sequences when each
-# thread would get fewer than MAX_ROWS_FOR_UNITS rows and at least MIN_UNITS_PER_THREAD
-# units
-cdef enum:
-    MAX_ROWS_FOR_UNITS = 64
-    MIN_UNITS_PER_THREAD = 64
-    UNIT_ALIGN = 8  # block bounds on whole SIMD vectors of the gate loops
-
-
-cdef inline int unit_parts(int mode, bint proj, int batch, int hidden) noexcept nogil:
-    """Threads to split a plain LSTM's hidden units (1: split by sequence, batch_parts).
-    With few rows per thread, each thread's step GEMM reads all of W_hh for a thin slice
-    of the batch; split by units, each reads its own rows of W_hh for the whole batch
-    (half the packing per thread, and a slice that stays in its cache), at the price of
-    one barrier per step: every unit's next step needs the whole h."""
-    cdef int parts = min(nnc_rnn_threads(), hidden // MIN_UNITS_PER_THREAD)
-    if mode != LSTM or proj or parts <= 1 or batch >= MAX_ROWS_FOR_UNITS * parts:
-        return 1
-    return parts
-
-
-cdef inline int unit_bound(int part, int parts, int hidden) noexcept nogil:
-    """First hidden unit of block ``part`` of ``parts`` (``hidden`` for part == parts)."""
-    if part >= parts:
-        return hidden
-    return hidden * part // parts // UNIT_ALIGN * UNIT_ALIGN
-
-
-def recurrence_split(int mode, bint proj, int batch, int hidden):
-    """How this process's threads would share a recurrence: ("units", n) or
-    ("sequences", n) (for tests and benchmarks)."""
-    cdef int units = unit_parts(mode, proj, batch, hidden)
-    return ("units", units) if units > 1 else ("sequences", batch_parts(batch))
-
-
 cdef void recurrent_product(const floating* w, int rows, int cols, const floating* h, int bs,
-                            floating* scratch, floating* out, Py_ssize_t ld_out,
-                            bint accumulate) noexcept nogil:
-    """out (bs, rows; pitch ld_out) (+)= h (bs, cols) @ w (rows, cols)^T, one time step's GEMM.
+                            floating* scratch, floating* out, bint accumulate) noexcept nogil:
+    """out (bs, rows) (+)= h (bs, cols) @ w (rows, cols)^T, one time step's GEMM.
 
     BLAS computes it transposed, as w @ h^T into scratch (rows, bs), which is copied into
     out: with so few rows (the batch) OpenBLAS is ~1.5x faster at that orientation
@@ -262,8 +206,8 @@ cdef void recurrent_product(const floating* w, int rows, int cols, const floatin
     for j0 in range(0, rows, 16):
         for r in range(bs):
             for j in range(j0, min(j0 + 16, rows)):
-                out[r * ld_out + j] = ((out[r * ld_out + j] if accumulate else 0)
-                                       + scratch[j * bs + r])
+                out[r * rows + j] = ((out[r * rows + j] if accumulate else 0)
+                                     + scratch[j * bs + r])
 
 
 def rnn_forward(int mode, const floating[:, ::1] x, const floating[:, ::1] w_ih,
@@ -286,12 +230,8 @@ def rnn_forward(int mode, const floating[:, ::1] x, const floating[:, ::1] w_ih,
     """
     cdef int N = x.shape[0], I = x.shape[1], G = gates.shape[1], B = h.shape[0]
     cdef int parts = batch_parts(B), p
-    cdef int units = unit_parts(mode, w_hr.shape[0] > 0, B, h.shape[1])
     cdef Py_ssize_t r, j
-    # scratch: a step's (G, B) product, split between the threads; with the units split
-    # also each thread's (B, 4 * block) gate block and W_hh regrouped (unit_rows)
-    cdef floating* scratch = <floating*> PyMem_Malloc(
-        max(G * B + (G * B + G * h.shape[1] if units > 1 else 0), 1) * sizeof(floating))
+    cdef floating* scratch = <floating*> PyMem_Malloc(max(G * B, 1) * sizeof(floating))
     if scratch == NULL:
         raise MemoryError()
     with nogil:
@@ -300,13 +240,7 @@ def rnn_forward(int mode, const floating[:, ::1] x, const floating[:, ::1] w_ih,
                 gates[r, j] = bias_x[j]
         gemm(False, True, N, G, I, <floating> 1, &x[0, 0], I, &w_ih[0, 0], I,
              <floating> 1, &gates[0, 0], G)
-        if units > 1:
-            unit_rows(&w_hh[0, 0], G // 4, h.shape[1], units, scratch + 2 * G * B)
-            with parallel(num_threads=units):
-                p = threadid()
-                forward_units(batch_sizes, offsets, reverse, h, c, out, col, gates, cell,
-                              prev, cprev, scratch + 2 * G * B, p, units, scratch)
-        elif parts > 1:
+        if parts > 1:
             for p in prange(parts, num_threads=parts, schedule="static"):
                 forward_steps(mode, w_hh, b_hn, w_hr, batch_sizes, offsets, reverse, h, c, out,
                               col, gates, cell, prev, cprev, hraw, work, B * p // parts,
@@ -338,11 +272,10 @@ cdef void forward_steps(int mode, const floating[:, ::1] w_hh, const floating[::
         for r in range(bs):
             for j in range(Hout):
                 prev[o + r, j] = h[lo + r, j]
-        recurrent_product(&w_hh[0, 0], G, Hout, &prev[o, 0], bs, scratch, &work[lo, 0], G,
-                          False)
+        recurrent_product(&w_hh[0, 0], G, Hout, &prev[o, 0], bs, scratch, &work[lo, 0], False)
         if mode == LSTM:
             if proj:
-                lstm_rows(bs, H, H, &gates[o, 0], &work[lo, 0], G, H, &c[lo, 0], &cell[o, 0],
+                lstm_rows(bs, H, &gates[o, 0], &work[lo, 0], &c[lo, 0], &cell[o, 0],
                           &cprev[o, 0], &hraw[o, 0], H, <floating*> NULL, 0)
                 gemm(False, True, bs, Hout, H, <floating> 1, &hraw[o, 0], H, &w_hr[0, 0], H,
                      <floating> 0, &out[o, col], ldo)
@@ -350,7 +283,7 @@ cdef void forward_steps(int mode, const floating[:, ::1] w_hh, const floating[::
                     for j in range(Hout):
                         h[lo + r, j] = out[o + r, col + j]
             else:
-                lstm_rows(bs, H, H, &gates[o, 0], &work[lo, 0], G, H, &c[lo, 0], &cell[o, 0],
+                lstm_rows(bs, H, &gates[o, 0], &work[lo, 0], &c[lo, 0], &cell[o, 0],
                           &cprev[o, 0], &out[o, col], ldo, &h[lo, 0], Hout)
         elif mode == GRU:
             for r in range(bs):
@@ -360,51 +293,6 @@ cdef void forward_steps(int mode, const floating[:, ::1] w_hh, const floating[::
             for r in range(bs):
                 rnn_row(mode == RNN_RELU, &gates[o + r, 0], &work[lo + r, 0], &out[o + r, col],
                         &h[lo + r, 0], H)
-
-
-cdef void unit_rows(const floating* w_hh, int H, int cols, int parts,
-                    floating* out) noexcept nogil:
-    """W_hh's rows (4H, cols) regrouped so that unit block p's rows of the four gates are
-    contiguous (i, f, g, o of its units in turn): one GEMM per thread and step."""
-    cdef int p, k, u0, u1
-    cdef floating* dst = out
-    for p in range(parts):
-        u0, u1 = unit_bound(p, parts, H), unit_bound(p + 1, parts, H)
-        for k in range(4):
-            memcpy(dst, w_hh + (<Py_ssize_t> k * H + u0) * cols,
-                   (u1 - u0) * cols * sizeof(floating))
-            dst += (u1 - u0) * cols
-
-
-cdef void forward_units(const int64_t[::1] batch_sizes, const int64_t[::1] offsets,
-                        bint reverse, floating[:, ::1] h, floating[:, ::1] c,
-                        floating[:, ::1] out, int col, floating[:, ::1] gates,
-                        floating[:, ::1] cell, floating[:, ::1] prev, floating[:, ::1] cprev,
-                        const floating* w_units, int p, int parts,
-                        floating* scratch) noexcept nogil:
-    """rnn_forward's time steps for a plain LSTM's hidden units of block p, all sequences.
-
-    Per step: this block's h into prev, a barrier (the GEMM reads every block's), the GEMM
-    for this block's four gates, the gate loop writing this block's h.  The GEMM reads
-    prev, never h, so no second barrier is needed before h is overwritten.
-    """
-    cdef int H = c.shape[1], u0 = unit_bound(p, parts, H), n = unit_bound(p + 1, parts, H) - u0
-    cdef Py_ssize_t T = batch_sizes.shape[0], B = h.shape[0], s, t, r, o
-    cdef int bs
-    # this block's share of scratch (2 G B in all): the GEMM's (4n, B) and the gates' (B, 4n)
-    cdef floating* product = scratch + 8 * B * u0
-    cdef floating* gh = product + 4 * B * n
-    for s in range(T):
-        t = T - 1 - s if reverse else s
-        bs = <int> batch_sizes[t]
-        o = offsets[t]
-        for r in range(bs):
-            memcpy(&prev[o + r, u0], &h[r, u0], n * sizeof(floating))
-        nnc_barrier()
-        recurrent_product(w_units + <Py_ssize_t> 4 * u0 * H, 4 * n, H, &prev[o, 0], bs,
-                          product, gh, 4 * n, False)
-        lstm_rows(bs, n, H, &gates[o, u0], gh, 4 * n, n, &c[0, u0], &cell[o, u0],
-                  &cprev[o, u0], &out[o, col + u0], out.shape[1], &h[0, u0], H)
 
 
 # --------------------------------------------------------------------------- backward rows
@@ -460,7 +348,6 @@ def rnn_backward(int mode, const floating[:, ::1] w_hh, const floating[:, ::1] w
     """
     cdef int G = gates.shape[1], Hout = dh.shape[1], B = dh.shape[0]
     cdef int parts = batch_parts(B), p
-    cdef int units = unit_parts(mode, w_hr.shape[0] > 0, B, Hout)
     cdef Py_ssize_t r, r0, j
     # W_hh^T (Hout, G), so that dh_prev = dgates @ W_hh is recurrent_product's w h^T form
     cdef floating* w_hh_t = <floating*> PyMem_Malloc(
@@ -475,12 +362,7 @@ def rnn_backward(int mode, const floating[:, ::1] w_hh, const floating[:, ::1] w
             for j in range(Hout):
                 for r in range(r0, min(r0 + 16, G)):
                     w_hh_t[j * G + r] = w_hh[r, j]
-        if units > 1:
-            with parallel(num_threads=units):
-                p = threadid()
-                backward_units(w_hh_t, batch_sizes, offsets, reverse, gates, cell, cprev,
-                               dout, col, dh, dc, dgx, p, units, scratch)
-        elif parts > 1:
+        if parts > 1:
             for p in prange(parts, num_threads=parts, schedule="static"):
                 backward_steps(mode, w_hh_t, w_hr, batch_sizes, offsets, reverse, gates, cell,
                                prev, cprev, dout, col, dh, dc, dgx, dgh, dhout, work,
@@ -521,7 +403,7 @@ cdef void backward_steps(int mode, const floating* w_hh_t, const floating[:, ::1
             gemm(False, False, bs, H, Hout, <floating> 1, &dh[lo, 0], Hout, &w_hr[0, 0], H,
                  <floating> 0, &work[lo, 0], H)
         if mode == LSTM:
-            lstm_rows_back(bs, H, H, &gates[o, 0], &cell[o, 0], &cprev[o, 0],
+            lstm_rows_back(bs, H, &gates[o, 0], &cell[o, 0], &cprev[o, 0],
                            &work[lo, 0] if proj else &dh[lo, 0], H if proj else Hout,
                            &dc[lo, 0], &dgx[o, 0])
         elif mode == GRU:
@@ -532,38 +414,7 @@ cdef void backward_steps(int mode, const floating* w_hh_t, const floating[:, ::1
             for r in range(bs):
                 rnn_row_back(mode == RNN_RELU, &gates[o + r, 0], &dh[lo + r, 0],
                              &dgx[o + r, 0], H)
-        recurrent_product(w_hh_t, Hout, G, &dgh[o, 0], bs, scratch, &dh[lo, 0], Hout,
-                          mode == GRU)
-
-
-cdef void backward_units(const floating* w_hh_t, const int64_t[::1] batch_sizes,
-                         const int64_t[::1] offsets, bint reverse, const floating[:, ::1] gates,
-                         const floating[:, ::1] cell, const floating[:, ::1] cprev,
-                         const floating[:, ::1] dout, int col, floating[:, ::1] dh,
-                         floating[:, ::1] dc, floating[:, ::1] dgx, int p, int parts,
-                         floating* scratch) noexcept nogil:
-    """rnn_backward's time steps, newest first, for a plain LSTM's hidden units of block p.
-
-    Per step: the gate derivatives of this block, a barrier (the GEMM reads every block's),
-    then this block's dh_prev = dgates @ W_hh[:, block].  The next step's gate loop writes
-    other rows of dgates than this step's GEMMs read, so one barrier per step suffices.
-    """
-    cdef int H = dc.shape[1], u0 = unit_bound(p, parts, H), n = unit_bound(p + 1, parts, H) - u0
-    cdef Py_ssize_t T = batch_sizes.shape[0], B = dh.shape[0], s, t, r, j, o
-    cdef int bs
-    cdef floating* product = scratch + B * u0  # this block's (n, B) share of (H, B)
-    for s in range(T):
-        t = s if reverse else T - 1 - s
-        bs = <int> batch_sizes[t]
-        o = offsets[t]
-        for r in range(bs):
-            for j in range(u0, u0 + n):
-                dh[r, j] = dh[r, j] + dout[o + r, col + j]
-        lstm_rows_back(bs, n, H, &gates[o, u0], &cell[o, u0], &cprev[o, u0], &dh[0, u0], H,
-                       &dc[0, u0], &dgx[o, u0])
-        nnc_barrier()
-        recurrent_product(w_hh_t + <Py_ssize_t> u0 * 4 * H, n, 4 * H, &dgx[o, 0], bs,
-                          product, &dh[0, u0], H, False)
+        recurrent_product(w_hh_t, Hout, G, &dgh[o, 0], bs, scratch, &dh[lo, 0], mode == GRU)
 
 
 def rnn_weight_grads(const floating[:, ::1] x, const floating[:, ::1] prev,

@@ -42,27 +42,24 @@ static inline double nnc_sigmoid_f64(double x) { return 1.0 / (1.0 + exp(-x)); }
 
 /* Forward: g (in: x @ W_ih^T + bias; out: the activations) += gh (h_prev @ W_hh^T), then
  * c_prev kept, c = f * c + i * g, tc = tanh(c), hout = o * tc, and hstate = hout unless it
- * is NULL (with proj_size the projection sets the state).  For hidden units 0:n of the
- * pointers given (a block of units when threads split them): g has pitch 4H and gate
- * stride H, gh pitch ld_gh and gate stride s_gh, c/tc/cprev pitch H. */
+ * is NULL (with proj_size the projection sets the state). */
 NNCHECK_TARGETS static void NNC_F(lstm_rows)(
-    ptrdiff_t bs, ptrdiff_t n_units, ptrdiff_t H, NNC_T* g, const NNC_T* gh, ptrdiff_t ld_gh,
-    ptrdiff_t s_gh, NNC_T* c, NNC_T* tc, NNC_T* cprev, NNC_T* hout, ptrdiff_t ld_hout,
-    NNC_T* hstate, ptrdiff_t ld_hstate)
+    ptrdiff_t bs, ptrdiff_t H, NNC_T* g, const NNC_T* gh, NNC_T* c, NNC_T* tc, NNC_T* cprev,
+    NNC_T* hout, ptrdiff_t ld_hout, NNC_T* hstate, ptrdiff_t ld_hstate)
 {
     for (ptrdiff_t r = 0; r < bs; r++) {
         NNC_T* restrict gr = g + r * 4 * H;
-        const NNC_T* restrict ghr = gh + r * ld_gh;
+        const NNC_T* restrict ghr = gh + r * 4 * H;
         NNC_T* restrict cr = c + r * H;
         NNC_T* restrict tcr = tc + r * H;
         NNC_T* restrict cpr = cprev + r * H;
         NNC_T* restrict hr = hout + r * ld_hout;
         #pragma omp simd
-        for (ptrdiff_t j = 0; j < n_units; j++) {
+        for (ptrdiff_t j = 0; j < H; j++) {
             const NNC_T i = NNC_SIGMOID(gr[j] + ghr[j]);
-            const NNC_T f = NNC_SIGMOID(gr[H + j] + ghr[s_gh + j]);
-            const NNC_T n = NNC_TANH(gr[2 * H + j] + ghr[2 * s_gh + j]);
-            const NNC_T o = NNC_SIGMOID(gr[3 * H + j] + ghr[3 * s_gh + j]);
+            const NNC_T f = NNC_SIGMOID(gr[H + j] + ghr[H + j]);
+            const NNC_T n = NNC_TANH(gr[2 * H + j] + ghr[2 * H + j]);
+            const NNC_T o = NNC_SIGMOID(gr[3 * H + j] + ghr[3 * H + j]);
             const NNC_T cp = cr[j];
             const NNC_T cn = f * cp + i * n;
             const NNC_T t = NNC_TANH(cn);
@@ -77,18 +74,17 @@ NNCHECK_TARGETS static void NNC_F(lstm_rows)(
         }
         if (hstate != NULL) {
             NNC_T* restrict hs = hstate + r * ld_hstate;
-            for (ptrdiff_t j = 0; j < n_units; j++)
+            for (ptrdiff_t j = 0; j < H; j++)
                 hs[j] = hr[j];
         }
     }
 }
 
 /* Backward: dc (in: from step t+1 or dc_n; out: to step t-1 or dc0) and dg, the gradient
- * of the gate pre-activations, from dh (rows of pitch ld_dh) and the saved g, tc, c_prev;
- * hidden units 0:n of the pointers given, pitches as lstm_rows' (dg's as g's). */
+ * of the gate pre-activations, from dh (rows of pitch ld_dh) and the saved g, tc, c_prev. */
 NNCHECK_TARGETS static void NNC_F(lstm_rows_back)(
-    ptrdiff_t bs, ptrdiff_t n_units, ptrdiff_t H, const NNC_T* g, const NNC_T* tc,
-    const NNC_T* cprev, const NNC_T* dh, ptrdiff_t ld_dh, NNC_T* dc, NNC_T* dg)
+    ptrdiff_t bs, ptrdiff_t H, const NNC_T* g, const NNC_T* tc, const NNC_T* cprev,
+    const NNC_T* dh, ptrdiff_t ld_dh, NNC_T* dc, NNC_T* dg)
 {
     for (ptrdiff_t r = 0; r < bs; r++) {
         const NNC_T* restrict gr = g + r * 4 * H;
@@ -98,7 +94,7 @@ NNCHECK_TARGETS static void NNC_F(lstm_rows_back)(
         NNC_T* restrict dcr = dc + r * H;
         NNC_T* restrict dgr = dg + r * 4 * H;
         #pragma omp simd
-        for (ptrdiff_t j = 0; j < n_units; j++) {
+        for (ptrdiff_t j = 0; j < H; j++) {
             const NNC_T i = gr[j], f = gr[H + j], n = gr[2 * H + j], o = gr[3 * H + j];
             const NNC_T t = tcr[j];
             const NNC_T d = dcr[j] + dhr[j] * o * (1 - t * t);
