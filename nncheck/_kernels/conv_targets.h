@@ -4,10 +4,5 @@
 #ifndef NNC_CONV_TARGETS
 #include "vecmath.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && __GNUC__ >= 12
-#define NNC_CONV_TARGETS __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define NNC_CONV_TARGETS NNCHECK_TARGETS
-#endif
+#define NNC_CONV_TARGETS NNCHECK_FMA_TARGETS
 #endif

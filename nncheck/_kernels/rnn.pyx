@@ -7,11 +7,13 @@ first rows are the longest sequences), which covers padded input as the special
 case where every batch size is B.  Per direction:
 
 forward   gates = x @ W_ih^T + bias (one GEMM for all steps); then per step one
-          GEMM h_prev @ W_hh^T and a fused row kernel for the gates and states
+          product h_prev @ W_hh^T and a fused row kernel for the gates and states
           (and, for LSTM with proj_size, one GEMM h = hraw @ W_hr^T).
 backward  the mirror image, newest step first: a fused row kernel for the gate
-          derivatives and one GEMM dh_prev = dgates @ W_hh per step, then every
+          derivatives and one product dh_prev = dgates @ W_hh per step, then every
           weight gradient and dx as single GEMMs over all rows (rnn_weight_grads).
+The per-step products run rnn_step.h's kernel on W_hh packed once per call, not BLAS
+(which would repack W_hh every step).
 
 The running states ``h`` (B, Hout) and ``c`` (B, H) start as h0/c0 and end as
 h_n/c_n: a step only touches its first batch_sizes[t] rows, so a sequence that
@@ -24,7 +26,7 @@ steps are split by sequence (batch_parts), each thread running every step for it
 block of batch rows, per-step GEMMs and gate loops included, with no barrier per step.
 """
 
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_RawFree, PyMem_RawMalloc
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport exp, tanh
@@ -68,6 +70,20 @@ cdef extern from *:
     #undef NNC_F
     #undef NNC_TANH
     #undef NNC_SIGMOID
+    #define NNC_T float
+    #define NNC_F(name) name##_f32
+    #define NNC_LANES 8
+    #include "rnn_step.h"
+    #undef NNC_T
+    #undef NNC_F
+    #undef NNC_LANES
+    #define NNC_T double
+    #define NNC_F(name) name##_f64
+    #define NNC_LANES 4
+    #include "rnn_step.h"
+    #undef NNC_T
+    #undef NNC_F
+    #undef NNC_LANES
     """
     float nnc_tanh_f32(float x) noexcept nogil
     float nnc_sigmoid_f32(float x) noexcept nogil
@@ -81,6 +97,18 @@ cdef extern from *:
     void lstm_rows_back_f32(Py_ssize_t bs, Py_ssize_t H, const float* g, const float* tc,
                             const float* cprev, const float* dh, Py_ssize_t ld_dh, float* dc,
                             float* dg) noexcept nogil
+    Py_ssize_t packed_rows_f32(Py_ssize_t rows) noexcept nogil
+    Py_ssize_t packed_rows_f64(Py_ssize_t rows) noexcept nogil
+    void pack_panels_f32(const float* w, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t s_row,
+                         Py_ssize_t s_col, float* packed) noexcept nogil
+    void pack_panels_f64(const double* w, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t s_row,
+                         Py_ssize_t s_col, double* packed) noexcept nogil
+    void step_product_f32(const float* packed, Py_ssize_t rows, Py_ssize_t cols,
+                          const float* h, Py_ssize_t bs, float* out, Py_ssize_t ld_out,
+                          int accumulate) noexcept nogil
+    void step_product_f64(const double* packed, Py_ssize_t rows, Py_ssize_t cols,
+                          const double* h, Py_ssize_t bs, double* out, Py_ssize_t ld_out,
+                          int accumulate) noexcept nogil
     void lstm_rows_back_f64(Py_ssize_t bs, Py_ssize_t H, const double* g, const double* tc,
                             const double* cprev, const double* dh, Py_ssize_t ld_dh,
                             double* dc, double* dg) noexcept nogil
@@ -191,23 +219,32 @@ cdef inline int batch_parts(int batch) noexcept nogil:
     return max(1, min(nnc_rnn_threads(), batch // MIN_ROWS_PER_THREAD))
 
 
-cdef void recurrent_product(const floating* w, int rows, int cols, const floating* h, int bs,
-                            floating* scratch, floating* out, bint accumulate) noexcept nogil:
-    """out (bs, rows) (+)= h (bs, cols) @ w (rows, cols)^T, one time step's GEMM.
+cdef floating* packed_weight(const floating* w, Py_ssize_t rows, Py_ssize_t cols,
+                             Py_ssize_t s_row, Py_ssize_t s_col) except NULL nogil:
+    """A new buffer with w (rows, cols; element strides s_row, s_col) packed for
+    recurrent_product (rnn_step.h); the caller frees it."""
+    cdef Py_ssize_t size = (packed_rows_f32(rows) if floating is float
+                            else packed_rows_f64(rows)) * cols
+    cdef floating* packed = <floating*> PyMem_RawMalloc(max(size, 1) * sizeof(floating))
+    if packed == NULL:
+        with gil:
+            raise MemoryError()
+    if floating is float:
+        pack_panels_f32(w, rows, cols, s_row, s_col, packed)
+    else:
+        pack_panels_f64(w, rows, cols, s_row, s_col, packed)
+    return packed
 
-    BLAS computes it transposed, as w @ h^T into scratch (rows, bs), which is copied into
-    out: with so few rows (the batch) OpenBLAS is ~1.5x faster at that orientation
-    (32x256 @ 256x1024: 0.21 vs 0.33 ms, single thread).
-    """
-    cdef Py_ssize_t r, j, j0
-    gemm(False, True, rows, bs, cols, <floating> 1, w, cols, h, cols, <floating> 0, scratch, bs)
-    # in column blocks of 16: stores along out's rows, loads from 16 lines of scratch (a
-    # plain column walk stores with a stride of a power of two, thrashing one cache set)
-    for j0 in range(0, rows, 16):
-        for r in range(bs):
-            for j in range(j0, min(j0 + 16, rows)):
-                out[r * rows + j] = ((out[r * rows + j] if accumulate else 0)
-                                     + scratch[j * bs + r])
+
+cdef inline void recurrent_product(const floating* packed, int rows, int cols,
+                                   const floating* h, int bs, floating* out, Py_ssize_t ld_out,
+                                   bint accumulate) noexcept nogil:
+    """out (bs, rows) (+)= h (bs, cols) @ w (rows, cols)^T, one time step's product, with w
+    packed once per sequence by packed_weight (rnn_step.h says why not a BLAS GEMM)."""
+    if floating is float:
+        step_product_f32(packed, rows, cols, h, bs, out, ld_out, accumulate)
+    else:
+        step_product_f64(packed, rows, cols, h, bs, out, ld_out, accumulate)
 
 
 def rnn_forward(int mode, const floating[:, ::1] x, const floating[:, ::1] w_ih,
@@ -231,9 +268,7 @@ def rnn_forward(int mode, const floating[:, ::1] x, const floating[:, ::1] w_ih,
     cdef int N = x.shape[0], I = x.shape[1], G = gates.shape[1], B = h.shape[0]
     cdef int parts = batch_parts(B), p
     cdef Py_ssize_t r, j
-    cdef floating* scratch = <floating*> PyMem_Malloc(max(G * B, 1) * sizeof(floating))
-    if scratch == NULL:
-        raise MemoryError()
+    cdef floating* w_hh_packed = packed_weight(&w_hh[0, 0], G, w_hh.shape[1], w_hh.shape[1], 1)
     with nogil:
         for r in range(N):
             for j in range(G):
@@ -242,22 +277,22 @@ def rnn_forward(int mode, const floating[:, ::1] x, const floating[:, ::1] w_ih,
              <floating> 1, &gates[0, 0], G)
         if parts > 1:
             for p in prange(parts, num_threads=parts, schedule="static"):
-                forward_steps(mode, w_hh, b_hn, w_hr, batch_sizes, offsets, reverse, h, c, out,
-                              col, gates, cell, prev, cprev, hraw, work, B * p // parts,
-                              B * (p + 1) // parts, scratch + G * (B * p // parts))
+                forward_steps(mode, w_hh_packed, b_hn, w_hr, batch_sizes, offsets, reverse, h,
+                              c, out, col, gates, cell, prev, cprev, hraw, work,
+                              B * p // parts, B * (p + 1) // parts)
         else:
-            forward_steps(mode, w_hh, b_hn, w_hr, batch_sizes, offsets, reverse, h, c, out,
-                          col, gates, cell, prev, cprev, hraw, work, 0, B, scratch)
-    PyMem_Free(scratch)
+            forward_steps(mode, w_hh_packed, b_hn, w_hr, batch_sizes, offsets, reverse, h, c,
+                          out, col, gates, cell, prev, cprev, hraw, work, 0, B)
+    PyMem_RawFree(w_hh_packed)
 
 
-cdef void forward_steps(int mode, const floating[:, ::1] w_hh, const floating[::1] b_hn,
+cdef void forward_steps(int mode, const floating* w_hh_packed, const floating[::1] b_hn,
                         const floating[:, ::1] w_hr, const int64_t[::1] batch_sizes,
                         const int64_t[::1] offsets, bint reverse, floating[:, ::1] h,
                         floating[:, ::1] c, floating[:, ::1] out, int col,
                         floating[:, ::1] gates, floating[:, ::1] cell, floating[:, ::1] prev,
                         floating[:, ::1] cprev, floating[:, ::1] hraw, floating[:, ::1] work,
-                        Py_ssize_t lo, Py_ssize_t hi, floating* scratch) noexcept nogil:
+                        Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """rnn_forward's time steps for the sequences (batch rows) lo:hi."""
     cdef int G = gates.shape[1], Hout = h.shape[1], H = G // gate_count(mode)
     cdef int ldo = out.shape[1], bs
@@ -272,7 +307,7 @@ cdef void forward_steps(int mode, const floating[:, ::1] w_hh, const floating[::
         for r in range(bs):
             for j in range(Hout):
                 prev[o + r, j] = h[lo + r, j]
-        recurrent_product(&w_hh[0, 0], G, Hout, &prev[o, 0], bs, scratch, &work[lo, 0], False)
+        recurrent_product(w_hh_packed, G, Hout, &prev[o, 0], bs, &work[lo, 0], G, False)
         if mode == LSTM:
             if proj:
                 lstm_rows(bs, H, &gates[o, 0], &work[lo, 0], &c[lo, 0], &cell[o, 0],
@@ -348,41 +383,28 @@ def rnn_backward(int mode, const floating[:, ::1] w_hh, const floating[:, ::1] w
     """
     cdef int G = gates.shape[1], Hout = dh.shape[1], B = dh.shape[0]
     cdef int parts = batch_parts(B), p
-    cdef Py_ssize_t r, r0, j
-    # W_hh^T (Hout, G), so that dh_prev = dgates @ W_hh is recurrent_product's w h^T form
-    cdef floating* w_hh_t = <floating*> PyMem_Malloc(
-        max(G * Hout + Hout * B, 1) * sizeof(floating))
-    cdef floating* scratch = w_hh_t + G * Hout
-    if w_hh_t == NULL:
-        raise MemoryError()
+    # dh_prev = dgates @ W_hh is recurrent_product's h w^T form with w = W_hh^T (Hout, G)
+    cdef floating* w_hh_packed = packed_weight(&w_hh[0, 0], Hout, G, 1, Hout)
     with nogil:
-        # in blocks of 16 rows, as recurrent_product's copy (a plain column walk stores
-        # with a stride of G, a power of two: 1.5 of a 69 ms LSTM step went here)
-        for r0 in range(0, G, 16):
-            for j in range(Hout):
-                for r in range(r0, min(r0 + 16, G)):
-                    w_hh_t[j * G + r] = w_hh[r, j]
         if parts > 1:
             for p in prange(parts, num_threads=parts, schedule="static"):
-                backward_steps(mode, w_hh_t, w_hr, batch_sizes, offsets, reverse, gates, cell,
-                               prev, cprev, dout, col, dh, dc, dgx, dgh, dhout, work,
-                               B * p // parts, B * (p + 1) // parts,
-                               scratch + Hout * (B * p // parts))
+                backward_steps(mode, w_hh_packed, w_hr, batch_sizes, offsets, reverse, gates,
+                               cell, prev, cprev, dout, col, dh, dc, dgx, dgh, dhout, work,
+                               B * p // parts, B * (p + 1) // parts)
         else:
-            backward_steps(mode, w_hh_t, w_hr, batch_sizes, offsets, reverse, gates, cell,
-                           prev, cprev, dout, col, dh, dc, dgx, dgh, dhout, work, 0, B,
-                           scratch)
-    PyMem_Free(w_hh_t)
+            backward_steps(mode, w_hh_packed, w_hr, batch_sizes, offsets, reverse, gates, cell,
+                           prev, cprev, dout, col, dh, dc, dgx, dgh, dhout, work, 0, B)
+    PyMem_RawFree(w_hh_packed)
 
 
-cdef void backward_steps(int mode, const floating* w_hh_t, const floating[:, ::1] w_hr,
+cdef void backward_steps(int mode, const floating* w_hh_packed, const floating[:, ::1] w_hr,
                          const int64_t[::1] batch_sizes, const int64_t[::1] offsets,
                          bint reverse, const floating[:, ::1] gates,
                          const floating[:, ::1] cell, const floating[:, ::1] prev,
                          const floating[:, ::1] cprev, const floating[:, ::1] dout, int col,
                          floating[:, ::1] dh, floating[:, ::1] dc, floating[:, ::1] dgx,
                          floating[:, ::1] dgh, floating[:, ::1] dhout, floating[:, ::1] work,
-                         Py_ssize_t lo, Py_ssize_t hi, floating* scratch) noexcept nogil:
+                         Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """rnn_backward's time steps, newest first, for the sequences (batch rows) lo:hi."""
     cdef int G = gates.shape[1], Hout = dh.shape[1], H = G // gate_count(mode), bs
     cdef Py_ssize_t T = batch_sizes.shape[0], s, t, r, j, o
@@ -414,7 +436,7 @@ cdef void backward_steps(int mode, const floating* w_hh_t, const floating[:, ::1
             for r in range(bs):
                 rnn_row_back(mode == RNN_RELU, &gates[o + r, 0], &dh[lo + r, 0],
                              &dgx[o + r, 0], H)
-        recurrent_product(w_hh_t, Hout, G, &dgh[o, 0], bs, scratch, &dh[lo, 0], mode == GRU)
+        recurrent_product(w_hh_packed, Hout, G, &dgh[o, 0], bs, &dh[lo, 0], Hout, mode == GRU)
 
 
 def rnn_weight_grads(const floating[:, ::1] x, const floating[:, ::1] prev,

@@ -28,6 +28,15 @@ float erff(float) NNCHECK_SIMD_MATH;
 #define NNCHECK_TARGETS
 #endif
 
+/* NNCHECK_FMA_TARGETS: the same for multiply-add loops, with FMA (x86-64-v3: AVX2 + FMA),
+ * which the avx2 clone lacks; GCC 12 and later. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && __GNUC__ >= 12
+#define NNCHECK_FMA_TARGETS __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define NNCHECK_FMA_TARGETS NNCHECK_TARGETS
+#endif
+
 /* Below this many elements a loop runs in the calling thread (see parallel.pxd). */
 #define NNCHECK_PARALLEL_MIN 32768
 
