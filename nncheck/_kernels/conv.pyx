@@ -506,6 +506,16 @@ cdef void pad_image(const Geom* q, const Shifted* s, const floating[:, ::1] img,
                     &padded[t // q.C, (t % q.C) * s.plane])
 
 
+cdef void pad_rows(const Geom* q, const Shifted* s, const floating[:, ::1] cols,
+                   floating[:, ::1] rows, int nthreads) noexcept:
+    """rows[n] = every channel's columns of cols[n] at their padded positions
+    (to_padded_rows)."""
+    cdef Py_ssize_t t
+    for t in prange(cols.shape[0] * q.O, nogil=True, num_threads=nthreads, schedule="static"):
+        to_padded_rows(q, s, &cols[t // q.O, (t % q.O) * q.L],
+                       &rows[t // q.O, (t % q.O) * s.Lp])
+
+
 def conv_cols_shifted(tuple geom, const floating[:, ::1] img, const floating[:, :, ::1] taps,
                       const floating[::1] bias, floating[:, ::1] cols, floating[:, ::1] padded,
                       floating[:, ::1] buf, int nthreads, Py_ssize_t chunk):
@@ -550,9 +560,7 @@ def conv_image_shifted(tuple geom, const floating[:, ::1] cols,
     if rows.shape[1] != q.O * s.Lp or buf.shape[1] < q.cblock * s.plane:
         raise ValueError("conv_image_shifted: scratch arrays of the wrong size")
     q.chunk = max(1, min(chunk, s.Lp))
-    for t in prange(cols.shape[0] * q.O, nogil=True, num_threads=nthreads, schedule="static"):
-        to_padded_rows(&q, &s, &cols[t // q.O, (t % q.O) * q.L],
-                       &rows[t // q.O, (t % q.O) * s.Lp])
+    pad_rows(&q, &s, cols, rows, nthreads)
     for t in prange(cols.shape[0] * per_sample, nogil=True, num_threads=nthreads,
                     schedule="dynamic"):
         i = t // per_sample
@@ -582,9 +590,7 @@ def conv_weight_grad_shifted(tuple geom, const floating[:, ::1] img,
     n_chunks = (s.Lp + q.chunk - 1) // q.chunk
     per_sample = q.G * n_chunks
     pad_image(&q, &s, img, padded, nthreads)
-    for t in prange(img.shape[0] * q.O, nogil=True, num_threads=nthreads, schedule="static"):
-        to_padded_rows(&q, &s, &cols[t // q.O, (t % q.O) * q.L],
-                       &rows[t // q.O, (t % q.O) * s.Lp])
+    pad_rows(&q, &s, cols, rows, nthreads)
     for t in prange(img.shape[0] * per_sample, nogil=True, num_threads=nthreads,
                     schedule="dynamic"):
         i = t // per_sample
