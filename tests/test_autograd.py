@@ -1,5 +1,8 @@
 """The autograd engine and Function API, checked against PyTorch's behaviour."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 import torch
@@ -118,6 +121,30 @@ def test_inplace_change_of_saved_tensor_raises():
     z.add_(1)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         z.sum().backward()
+
+
+def test_inplace_change_names_the_saved_tensor_and_versions():
+    x = nncheck.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    z = (x * 1).exp()  # exp saves its output
+    z.mul_(2)
+    with pytest.raises(RuntimeError, match=r"shape \[3\] .* is at version 1; expected version "
+                                           r"0 instead \(saved by"):
+        z.sum().backward()
+
+
+def test_an_op_saving_its_output_frees_it_without_the_garbage_collector():
+    # the saved output's version is checked through its counter, not the output tensor,
+    # which would hold the node that saved it: a cycle only gc could free
+    x = nncheck.randn(1000, requires_grad=True)
+    gc.disable()
+    try:
+        for op in (nncheck.relu, nncheck.exp, nncheck.sigmoid, lambda t: t * 2):
+            y = op(x)
+            array, node = weakref.ref(y._data), weakref.ref(y.grad_fn)
+            del y
+            assert array() is None and node() is None, op
+    finally:
+        gc.enable()
 
 
 def test_inplace_on_non_leaf_rebases_the_graph():

@@ -54,12 +54,17 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
     def _check_versions(self):
-        for tensor, version in self._saved_versions:
-            if tensor._version.value != version:
+        # (version counter, its value when saved, the saved array or tensor): the counter
+        # and not the tensor, which for a saved output would hold this node (a reference
+        # cycle keeping every activation alive until the garbage collector runs)
+        for counter, version, saved in self._saved_versions:
+            if counter.value != version:
+                Tensor = _runtime()[0]
+                tensor = saved if isinstance(saved, Tensor) else Tensor._wrap(saved)
                 raise SavedTensorModifiedError(
                     f"one of the variables needed for gradient computation has been modified "
                     f"by an inplace operation: {tensor._describe()} is at version "
-                    f"{tensor._version.value}; expected version {version} instead "
+                    f"{counter.value}; expected version {version} instead "
                     f"(saved by {self._name})"
                 )
 
@@ -318,7 +323,7 @@ class Function(metaclass=FunctionMeta):
                 ctx._saved_versions = _versions_of(ctx._saved, tensors, wrapped, Tensor)
         else:
             ctx._saved_versions = tuple(
-                (t, t._version.value) for t in ctx._saved if isinstance(t, Tensor)
+                (t._version, t._version.value, t) for t in ctx._saved if isinstance(t, Tensor)
             )
         edges = tuple([
             (t._grad_node(), t._output_nr) if (t is not None and t.requires_grad) else (None, 0)
@@ -361,6 +366,6 @@ def _versions_of(saved, input_tensors, outputs, Tensor):
     for item in saved:
         for t in pool:
             if t._data is item:
-                found.append((t, t._version.value))
+                found.append((t._version, t._version.value, item))
                 break
     return tuple(found)
