@@ -63,9 +63,13 @@ def embedding_backward(const floating[:, ::1] grad_out, const int64[::1] indices
                 row = indices[k]
                 if row == padding_idx:
                     continue
-                f = 1.0 / counts[row] if scale_grad_by_freq else 1.0
-                for j in range(lo, hi):
-                    grad_weight[row, j] += <floating> (grad_out[k, j] * f)
+                if scale_grad_by_freq:
+                    f = 1.0 / counts[row]
+                    for j in range(lo, hi):
+                        grad_weight[row, j] += <floating> (grad_out[k, j] * f)
+                else:  # (a plain sum in the element type vectorises)
+                    for j in range(lo, hi):
+                        grad_weight[row, j] += grad_out[k, j]
 
 
 cdef inline double _row_norm(const floating* w, Py_ssize_t D, double p) noexcept nogil:
