@@ -121,6 +121,25 @@ def test_gradcheck(name):
     assert nncheck.gradcheck(module, (x,))
 
 
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("shape", [(4, 3, 1), (2, 5, 7), (3, 2, 8), (2, 3, 17), (16, 8, 33, 9)])
+@pytest.mark.parametrize("shared", [False, True])
+def test_prelu_gradients_over_rows_of_every_length_match_torch(shape, shared, dtype, tol):
+    # the weight gradient sums each row in 8 partial sums: rows shorter than, equal to and
+    # longer than 8 with a remainder, one weight or one per channel, threaded or not
+    rng = np.random.default_rng(sum(shape))
+    x, g = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    w = rng.random(1 if shared else shape[1]).astype(dtype)
+    grads = []
+    for lib, fn in ((nncheck, F.prelu), (torch, torch.nn.functional.prelu)):
+        xt, wt = lib.tensor(x, requires_grad=True), lib.tensor(w, requires_grad=True)
+        fn(xt, wt).backward(lib.tensor(g))
+        grads.append((xt.grad.numpy(), wt.grad.numpy()))
+    (gx, gw), (tx, tw) = grads
+    np.testing.assert_allclose(gx, tx, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gw, tw, rtol=tol, atol=tol * np.sqrt(x.size))
+
+
 @pytest.mark.parametrize("size", [1, 13, 1003, 18432, 32767, 32768 + 5])
 @pytest.mark.parametrize("name", ["relu", "gelu", "tanh", "hardtanh", "elu"])
 def test_elementwise_sizes_around_the_threading_threshold_match_torch(name, size):
